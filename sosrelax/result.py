@@ -1,0 +1,94 @@
+"""The result of :func:`sosrelax.solve`.
+
+"The solver says" and "the checker proved" are different things: :attr:`SolveResult.solver_bound` is the
+backend's number, :attr:`SolveResult.bound` is the bound the independent checker proved from the certificate
+(``None`` when nothing was proved).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sosrelax.adversary.pseudo import PseudoDistribution
+    from sosrelax.certificate.check import CheckReport
+    from sosrelax.certificate.format import Certificate
+
+__all__ = ["SolveResult", "Status"]
+
+
+class Status(StrEnum):
+    """How a relaxation ended.
+
+    * ``OPTIMAL`` — solved; see :attr:`SolveResult.bound` for what was proven.
+    * ``INFEASIBLE`` — the relaxation (hence the problem) has no feasible point.
+    * ``UNBOUNDED`` — the relaxation gives no bound at this level (e.g. ``f − γ`` is never SOS).
+    * ``INACCURATE`` — the backend stopped without a trustworthy answer.
+    * ``ERROR`` — the backend failed.
+    * ``TIME_LIMIT`` — the time limit was hit.
+    """
+
+    OPTIMAL = "optimal"
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    INACCURATE = "inaccurate"
+    ERROR = "error"
+    TIME_LIMIT = "time_limit"
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """Outcome of one relaxation.
+
+    Attributes
+    ----------
+    status : Status
+        See :class:`Status`.
+    bound : float or None
+        A bound on the problem's optimum proven by the independent checker: a lower bound for a
+        minimisation, an upper bound for a maximisation.  ``None`` when no certificate was verified.
+    solver_bound : float or None
+        The relaxation's optimal value as reported by the backend (not proven).
+    certificate : Certificate or None
+        The exact certificate that was checked (``None`` if extraction failed or was not requested).
+    check : CheckReport or None
+        The checker's report on :attr:`certificate`.
+    pseudo : PseudoDistribution or None
+        The moment vector of the relaxation (a pseudodistribution over feasible points).
+    info : dict
+        Sizes, timings (``build``, ``solve``, ``certify``), backend name, its own status and residuals.
+    message : str
+        A human sentence explaining the outcome.
+    """
+
+    status: Status
+    bound: float | None
+    solver_bound: float | None
+    certificate: Certificate | None
+    check: CheckReport | None
+    pseudo: PseudoDistribution | None
+    info: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def success(self) -> bool:
+        """True when a bound was proven by the checker."""
+        return self.bound is not None
+
+    @property
+    def certified(self) -> bool:
+        """True when the checker verified the certificate (of a bound or of infeasibility)."""
+        return self.check is not None and bool(self.check.valid)
+
+    def __repr__(self) -> str:
+        lines = [
+            f"SolveResult(status={self.status.value!r}, bound={self.bound!r}, "
+            f"solver_bound={self.solver_bound!r}, certified={self.certified})",
+            f"  message: {self.message}",
+        ]
+        t = self.info.get("time", {})
+        if t:
+            lines.append("  time: " + ", ".join(f"{k} {v:.3g}s" for k, v in t.items()))
+        return "\n".join(lines)
