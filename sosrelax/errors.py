@@ -37,3 +37,12 @@ class BackendNotAvailableError(SosrelaxError, ImportError):
 
 class CertificateFormatError(SosrelaxError, ValueError):
     """A certificate file is unreadable: bad JSON, wrong schema, unknown version, oversized."""
+
+
+class InvalidOperationError(SosrelaxError, TypeError):
+    """An operation that has no meaning for the objects involved.
+
+    Dividing by a polynomial, using a constraint as a truth value (``if p == q:``), passing a
+    polynomial where a constraint is expected.  The message says what was given and what to write
+    instead.
+    """
