@@ -12,11 +12,12 @@ improved by a local method on the *real* (non-relaxed) problem:
   :meth:`Polynomial.gradient`.
 
 Nothing computed in floating point is trusted.  Every reported point is re-evaluated in exact
-rational arithmetic (:meth:`Polynomial.evaluate_exact`, :meth:`Claim.margin_exact`): ``feasible``
-means every ``g_i(x) ≥ 0`` and ``h_j(x) = 0`` holds *exactly* at the binary floating-point point,
-and a counterexample is reported only when, in addition, the claim fails exactly there.  A point
-that floating point puts a hair outside the set is pulled towards an exactly feasible anchor (a
-candidate that passed the exact check) by a few geometric steps and re-checked.
+rational arithmetic (:meth:`Problem.evaluate_exact`, :meth:`Claim.margin_exact`): ``feasible``
+means every ``g_i(x) ≥ 0`` (``> 0`` if strict) and ``h_j(x) = 0`` holds *exactly* at the binary
+floating-point point, and a counterexample is reported only when, in addition, the claim fails
+exactly there.  A point that floating point puts a hair outside the set is pulled towards an
+exactly feasible anchor (a candidate that passed the exact check) by a few geometric steps and
+re-checked.
 
 Limitation: equality constraints other than ``x² = 1`` are almost never met exactly by binary
 floats (e.g. ``x² + y² = 1``), so points on such sets are reported with ``feasible=False`` and never
@@ -163,7 +164,7 @@ def _target(problem_or_claim: Problem | Claim) -> _Target:
     pm = sign_variables(problem)
     others = tuple(h for h in problem.equalities if _is_sign_equality(h) is None)
     lo, hi = box_of(problem)
-    univariate = all(len(_used(g)) <= 1 and g.degree <= 2 for g in problem.inequalities)
+    univariate = all(_is_interval(g) for g in problem.inequalities)
     bounded_used = all(
         np.isfinite(lo[variables.index(v)]) and np.isfinite(hi[variables.index(v)])
         for g in problem.inequalities for v in _used(g)
@@ -173,11 +174,19 @@ def _target(problem_or_claim: Problem | Claim) -> _Target:
                    not others and univariate and bounded_used)
 
 
-def _used(p: Polynomial) -> list[str]:
-    exps = np.asarray(p.exps)
-    if exps.size == 0:
-        return []
-    return [v for v, c in zip(p.variables, exps.sum(axis=0), strict=True) if c > 0]
+def _used(p: Polynomial) -> tuple[str, ...]:
+    return tuple(p.used_variables)
+
+
+def _is_interval(g: Polynomial) -> bool:
+    """``g ≥ 0`` is an interval in one variable: ``g`` affine, or a concave quadratic."""
+    used = _used(g)
+    if len(used) > 1 or g.degree > 2:
+        return False
+    if g.degree < 2:
+        return True
+    exps = np.asarray(g.aligned(used))
+    return bool(np.asarray(g.coefs)[exps[:, 0] == 2][0] < 0)
 
 
 # ---------------------------------------------------------------------------- float evaluation
@@ -281,18 +290,6 @@ def _point(t: _Target, x: np.ndarray) -> dict[str, float]:
     return {v: float(c) for v, c in zip(t.variables, x, strict=True)}
 
 
-def _exact_value(p: Polynomial, point: dict[str, float]) -> Fraction:
-    return Fraction(p.evaluate_exact({v: point[v] for v in p.variables}))
-
-
-def _exactly_feasible(t: _Target, point: dict[str, float]) -> bool:
-    if not all(np.isfinite(list(point.values()))):
-        return False
-    return all(_exact_value(g, point) >= 0 for g in t.problem.inequalities) and all(
-        _exact_value(h, point) == 0 for h in t.problem.equalities
-    )
-
-
 @dataclass(frozen=True)
 class _Checked:
     attack: Attack
@@ -302,12 +299,13 @@ class _Checked:
 
 def _check(t: _Target, x: np.ndarray, source: str) -> _Checked:
     point = _point(t, x)
-    feasible = _exactly_feasible(t, point)
-    value = _exact_value(t.problem.objective, point) if np.all(np.isfinite(x)) else Fraction(0)
-    margin: Fraction | None = None
-    if t.claim is not None and np.all(np.isfinite(x)):
-        margin = Fraction(t.claim.margin_exact(point))
-    _, inf = _values(t, x[None, :]) if np.all(np.isfinite(x)) else (None, np.array([np.inf]))
+    if not np.all(np.isfinite(x)):
+        attack = Attack(point, float("nan"), False, None, source)
+        return _Checked(attack, Fraction(0), float("inf"))
+    ev = t.problem.evaluate_exact(point)  # exact: strict inequalities as > 0, equalities as == 0
+    feasible, value = bool(ev.feasible), Fraction(ev.objective)
+    margin = None if t.claim is None else Fraction(t.claim.margin_exact(point))
+    _, inf = _values(t, x[None, :])
     key = value if t.sign > 0 else -value
     return _Checked(Attack(point, float(value), feasible, margin, source), key, float(inf[0]))
 
@@ -431,11 +429,12 @@ def attack(
     else:
         obj, inf = _values(t, cands)
         forced = np.flatnonzero(np.isin(src, ["atom", "mean"]))
-        order = [i for i in forced] + [i for i in _rank(obj, inf) if i not in set(forced)]
-        _, first = np.unique(cands[order], axis=0, return_index=True)
-        order = [order[i] for i in sorted(first)][: max(n_starts, len(forced))]
-        finals = [(cands[i], str(src[i])) for i in order]  # raw starts are checked too
-        for i in order:
+        ranked = _rank(obj, inf)
+        seq = np.concatenate([forced, ranked[~np.isin(ranked, forced)]])
+        _, first = np.unique(cands[seq], axis=0, return_index=True)
+        picks = seq[np.sort(first)][: max(n_starts, forced.size)]
+        finals = [(cands[i], str(src[i])) for i in picks]  # raw starts are checked too
+        for i in picks:
             if time.perf_counter() > end:
                 break
             x = project_to_box(_continuous(t, cands[i], max_iter)[None, :], t.problem)[0]
