@@ -178,6 +178,24 @@ def test_not_a_measure_gives_no_atoms() -> None:
     assert not res.found
 
 
+def test_moments_above_the_flat_order_are_not_compared() -> None:
+    # two atoms: M_1 and M_2 both have rank 2 (flat at order 2); raising the x^6 moment only
+    # enlarges the (x^3, x^3) diagonal entry of M_3, which stays PSD but is no longer flat
+    pts = np.array([[0.5, -0.25], [-0.75, 0.5]])
+    w = np.array([0.3, 0.7])
+    y = measure_moments(("x", "y"), pts, w, 3)
+    y[monomial_basis(2, 6).tolist().index([6, 0])] += 0.5
+    pseudo = PseudoDistribution.from_moments(("x", "y"), y, 3)
+    assert np.linalg.eigvalsh(pseudo.moment_matrix(3)).min() > -1e-12
+    rep = pseudo.is_flat()
+    assert rep.order == 2 and rep.ranks == (1, 2, 2, 3)
+    res = pseudo.atoms()
+    assert res.found and res.order == 2
+    p = match(res.points, pts)
+    assert np.max(np.abs(res.points[p] - pts)) < 1e-10
+    assert np.max(np.abs(res.weights[p] - w)) < 1e-10
+
+
 def test_atoms_survive_solver_sized_noise() -> None:
     rng = np.random.default_rng(21)
     pts, w = random_measure(rng, 2, 3)

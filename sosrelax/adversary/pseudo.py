@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 DEFAULT_RANK_TOL = 1e-6
-DEFAULT_RESIDUAL_TOL = 1e-6
+DEFAULT_RESIDUAL_TOL = 1e-4
 
 
 class MomentUnavailableError(SosrelaxError, KeyError):
@@ -84,9 +84,9 @@ class AtomsResult:
     Attributes
     ----------
     found : bool
-        ``True`` only when the extracted atoms and weights reproduce *every* stored moment to
-        within the residual tolerance and all weights are nonnegative.  "No atoms" is a value,
-        never an error.
+        ``True`` only when the extracted atoms and weights reproduce every moment of degree
+        ≤ ``2 * order`` to within the residual tolerance and all weights are nonnegative.
+        "No atoms" is a value, never an error.
     points : ndarray, shape (r, n)
         The atoms, in the pseudodistribution's variable order.  When ``found`` is ``False`` this
         holds the unverified points the extraction produced (possibly none); they may still be
@@ -96,8 +96,8 @@ class AtomsResult:
     rank : int
         Numerical rank of the moment matrix used.
     residual : float
-        ``max_α |y_α − Σ_k w_k x_k^α| / max(1, max_α |y_α|)`` over all stored moments (``inf`` if
-        not computed).
+        ``max_α |y_α − Σ_k w_k x_k^α| / max(1, max_α |y_α|)`` over ``|α| ≤ 2 * order``
+        (``inf`` if not computed).
     order : int or None
         Order ``k`` of the moment matrix the atoms were extracted from.
     message : str
@@ -415,9 +415,10 @@ class PseudoDistribution:
         ``N_i`` (``x_i w(x) = N_i w(x)`` on the atoms) from the rows of ``U``; triangularise a
         random combination ``Σ λ_i N_i`` with an orthogonal Schur decomposition ``Q T Qᵀ``; the
         atoms are ``x_i^{(j)} = q_jᵀ N_i q_j``.  The weights solve the Vandermonde system
-        ``Σ_j w_j v_k(x^{(j)}) = y`` in least squares, and the atoms are accepted only if they
-        reproduce every stored moment (relative residual ≤ ``residual_tol``) with nonnegative
-        weights.
+        ``Σ_j w_j x^{(j)α} = y_α`` (``|α| ≤ 2k``) in least squares, and the atoms are accepted
+        only if they reproduce every moment of degree ≤ ``2k`` (relative residual ≤
+        ``residual_tol``) with nonnegative weights.  Moments of higher degree are not
+        constrained by a flat ``M_k`` and are not compared.
 
         Parameters
         ----------
@@ -482,7 +483,10 @@ class PseudoDistribution:
             return AtomsResult(False, empty, np.zeros(0), r, math.inf, order,
                                "no atoms: the multiplication matrices have complex eigenvalues")
         points = np.einsum("aj,iab,bj->ji", q, mult, q)
-        weights, residual = _fit_weights(points, self.exps, self.moments)
+        # flatness at order k says the moments of degree ≤ 2k (those in M_k) are the atoms'; the
+        # higher stored moments need not be (they are not constrained by a flat M_k)
+        low = self.exps.sum(axis=1) <= 2 * order
+        weights, residual = _fit_weights(points, self.exps[low], self.moments[low])
         ok = residual <= residual_tol and bool(np.all(weights >= -residual_tol * self.mass))
         msg = (f"{r} atom(s) from M_{order}, moment residual {residual:.2e}"
                if ok else
