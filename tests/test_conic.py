@@ -40,7 +40,12 @@ def _sym(seed: int, n: int, batch: tuple[int, ...] = ()) -> np.ndarray:
 def test_svec_order_is_upper_triangle_by_columns() -> None:
     rows, cols = svec_indices(3)
     assert list(zip(rows.tolist(), cols.tolist(), strict=True)) == [
-        (0, 0), (0, 1), (1, 1), (0, 2), (1, 2), (2, 2)
+        (0, 0),
+        (0, 1),
+        (1, 1),
+        (0, 2),
+        (1, 2),
+        (2, 2),
     ]
     X = np.array([[1.0, 2.0, 4.0], [2.0, 3.0, 5.0], [4.0, 5.0, 6.0]])
     r2 = math.sqrt(2.0)
@@ -140,19 +145,27 @@ def test_program_rejects_bad_data(overrides: dict[str, object], fragment: str) -
 
 
 def test_cone_violation_per_kind() -> None:
-    cones = [Cone(ConeKind.ZERO, 1), Cone(ConeKind.NONNEG, 2), Cone(ConeKind.SOC, 3),
-             Cone(ConeKind.PSD, 2), Cone(ConeKind.PSD, 2)]
+    cones = [
+        Cone(ConeKind.ZERO, 1),
+        Cone(ConeKind.NONNEG, 2),
+        Cone(ConeKind.SOC, 3),
+        Cone(ConeKind.PSD, 2),
+        Cone(ConeKind.PSD, 2),
+    ]
     psd_ok = svec(np.array([[2.0, 1.0], [1.0, 2.0]]))  # eigenvalues 1, 3
     psd_bad = svec(np.array([[1.0, 2.0], [2.0, 1.0]]))  # eigenvalues −1, 3
     v = np.concatenate([[0.0], [1.0, 0.0], [5.0, 3.0, 4.0], psd_ok, psd_ok])
     assert cone_violation(cones, v) == pytest.approx(0.0, abs=1e-15)
-    assert cone_violation(cones, np.concatenate([[0.0], [1.0, 0.0], [5.0, 3.0, 4.0], psd_ok,
-                                                 psd_bad])) == pytest.approx(1.0)
-    assert cone_violation(cones, np.concatenate([[0.3], [1.0, -0.2], [4.0, 3.0, 4.0], psd_ok,
-                                                 psd_ok])) == pytest.approx(1.0)
+    assert cone_violation(
+        cones, np.concatenate([[0.0], [1.0, 0.0], [5.0, 3.0, 4.0], psd_ok, psd_bad])
+    ) == pytest.approx(1.0)
+    assert cone_violation(
+        cones, np.concatenate([[0.3], [1.0, -0.2], [4.0, 3.0, 4.0], psd_ok, psd_ok])
+    ) == pytest.approx(1.0)
     # the zero cone's dual is free: only the other cones count for z
-    assert cone_violation(cones, np.concatenate([[7.0], [1.0, 0.0], [5.0, 3.0, 4.0], psd_ok,
-                                                 psd_ok]), dual=True) == pytest.approx(0.0)
+    assert cone_violation(
+        cones, np.concatenate([[7.0], [1.0, 0.0], [5.0, 3.0, 4.0], psd_ok, psd_ok]), dual=True
+    ) == pytest.approx(0.0)
 
 
 def test_residuals_of_known_optimum() -> None:
@@ -174,8 +187,12 @@ def test_residuals_of_known_optimum() -> None:
 
 def test_certificate_residuals() -> None:
     # x ≥ 1 and x ≤ 0: z = (1, 1) gives Aᵀz = 0, bᵀz = −1
-    prog = ConicProgram(c=np.array([0.0]), A=sp.csc_matrix(np.array([[-1.0], [1.0]])),
-                        b=np.array([-1.0, 0.0]), cones=(Cone(ConeKind.NONNEG, 2),))
+    prog = ConicProgram(
+        c=np.array([0.0]),
+        A=sp.csc_matrix(np.array([[-1.0], [1.0]])),
+        b=np.array([-1.0, 0.0]),
+        cones=(Cone(ConeKind.NONNEG, 2),),
+    )
     res = compute_residuals(prog, None, None, np.array([1.0, 1.0]), certificate="infeasible")
     assert res.dual_certificate == 0.0 and res.dual_cone == 0.0
     with pytest.raises(InvalidValueError):

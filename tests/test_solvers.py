@@ -20,7 +20,6 @@ from sosrelax.conic import (
     ConicSolution,
     SolverStatus,
     cone_violation,
-    smat,
     svec,
 )
 from sosrelax.errors import BackendNotAvailableError
@@ -39,11 +38,20 @@ class Case:
     x: tuple[float, ...] | None = None  # known unique primal optimum, if any
 
 
-def _prog(c: list[float], rows: list[list[float]], b: list[float], cones: list[tuple[ConeKind, int]],
-          offset: float = 0.0) -> ConicProgram:
-    return ConicProgram(c=np.array(c, dtype=float), A=sp.csc_matrix(np.array(rows, dtype=float)),
-                        b=np.array(b, dtype=float), cones=tuple(Cone(k, d) for k, d in cones),
-                        offset=offset)
+def _prog(
+    c: list[float],
+    rows: list[list[float]],
+    b: list[float],
+    cones: list[tuple[ConeKind, int]],
+    offset: float = 0.0,
+) -> ConicProgram:
+    return ConicProgram(
+        c=np.array(c, dtype=float),
+        A=sp.csc_matrix(np.array(rows, dtype=float)),
+        b=np.array(b, dtype=float),
+        cones=tuple(Cone(k, d) for k, d in cones),
+        offset=offset,
+    )
 
 
 def _lp() -> Case:
@@ -55,15 +63,20 @@ def _lp() -> Case:
 def _lp_eq() -> Case:
     # min x1 + 2x2 + 3x3 s.t. x1 + x2 + x3 = 1, x1 = x2, x ≥ 0 → x = (1/2, 1/2, 0), value 3/2;
     # dual z = (−3/2, 1/2, 0, 0, 3/2)
-    prog = _prog([1, 2, 3], [[1, 1, 1], [1, -1, 0], [-1, 0, 0], [0, -1, 0], [0, 0, -1]],
-                 [1, 0, 0, 0, 0], [(Z, 2), (L, 3)])
+    prog = _prog(
+        [1, 2, 3],
+        [[1, 1, 1], [1, -1, 0], [-1, 0, 0], [0, -1, 0], [0, 0, -1]],
+        [1, 0, 0, 0, 0],
+        [(Z, 2), (L, 3)],
+    )
     return Case("lp_equality", prog, SolverStatus.OPTIMAL, 1.5, (0.5, 0.5, 0.0))
 
 
 def _socp() -> Case:
     # min x s.t. ‖(y, w)‖ ≤ x, y + w = 1 → y = w = 1/2, x = 1/√2
-    prog = _prog([1, 0, 0], [[0, 1, 1], [-1, 0, 0], [0, -1, 0], [0, 0, -1]], [1, 0, 0, 0],
-                 [(Z, 1), (Q, 3)])
+    prog = _prog(
+        [1, 0, 0], [[0, 1, 1], [-1, 0, 0], [0, -1, 0], [0, 0, -1]], [1, 0, 0, 0], [(Z, 1), (Q, 3)]
+    )
     r = 1 / math.sqrt(2)
     return Case("socp", prog, SolverStatus.OPTIMAL, r, (r, 0.5, 0.5))
 
@@ -96,8 +109,9 @@ def _mixed() -> Case:
         [0, 0, 0, 0, 0],
         [0, -1, 0, 0, 0],
     ]
-    prog = _prog([1, 1, -1, -1, 1], rows, [0, -3, 1, 0, 0, 0, r2, 0],
-                 [(Z, 1), (L, 1), (Q, 3), (S, 2)])
+    prog = _prog(
+        [1, 1, -1, -1, 1], rows, [0, -3, 1, 0, 0, 0, r2, 0], [(Z, 1), (L, 1), (Q, 3), (S, 2)]
+    )
     return Case("mixed_cones", prog, SolverStatus.OPTIMAL, 5 - r2, (1, 1, 1 / r2, 1 / r2, 3))
 
 
@@ -110,8 +124,9 @@ def _infeasible_lp() -> Case:
 def _infeasible_sdp() -> Case:
     # X ⪰ 0 with trace X = −1
     A = sp.vstack([sp.csc_matrix(svec(np.eye(2))[None, :]), -sp.eye(3)]).tocsc()
-    prog = ConicProgram(c=np.zeros(3), A=A, b=np.array([-1.0, 0, 0, 0]),
-                        cones=(Cone(Z, 1), Cone(S, 2)))
+    prog = ConicProgram(
+        c=np.zeros(3), A=A, b=np.array([-1.0, 0, 0, 0]), cones=(Cone(Z, 1), Cone(S, 2))
+    )
     return Case("infeasible_sdp", prog, SolverStatus.INFEASIBLE)
 
 
@@ -124,13 +139,26 @@ def _unbounded_lp() -> Case:
 def _unbounded_sdp() -> Case:
     # min −X11 s.t. X ⪰ 0, X22 = 1
     A = sp.vstack([sp.csc_matrix(np.array([[0.0, 0.0, 1.0]])), -sp.eye(3)]).tocsc()
-    prog = ConicProgram(c=np.array([-1.0, 0.0, 0.0]), A=A, b=np.array([1.0, 0, 0, 0]),
-                        cones=(Cone(Z, 1), Cone(S, 2)))
+    prog = ConicProgram(
+        c=np.array([-1.0, 0.0, 0.0]),
+        A=A,
+        b=np.array([1.0, 0, 0, 0]),
+        cones=(Cone(Z, 1), Cone(S, 2)),
+    )
     return Case("unbounded_sdp", prog, SolverStatus.UNBOUNDED)
 
 
-CASES: list[Callable[[], Case]] = [_lp, _lp_eq, _socp, _sdp, _mixed, _infeasible_lp,
-                                   _infeasible_sdp, _unbounded_lp, _unbounded_sdp]
+CASES: list[Callable[[], Case]] = [
+    _lp,
+    _lp_eq,
+    _socp,
+    _sdp,
+    _mixed,
+    _infeasible_lp,
+    _infeasible_sdp,
+    _unbounded_lp,
+    _unbounded_sdp,
+]
 SOLVERS = available_solvers()
 
 
@@ -237,9 +265,11 @@ def test_mosek_without_licence_says_how_to_get_one() -> None:
 def test_limits_are_statuses() -> None:
     prog = _sdp().prog
     assert solve_conic(prog, "clarabel", options={"max_iter": 2}).status is (
-        SolverStatus.ITERATION_LIMIT)
+        SolverStatus.ITERATION_LIMIT
+    )
     assert solve_conic(prog, "scs", options={"max_iters": 5}).status is (
-        SolverStatus.ITERATION_LIMIT)
+        SolverStatus.ITERATION_LIMIT
+    )
     assert solve_conic(prog, "clarabel", time_limit=1e-9).status is SolverStatus.TIME_LIMIT
 
 
@@ -257,9 +287,19 @@ def test_tolerance_is_passed_and_scales_the_recheck() -> None:
 
 
 def _wrong_claim(prog: ConicProgram, x: np.ndarray, z: np.ndarray) -> ConicSolution:
-    return checked_solution(prog, claimed=SolverStatus.OPTIMAL, x=x, s=prog.b - prog.A @ x, z=z,
-                            solver="mock", solver_status="Solved", iterations=1, solve_time=0.0,
-                            setup_time=0.0, tol=1e-6)
+    return checked_solution(
+        prog,
+        claimed=SolverStatus.OPTIMAL,
+        x=x,
+        s=prog.b - prog.A @ x,
+        z=z,
+        solver="mock",
+        solver_status="Solved",
+        iterations=1,
+        solve_time=0.0,
+        setup_time=0.0,
+        tol=1e-6,
+    )
 
 
 def test_recheck_rejects_a_wrong_solved() -> None:
@@ -272,14 +312,33 @@ def test_recheck_rejects_a_wrong_solved() -> None:
     worse = _wrong_claim(case.prog, np.array([0.6, 0.4, 0.0]), good_z)  # violates x1 = x2
     assert worse.status is SolverStatus.INACCURATE and "primal cone violation" in worse.message
     # a slack that does not match x is caught by the primal residual
-    off = checked_solution(case.prog, claimed=SolverStatus.OPTIMAL, x=good_x + 1e-3,
-                           s=case.prog.b - case.prog.A @ good_x, z=good_z, solver="mock",
-                           solver_status="Solved", iterations=1, solve_time=0.0,
-                           setup_time=0.0, tol=1e-6)
+    off = checked_solution(
+        case.prog,
+        claimed=SolverStatus.OPTIMAL,
+        x=good_x + 1e-3,
+        s=case.prog.b - case.prog.A @ good_x,
+        z=good_z,
+        solver="mock",
+        solver_status="Solved",
+        iterations=1,
+        solve_time=0.0,
+        setup_time=0.0,
+        tol=1e-6,
+    )
     assert off.status is SolverStatus.INACCURATE and "primal residual" in off.message
-    fake = checked_solution(case.prog, claimed=SolverStatus.INFEASIBLE, x=None, s=None,
-                            z=-good_z, solver="mock", solver_status="Infeasible", iterations=1,
-                            solve_time=0.0, setup_time=0.0, tol=1e-6)
+    fake = checked_solution(
+        case.prog,
+        claimed=SolverStatus.INFEASIBLE,
+        x=None,
+        s=None,
+        z=-good_z,
+        solver="mock",
+        solver_status="Infeasible",
+        iterations=1,
+        solve_time=0.0,
+        setup_time=0.0,
+        tol=1e-6,
+    )
     assert fake.status is SolverStatus.INACCURATE and "not negative" in fake.message
 
 
@@ -287,8 +346,12 @@ def test_recheck_rejects_a_wrong_solved() -> None:
 
 SDPLIB = Path(__file__).resolve().parents[2] / "shared" / "data" / "sdplib"
 PUBLISHED = {  # SDPLIB 1.2 table, SDPA convention
-    "truss1": -8.999996, "truss4": -9.009996, "control1": 17.78463, "theta1": 23.0,
-    "mcp100": 226.1574, "hinf1": 2.0326,
+    "truss1": -8.999996,
+    "truss4": -9.009996,
+    "control1": 17.78463,
+    "theta1": 23.0,
+    "mcp100": 226.1574,
+    "hinf1": 2.0326,
 }
 
 
