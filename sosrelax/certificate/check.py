@@ -1,0 +1,703 @@
+"""The independent exact certificate checker.
+
+Given a :class:`~sosrelax.certificate.format.Certificate` stating
+
+.. math::
+
+    \\ell = \\sigma_0 + \\sum_i \\sigma_i g_i + \\sum_j \\lambda_j h_j
+          + \\sum_k c_k \\prod_i g_i^{a_{ki}} + r,
+    \\qquad \\ell \\in \\{f - \\gamma,\\ \\gamma - f,\\ -1\\},
+
+the checker recomputes the residual :math:`r` in exact rational arithmetic, proves a rigorous
+lower bound :math:`\\mu_i \\le \\lambda_{\\min}(Q_i)` for every Gram matrix, and derives the bound
+that the identity really proves:
+
+* if :math:`r` is a constant :math:`r_0` and every :math:`Q_i \\succeq 0`: :math:`f \\ge \\gamma + r_0`
+  on :math:`K` (``lower_bound``; mirrored for ``upper_bound``);
+* otherwise, when a box :math:`[l, u] \\supseteq K` is present and implied by the inequalities,
+  :math:`b^T Q b \\ge \\min(0, \\mu)\\,\\max_{box}\\|b\\|^2`, :math:`0 \\le g_i \\le \\max_{box} g_i`
+  and :math:`r \\ge \\min_{box} r` (exact interval bounds), which gives a slightly weaker bound;
+* otherwise the certificate is rejected.
+
+Positive semidefiniteness is proven either by an exact rational :math:`LDL^T` factorisation with
+symmetric pivoting, or by an exact congruence: floating point proposes an integer lower
+triangular :math:`W \\approx 2^s L^{-1}` (:math:`L` a float Cholesky factor of :math:`Q - tI`),
+and exact integer arithmetic verifies that :math:`W (Q - tI) W^T` is strictly diagonally
+dominant with positive diagonal.  Since :math:`W` is triangular with a nonzero diagonal it is
+invertible, so :math:`Q - tI \\succ 0`, i.e. :math:`\\lambda_{\\min}(Q) > t`.  Floating point only
+ever proposes; every conclusion is drawn from exact integers.  No eigenvalue is ever shifted.
+
+This module imports only the standard library, numpy, python-flint and the certificate format:
+it shares no code with the relaxations or solvers whose output it checks.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from enum import Enum
+from fractions import Fraction
+
+import flint
+import numpy as np
+
+from sosrelax.certificate.format import (
+    CONES,
+    DEFAULT_LIMITS,
+    KINDS,
+    Certificate,
+    Limits,
+    RationalMatrix,
+    Terms,
+    as_rational_matrix,
+)
+from sosrelax.errors import CertificateFormatError, InvalidValueError
+
+__all__ = ["CheckReport", "CheckStatus", "check_certificate", "prove_psd", "residual"]
+
+DEFAULT_TOLERANCE = Fraction(1, 10**6)
+"""Largest accepted relative gap between the claimed and the proven bound."""
+
+EXACT_LDL_LIMIT = 80
+"""Gram orders up to this use exact LDL^T when the float test cannot give a margin."""
+
+
+class CheckStatus(Enum):
+    """Outcome of a check."""
+
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What the checker proved.
+
+    Attributes
+    ----------
+    valid : bool
+        ``status is CheckStatus.VERIFIED``.
+    status : CheckStatus
+    bound : Fraction or None
+        The bound proven on :math:`K` (lower bound of :math:`f` for ``lower_bound``, upper bound for
+        ``upper_bound``); within the tolerance of the claim, possibly slightly weaker.  ``None``
+        when rejected and for ``infeasible`` certificates.
+    claimed_bound : Fraction or None
+        The bound the file claims (``None`` for ``infeasible``).
+    reason : str
+        Why it was rejected, or how it was verified.
+    residual_norm : float
+        Sum of the absolute values of the residual coefficients (the 1-norm of :math:`r`).
+    min_eigen_lower_bounds : tuple of float
+        Per SOS multiplier, a rigorous lower bound :math:`\\mu_i \\le \\lambda_{\\min}(Q_i)` rounded
+        to float (0.0 where PSD was proven exactly without a margin).
+    time : float
+        Seconds spent.
+    """
+
+    valid: bool
+    status: CheckStatus
+    bound: Fraction | None
+    claimed_bound: Fraction | None
+    reason: str
+    residual_norm: float
+    min_eigen_lower_bounds: tuple[float, ...]
+    time: float
+
+    @property
+    def bound_float(self) -> float | None:
+        """The proven bound as a float, or ``None``."""
+        return None if self.bound is None else float(self.bound)
+
+    def __float__(self) -> float:
+        return float("nan") if self.bound is None else float(self.bound)
+
+    def __repr__(self) -> str:
+        b = "None" if self.bound is None else f"{float(self.bound):.12g}"
+        return (
+            f"CheckReport(status={self.status.value}, bound={b}, reason={self.reason!r}, "
+            f"residual_norm={self.residual_norm:.3g}, time={self.time:.3f}s)"
+        )
+
+
+class _Reject(Exception):
+    """Internal: a certificate fails; the message becomes the report's reason."""
+
+
+# --------------------------------------------------------------------------------------------
+# exact sparse polynomials: (exponents int64 (m, n), coefficients object array of fmpq)
+
+_Poly = tuple[np.ndarray, np.ndarray]
+
+
+def _fq(c: Fraction | int) -> flint.fmpq:
+    c = Fraction(c)
+    return flint.fmpq(c.numerator, c.denominator)
+
+
+def _to_fraction(c: flint.fmpq) -> Fraction:
+    return Fraction(int(c.p), int(c.q))
+
+
+def _poly(terms: Terms, n: int) -> _Poly:
+    if not terms:
+        return np.zeros((0, n), dtype=np.int64), np.zeros(0, dtype=object)
+    e = np.array([t[0] for t in terms], dtype=np.int64).reshape(len(terms), n)
+    c = np.empty(len(terms), dtype=object)
+    c[:] = [_fq(t[1]) for t in terms]
+    return e, c
+
+
+def _row_keys(e: np.ndarray) -> np.ndarray:
+    """Group identical exponent rows: returns an inverse index (rows -> unique id)."""
+    if e.shape[1] == 0:
+        return np.zeros(e.shape[0], dtype=np.int64)
+    radix = int(e.max(initial=0)) + 1
+    if radix ** e.shape[1] < 2**62:
+        keys = e @ (radix ** np.arange(e.shape[1], dtype=np.int64))
+        _, inv = np.unique(keys, return_inverse=True)
+    else:
+        _, inv = np.unique(e, axis=0, return_inverse=True)
+    return inv.reshape(-1)
+
+
+def _combine(e: np.ndarray, c: np.ndarray) -> _Poly:
+    """Merge repeated exponents (exact sums) and drop zero coefficients."""
+    if e.shape[0] == 0:
+        return e, c
+    inv = _row_keys(e)
+    order = np.argsort(inv, kind="stable")
+    inv_s = inv[order]
+    starts = np.flatnonzero(np.r_[True, inv_s[1:] != inv_s[:-1]])
+    sums = np.add.reduceat(c[order], starts) if c.size else c
+    ue = e[order][starts]
+    keep = np.array([s != 0 for s in sums], dtype=bool)
+    return ue[keep], sums[keep]
+
+
+def _mul(a: _Poly, b: _Poly) -> _Poly:
+    """Exact product; loops over the shorter factor, vectorised over the longer."""
+    (ea, ca), (eb, cb) = a, b
+    if ea.shape[0] > eb.shape[0]:
+        (ea, ca), (eb, cb) = (eb, cb), (ea, ca)
+    if ea.shape[0] == 0 or eb.shape[0] == 0:
+        return np.zeros((0, ea.shape[1]), dtype=np.int64), np.zeros(0, dtype=object)
+    es = [eb + ea[i] for i in range(ea.shape[0])]
+    cs = [cb * ca[i] for i in range(ea.shape[0])]
+    return _combine(np.vstack(es), np.concatenate(cs))
+
+
+def _scale(p: _Poly, s: flint.fmpq) -> _Poly:
+    return p[0], p[1] * s
+
+
+def _one(n: int) -> _Poly:
+    c = np.empty(1, dtype=object)
+    c[0] = flint.fmpq(1)
+    return np.zeros((1, n), dtype=np.int64), c
+
+
+def _gram_poly(basis: np.ndarray, g: RationalMatrix) -> _Poly:
+    """:math:`b^T Q b` exactly, grouping the Gram entries by :math:`b_a + b_b` (vectorised)."""
+    k, n = basis.shape
+    if k == 0:
+        return np.zeros((0, n), dtype=np.int64), np.zeros(0, dtype=object)
+    iu, ju = np.triu_indices(k)
+    e = basis[iu] + basis[ju]
+    num = g.numerators
+    w = np.where(iu == ju, 1, 2)
+    vals = num[iu, ju]
+    big = num.dtype == object or (
+        num.size and int(np.abs(num).max()) * 2 * len(iu) >= 2**62
+    )
+    vals = vals.astype(object) * w.astype(object) if big else vals * w
+    inv = _row_keys(e)
+    order = np.argsort(inv, kind="stable")
+    inv_s = inv[order]
+    starts = np.flatnonzero(np.r_[True, inv_s[1:] != inv_s[:-1]])
+    sums = np.add.reduceat(vals[order], starts)
+    ue = e[order][starts]
+    den = g.denominator
+    coef = np.empty(len(sums), dtype=object)
+    coef[:] = [flint.fmpq(int(s), den) for s in sums]
+    keep = np.array([s != 0 for s in coef], dtype=bool)
+    return ue[keep], coef[keep]
+
+
+# --------------------------------------------------------------------------------------------
+# positive semidefiniteness
+
+
+def _ldl_psd(num: np.ndarray, den: int) -> tuple[bool, str]:
+    """Exact :math:`LDL^T` with symmetric (diagonal) pivoting on the integer matrix ``num``.
+
+    ``num / den`` is PSD iff ``num`` is.  Returns ``(is_psd, explanation)``.
+    """
+    k = num.shape[0]
+    S = np.empty((k, k), dtype=object)
+    S[:, :] = [[flint.fmpq(int(v)) for v in row] for row in num]
+    step = 0
+    while S.shape[0]:
+        d = S.diagonal()
+        neg = np.flatnonzero(np.array([v < 0 for v in d], dtype=bool))
+        if neg.size:
+            v = d[neg[0]] / den
+            return False, f"pivot {step} is {float(_to_fraction(v)):.3g} < 0"
+        zero = np.array([v == 0 for v in d], dtype=bool)
+        if zero.any():
+            zrows = S[zero]
+            if any(v != 0 for v in zrows.flat):
+                return False, (
+                    f"pivot {step}: a zero diagonal entry has a nonzero off-diagonal entry "
+                    "(a 2x2 principal minor is negative)"
+                )
+            S = S[np.ix_(~zero, ~zero)]
+            continue
+        p = int(np.argmax(d))
+        piv = S[p, p]
+        keep = np.ones(S.shape[0], dtype=bool)
+        keep[p] = False
+        c = S[keep, p]
+        S = S[np.ix_(keep, keep)] - np.outer(c, c / piv)
+        step += 1
+    return True, f"exact LDL^T, rank {step}"
+
+
+def _to_fmpz_mat(a: np.ndarray) -> flint.fmpz_mat:
+    return flint.fmpz_mat([[int(v) for v in row] for row in a])
+
+
+def _prove_shift(num: np.ndarray, den: int, qf: np.ndarray, t: Fraction) -> bool:
+    """Prove :math:`Q - tI \\succ 0` (``Q = num/den``) by an exact congruence to a strictly
+    diagonally dominant matrix.  ``qf`` is a float approximation of ``Q`` (only a guide)."""
+    k = num.shape[0]
+    a = qf - float(t) * np.eye(k)
+    try:
+        L = np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        return False
+    if not np.all(np.isfinite(L)):
+        return False
+    try:
+        Linv = np.tril(np.linalg.solve(L, np.eye(k)))
+    except np.linalg.LinAlgError:
+        return False
+    if not np.all(np.isfinite(Linv)):
+        return False
+    rowmax = np.abs(Linv).max(axis=1)
+    if np.any(rowmax == 0):
+        return False
+    shift = 50 - np.ceil(np.log2(rowmax))
+    W = np.round(np.ldexp(Linv, shift.astype(np.int64)[:, None]))
+    if np.any(np.diagonal(W) == 0):
+        return False
+    p, q = t.numerator, t.denominator
+    if num.dtype == np.int64 and abs(p) * den < 2**62 and q < 2**20 and (
+        int(np.abs(num).max(initial=0)) < 2**40
+    ):
+        nq = num * q - np.int64(p * den) * np.eye(k, dtype=np.int64)
+    else:
+        nq = num.astype(object) * q
+        nq[np.diag_indices(k)] -= p * den
+    Wm = _to_fmpz_mat(W.astype(np.int64))
+    P = Wm * _to_fmpz_mat(nq) * Wm.transpose()
+    Pa = np.array(P.tolist(), dtype=object)
+    diag = Pa.diagonal().copy()
+    off = np.abs(Pa).sum(axis=1) - np.abs(diag)
+    return bool(all(d > 0 for d in diag) and all(d > o for d, o in zip(diag, off, strict=True)))
+
+
+def _gershgorin(num: np.ndarray, den: int) -> Fraction:
+    """Rigorous (often weak) lower bound :math:`\\min_i (Q_{ii} - \\sum_{j \\ne i} |Q_{ij}|)`."""
+    a = num.astype(object)
+    d = a.diagonal().copy()
+    off = np.abs(a).sum(axis=1) - np.abs(d)
+    return Fraction(int(min(d - off)), den)
+
+
+def _dyadic(x: float, bits: int = 40) -> Fraction:
+    """A short dyadic rational close to ``x`` (the proof does not need it to be close)."""
+    m, e = np.frexp(x)
+    return Fraction(int(round(float(m) * 2**bits))) * Fraction(2) ** (int(e) - bits)
+
+
+def prove_psd(
+    gram: RationalMatrix, *, exact_limit: int = EXACT_LDL_LIMIT, method: str = "auto"
+) -> tuple[bool, Fraction, str]:
+    """Decide/prove positive semidefiniteness and bound the smallest eigenvalue rigorously.
+
+    Parameters
+    ----------
+    gram : RationalMatrix
+        A symmetric exact matrix :math:`Q`.
+    exact_limit : int
+        Largest order for which exact :math:`LDL^T` is attempted under ``method="auto"``.
+    method : {"auto", "ldl", "congruence"}
+        ``"ldl"`` forces the exact factorisation, ``"congruence"`` the float-guided exact
+        congruence test; ``"auto"`` uses the cheap tests first.
+
+    Returns
+    -------
+    psd : bool
+        True only if :math:`Q \\succeq 0` was proven.
+    mu : Fraction
+        A proven lower bound :math:`\\mu \\le \\lambda_{\\min}(Q)` (``0`` when PSD was proven with
+        no margin; negative when :math:`Q` is not, or not provably, PSD).
+    detail : str
+        How it was proven, or why not.
+    """
+    num, den = gram.numerators, gram.denominator
+    k = num.shape[0]
+    if k == 0:
+        return True, Fraction(0), "empty"
+    g_lb = _gershgorin(num, den)
+    if method == "auto" and g_lb >= 0:
+        return True, g_lb, "diagonally dominant"
+    if method == "ldl":
+        ok, why = _ldl_psd(num, den)
+        return ok, Fraction(0) if ok else min(g_lb, Fraction(0)), why
+    qf = gram.to_float()
+    scale = float(np.abs(qf).max())
+    try:
+        lam = float(np.linalg.eigvalsh(qf)[0])
+    except np.linalg.LinAlgError:
+        lam = -scale
+    noise = max(scale, 1e-300) * k * 1e-12
+    if lam > noise:
+        for frac in (0.5, 0.0):
+            t = _dyadic(lam * frac) if frac else Fraction(0)
+            if _prove_shift(num, den, qf, t):
+                return True, t, "float-guided exact congruence to a diagonally dominant matrix"
+    if method == "auto" and k <= exact_limit:
+        ok, why = _ldl_psd(num, den)
+        if ok:
+            return True, Fraction(0), why
+        detail = why
+    else:
+        detail = f"smallest eigenvalue estimate {lam:.3g}"
+    # not (provably) PSD: find a rigorous negative lower bound on lambda_min
+    delta = max(abs(lam), noise)
+    for _ in range(8):
+        t = _dyadic(lam - delta)
+        if _prove_shift(num, den, qf, t):
+            return False, max(t, g_lb), detail
+        delta *= 16
+    return False, min(g_lb, Fraction(0)), detail
+
+
+# --------------------------------------------------------------------------------------------
+# box arithmetic
+
+
+def _pow_interval(lo: Fraction, hi: Fraction, k: int) -> tuple[Fraction, Fraction]:
+    if k == 0:
+        return Fraction(1), Fraction(1)
+    a, b = lo**k, hi**k
+    if k % 2 == 1 or lo >= 0:
+        return (a, b) if a <= b else (b, a)
+    if hi <= 0:
+        return (b, a) if b <= a else (a, b)
+    return Fraction(0), max(a, b)
+
+
+def _mono_interval(
+    e: np.ndarray, box: tuple[tuple[Fraction, Fraction], ...]
+) -> tuple[Fraction, Fraction]:
+    lo, hi = Fraction(1), Fraction(1)
+    for i in np.flatnonzero(e):
+        a, b = _pow_interval(box[i][0], box[i][1], int(e[i]))
+        ps = (lo * a, lo * b, hi * a, hi * b)
+        lo, hi = min(ps), max(ps)
+    return lo, hi
+
+
+def _poly_interval(p: _Poly, box: tuple[tuple[Fraction, Fraction], ...]) -> tuple[Fraction, Fraction]:
+    """Exact interval enclosure of a polynomial over the box (natural extension)."""
+    lo, hi = Fraction(0), Fraction(0)
+    for e, c in zip(p[0], p[1], strict=True):
+        cf = _to_fraction(c)
+        a, b = _mono_interval(e, box)
+        if cf >= 0:
+            lo += cf * a
+            hi += cf * b
+        else:
+            lo += cf * b
+            hi += cf * a
+    return lo, hi
+
+
+def _basis_sq_max(basis: np.ndarray, box: tuple[tuple[Fraction, Fraction], ...]) -> Fraction:
+    """:math:`\\max_{box} \\|b(x)\\|^2 \\le \\sum_\\beta \\max_{box} x^{2\\beta}`."""
+    total = Fraction(0)
+    for e in basis:
+        total += _mono_interval(2 * e, box)[1]
+    return total
+
+
+def _verify_box(cert: Certificate, polys: list[_Poly]) -> str | None:
+    """Return None if every box side is implied by a one-variable linear inequality."""
+    assert cert.box is not None
+    n = len(cert.variables)
+    lower: list[Fraction | None] = [None] * n
+    upper: list[Fraction | None] = [None] * n
+    for e, c in polys:
+        if e.shape[0] == 0 or int(e.sum(axis=1).max()) > 1:
+            continue
+        lin = [(int(np.flatnonzero(row)[0]), _to_fraction(ci)) for row, ci in zip(e, c, strict=True)
+               if row.sum() == 1]
+        const = sum((_to_fraction(ci) for row, ci in zip(e, c, strict=True) if row.sum() == 0),
+                    Fraction(0))
+        if len(lin) != 1:
+            continue
+        i, a = lin[0]
+        if a > 0:  # a x_i + const >= 0  =>  x_i >= -const / a
+            v = -const / a
+            cur = lower[i]
+            lower[i] = v if cur is None or v > cur else cur
+        else:
+            v = const / (-a)
+            cur = upper[i]
+            upper[i] = v if cur is None or v < cur else cur
+    for i, (lo, hi) in enumerate(cert.box):
+        name = cert.variables[i]
+        if lo > hi:
+            return f"box[{i}]: lower bound {lo} exceeds upper bound {hi}"
+        li, ui = lower[i], upper[i]
+        if li is None or li < lo:
+            return (f"box[{i}]: {name} >= {lo} is not implied by the inequalities "
+                    f"(add {name} - ({lo}) >= 0)")
+        if ui is None or ui > hi:
+            return (f"box[{i}]: {name} <= {hi} is not implied by the inequalities "
+                    f"(add ({hi}) - {name} >= 0)")
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# the checker
+
+
+def _validate(cert: Certificate) -> None:
+    n = len(cert.variables)
+    if cert.kind not in KINDS:
+        raise _Reject(f"kind: {cert.kind!r} is not one of {KINDS}")
+
+    def terms_ok(t: Terms, path: str) -> None:
+        for a, (e, _) in enumerate(t):
+            if len(e) != n:
+                raise _Reject(f"{path}.exponents[{a}]: {len(e)} entries but {n} variables")
+            if any(v < 0 for v in e):
+                raise _Reject(f"{path}.exponents[{a}]: negative exponent")
+
+    terms_ok(cert.objective, "objective")
+    for i, g in enumerate(cert.inequalities):
+        terms_ok(g, f"inequalities[{i}]")
+    for j, h in enumerate(cert.equalities):
+        terms_ok(h, f"equalities[{j}]")
+    m_ineq, m_eq = len(cert.inequalities), len(cert.equalities)
+    for s, m in enumerate(cert.sos):
+        if m.constraint is not None and not 0 <= m.constraint < m_ineq:
+            raise _Reject(f"sos[{s}].constraint: {m.constraint} is not an inequality index "
+                          f"(there are {m_ineq})")
+        if m.cone not in CONES:
+            raise _Reject(f"sos[{s}].cone: {m.cone!r} is not one of {CONES}")
+        for a, b in enumerate(m.basis):
+            if len(b) != n or any(v < 0 for v in b):
+                raise _Reject(f"sos[{s}].basis[{a}]: not an exponent of {n} variables")
+        g = as_rational_matrix(m.gram)
+        k = len(m.basis)
+        if g.shape != (k, k):
+            raise _Reject(f"sos[{s}].gram: shape {g.shape} does not match basis length {k}")
+        if not g.is_symmetric():
+            bad = np.argwhere(g.numerators != g.numerators.T)[0]
+            raise _Reject(f"sos[{s}].gram[{bad[0]}][{bad[1]}]: Gram matrix is not symmetric")
+    for j, em in enumerate(cert.equality_multipliers):
+        if not 0 <= em.constraint < m_eq:
+            raise _Reject(f"equality_multipliers[{j}].constraint: {em.constraint} is not an "
+                          f"equality index (there are {m_eq})")
+        terms_ok(em.poly, f"equality_multipliers[{j}].poly")
+    for p, pm in enumerate(cert.products):
+        if pm.coefficient < 0:
+            raise _Reject(f"products[{p}].coefficient: {pm.coefficient} is negative")
+        for c in pm.constraints:
+            if not 0 <= c < m_ineq:
+                raise _Reject(f"products[{p}].constraints: {c} is not an inequality index")
+    if cert.box is not None and len(cert.box) != n:
+        raise _Reject(f"box: {len(cert.box)} intervals but {n} variables")
+
+
+def _residual(cert: Certificate) -> tuple[_Poly, list[_Poly], list[tuple[np.ndarray, RationalMatrix]]]:
+    """Exact residual ``r = lhs - sum(multipliers * constraints)``, the combined inequalities and
+    the (basis, Gram) pairs."""
+    n = len(cert.variables)
+    gam = cert.bound
+    f = _poly(cert.objective, n)
+    const = np.empty(1, dtype=object)
+    zero_row = np.zeros((1, n), np.int64)
+    if cert.kind == "lower_bound":  # f - gamma
+        const[0] = _fq(-gam)
+        lhs = (np.vstack([f[0], zero_row]), np.concatenate([f[1], const]))
+    elif cert.kind == "upper_bound":  # gamma - f
+        const[0] = _fq(gam)
+        lhs = (np.vstack([f[0], zero_row]), np.concatenate([f[1] * flint.fmpq(-1), const]))
+    else:  # -1
+        const[0] = flint.fmpq(-1)
+        lhs = (zero_row, const)
+    g_polys = [_combine(*_poly(g, n)) for g in cert.inequalities]
+    h_polys = [_poly(h, n) for h in cert.equalities]
+    parts_e = [lhs[0]]
+    parts_c = [lhs[1]]
+    minus = flint.fmpq(-1)
+
+    # SOS multipliers
+    sigmas: list[tuple[np.ndarray, RationalMatrix]] = []
+    for m in cert.sos:
+        basis = np.array(m.basis, dtype=np.int64).reshape(len(m.basis), n)
+        g = as_rational_matrix(m.gram)
+        sigma = _gram_poly(basis, g)
+        if m.constraint is not None:
+            sigma = _mul(sigma, g_polys[m.constraint])
+        parts_e.append(sigma[0])
+        parts_c.append(sigma[1] * minus)
+        sigmas.append((basis, g))
+    for em in cert.equality_multipliers:
+        prod = _mul(_poly(em.poly, n), h_polys[em.constraint])
+        parts_e.append(prod[0])
+        parts_c.append(prod[1] * minus)
+    for pm in cert.products:
+        if pm.coefficient == 0:
+            continue
+        prod = _one(n)
+        for c in pm.constraints:
+            prod = _mul(prod, g_polys[c])
+        parts_e.append(prod[0])
+        parts_c.append(prod[1] * (-_fq(pm.coefficient)))
+    return _combine(np.vstack(parts_e), np.concatenate(parts_c)), g_polys, sigmas
+
+
+def residual(cert: Certificate) -> Terms:
+    """The exact residual polynomial :math:`r` of the certificate identity (zero terms dropped)."""
+    _validate(cert)
+    r = _residual(cert)[0]
+    return tuple(
+        (tuple(int(v) for v in e), _to_fraction(c)) for e, c in zip(r[0], r[1], strict=True)
+    )
+
+
+def _check(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method: str
+           ) -> tuple[CheckStatus, Fraction | None, str, float, tuple[float, ...]]:
+    _validate(cert)
+    n = len(cert.variables)
+    gam = cert.bound
+    r, g_polys, sigmas = _residual(cert)
+    r_norm = float(sum((abs(_to_fraction(c)) for c in r[1]), Fraction(0)))
+    r_const = np.flatnonzero(r[0].sum(axis=1) == 0) if r[0].shape[0] else np.zeros(0, int)
+    r0 = _to_fraction(r[1][r_const[0]]) if r_const.size else Fraction(0)
+    r_is_const = r[0].shape[0] == r_const.size
+
+    # Gram cones
+    mus: list[Fraction] = []
+    psd_ok: list[bool] = []
+    notes: list[str] = []
+    for s, (m, (_, g)) in enumerate(zip(cert.sos, sigmas, strict=True)):
+        if m.cone == "dd" and _gershgorin(g.numerators, g.denominator) < 0:
+            notes.append(f"Gram {s} is not diagonally dominant; proving PSD instead")
+        ok, mu, why = prove_psd(g, exact_limit=exact_limit, method=psd_method)
+        psd_ok.append(ok)
+        mus.append(mu)
+        if not ok:
+            notes.append(f"Gram {s} is not PSD: {why}")
+    mu_floats = tuple(float(mu) for mu in mus)
+
+    if r_is_const and all(psd_ok):
+        slack = r0
+        how = "identity holds exactly" if r0 == 0 else f"constant residual {float(r0):.3g} absorbed"
+    else:
+        if cert.box is None:
+            if not r_is_const:
+                raise _Reject(
+                    f"residual is not constant ({r[0].shape[0]} terms, 1-norm {r_norm:.3g}) and no "
+                    "box bounds the domain"
+                )
+            raise _Reject("; ".join(n_ for n_ in notes if "not PSD" in n_)
+                          + " and no box bounds the domain")
+        why_box = _verify_box(cert, g_polys)
+        if why_box is not None:
+            raise _Reject(why_box)
+        box = cert.box
+        r_lo, _ = _poly_interval(r, box)
+        neg = Fraction(0)
+        for (basis, _), m, mu in zip(sigmas, cert.sos, mus, strict=True):
+            if mu >= 0:
+                continue
+            bmax = _basis_sq_max(basis, box)
+            gmax = Fraction(1)
+            if m.constraint is not None:
+                gmax = max(_poly_interval(g_polys[m.constraint], box)[1], Fraction(0))
+            neg += mu * bmax * gmax
+        slack = r_lo + neg
+        how = (f"residual (1-norm {r_norm:.3g}) and negative eigenvalues absorbed over the box "
+               f"(loss {float(-slack):.3g})")
+    if cert.kind == "infeasible":
+        # -1 - r(x) = sum(...) >= neg on K; K nonempty would give r_lo + neg <= -1
+        if slack > -1:
+            return (CheckStatus.VERIFIED, None, f"K is empty: {how}", r_norm, mu_floats)
+        raise _Reject(f"infeasibility not proven: {how}, margin {float(slack + 1):.3g} <= 0")
+    proven = gam + slack if cert.kind == "lower_bound" else gam - slack
+    gap = -slack  # how much weaker than claimed (negative: stronger)
+    allowed = tolerance * max(Fraction(1), abs(gam))
+    if gap > allowed:
+        word = "lower" if cert.kind == "lower_bound" else "upper"
+        raise _Reject(
+            f"proves only the {word} bound {float(proven):.12g}, not the claimed "
+            f"{float(gam):.12g} (gap {float(gap):.3g} over the tolerance {float(allowed):.3g}); "
+            + how
+        )
+    extra = ("; " + "; ".join(notes)) if notes else ""
+    return CheckStatus.VERIFIED, proven, how + extra, r_norm, mu_floats
+
+
+def check_certificate(
+    cert: Certificate | str | os.PathLike[str],
+    *,
+    tolerance: Fraction | float = DEFAULT_TOLERANCE,
+    exact_limit: int = EXACT_LDL_LIMIT,
+    psd_method: str = "auto",
+    limits: Limits = DEFAULT_LIMITS,
+) -> CheckReport:
+    """Check a certificate exactly and report the bound it proves.
+
+    Parameters
+    ----------
+    cert : Certificate or path
+        The certificate, or a path to a certificate file.
+    tolerance : Fraction or float
+        Largest accepted gap between the claimed and the proven bound, relative to
+        ``max(1, |claimed|)``.  A certificate whose identity proves only a bound weaker than that
+        is rejected (the proven value is stated in the reason).
+    exact_limit : int
+        Largest Gram order for which exact :math:`LDL^T` is used when no margin is visible.
+    psd_method : {"auto", "ldl", "congruence"}
+        How to prove positive semidefiniteness (see :func:`prove_psd`).
+    limits : Limits
+        Size limits for reading a file.
+
+    Returns
+    -------
+    CheckReport
+        Never raises on a bad or malformed proof: those are ``REJECTED`` reports.
+    """
+    t0 = time.perf_counter()
+    claimed: Fraction | None = None
+    try:
+        c = cert if isinstance(cert, Certificate) else Certificate.load(cert, limits=limits)
+        claimed = None if c.kind == "infeasible" else c.bound
+        status, bound, reason, rn, mus = _check(c, Fraction(tolerance), exact_limit, psd_method)
+        return CheckReport(status is CheckStatus.VERIFIED, status, bound, claimed, reason, rn, mus,
+                           time.perf_counter() - t0)
+    except (_Reject, CertificateFormatError, InvalidValueError) as e:
+        reason = str(e)
+    except (ValueError, TypeError, OverflowError, ZeroDivisionError, MemoryError) as e:
+        reason = f"malformed certificate ({type(e).__name__}: {e})"
+    return CheckReport(False, CheckStatus.REJECTED, None, claimed, reason, float("nan"), (),
+                       time.perf_counter() - t0)

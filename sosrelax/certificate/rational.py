@@ -1,0 +1,171 @@
+"""From a floating-point certificate to an exact one (untrusted: the checker decides).
+
+A solver returns Gram matrices that satisfy the coefficient identities only up to its tolerance.
+:func:`rationalize` rounds every multiplier to a rational with a fixed denominator and then
+projects the SOS multiplier :math:`\\sigma_0` orthogonally (Frobenius norm) onto the affine space
+
+.. math::  \\{Q : \\textstyle\\sum_{b_a + b_b = \\alpha} Q_{ab} = Q^{\\rm old}_{\\alpha} + r_\\alpha\\},
+
+which in the monomial basis has the closed form of Peyrl and Parrilo: add :math:`r_\\alpha / N_\\alpha`
+to each of the :math:`N_\\alpha` entries with :math:`b_a + b_b = \\alpha`.  After it the residual is
+exactly zero on every monomial that :math:`\\sigma_0` can represent.  If the projected matrix is
+not PSD (optimal Gram matrices are singular), the bound is backed off by a geometrically growing
+:math:`\\delta`: the identity's constant term grows by :math:`\\delta`, which the projection puts on
+the entry :math:`Q_{11}` of the constant monomial; that repairs the null direction
+:math:`b(x^\\star)` of a unique minimiser because :math:`b(x^\\star)_1 = 1`.  See
+``docs/certificates.md`` for when this cannot work.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from fractions import Fraction
+
+import numpy as np
+
+from sosrelax.certificate.check import prove_psd, residual
+from sosrelax.certificate.format import (
+    Certificate,
+    EqualityMultiplier,
+    ProductMultiplier,
+    RationalMatrix,
+    SOSMultiplier,
+    Terms,
+    as_rational_matrix,
+)
+
+__all__ = ["project_gram", "rationalize"]
+
+
+def _round(x: Fraction, denominator: int) -> Fraction:
+    return Fraction(round(x * denominator), denominator)
+
+
+def _round_matrix(g: RationalMatrix, denominator: int) -> RationalMatrix:
+    """Symmetrise and round every entry to a multiple of ``1/denominator`` (vectorised)."""
+    num, den = g.numerators.astype(object), g.denominator
+    sym = num + num.T  # = 2 * den * Q_sym
+    # round(sym * denominator / (2 den)) with ties away from zero is fine (untrusted)
+    scaled = sym * denominator
+    two_den = 2 * den
+    q = (scaled + den) // two_den  # floor(x + 1/2)
+    return RationalMatrix(q, denominator)
+
+
+def _round_terms(t: Terms, denominator: int) -> Terms:
+    return tuple((e, _round(c, denominator)) for e, c in t)
+
+
+def project_gram(
+    basis: tuple[tuple[int, ...], ...], gram: RationalMatrix, r: Terms
+) -> tuple[RationalMatrix, Terms]:
+    """Add ``r_alpha / N_alpha`` to each Gram entry with ``b_a + b_b = alpha``.
+
+    Parameters
+    ----------
+    basis : tuple of exponent tuples
+    gram : RationalMatrix
+    r : Terms
+        The residual to move into :math:`b^T Q b`.
+
+    Returns
+    -------
+    gram : RationalMatrix
+        The projected matrix (the orthogonal projection onto the identities, in exact arithmetic).
+    rest : Terms
+        The part of ``r`` no pair of the basis can represent (left as residual).
+    """
+    k = len(basis)
+    if k == 0 or not r:
+        return gram, r
+    B = np.array(basis, dtype=np.int64)
+    pair = (B[:, None, :] + B[None, :, :]).reshape(k * k, -1)
+    uniq, inv, counts = np.unique(pair, axis=0, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    index = {tuple(int(v) for v in row): i for i, row in enumerate(uniq)}
+    delta = [Fraction(0)] * len(uniq)
+    rest = []
+    for e, c in r:
+        i = index.get(tuple(e))
+        if i is None:
+            rest.append((e, c))
+        else:
+            delta[i] += c / int(counts[i])
+    den = gram.denominator
+    for d in delta:
+        den = math.lcm(den, d.denominator)
+    dnum = np.array([d.numerator * (den // d.denominator) for d in delta], dtype=object)
+    num = gram.numerators.astype(object) * (den // gram.denominator) + dnum[inv].reshape(k, k)
+    return RationalMatrix(num, den), tuple(rest)
+
+
+def rationalize(
+    cert_float: Certificate,
+    *,
+    denominator: int = 2**40,
+    backoff_start: float = 1e-9,
+    backoff_factor: float = 4.0,
+    max_backoff_steps: int = 30,
+) -> Certificate:
+    """Turn a floating-point certificate into an exact one the checker can verify.
+
+    Parameters
+    ----------
+    cert_float : Certificate
+        A certificate whose multipliers came from a solver (float values converted exactly).
+        The problem data (objective, constraints, box) is kept as is: it defines the claim.
+    denominator : int
+        Every multiplier entry is rounded to a multiple of ``1/denominator`` first.
+    backoff_start, backoff_factor, max_backoff_steps
+        The bound backoff schedule: :math:`\\delta_0 = ` ``backoff_start`` times the scale of the
+        problem, multiplied by ``backoff_factor`` until the projected :math:`\\sigma_0` is PSD.
+
+    Returns
+    -------
+    Certificate
+        With ``residual == 0`` when the projection succeeded.  When no backoff restores
+        definiteness the last attempt is returned (with the float-rounded Gram matrices): the
+        checker then either absorbs the defect over a box or rejects it.  Nothing here is trusted.
+    """
+    sos = tuple(
+        replace(m, gram=_round_matrix(as_rational_matrix(m.gram), denominator))
+        for m in cert_float.sos
+    )
+    eqm = tuple(
+        EqualityMultiplier(m.constraint, _round_terms(m.poly, denominator))
+        for m in cert_float.equality_multipliers
+    )
+    prods = tuple(
+        ProductMultiplier(p.constraints, max(Fraction(0), _round(p.coefficient, denominator)))
+        for p in cert_float.products
+    )
+    base = replace(cert_float, sos=sos, equality_multipliers=eqm, products=prods,
+                   bound=_round(cert_float.bound, denominator)
+                   if cert_float.kind != "infeasible" else cert_float.bound)
+    i0 = next((i for i, m in enumerate(sos) if m.constraint is None), None)
+    if i0 is None:
+        return base
+    scale = max([abs(c) for _, c in cert_float.objective] + [abs(base.bound), Fraction(1)])
+    sign = -1 if base.kind == "lower_bound" else 1  # lower: gamma - delta; upper: gamma + delta
+    best = base
+    delta = Fraction(0)
+    for step in range(max_backoff_steps + 1):
+        trial = base if delta == 0 or base.kind == "infeasible" else replace(
+            base, bound=base.bound + sign * delta)
+        r = residual(trial)
+        m0 = trial.sos[i0]
+        g, rest = project_gram(m0.basis, as_rational_matrix(m0.gram), r)
+        new_sos = list(trial.sos)
+        new_sos[i0] = SOSMultiplier(m0.constraint, m0.basis, g, m0.cone)
+        cand = replace(trial, sos=tuple(new_sos))
+        best = cand
+        if rest:
+            break  # the residual has monomials sigma_0 cannot hold; backoff does not help
+        if prove_psd(g)[0]:
+            return cand
+        if base.kind == "infeasible":
+            break
+        delta = _round(Fraction(backoff_start) * scale * Fraction(backoff_factor) ** step,
+                       denominator) or Fraction(1, denominator)
+    return best
