@@ -156,6 +156,36 @@ def minimum_level(problem: Problem) -> int:
     return max(1, max((d + 1) // 2 for d in degs))
 
 
+def _keys(exps: np.ndarray, base: int) -> np.ndarray:
+    """Integer keys of exponent rows (``base`` exceeds every exponent), as Python-int safe object keys."""
+    weights = np.array([base**i for i in range(exps.shape[1])], dtype=object)
+    return (exps.astype(object) * weights).sum(axis=1) if exps.shape[1] else np.zeros(len(exps), dtype=object)
+
+
+def newton_reduced_basis(support: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Drop basis monomials that cannot occur in any SOS decomposition of a polynomial with ``support``.
+
+    A monomial ``β`` can only carry a nonzero diagonal Gram entry if ``x^{2β}`` occurs in the polynomial or
+    is produced by two *different* basis monomials; otherwise ``Q_ββ = 0`` and positive semidefiniteness
+    forces the whole row to zero (the diagonal-consistency form of the Newton polytope reduction).  Repeated
+    until nothing changes.  Valid only for a plain SOS ``σ₀`` (no constraint multipliers).
+    """
+    keep = np.ones(len(basis), dtype=bool)
+    base = int(2 * max(int(basis.max(initial=0)), int(support.max(initial=0))) + 2)
+    supp = set(_keys(support, base).tolist())
+    while True:
+        b = basis[keep]
+        k = len(b)
+        iu, ju = np.triu_indices(k, 1)
+        pair = set(_keys(b[iu] + b[ju], base).tolist()) if k > 1 else set()
+        dkeys = _keys(2 * b, base).tolist()
+        ok = np.array([d in supp or d in pair for d in dkeys], dtype=bool)
+        if ok.all():
+            return b
+        idx = np.flatnonzero(keep)
+        keep[idx[~ok]] = False
+
+
 def _aligned(p: Polynomial, variables: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     return p.aligned(variables), np.asarray(p.coefs, dtype=float)
 
@@ -276,8 +306,11 @@ def build_moment_relaxation(problem: Problem, level: int | None = None) -> Momen
     for i, g in enumerate(problem.inequalities):
         g_exps, g_coefs = _aligned(g, variables)
         specs.append((i, g_exps, g_coefs, level - _half_degree(g)))
+    unconstrained = not problem.inequalities and not problem.equalities
     for cidx, t_exps, t_coefs, order in specs:
         basis = monomial_basis(n, order)
+        if unconstrained and f_exps.shape[0]:
+            basis = newton_reduced_basis(np.vstack([f_exps, np.zeros((1, n), dtype=np.int64)]), basis)
         k = basis.shape[0]
         size = k * (k + 1) // 2
         r, cc, v = _localizing_block(basis, t_exps, t_coefs, moment_exps, row)
@@ -309,3 +342,29 @@ def build_moment_relaxation(problem: Problem, level: int | None = None) -> Momen
         equality_blocks=tuple(eq_blocks),
         sign=sign,
     )
+
+
+def centered_feasibility_program(relax: MomentRelaxation, gamma: float) -> ConicProgram:
+    """The program whose dual finds the *most interior* certificate for the fixed bound ``gamma``.
+
+    For ``γ`` (on ``sign·f``, i.e. a lower bound of the minimised objective) the SOS side is::
+
+        maximise t  s.t.  sign·f − γ = Σ_i b_iᵀ Q_i b_i g_i + Σ_j λ_j h_j,   Q_i ⪰ t·I.
+
+    Its dual is the relaxation with the normalisation ``y_0 = 1`` replaced by ``Σ_i trace M_i(y) = 1`` and the
+    objective shifted by ``−γ``.  Reading the dual back: ``Q_i = Z_i + t·I`` with ``t`` the program's dual
+    objective.  When ``γ`` is strictly below the relaxation's optimum, ``t > 0`` and every Gram matrix is
+    positive definite with margin ``t`` — which is what exact rounding of the certificate needs.
+    """
+    prog = relax.program
+    A = prog.A.tocsr()
+    diag_rows: list[np.ndarray] = []
+    for blk in relax.gram_blocks:
+        r, c = svec_indices(blk.order)
+        diag_rows.append(blk.rows.start + np.flatnonzero(r == c))
+    trace_row = -np.asarray(A[np.concatenate(diag_rows)].sum(axis=0)).ravel()
+    A = sp.vstack([sp.csr_matrix(trace_row[None, :]), A[1:]])
+    c = prog.c.copy()
+    zero_idx = int(_lookup(relax.moment_exps, np.zeros((1, len(relax.variables)), dtype=np.int64))[0])
+    c[zero_idx] -= gamma
+    return ConicProgram(c=c, A=sp.csc_matrix(A), b=prog.b.copy(), cones=prog.cones, offset=0.0)

@@ -1,0 +1,46 @@
+"""sosrelax: prove worst-case properties of polynomial models with moment–SOS relaxations.
+
+The public API (see the README and docs/):
+
+>>> import sosrelax as sr
+>>> x, y = sr.variables("x y")
+>>> res = sr.solve(sr.Problem(minimize=x**2 - 2*x*y + 2*y**2 + 1), relaxation="sos", level=1)
+>>> res.status.value, round(res.bound, 6)
+('optimal', 1.0)
+"""
+
+from __future__ import annotations
+
+from sosrelax import errors
+from sosrelax.api import solve
+from sosrelax.certificate.check import CheckReport, check_certificate
+from sosrelax.certificate.format import Certificate
+from sosrelax.errors import SosrelaxError
+from sosrelax.poly import Constraint, Polynomial, monomial_basis, variables
+from sosrelax.problem import Claim, Problem, Sense, ball, box, hypercube, simplex
+from sosrelax.result import SolveResult, Status
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Certificate",
+    "CheckReport",
+    "Claim",
+    "Constraint",
+    "Polynomial",
+    "Problem",
+    "Sense",
+    "SolveResult",
+    "SosrelaxError",
+    "Status",
+    "__version__",
+    "ball",
+    "box",
+    "check_certificate",
+    "errors",
+    "hypercube",
+    "monomial_basis",
+    "simplex",
+    "solve",
+    "variables",
+]

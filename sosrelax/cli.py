@@ -1,0 +1,180 @@
+"""The ``sosrelax`` command.
+
+Exit codes
+----------
+``sosrelax solve``: 0 a bound was proven, 1 no bound proven (infeasible/unbounded/inaccurate relaxation),
+2 bad input.  ``sosrelax check``: 0 verified, 1 rejected, 2 unreadable.  ``sosrelax certify``: 0 certified,
+10 falsified, 20 unknown, 2 bad input.  Errors go to stderr as one line, without a traceback unless
+``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sosrelax.errors import SosrelaxError
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_NEGATIVE = 1
+EXIT_INPUT = 2
+
+
+def _version() -> str:
+    from sosrelax import __version__
+
+    return __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sosrelax",
+        description="Prove worst-case properties of polynomial systems with moment-SOS relaxations "
+        "and independently checked certificates.",
+    )
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    p.add_argument("--name", action="store_true", help="print the tool name and exit")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command")
+
+    s = sub.add_parser("solve", help="solve a relaxation of PROBLEM.toml and prove its bound")
+    s.add_argument("problem", help="problem file (TOML)")
+    s.add_argument("--relaxation", choices=["sos", "sdp"], default=None)
+    s.add_argument("--level", type=int, default=None)
+    s.add_argument("--solver", default=None)
+    s.add_argument("--certificate", metavar="PATH", help="write the verified certificate here")
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    c = sub.add_parser("check", help="check a certificate file with the independent exact checker")
+    c.add_argument("certificate", help="certificate file (JSON)")
+    c.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    sub.add_parser("demo", help="run the main job end to end on the embedded default solver")
+    return p
+
+
+def _solve(args: argparse.Namespace) -> int:
+    import sosrelax as sr
+    from sosrelax.problemfile import read_problem_file
+
+    pf = read_problem_file(args.problem)
+    rel = pf.relaxation
+    res = sr.solve(
+        pf.problem,
+        relaxation=args.relaxation or rel.get("kind", "sos"),
+        level=args.level if args.level is not None else rel.get("level"),
+        solver=args.solver or rel.get("solver", "clarabel"),
+        time_limit=rel.get("time_limit"),
+    )
+    if args.certificate and res.certificate is not None and res.certified:
+        res.certificate.save(args.certificate)
+    if args.json:
+        out: dict[str, Any] = {
+            "status": res.status.value,
+            "bound": res.bound,
+            "solver_bound": res.solver_bound,
+            "certified": res.certified,
+            "message": res.message,
+            "sizes": res.info.get("sizes"),
+            "time": res.info.get("time"),
+        }
+        print(json.dumps(out, indent=2, sort_keys=True, default=str))
+    else:
+        _print_result(pf.problem, res)
+        if args.certificate:
+            if res.certified:
+                print(f"certificate written to {args.certificate}")
+            else:
+                print("no verified certificate: nothing written", file=sys.stderr)
+    return EXIT_OK if res.bound is not None else EXIT_NEGATIVE
+
+
+def _print_result(problem: Any, res: Any) -> None:
+    sizes = res.info.get("sizes", {})
+    t = res.info.get("time", {})
+    print(f"problem     : {problem.sense.value} over {len(problem.variables)} variables, "
+          f"{len(problem.inequalities)} inequalities, {len(problem.equalities)} equalities")
+    print(f"relaxation  : {res.info.get('relaxation')} level {res.info.get('level')}, "
+          f"{sizes.get('moments')} moments, PSD blocks {sizes.get('psd_blocks')}")
+    print(f"solver      : {res.info.get('solver')} ({res.info.get('solver_status')})")
+    print(f"status      : {res.status.value}")
+    print(f"solver bound: {res.solver_bound}")
+    print(f"proven bound: {res.bound}")
+    print(f"message     : {res.message}")
+    if t:
+        print("time        : " + ", ".join(f"{k} {v:.3f}s" for k, v in t.items()))
+
+
+def _check(args: argparse.Namespace) -> int:
+    from sosrelax.certificate.check import check_certificate
+    from sosrelax.certificate.format import Certificate
+    from sosrelax.errors import CertificateFormatError
+
+    try:
+        cert = Certificate.load(args.certificate)
+    except (CertificateFormatError, OSError) as e:
+        if args.json:
+            print(json.dumps({"status": "unreadable", "reason": str(e)}, sort_keys=True))
+        else:
+            print(f"sosrelax: {args.certificate}: unreadable: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    report = check_certificate(cert)
+    if args.json:
+        print(json.dumps({
+            "status": report.status.value,
+            "valid": report.valid,
+            "bound": None if report.bound is None else str(report.bound),
+            "bound_float": None if report.bound is None else float(report.bound),
+            "claimed_bound": None if report.claimed_bound is None else str(report.claimed_bound),
+            "kind": cert.kind,
+            "reason": report.reason,
+        }, indent=2, sort_keys=True))
+    else:
+        if report.valid:
+            what = "infeasibility" if cert.kind == "infeasible" else (
+                f"{cert.kind.replace('_', ' ')} {float(report.bound):.12g}")
+            print(f"verified: {what}  ({report.reason})")
+        else:
+            print(f"rejected: {report.reason}")
+    return EXIT_OK if report.valid else EXIT_NEGATIVE
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from sosrelax.demo import run_demo
+
+    return run_demo()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sosrelax`` command; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        print(_version())
+        return EXIT_OK
+    if args.name:
+        print("sosrelax")
+        return EXIT_OK
+    handlers = {"solve": _solve, "check": _check, "demo": _demo}
+    if args.command not in handlers:
+        parser.print_help(sys.stderr)
+        return EXIT_INPUT
+    try:
+        return handlers[args.command](args)
+    except SosrelaxError as e:
+        if args.debug:
+            raise
+        print(f"sosrelax: error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("sosrelax: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Known optima from the literature, at the stated relaxation levels, with proven bounds.
+
+Sources: six-hump camel (Dixon–Szegő); Lasserre (2001), Ex. 5 = Floudas et al. (1999) §4.6; the nonconvex QP of
+Henrion–Lasserre's GloptiPoly papers (Floudas §4.4); MaxCut relaxations of C5 and K3 (Goemans–Williamson,
+Laurent).  Each value must be matched within 1e-5 relative, and the *proven* bound must lie on the correct side
+of the true optimum.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import sosrelax as sr
+
+
+def rel_close(a: float, b: float, tol: float = 1e-5) -> bool:
+    return abs(a - b) <= tol * max(1.0, abs(b))
+
+
+def camel() -> sr.Problem:
+    x, y = sr.variables("x y")
+    return sr.Problem(minimize=4 * x**2 + x * y - 4 * y**2 - 2.1 * x**4 + 4 * y**4 + x**6 / 3)
+
+
+def floudas46() -> sr.Problem:
+    x1, x2 = sr.variables("x1 x2")
+    return sr.Problem(
+        minimize=-x1 - x2,
+        subject_to=[
+            x2 <= 2 * x1**4 - 8 * x1**3 + 8 * x1**2 + 2,
+            x2 <= 4 * x1**4 - 32 * x1**3 + 88 * x1**2 - 96 * x1 + 36,
+            x1 * (3 - x1) >= 0,
+            x2 * (4 - x2) >= 0,
+        ],
+    )
+
+
+def gloptipoly_qp() -> sr.Problem:
+    x1, x2, x3 = sr.variables("x1 x2 x3")
+    return sr.Problem(
+        minimize=-2 * x1 + x2 - x3,
+        subject_to=[
+            24 - 20 * x1 + 9 * x2 - 13 * x3 + 4 * x1**2 - 4 * x1 * x2 + 4 * x1 * x3 + 2 * x2**2
+            - 2 * x2 * x3 + 2 * x3**2 >= 0,
+            x1 + x2 + x3 <= 4,
+            3 * x2 + x3 <= 6,
+            x1 >= 0, x1 <= 2, x2 >= 0, x3 >= 0, x3 <= 3,
+        ],
+    )
+
+
+def maxcut(n: int, edges: list[tuple[int, int]]) -> sr.Problem:
+    v = sr.variables("v", n)
+    cut = sum((1 - v[i] * v[j]) / 2 for i, j in edges)
+    return sr.Problem(maximize=cut, subject_to=sr.hypercube(v))
+
+
+C5 = [(i, (i + 1) % 5) for i in range(5)]
+K3 = [(0, 1), (1, 2), (0, 2)]
+
+CASES = [
+    ("camel", camel, 3, -1.0316284535, -1.0316284535),
+    ("floudas46-l2", floudas46, 2, -6.6666667, -5.5080132716),
+    ("floudas46-l3", floudas46, 3, -5.5080133, -5.5080132716),
+    ("qp-l1", gloptipoly_qp, 1, -6.0, -4.0),
+    ("qp-l2", gloptipoly_qp, 2, -5.6923077, -4.0),
+    ("qp-l3", gloptipoly_qp, 3, -4.0685170, -4.0),
+    ("qp-l4", gloptipoly_qp, 4, -4.0, -4.0),
+    ("c5-l1", lambda: maxcut(5, C5), 1, (25 + 5 * math.sqrt(5)) / 8, 4.0),
+    ("c5-l2", lambda: maxcut(5, C5), 2, 4.0, 4.0),
+    ("k3-l1", lambda: maxcut(3, K3), 1, 2.25, 2.0),
+    ("k3-l2", lambda: maxcut(3, K3), 2, 2.0, 2.0),
+]
+
+
+@pytest.mark.parametrize("name,make,level,expected,true_opt", CASES, ids=[c[0] for c in CASES])
+def test_known_relaxation_values(name, make, level, expected, true_opt):
+    prob = make()
+    res = sr.solve(prob, relaxation="sos", level=level)
+    assert res.status == "optimal", res
+    assert res.bound is not None, res.message
+    assert rel_close(res.bound, expected), (res.bound, expected)
+    # soundness: the proven bound never crosses the true optimum
+    if prob.sense is sr.Sense.MINIMIZE:
+        assert res.bound <= true_opt + 1e-12
+    else:
+        assert res.bound >= true_opt - 1e-12
+    assert res.certified
+
+
+def test_bounds_monotone_in_level():
+    bounds = [sr.solve(gloptipoly_qp(), level=d).bound for d in (1, 2, 3)]
+    assert all(b is not None for b in bounds)
+    assert bounds[0] <= bounds[1] + 1e-7 <= bounds[2] + 2e-7
+
+
+def test_motzkin_has_no_sos_bound():
+    x, y = sr.variables("x y")
+    motzkin = x**4 * y**2 + x**2 * y**4 - 3 * x**2 * y**2 + 1
+    for level in (3, 4):
+        res = sr.solve(sr.Problem(minimize=motzkin), level=level)
+        assert res.bound is None, res
+        assert res.status in ("unbounded", "inaccurate", "infeasible")
+        assert res.message
+
+
+def test_shor_equals_level_one():
+    prob = maxcut(5, C5)
+    a = sr.solve(prob, relaxation="sdp")
+    b = sr.solve(prob, relaxation="sos", level=1)
+    assert a.bound == pytest.approx(b.bound, rel=1e-7)
+
+
+def test_infeasible_problem_is_a_status():
+    x, y = sr.variables("x y")
+    prob = sr.Problem(minimize=x + y, subject_to=[x**2 + y**2 <= 1, x >= 2])
+    res = sr.solve(prob, level=1)
+    assert res.status == "infeasible"
+    assert res.bound is None
