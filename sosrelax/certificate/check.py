@@ -12,10 +12,11 @@ the checker recomputes the residual :math:`r` in exact rational arithmetic, prov
 lower bound :math:`\\mu_i \\le \\lambda_{\\min}(Q_i)` for every Gram matrix, and derives the bound
 that the identity really proves:
 
-* if :math:`r` is a constant :math:`r_0` and every :math:`Q_i \\succeq 0`: :math:`f \\ge \\gamma + r_0`
-  on :math:`K` (``lower_bound``; mirrored for ``upper_bound``);
+* if :math:`r` is a constant :math:`r_0` and every :math:`Q_i \\succeq 0`:
+  :math:`f \\ge \\gamma + r_0` on :math:`K` (``lower_bound``; mirrored for ``upper_bound``);
 * otherwise, when a box :math:`[l, u] \\supseteq K` is present and implied by the inequalities,
-  :math:`b^T Q b \\ge \\min(0, \\mu)\\,\\max_{box}\\|b\\|^2`, :math:`0 \\le g_i \\le \\max_{box} g_i`
+  :math:`b^T Q b \\ge \\min(0, \\mu)\\,\\max_{box}\\|b\\|^2`,
+  :math:`0 \\le g_i \\le \\max_{box} g_i`
   and :math:`r \\ge \\min_{box} r` (exact interval bounds), which gives a slightly weaker bound;
 * otherwise the certificate is rejected.
 
@@ -412,7 +413,9 @@ def _mono_interval(
     return lo, hi
 
 
-def _poly_interval(p: _Poly, box: tuple[tuple[Fraction, Fraction], ...]) -> tuple[Fraction, Fraction]:
+def _poly_interval(
+    p: _Poly, box: tuple[tuple[Fraction, Fraction], ...]
+) -> tuple[Fraction, Fraction]:
     """Exact interval enclosure of a polynomial over the box (natural extension)."""
     lo, hi = Fraction(0), Fraction(0)
     for e, c in zip(p[0], p[1], strict=True):
@@ -526,7 +529,9 @@ def _validate(cert: Certificate) -> None:
         raise _Reject(f"box: {len(cert.box)} intervals but {n} variables")
 
 
-def _residual(cert: Certificate) -> tuple[_Poly, list[_Poly], list[tuple[np.ndarray, RationalMatrix]]]:
+def _residual(
+    cert: Certificate,
+) -> tuple[_Poly, list[_Poly], list[tuple[np.ndarray, RationalMatrix]]]:
     """Exact residual ``r = lhs - sum(multipliers * constraints)``, the combined inequalities and
     the (basis, Gram) pairs."""
     n = len(cert.variables)
@@ -587,7 +592,6 @@ def residual(cert: Certificate) -> Terms:
 def _check(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method: str
            ) -> tuple[CheckStatus, Fraction | None, str, float, tuple[float, ...]]:
     _validate(cert)
-    n = len(cert.variables)
     gam = cert.bound
     r, g_polys, sigmas = _residual(cert)
     r_norm = float(sum((abs(_to_fraction(c)) for c in r[1]), Fraction(0)))

@@ -546,7 +546,10 @@ def _gram_json(g: RationalMatrix) -> list[list[str]]:
         p = num // gg
         q = np.int64(den) // gg
         return [
-            [str(a) if b == 1 else f"{a}/{b}" for a, b in zip(pr.tolist(), qr.tolist(), strict=True)]
+            [
+                str(a) if b == 1 else f"{a}/{b}"
+                for a, b in zip(pr.tolist(), qr.tolist(), strict=True)
+            ]
             for pr, qr in zip(p, q, strict=True)
         ]
     out = []
@@ -593,7 +596,9 @@ def _dump(c: Certificate) -> bytes:
         else [[format_rational(lo), format_rational(hi)] for lo, hi in c.box],
         "metadata": dict(c.metadata),
     }
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    text = json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
     return (text + "\n").encode("ascii")
 
 
@@ -648,7 +653,9 @@ def _reject_float(text: str) -> Any:
 
 def _small_int(text: str) -> int:
     if len(text) > 19:
-        raise CertificateFormatError(f"JSON integer {text[:40]}...: too long for an index or exponent")
+        raise CertificateFormatError(
+            f"JSON integer {text[:40]}...: too long for an index or exponent"
+        )
     return int(text)
 
 
@@ -694,7 +701,8 @@ class _Reader:
             raise CertificateFormatError(
                 f"{path}: exponent has {len(e)} entries but there are {n} variables"
             )
-        return tuple(self.int_(x, f"{path}[{i}]", 0, self.lim.max_exponent) for i, x in enumerate(e))
+        top = self.lim.max_exponent
+        return tuple(self.int_(x, f"{path}[{i}]", 0, top) for i, x in enumerate(e))
 
     def terms(self, v: Any, path: str, n: int) -> Terms:
         d = self.obj(v, path, {"exponents", "coefficients"})
@@ -756,7 +764,8 @@ class _Reader:
         fmt = doc.get("format")
         if fmt != FORMAT_NAME:
             raise CertificateFormatError(
-                f"format: {str(fmt)[:60]!r} is not {FORMAT_NAME!r}; this is not a sosrelax certificate"
+                f"format: {str(fmt)[:60]!r} is not {FORMAT_NAME!r}; "
+                "this is not a sosrelax certificate"
             )
         ver = doc.get("version")
         if ver != FORMAT_VERSION or isinstance(ver, bool):
@@ -798,7 +807,9 @@ class _Reader:
                 for j, b in enumerate(self.lst(d["basis"], f"{p}.basis", lim.max_gram_order))
             )
             if d["cone"] not in CONES:
-                raise CertificateFormatError(f"{p}.cone: {str(d['cone'])[:20]!r} is not one of {CONES}")
+                raise CertificateFormatError(
+                    f"{p}.cone: {str(d['cone'])[:20]!r} is not one of {CONES}"
+                )
             gram = self.gram(d["gram"], f"{p}.gram", len(basis))
             sos.append(SOSMultiplier(con, basis, gram, d["cone"]))
         em = []

@@ -4,11 +4,15 @@ A solver returns Gram matrices that satisfy the coefficient identities only up t
 :func:`rationalize` rounds every multiplier to a rational with a fixed denominator and then
 projects the SOS multiplier :math:`\\sigma_0` orthogonally (Frobenius norm) onto the affine space
 
-.. math::  \\{Q : \\textstyle\\sum_{b_a + b_b = \\alpha} Q_{ab} = Q^{\\rm old}_{\\alpha} + r_\\alpha\\},
+.. math::
 
-which in the monomial basis has the closed form of Peyrl and Parrilo: add :math:`r_\\alpha / N_\\alpha`
-to each of the :math:`N_\\alpha` entries with :math:`b_a + b_b = \\alpha`.  After it the residual is
-exactly zero on every monomial that :math:`\\sigma_0` can represent.  If the projected matrix is
+    \\{Q : \\textstyle\\sum_{b_a + b_b = \\alpha} Q_{ab}
+         = Q^{\\rm old}_{\\alpha} + r_\\alpha\\},
+
+which in the monomial basis has the closed form of Peyrl and Parrilo: add
+:math:`r_\\alpha / N_\\alpha` to each of the :math:`N_\\alpha` entries with
+:math:`b_a + b_b = \\alpha`.  After it the residual is exactly zero
+on every monomial that :math:`\\sigma_0` can represent.  If the projected matrix is
 not PSD (optimal Gram matrices are singular), the bound is backed off by a geometrically growing
 :math:`\\delta`: the identity's constant term grows by :math:`\\delta`, which the projection puts on
 the entry :math:`Q_{11}` of the constant monomial; that repairs the null direction
