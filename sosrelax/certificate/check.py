@@ -507,12 +507,12 @@ def _validate(cert: Certificate) -> None:
         for a, b in enumerate(m.basis):
             if len(b) != n or any(v < 0 for v in b):
                 raise _Reject(f"sos[{s}].basis[{a}]: not an exponent of {n} variables")
-        g = as_rational_matrix(m.gram)
+        gm = as_rational_matrix(m.gram)
         k = len(m.basis)
-        if g.shape != (k, k):
-            raise _Reject(f"sos[{s}].gram: shape {g.shape} does not match basis length {k}")
-        if not g.is_symmetric():
-            bad = np.argwhere(g.numerators != g.numerators.T)[0]
+        if gm.shape != (k, k):
+            raise _Reject(f"sos[{s}].gram: shape {gm.shape} does not match basis length {k}")
+        if not gm.is_symmetric():
+            bad = np.argwhere(gm.numerators != gm.numerators.T)[0]
             raise _Reject(f"sos[{s}].gram[{bad[0]}][{bad[1]}]: Gram matrix is not symmetric")
     for j, em in enumerate(cert.equality_multipliers):
         if not 0 <= em.constraint < m_eq:
