@@ -16,13 +16,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sosrelax.errors import SosrelaxError
+from sosrelax.errors import ParseError, SosrelaxError
 
 __all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_NEGATIVE = 1
 EXIT_INPUT = 2
+EXIT_CERTIFIED = 0
+EXIT_FALSIFIED = 10
+EXIT_UNKNOWN = 20
 
 
 def _version() -> str:
@@ -53,6 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="check a certificate file with the independent exact checker")
     c.add_argument("certificate", help="certificate file (JSON)")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    v = sub.add_parser("certify", help="certify or falsify a claim over the set of PROBLEM.toml")
+    v.add_argument("problem", help="problem file (TOML); its [claim] section, or --claim, states the claim")
+    v.add_argument("--claim", help='the claim, e.g. "x^2 + y^2 <= 2" (for every point of the set)')
+    v.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
+    v.add_argument("--max-level", type=int, default=6, help="highest SOS level tried (default 6)")
+    v.add_argument("--solver", default=None)
+    v.add_argument("--certificate", metavar="PATH", help="write the verified certificate here")
+    v.add_argument("--counterexample", metavar="PATH", help="write the counterexample (JSON) here")
+    v.add_argument("--seed", type=int, default=0, help="seed of the adversary's randomness")
+    v.add_argument("--quiet", action="store_true", help="no progress table")
 
     sub.add_parser("demo", help="run the main job end to end on the embedded default solver")
     return p
@@ -144,6 +158,53 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.valid else EXIT_NEGATIVE
 
 
+def _certify(args: argparse.Namespace) -> int:
+    from sosrelax.certify import certify
+    from sosrelax.problem import Claim
+    from sosrelax.problemfile import parse_relation, read_problem_file
+
+    pf = read_problem_file(args.problem)
+    if args.claim:
+        names = list(pf.problem.variables)
+        statement = parse_relation(args.claim, names, "--claim")
+        box = []
+        for g in pf.problem.inequalities:
+            box.append(g >= 0)
+        claim = Claim(statement, subject_to=[*box, *(h == 0 for h in pf.problem.equalities)])
+    elif pf.claim is not None:
+        claim = pf.claim
+    else:
+        raise ParseError(f"{args.problem}: no claim: add a [claim] section or pass --claim \"f(x) <= t\"")
+    verdict = certify(
+        claim,
+        time_limit=args.time_limit,
+        max_level=args.max_level,
+        solver=args.solver or pf.relaxation.get("solver", "clarabel"),
+        rng=args.seed,
+        progress=False if args.quiet else None,
+    )
+    print(f"{verdict.status.value}: {verdict.message}")
+    if verdict.counterexample is not None:
+        print("counterexample: " + ", ".join(f"{k} = {v!r}" for k, v in verdict.counterexample.items()))
+        if args.counterexample:
+            _write_atomic(args.counterexample, json.dumps(verdict.counterexample, indent=2, sort_keys=True))
+    if verdict.certificate is not None and args.certificate:
+        verdict.certificate.save(args.certificate)
+        print(f"certificate written to {args.certificate}")
+    return {"certified": EXIT_CERTIFIED, "falsified": EXIT_FALSIFIED}.get(verdict.status.value, EXIT_UNKNOWN)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    import os
+    import tempfile
+
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text + "\n")
+    os.replace(tmp, path)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from sosrelax.demo import run_demo
 
@@ -160,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.name:
         print("sosrelax")
         return EXIT_OK
-    handlers = {"solve": _solve, "check": _check, "demo": _demo}
+    handlers = {"solve": _solve, "check": _check, "certify": _certify, "demo": _demo}
     if args.command not in handlers:
         parser.print_help(sys.stderr)
         return EXIT_INPUT

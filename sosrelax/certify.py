@@ -1,0 +1,285 @@
+"""``sosrelax.certify``: the loop that settles a claim, rung after rung.
+
+A claim says ``p(x) >= 0`` (or ``> 0``) for every ``x`` in ``K``.  Each rung of the schedule bounds
+``min_K p`` from below with a relaxation; the bound counts only once the independent checker verified its
+certificate.  If the proven bound settles the claim, the verdict is **certified**.  Otherwise the relaxation's
+moments (a pseudodistribution over attacks) seed the adversary; a point that is exactly feasible and exactly
+violates the claim makes the verdict **falsified**.  Else the next rung is tried, and when the schedule or the
+budget ends the verdict is **unknown**, with the remaining gap between the best proven bound and the best attack.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from sosrelax.errors import InvalidValueError, SizeLimitError
+from sosrelax.problem import Claim
+from sosrelax.result import SolveResult
+
+__all__ = ["RungLog", "Verdict", "VerdictStatus", "certify", "parse_schedule"]
+
+
+class VerdictStatus(StrEnum):
+    """``CERTIFIED``: proven by a checked certificate; ``FALSIFIED``: an exactly checked counterexample;
+    ``UNKNOWN``: neither within the schedule and budget."""
+
+    CERTIFIED = "certified"
+    FALSIFIED = "falsified"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class RungLog:
+    """One row of the verdict's log: what a rung did and how it ended."""
+
+    rung: str
+    sizes: dict[str, Any]
+    bound: float | None          # proven lower bound on min_K p (None: nothing proven)
+    solver_bound: float | None   # the relaxation's value as the solver reported it
+    attack_value: float | None   # smallest p found at an exactly feasible point
+    time_s: float
+    outcome: str                 # "certified" | "falsified" | "gap" | "skipped: ..." | "error: ..."
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of :func:`certify`.
+
+    Attributes
+    ----------
+    status : VerdictStatus
+    claim : Claim
+    bound : float or None
+        The best *proven* lower bound on ``min_K p`` (``+inf`` when ``K`` was proven empty).
+    attack_value : float or None
+        The smallest value of ``p`` found at an exactly feasible point (an upper bound on ``min_K p``).
+    counterexample : dict or None
+        A point (variable name → value) that is exactly feasible and exactly violates the claim.
+    certificate : Certificate or None
+        The verified certificate behind a ``certified`` verdict.
+    log : tuple of RungLog
+    message : str
+    time_s : float
+    """
+
+    status: VerdictStatus
+    claim: Claim
+    bound: float | None
+    attack_value: float | None
+    counterexample: dict[str, float] | None
+    certificate: Any
+    log: tuple[RungLog, ...] = field(default_factory=tuple)
+    message: str = ""
+    time_s: float = 0.0
+
+    @property
+    def gap(self) -> float | None:
+        """``attack_value − bound`` when both exist: how far the question is from settled."""
+        if self.bound is None or self.attack_value is None:
+            return None
+        return self.attack_value - self.bound
+
+    def __repr__(self) -> str:
+        rows = [f"Verdict({self.status.value}: {self.message})"]
+        for r in self.log:
+            rows.append(
+                f"  {r.rung:>8}  bound {_fmt(r.bound):>14}  attack {_fmt(r.attack_value):>14}  "
+                f"{r.time_s:7.2f}s  {r.outcome}"
+            )
+        return "\n".join(rows)
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.8g}"
+
+
+Rung = tuple[str, int | None]
+
+
+def parse_schedule(schedule: str | Sequence[Any], claim: Claim, max_level: int = 6) -> list[Rung]:
+    """Turn a schedule into rungs ``(relaxation, level)``.
+
+    ``"auto"``: the SOS hierarchy from its lowest admissible level up to ``max_level`` (cheapest first).
+    A sequence: items ``int`` (an SOS level), ``"sdp"``, ``"sos:3"`` or ``("sos", 3)``.
+    """
+    from sosrelax.relax.moment import minimum_level
+
+    if isinstance(schedule, str):
+        if schedule != "auto":
+            return parse_schedule([schedule], claim, max_level)
+        d0 = minimum_level(claim.problem)
+        return [("sos", d) for d in range(d0, max(d0, max_level) + 1)]
+    rungs: list[Rung] = []
+    for item in schedule:
+        if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            rungs.append(("sos", int(item)))
+        elif isinstance(item, tuple) and len(item) == 2:
+            rungs.append((str(item[0]), int(item[1])))
+        elif isinstance(item, str) and item == "sdp":
+            rungs.append(("sdp", None))
+        elif isinstance(item, str) and item.startswith("sos:") and item[4:].isdigit():
+            rungs.append(("sos", int(item[4:])))
+        else:
+            raise InvalidValueError(
+                f"schedule item {item!r} is not understood; use 'auto' or items like 2, 'sdp', 'sos:3'"
+            )
+    if not rungs:
+        raise InvalidValueError("the schedule is empty; use 'auto' or a list such as [1, 2, 3]")
+    return rungs
+
+
+def _settles(bound: Fraction, strict: bool) -> bool:
+    return bound > 0 if strict else bound >= 0
+
+
+def certify(
+    claim: Claim,
+    schedule: str | Sequence[Any] = "auto",
+    time_limit: float = 60.0,
+    *,
+    solver: str = "clarabel",
+    max_level: int = 6,
+    rng: np.random.Generator | int | None = 0,
+    attack_budget: float | None = None,
+    progress: bool | None = None,
+) -> Verdict:
+    """Certify or falsify ``claim`` (``p >= 0`` on ``K``), climbing the relaxation hierarchy.
+
+    Parameters
+    ----------
+    claim : Claim
+        ``sr.Claim(f <= t, subject_to=[...])``.
+    schedule : "auto" or sequence
+        The rungs to try in order (see :func:`parse_schedule`).
+    time_limit : float
+        Wall-clock budget in seconds; no new rung starts after it is spent.
+    solver : str
+        Backend for every rung.
+    max_level : int
+        Highest SOS level of the ``"auto"`` schedule.
+    rng : Generator or int
+        Randomness of the adversary (explicit, reproducible).
+    attack_budget : float, optional
+        Seconds per rung for the adversary; default ``min(10, 0.2·time_limit)``.
+    progress : bool, optional
+        Print a live table to stderr; default: only when stderr is a terminal.
+
+    Returns
+    -------
+    Verdict
+        ``certified`` only if the independent checker verified a certificate that settles the claim;
+        ``falsified`` only with a counterexample re-evaluated exactly; ``unknown`` otherwise.
+    """
+    from sosrelax.adversary.search import attack
+    from sosrelax.api import solve
+
+    if not isinstance(claim, Claim):
+        raise InvalidValueError(
+            f"certify() expects a sosrelax.Claim, got {type(claim).__name__}; write "
+            "sr.Claim(f <= t, subject_to=[...])"
+        )
+    t_start = time.perf_counter()
+    rungs = parse_schedule(schedule, claim, max_level)
+    strict = claim.constraint.kind.name == "GT"
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    budget = attack_budget if attack_budget is not None else min(10.0, 0.2 * time_limit)
+    show = sys.stderr.isatty() if progress is None else progress
+    log: list[RungLog] = []
+    best_bound: float | None = None
+    best_attack: float | None = None
+    if show:
+        print(f"{'rung':>8}  {'proven bound':>14}  {'best attack':>14}  {'time':>8}  outcome", file=sys.stderr)
+
+    def record(row: RungLog) -> None:
+        log.append(row)
+        if show:
+            print(
+                f"{row.rung:>8}  {_fmt(row.bound):>14}  {_fmt(row.attack_value):>14}  {row.time_s:7.2f}s  "
+                f"{row.outcome}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def verdict(status: VerdictStatus, message: str, **kw: Any) -> Verdict:
+        return Verdict(
+            status=status,
+            claim=claim,
+            bound=kw.pop("bound", best_bound),
+            attack_value=kw.pop("attack_value", best_attack),
+            counterexample=kw.pop("counterexample", None),
+            certificate=kw.pop("certificate", None),
+            log=tuple(log),
+            message=message,
+            time_s=time.perf_counter() - t_start,
+        )
+
+    for relaxation, level in rungs:
+        name = relaxation if level is None else f"{relaxation}-{level}"
+        remaining = time_limit - (time.perf_counter() - t_start)
+        if remaining <= 0:
+            record(RungLog(name, {}, None, None, None, 0.0, "skipped: time limit reached"))
+            break
+        t0 = time.perf_counter()
+        try:
+            res: SolveResult = solve(
+                claim.problem, relaxation=relaxation, level=level, solver=solver, time_limit=remaining
+            )
+        except SizeLimitError as e:
+            record(RungLog(name, {}, None, None, None, time.perf_counter() - t0, f"skipped: {e}"))
+            break
+        except InvalidValueError as e:  # a rung that does not apply to this claim (e.g. Shor on a quartic)
+            record(RungLog(name, {}, None, None, None, time.perf_counter() - t0, f"skipped: {e}"))
+            continue
+        sizes = res.info.get("sizes", {})
+        # K proven empty: the claim holds vacuously
+        if res.certified and res.certificate is not None and res.certificate.kind == "infeasible":
+            record(RungLog(name, sizes, float("inf"), None, None, time.perf_counter() - t0, "certified"))
+            return verdict(
+                VerdictStatus.CERTIFIED,
+                "the set K is empty (infeasibility certificate verified), so the claim holds",
+                bound=float("inf"),
+                certificate=res.certificate,
+            )
+        if res.bound is not None and res.check is not None and res.check.valid:
+            assert res.check.bound is not None
+            proven = Fraction(res.check.bound)
+            best_bound = res.bound if best_bound is None else max(best_bound, res.bound)
+            if _settles(proven, strict):
+                record(RungLog(name, sizes, res.bound, res.solver_bound, None,
+                               time.perf_counter() - t0, "certified"))
+                return verdict(
+                    VerdictStatus.CERTIFIED,
+                    f"min p >= {res.bound:.10g} proven at rung {name} (certificate verified)",
+                    certificate=res.certificate,
+                )
+        found = attack(claim, res.pseudo, rng=gen, budget_s=min(budget, max(remaining, 0.5)))
+        if found.best is not None and found.best.feasible:
+            v = found.best.value
+            best_attack = v if best_attack is None else min(best_attack, v)
+        if found.counterexample is not None:
+            record(RungLog(name, sizes, res.bound, res.solver_bound, found.counterexample.value,
+                           time.perf_counter() - t0, "falsified"))
+            return verdict(
+                VerdictStatus.FALSIFIED,
+                f"counterexample found at rung {name}: p = {found.counterexample.value:.10g} "
+                "(re-evaluated exactly)",
+                counterexample=dict(found.counterexample.point),
+            )
+        outcome = "gap" if res.bound is not None else f"no bound ({res.status.value})"
+        record(RungLog(name, sizes, res.bound, res.solver_bound,
+                       None if found.best is None or not found.best.feasible else found.best.value,
+                       time.perf_counter() - t0, outcome))
+    gap = "" if best_bound is None or best_attack is None else f"; gap {best_attack - best_bound:.3g}"
+    return verdict(
+        VerdictStatus.UNKNOWN,
+        f"neither proven nor falsified within the schedule and budget: best proven bound "
+        f"{_fmt(best_bound)}, best attack {_fmt(best_attack)}{gap}",
+    )
