@@ -226,7 +226,9 @@ class Constraint:
         raise InvalidOperationError(
             f"the constraint '{self}' has no truth value. Comparisons of polynomials build "
             "constraints for a Problem; to test whether two polynomials are identical use "
-            "p.equals(q), and to test a constraint at a point use c.holds_at(point)"
+            "p.equals(q), and to test a constraint at a point use c.holds_at(point). (Sets and "
+            "dict keys compare with ==, so structurally equal polynomials meeting there end up "
+            "here too: key them by p.key instead.)"
         )
 
     def __eq__(self, other: object) -> bool:
@@ -552,18 +554,19 @@ class Polynomial:
         pos = {v: i for i, v in enumerate(names)}
         if len(pos) != len(names):
             raise InvalidValueError(f"variable names are repeated in {names}")
+        target = np.array([pos.get(v, -1) for v in self._variables], dtype=np.int64)
         out = np.zeros((self.nterms, len(names)), dtype=np.int64)
-        for j, v in enumerate(self._variables):
-            col = self._exps[:, j]
-            k = pos.get(v)
-            if k is None:
-                if col.any():
-                    raise UnknownVariableError(
-                        f"the polynomial uses the variable {v!r}, which is not among "
-                        f"{names}; add it to the variables"
-                    )
-                continue
-            out[:, k] = col
+        missing = target < 0
+        if missing.any() and self.nterms:
+            used = np.any(self._exps[:, missing] != 0, axis=0)
+            if used.any():
+                v = np.array(self._variables, dtype=object)[missing][np.argmax(used)]
+                raise UnknownVariableError(
+                    f"the polynomial uses the variable {v!r}, which is not among "
+                    f"{names}; add it to the variables"
+                )
+        keep = ~missing
+        out[:, target[keep]] = self._exps[:, keep]
         return out
 
     def with_variables(self, variables: Sequence[str]) -> Polynomial:
@@ -680,7 +683,9 @@ class Polynomial:
         return self
 
     def _scaled(self, c: float) -> Polynomial:
-        return Polynomial._raw(self._exps.copy(), self._coefs * c, self._variables)
+        with np.errstate(over="ignore"):  # overflow is reported by _raw with the term's name
+            coefs = self._coefs * c
+        return Polynomial._raw(self._exps.copy(), coefs, self._variables)
 
     def __mul__(self, other: Any) -> Polynomial:
         if _is_number(other):
@@ -709,7 +714,9 @@ class Polynomial:
         d = _as_float(other, "the divisor")
         if d == 0.0:
             raise InvalidValueError(f"division of {str(self)!r} by zero")
-        return Polynomial._raw(self._exps.copy(), self._coefs / d, self._variables)
+        with np.errstate(over="ignore"):
+            coefs = self._coefs / d
+        return Polynomial._raw(self._exps.copy(), coefs, self._variables)
 
     def __rtruediv__(self, other: Any) -> Polynomial:
         if self.is_constant and _is_number(other):
@@ -809,10 +816,19 @@ class Polynomial:
         _, d = _canonical_arrays(e, c)
         return bool(np.all(np.abs(d) <= tol))
 
+    @property
+    def key(self) -> tuple[tuple[str, ...], tuple[int, ...], bytes, bytes]:
+        """A hashable structural key: ``p.key == q.key`` exactly when ``p.equals(q)``.
+
+        Use it for sets and dict keys: ``==`` on polynomials builds a :class:`Constraint`, so
+        two distinct but equal polynomials meeting in a set raise.
+        """
+        names, e, c = self._normal_form()
+        return names, e.shape, e.tobytes(), c.tobytes()
+
     def __hash__(self) -> int:
         if self._hash is None:
-            names, e, c = self._normal_form()
-            self._hash = hash((names, e.shape, e.tobytes(), c.tobytes()))
+            self._hash = hash(self.key)
         return self._hash
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -1142,6 +1158,9 @@ def _substitute_one(p: Polynomial, name: str, img: Polynomial) -> Polynomial:
     """Replace the variable ``name`` (which no image contains) by ``img``: Σ_e q_e · img^e."""
     j = p._variables.index(name)
     rest = tuple(v for v in p._variables if v != name)
+    if p.is_zero:
+        names = Polynomial._merged_names(rest, img._variables)
+        return Polynomial._raw(np.zeros((0, len(names)), np.int64), np.zeros(0), names)
     col = p._exps[:, j]
     e_rest = np.delete(p._exps, j, axis=1)
     levels = np.unique(col)
