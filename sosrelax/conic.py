@@ -403,7 +403,9 @@ class Residuals:
     gap : float
         ``|pobj − dobj| / (1 + |pobj| + |dobj|)``.
     primal_cone : float
-        Violation of ``s ∈ K`` (see :func:`cone_violation`) divided by ``1 + ‖s‖∞``.
+        Violation of ``s ∈ K`` (see :func:`cone_violation`) divided by ``1 + ‖b‖∞``, the
+        same scale as the primal residual (not ``‖s‖``, which can be huge on badly scaled
+        problems and would hide a real violation).
     dual_cone : float
         Violation of ``z ∈ K*`` divided by ``1 + ‖z‖∞``.
     primal_certificate : float
@@ -485,7 +487,7 @@ def compute_residuals(
     pobj = dobj = math.nan
     if x is not None and s is not None:
         primal = _inf_norm(A @ x + s - b) / (1.0 + _inf_norm(b))
-        pcone = cone_violation(prog.cones, s) / (1.0 + _inf_norm(s))
+        pcone = cone_violation(prog.cones, s) / (1.0 + _inf_norm(b))
     if x is not None:
         pobj = float(c @ x) + prog.offset
     if z is not None:

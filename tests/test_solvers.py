@@ -428,3 +428,57 @@ def test_sdplib_cvxpy_clarabel_matches_native(name: str) -> None:
     assert b.status is a.status
     if a.success:
         assert b.primal_objective == pytest.approx(a.primal_objective, rel=1e-6)
+
+
+def test_recheck_replaces_an_inaccurate_slack_when_x_is_feasible() -> None:
+    case = _lp_eq()
+    x = np.array([0.5, 0.5, 0.0])
+    z = np.array([-1.5, 0.5, 0.0, 0.0, 1.5])
+    s_off = case.prog.b - case.prog.A @ x + np.array([0, 0, 1e-3, 0, 0])
+    sol = checked_solution(
+        case.prog,
+        claimed=SolverStatus.OPTIMAL,
+        x=x,
+        s=s_off,
+        z=z,
+        solver="mock",
+        solver_status="Solved",
+        iterations=1,
+        solve_time=0.0,
+        setup_time=0.0,
+        tol=1e-6,
+    )
+    assert sol.status is SolverStatus.OPTIMAL and "s = b − Ax" in sol.message
+    assert sol.s is not None and np.array_equal(sol.s, case.prog.b - case.prog.A @ x)
+    # but an x that is infeasible is not rescued
+    x_bad = np.array([0.6, 0.4, 0.0])
+    bad = checked_solution(
+        case.prog,
+        claimed=SolverStatus.OPTIMAL,
+        x=x_bad,
+        s=s_off,
+        z=z,
+        solver="mock",
+        solver_status="Solved",
+        iterations=1,
+        solve_time=0.0,
+        setup_time=0.0,
+        tol=1e-6,
+    )
+    assert bad.status is SolverStatus.INACCURATE and "primal residual" in bad.message
+
+
+def test_mosek_row_order_matches_its_svec_domain() -> None:
+    # MOSEK's svec PSD domain is the lower triangle by columns; checked here without a licence
+    from sosrelax.solvers.mosek import _row_order
+
+    prog = ConicProgram(
+        c=np.zeros(1), A=sp.csc_matrix((7, 1)), b=np.zeros(7), cones=(Cone(L, 1), Cone(S, 3))
+    )
+    order = _row_order(prog)
+    X = np.arange(1.0, 10.0).reshape(3, 3)
+    X = X + X.T
+    v = np.concatenate([[-1.0], svec(X)])
+    r2 = math.sqrt(2)
+    lower_by_columns = [X[0, 0], r2 * X[1, 0], r2 * X[2, 0], X[1, 1], r2 * X[2, 1], X[2, 2]]
+    np.testing.assert_allclose(v[order], [-1.0, *lower_by_columns])

@@ -5,7 +5,9 @@ the raw vectors to :func:`checked_solution`, which recomputes the residuals and 
 claim to INACCURATE when a check fails:
 
 * OPTIMAL — primal residual, dual residual, duality gap and both cone violations (all relative,
-  see :class:`~sosrelax.conic.Residuals`) at most ``tol``;
+  see :class:`~sosrelax.conic.Residuals`) at most ``tol``.  When only the backend's slack is
+  off but ``b − Ax`` itself lies in ``K`` (to ``tol``), ``x`` is feasible: that slack is
+  returned in place of the backend's and the message says so;
 * INFEASIBLE — ``bᵀz < 0``, ``z ∈ K*`` up to ``tol`` and ``‖Aᵀz‖`` small relative to ``|bᵀz|``;
 * UNBOUNDED — ``cᵀx < 0``, ``s ∈ K`` up to ``tol`` and ``‖Ax + s‖`` small relative to ``|cᵀx|``.
 
@@ -19,7 +21,14 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from sosrelax.conic import ConicProgram, ConicSolution, Residuals, SolverStatus, compute_residuals
+from sosrelax.conic import (
+    ConicProgram,
+    ConicSolution,
+    Residuals,
+    SolverStatus,
+    compute_residuals,
+    cone_violation,
+)
 
 __all__ = ["checked_solution", "clean_vector", "error_solution"]
 
@@ -113,6 +122,19 @@ def checked_solution(
         what = "dual infeasible (unbounded), certificate x checked"
     else:
         res = compute_residuals(prog, xv, sv, zv)
+        if claimed is SolverStatus.OPTIMAL and xv is not None and not res.primal <= tol:
+            # The backend's slack may be less accurate than its x (seen with Clarabel on
+            # badly scaled SDPs).  What matters is that x is feasible, i.e. b − Ax ∈ K: if so,
+            # return that slack instead, so that x, s, z stay consistent, and say so.
+            s_alt = prog.b - prog.A @ xv
+            scale = 1.0 + (float(np.max(np.abs(prog.b))) if prog.b.size else 0.0)
+            if cone_violation(prog.cones, s_alt) / scale <= tol:
+                note = (note + "; " if note else "") + (
+                    f"its slack s was off by {res.primal:.1e} (relative), so s = b − Ax is "
+                    "returned, which lies in K"
+                )
+                sv = s_alt
+                res = compute_residuals(prog, xv, sv, zv)
         pobj = float(prog.c @ xv) + prog.offset if xv is not None else math.nan
         dobj = -float(prog.b @ zv) + prog.offset if zv is not None else math.nan
         if claimed is SolverStatus.OPTIMAL:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -148,7 +149,10 @@ def solve(
     setup = time.perf_counter() - t0
     t1 = time.perf_counter()
     try:
-        problem.solve(solver=solver_name, verbose=verbose, **kwargs)
+        with warnings.catch_warnings():
+            # "solution may be inaccurate" is reported through our status and message
+            warnings.simplefilter("ignore", UserWarning)
+            problem.solve(solver=solver_name, verbose=verbose, **kwargs)
     except Exception as e:  # noqa: BLE001 - a crash in the solver is an outcome, not our error
         return error_solution(prog, label, e, setup_time=setup, solve_time=time.perf_counter() - t1)
     wall = time.perf_counter() - t1
