@@ -84,6 +84,14 @@ def _graded_lex_order(exps: np.ndarray) -> np.ndarray:
     if m <= 1:
         return np.arange(m)
     deg = exps.sum(axis=1)
+    top = int(deg.max())
+    radix = top + 1
+    if (n + 1) * math.log2(radix + 1) < 62:
+        # one int64 key per row: degree, then (top - e_1), (top - e_2), ... in base `radix`
+        key = deg.astype(np.int64)
+        for j in range(n):
+            key = key * radix + (top - exps[:, j])
+        return np.argsort(key, kind="stable")
     # np.lexsort: the LAST key is the primary one.
     keys = [-exps[:, j] for j in range(n - 1, -1, -1)]
     keys.append(deg)
@@ -733,8 +741,8 @@ class Polynomial:
         if mod is not None:
             raise InvalidOperationError("pow(p, k, mod) is not defined for polynomials")
         if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-            if isinstance(k, numbers.Real) and float(k).is_integer() and k >= 0:
-                k = int(k)
+            if isinstance(k, numbers.Real) and float(k).is_integer() and float(k) >= 0:
+                k = int(float(k))
             else:
                 raise InvalidOperationError(
                     f"p ** {k!r}: the exponent must be a non-negative integer "
@@ -771,7 +779,7 @@ class Polynomial:
     def __eq__(self, other: Any) -> Constraint:  # type: ignore[override]
         return self._constraint(other, ConstraintKind.EQ, False)
 
-    def __ne__(self, other: Any) -> bool:  # type: ignore[override]
+    def __ne__(self, other: Any) -> bool:
         if self._coerce(other) is None:
             return NotImplemented
         raise InvalidOperationError(
@@ -961,11 +969,11 @@ class Polynomial:
         names = self._variables
         # final variable order: each substituted variable expands in place into its image's
         final: list[str] = []
-        for v in names:
-            img = images.get(v, None)
+        for name in names:
+            img = images.get(name, None)
             if img is None:
-                if v not in final:
-                    final.append(v)
+                if name not in final:
+                    final.append(name)
             elif isinstance(img, Polynomial):
                 final.extend(w for w in img._variables if w not in final)
         e = self._exps.copy()
@@ -1100,15 +1108,17 @@ def _multiply(a: Polynomial, b: Polynomial) -> Polynomial:
         with np.errstate(over="ignore"):
             c = np.multiply.outer(ca, cb).reshape(-1)
         return Polynomial._raw(e, c, names)
-    acc_e = np.zeros((0, n), np.int64)
-    acc_c = np.zeros(0)
+    parts_e: list[np.ndarray] = []
+    parts_c: list[np.ndarray] = []
     for s in range(0, ma, rows_per_chunk):
         sl = slice(s, s + rows_per_chunk)
         e = (ea[sl, None, :] + eb[None, :, :]).reshape(-1, n)
         with np.errstate(over="ignore"):
             c = np.multiply.outer(ca[sl], cb).reshape(-1)
-        acc_e, acc_c = _canonical_arrays(np.concatenate([acc_e, e]), np.concatenate([acc_c, c]))
-    return Polynomial._raw(acc_e, acc_c, names)
+        e, c = _canonical_arrays(e, c)
+        parts_e.append(e)
+        parts_c.append(c)
+    return Polynomial._raw(np.concatenate(parts_e), np.concatenate(parts_c), names)
 
 
 def _power(p: Polynomial, k: int) -> Polynomial:
@@ -1184,17 +1194,22 @@ def _substitute_one(p: Polynomial, name: str, img: Polynomial) -> Polynomial:
 
 
 def _monomial_values(E: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """``M[i, r] = prod_j X[i, j] ** E[r, j]`` for a chunk of points; shape (k, u)."""
+    """``M[r, i] = prod_j X[i, j] ** E[r, j]`` for a chunk of points; shape (u, k).
+
+    Laid out monomial-major so that gathering rows of the per-variable power tables copies
+    contiguous memory.
+    """
     k = X.shape[0]
-    M = np.ones((k, E.shape[0]))
+    M = np.ones((E.shape[0], k))
     for j in np.flatnonzero(E.any(axis=0)).tolist():
         col = E[:, j]
         dmax = int(col.max())
-        if dmax + 1 < E.shape[0]:
-            table = np.power(X[:, j:j + 1], np.arange(dmax + 1, dtype=np.float64))
-            M *= table[:, col]
-        else:
-            M *= np.power(X[:, j:j + 1], col.astype(np.float64))
+        table = np.empty((dmax + 1, k))
+        table[0] = 1.0
+        xj = X[:, j]
+        for d in range(1, dmax + 1):
+            table[d] = np.power(xj, d) if d > 2 else table[d - 1] * xj
+        M *= table[col]
     return M
 
 
@@ -1206,9 +1221,10 @@ def _combine(E: np.ndarray, S: Any, X: np.ndarray) -> np.ndarray:
     if E.shape[0] == 0 or k == 0:
         return out
     step = max(1, _CHUNK_ENTRIES // max(1, E.shape[0]))
+    St = S.T.tocsr() if sp.issparse(S) else np.ascontiguousarray(S.T)
     for s in range(0, k, step):
         M = _monomial_values(E, X[s:s + step])
-        out[s:s + step] = np.asarray(M @ S) if not sp.issparse(S) else np.asarray((S.T @ M.T).T)
+        out[s:s + step] = np.asarray(St @ M).T
     return out
 
 
@@ -1440,8 +1456,8 @@ def _op_hint(op: str) -> str:
     return "only + - * / ^ ** and parentheses are allowed"
 
 
-def _tokens_to_source(text: str, declared: tuple[str, ...] | None) -> tuple[str, dict[str, Any],
-                                                                           list[str]]:
+def _tokens_to_source(text: str, declared: tuple[str, ...] | None) -> tuple[
+        list[str], dict[str, Any], list[str]]:
     """Check the tokens of ``text`` and rewrite them for sympy.
 
     Variables become aliases ``_v<i>`` and numbers ``_n<i>`` bound in a local dictionary to
@@ -1547,7 +1563,33 @@ def _tokens_to_source(text: str, declared: tuple[str, ...] | None) -> tuple[str,
             f"unexpected {val!r} in {text!r}: only numbers, variable names, + - * / ^ ** and "
             "parentheses are allowed"
         )
-    return " ".join(out), local, seen
+    return out, local, seen
+
+
+def _split_sum(tokens: list[str], per_chunk: int = 64) -> list[list[str]]:
+    """Cut a token list at top-level binary ``+``/``-`` into chunks of ``per_chunk`` terms.
+
+    ``+`` and ``-`` bind loosest, so the sum of the chunks (each starting with its sign, read as
+    unary) is the whole expression; parsing chunks keeps sympy's syntax tree shallow for long
+    sums.
+    """
+    chunks: list[list[str]] = []
+    start, depth, terms = 0, 0, 0
+    prev: str | None = None
+    for i, t in enumerate(tokens):
+        if t == "(":
+            depth += 1
+        elif t == ")":
+            depth -= 1
+        elif (t in {"+", "-"} and depth == 0 and prev is not None
+              and prev not in _ALLOWED_OPS - {")"}):
+            terms += 1
+            if terms >= per_chunk:
+                chunks.append(tokens[start:i])
+                start, terms = i, 0
+        prev = t
+    chunks.append(tokens[start:])
+    return chunks
 
 
 def _sympy_to_poly(expr: Any, text: str) -> Polynomial | float:
@@ -1661,28 +1703,36 @@ def _parse_polynomial(text: Any, variables: Sequence[str] | None) -> Polynomial:
         declared = tuple(_check_identifier(_var_name(v)) for v in variables)
         if len(set(declared)) != len(declared):
             raise InvalidValueError(f"variable names are repeated in {declared}")
-    source, local, seen = _tokens_to_source(text, declared)
+    tokens, local, seen = _tokens_to_source(text, declared)
 
     import sympy
     from sympy.parsing.sympy_parser import parse_expr
 
     glob: dict[str, Any] = {"__builtins__": {}, "Add": sympy.Add, "Mul": sympy.Mul,
                             "Pow": sympy.Pow, "Integer": sympy.Integer, "Symbol": sympy.Symbol}
-    try:
-        expr = parse_expr(source, local_dict=local, global_dict=glob, transformations=(),
-                          evaluate=False)
-    except (SyntaxError, TypeError, ValueError, AttributeError, NameError) as e:
-        hint = ""
-        if re.search(r"\d\s*[A-Za-z_(]|\)\s*[A-Za-z_\d(]", text):
-            hint = " (write products with '*', e.g. 2*x, (x+1)*(x-1))"
-        raise ParseError(f"cannot parse {text!r}: malformed expression{hint}") from e
-    except RecursionError as e:
-        raise ParseError(f"cannot parse {text[:80]!r}...: nested too deeply") from e
-    try:
-        p = _sympy_to_poly(expr, text)
-    except RecursionError as e:
-        raise ParseError(f"cannot parse {text[:80]!r}...: nested too deeply") from e
+    parts: list[Polynomial] = []
+    const = 0.0
+    for chunk in _split_sum(tokens):
+        try:
+            expr = parse_expr(" ".join(chunk), local_dict=local, global_dict=glob,
+                              transformations=(), evaluate=False)
+        except (SyntaxError, TypeError, ValueError, AttributeError, NameError) as e:
+            hint = ""
+            if re.search(r"\d\s*[A-Za-z_(]|\)\s*[A-Za-z_\d(]", text):
+                hint = " (write products with '*', e.g. 2*x, (x+1)*(x-1))"
+            raise ParseError(f"cannot parse {text!r}: malformed expression{hint}") from e
+        except RecursionError as e:
+            raise ParseError(f"cannot parse {text[:80]!r}...: nested too deeply") from e
+        try:
+            value = _sympy_to_poly(expr, text)
+        except RecursionError as e:
+            raise ParseError(f"cannot parse {text[:80]!r}...: nested too deeply") from e
+        if isinstance(value, float):
+            const = const + value
+        else:
+            parts.append(value)
+    if const != 0.0 or not parts:
+        parts.append(Polynomial.constant(_as_float(const, f"the constant in {text!r}")))
+    p = Polynomial._sum(parts)
     names = declared if declared is not None else tuple(seen)
-    if isinstance(p, float):
-        return Polynomial.constant(p, names)
     return p.with_variables(names)

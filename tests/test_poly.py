@@ -41,7 +41,8 @@ def polys(draw: st.DrawFn, coef: st.SearchStrategy[float] | None = None,
     names = draw(st.permutations(NAMES))[:k]
     m = draw(st.integers(0, max_terms))
     exps = draw(st.lists(st.lists(st.integers(0, max_exp), min_size=k, max_size=k),
-                         min_size=m, max_size=m))
+                         min_size=m, max_size=m, unique_by=tuple))
+    m = len(exps)
     cs = coef if coef is not None else st.integers(-6, 6).map(float)
     coefs = draw(st.lists(cs, min_size=m, max_size=m))
     return Polynomial(np.array(exps, dtype=np.int64).reshape(m, k), coefs, names)
