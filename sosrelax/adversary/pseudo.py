@@ -119,6 +119,48 @@ class AtomsResult:
         )
 
 
+class _RowIndex:
+    """Exact, vectorised row lookup in a fixed exponent matrix.
+
+    Rows are hashed to 64-bit keys with fixed random odd weights (wrapping integer arithmetic),
+    located with ``searchsorted`` and *verified* by comparing the rows themselves, so a hash
+    collision can never return a wrong row.  Used instead of a radix key because the moment
+    bases of many-variable relaxations overflow any mixed-radix int64 key.  If two rows of the
+    matrix itself share a key, lookups fall back to :func:`sosrelax.poly.monomial_index`.
+    """
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = np.asarray(rows, dtype=np.int64)
+        n = self.rows.shape[1]
+        self._w = np.random.default_rng(0x5EED).integers(1, 2**62, size=n, dtype=np.int64) | 1
+        keys = self._keys(self.rows)
+        self._order = np.argsort(keys, kind="stable")
+        self._sorted = keys[self._order]
+        self._collide = bool(np.any(self._sorted[1:] == self._sorted[:-1]))
+        self.unique = (not self._collide) or (
+            np.unique(self.rows, axis=0).shape[0] == self.rows.shape[0]
+        )
+
+    def _keys(self, rows: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return (rows.astype(np.uint64) * self._w.astype(np.uint64)).sum(
+                axis=1, dtype=np.uint64
+            )
+
+    def find(self, query: np.ndarray) -> np.ndarray:
+        """Row positions of ``query`` rows, ``-1`` where absent."""
+        q = np.asarray(query, dtype=np.int64).reshape(-1, self.rows.shape[1])
+        if self._collide:
+            return monomial_index(self.rows, q)
+        if self.rows.shape[0] == 0 or q.shape[0] == 0:
+            return np.full(q.shape[0], -1, dtype=np.int64)
+        kq = self._keys(np.where(q < 0, 0, q))
+        pos = np.minimum(np.searchsorted(self._sorted, kq), self._sorted.size - 1)
+        cand = self._order[pos]
+        hit = (self._sorted[pos] == kq) & np.all(self.rows[cand] == q, axis=1)
+        return np.where(hit, cand, -1)
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     a = np.array(a, copy=True)
     a.setflags(write=False)
@@ -175,6 +217,7 @@ class PseudoDistribution:
     moments: np.ndarray
     level: int
     _zero: int = field(init=False, repr=False)
+    _index: _RowIndex = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         variables = tuple(str(v) for v in self.variables)
@@ -204,9 +247,10 @@ class PseudoDistribution:
         level = int(self.level)
         if level < 0:
             raise InvalidValueError(f"level must be nonnegative, got {level}")
-        if exps.shape[0] and np.unique(exps, axis=0).shape[0] != exps.shape[0]:
+        index = _RowIndex(exps)
+        if not index.unique:
             raise InvalidValueError("exps has repeated rows; each monomial must appear once")
-        zero = monomial_index(exps, np.zeros((1, len(variables)), dtype=np.int64))[0]
+        zero = index.find(np.zeros((1, len(variables)), dtype=np.int64))[0]
         if zero < 0:
             raise InvalidValueError("the moment of the constant monomial 1 (y_0) is missing")
         if moments[zero] <= 0.0:
@@ -214,7 +258,7 @@ class PseudoDistribution:
                 f"y_0 = Ẽ[1] = {moments[zero]} must be positive (a pseudodistribution has mass)"
             )
         needed = monomial_basis(len(variables), 2 * level)
-        if np.any(monomial_index(exps, needed) < 0):
+        if np.any(index.find(needed) < 0):
             raise InvalidValueError(
                 f"level {level} needs every moment of degree ≤ {2 * level}; some are missing"
             )
@@ -223,6 +267,7 @@ class PseudoDistribution:
         object.__setattr__(self, "moments", _readonly(moments))
         object.__setattr__(self, "level", level)
         object.__setattr__(self, "_zero", int(zero))
+        object.__setattr__(self, "_index", index)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -254,7 +299,7 @@ class PseudoDistribution:
             )
         full = monomial_basis(n, 2 * k)
         sums = (basis[:, None, :] + basis[None, :, :]).reshape(-1, n)
-        idx = monomial_index(full, sums)
+        idx = _RowIndex(full).find(sums)
         counts = np.bincount(idx, minlength=full.shape[0])
         moments = np.bincount(idx, weights=m.ravel(), minlength=full.shape[0]) / counts
         return cls(variables, full, moments, k)
@@ -299,7 +344,7 @@ class PseudoDistribution:
         """Moments of the rows of ``query``; raises :class:`MomentUnavailableError` if absent."""
         if query.shape[1] != self.n:
             raise InvalidValueError(f"exponents need {self.n} columns, got {query.shape[1]}")
-        idx = monomial_index(self.exps, query)
+        idx = self._index.find(query)
         if np.any(idx < 0):
             bad = query[int(np.flatnonzero(idx < 0)[0])]
             mono = "*".join(f"{v}^{e}" for v, e in zip(self.variables, bad, strict=True) if e)
@@ -468,7 +513,7 @@ class PseudoDistribution:
                                f"no atoms: echelon form found {len(pivots)} pivots for rank {r}")
         piv = basis[pivots]
         shifted = (piv[None, :, :] + np.eye(self.n, dtype=np.int64)[:, None, :]).reshape(-1, self.n)
-        rows = monomial_index(basis, shifted)
+        rows = _RowIndex(basis).find(shifted)
         if np.any(rows < 0):
             return AtomsResult(False, empty, np.zeros(0), r, math.inf, order,
                                f"no atoms: the pivot monomials of M_{order} reach degree {order}, "
