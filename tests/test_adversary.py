@@ -119,6 +119,24 @@ def test_maxcut_through_the_library_relaxation() -> None:
     assert res.best.value == pytest.approx(brute_force_maxcut(w), abs=1e-9)
 
 
+def test_balanced_cut_with_an_exactly_met_linear_equality() -> None:
+    # max-bisection: Σ x_i = 0 holds exactly at integer points, so it is checked exactly too
+    rng = np.random.default_rng(31)
+    w = random_graph(rng, 10)
+    prob0, names = maxcut_problem(w)
+    xs = variables(" ".join(names))
+    prob = Problem(maximize=prob0.objective, subject_to=[*hypercube(xs), sum(xs) == 0])
+    bits = (np.arange(2**10)[:, None] >> np.arange(10)) & 1
+    allx = 1.0 - 2.0 * bits
+    balanced = allx[allx.sum(axis=1) == 0]
+    best = float(cut_values(w, balanced).max())
+    res = multistart(prob, rng=rng, n_samples=128, n_starts=8)
+    assert res.best is not None and res.best.feasible
+    x = np.array([res.best.point[v] for v in names])
+    assert x.sum() == 0
+    assert res.best.value == pytest.approx(best, abs=1e-9)
+
+
 # ---------------------------------------------------------------------------- claims
 
 
@@ -275,6 +293,18 @@ def test_hyperplane_rounding_of_an_integral_moment_matrix_is_the_point() -> None
     rows = hyperplane_candidates(pseudo, prob, np.random.default_rng(0), 50)
     # with the homogenising coordinate the rank-one case rounds to the atom itself
     np.testing.assert_array_equal(rows, np.tile(target, (50, 1)))
+
+
+def test_clique_pseudodistribution_is_embedded_in_the_problem_order() -> None:
+    x, y, z = variables("x y z")
+    prob = Problem(minimize=x + y + z,
+                   subject_to=box([x, y, z], [0.0, -1.0, -4.0], [2.0, 1.0, 0.0]))
+    clique = PseudoDistribution.from_atoms(("z", "y"), np.array([[-3.0, 0.5]]), np.ones(1), 1)
+    rows = gaussian_candidates(clique, prob, np.random.default_rng(0), 5)
+    # x is not in the clique: the centre of its box; y, z: the (deterministic) atom
+    np.testing.assert_array_equal(rows, np.tile([1.0, 0.5, -3.0], (5, 1)))
+    res = attack(prob, clique, rng=0, n_samples=4, n_starts=2)
+    assert res.best is not None and res.best.value == -5.0
 
 
 def test_invalid_inputs_raise() -> None:

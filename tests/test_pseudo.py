@@ -113,6 +113,21 @@ def test_moment_and_localizing_matrices_of_true_measures_are_psd() -> None:
         assert np.linalg.eigvalsh(loc).min() >= -1e-12
 
 
+def test_many_variable_moments_are_found_exactly() -> None:
+    # 30 variables, degree 4: too many for a mixed-radix int64 key (5^30 > 2^63)
+    rng = np.random.default_rng(12)
+    names = tuple(f"v{i}" for i in range(30))
+    pts, w = random_measure(rng, 30, 3)
+    pseudo = PseudoDistribution.from_atoms(names, pts, w, 2)
+    np.testing.assert_allclose(pseudo.mean(), w @ pts, atol=1e-14)
+    np.testing.assert_allclose(pseudo.second_moments(), pts.T @ (pts * w[:, None]), atol=1e-14)
+    assert pseudo.rank(1) == 3
+    res = pseudo.atoms()
+    assert res.found and res.points.shape == (3, 30)
+    p = match(res.points, pts)
+    assert np.max(np.abs(res.points[p] - pts)) < 1e-8
+
+
 def test_moment_matrix_round_trip() -> None:
     rng = np.random.default_rng(5)
     pts, w = random_measure(rng, 2, 3)
