@@ -134,9 +134,10 @@ class AttackResult:
     @property
     def success(self) -> bool:
         """A counterexample (claims) or an exactly feasible point (problems) was found."""
-        return self.status is not AttackStatus.NO_FEASIBLE_POINT and (
-            self.status is AttackStatus.COUNTEREXAMPLE or self.best is not None
-        )
+        if self.counterexample is not None:
+            return True
+        return (self.status is AttackStatus.FEASIBLE and self.best is not None
+                and self.best.violation is None)
 
 
 @dataclass(frozen=True)
