@@ -80,26 +80,37 @@ class _Run:
     def finish(self, cert: Certificate) -> tuple[Certificate, CheckReport]:
         """Make a float certificate of the relaxed problem exact, map it to the user's problem, check it."""
         from sosrelax.certificate.check import check_certificate
-        from sosrelax.certificate.extract import unscale_certificate
+        from sosrelax.certificate.extract import with_substitution
         from sosrelax.certificate.rational import rationalize
 
-        sc = self.scaling
-        if sc is not None:
-            cert = replace(
-                cert,
-                objective=() if cert.kind == "infeasible" else _exact(sc.objective),
-                inequalities=tuple(_exact(g) for g in sc.inequalities),
-                equalities=tuple(_exact(h) for h in sc.equalities),
-            )
-            exact = unscale_certificate(rationalize(cert), sc, self.problem)
-        else:
-            box = _box(self.problem)
-            exact = rationalize(replace(cert, box=box) if box is not None else cert)
-        return exact, check_certificate(exact)
+        box = _box(self.problem)
+        if box is not None:
+            cert = replace(cert, box=box)
+        if self.scaling is not None:
+            cert = with_substitution(cert, self.scaling, self.problem)
+        exact = rationalize(cert)
+        report = check_certificate(exact, tolerance=_LOOSE)
+        if report.valid and report.bound is not None and report.bound != exact.bound:
+            # the identity proves a (slightly) different bound than the solver's: restate the
+            # certificate with the proven bound, rounded to a short rational on the weak side, and
+            # check it again so that the file and the report agree under the default tolerance
+            exact = replace(exact, bound=_round_weak(report.bound, exact.kind))
+            report = check_certificate(exact)
+        return exact, report
 
 
-def _exact(p: dict[tuple[int, ...], Fraction]) -> tuple[tuple[tuple[int, ...], Fraction], ...]:
-    return tuple(sorted((k, v) for k, v in p.items() if v != 0))
+#: Tolerance of the first check: accept any proven bound, the pipeline judges how good it is.
+_LOOSE = Fraction(1, 100)
+
+
+def _round_weak(b: Fraction, kind: str) -> Fraction:
+    """``b`` rounded to a multiple of 2^-48, towards the weaker side of the bound."""
+    den = 2**48
+    q = b * den
+    n = q.numerator // q.denominator  # floor
+    if kind == "upper_bound" and n != q:
+        n += 1
+    return Fraction(n, den)
 
 
 def _certify(
@@ -109,7 +120,7 @@ def _certify(
 
     First the solver's own dual is rounded and checked.  If that fails (optimal Gram matrices are singular, so
     rounding breaks positive semidefiniteness) or proves a noticeably weaker bound than the solver's, the bound
-    is backed off by a relative ``1e-7`` (then ``1e-6``, ``1e-5``) and the most interior certificate for it is
+    is backed off by a relative ``1e-7`` (then ``1e-5``) and the most interior certificate for it is
     computed (:func:`~sosrelax.relax.moment.centered_feasibility_program`), whose Gram matrices are definite
     with a margin that survives rounding.  Whatever comes out, only the checker's report counts.
     """
@@ -126,9 +137,12 @@ def _certify(
     if infeasible:
         return best
     gamma_solver = -float(sol.z[0])  # the solver's lower bound on sign*F
-    if best[1].valid and _gap(run.to_relaxed(best[1].bound), gamma_solver) <= 1e-7:
-        return best
-    for rel in (1e-7, 1e-6, 1e-5):
+    if best[1].valid:
+        gap = _gap(run.to_relaxed(best[1].bound), gamma_solver)
+        # close to the solver's value, or the solver was unsure of it anyway: keep the proof
+        if gap <= 1e-7 or (sol.status is not SolverStatus.OPTIMAL and gap <= 1e-5):
+            return best
+    for rel in (1e-7, 1e-5):
         delta = rel * (1.0 + abs(gamma_solver))
         gamma = gamma_solver - delta
         sol2 = solve_conic(centered_feasibility_program(relax, gamma), run.solver, time_limit=run.time_limit)
@@ -150,29 +164,11 @@ def _gap(a: float, b: float) -> float:
 
 
 def _box(problem: Problem) -> tuple[tuple[Fraction, Fraction], ...] | None:
-    """The variable box, if every side of it stands among the inequalities as ``x − l`` / ``u − x``."""
-    n = len(problem.variables)
-    lo: list[Fraction | None] = [None] * n
-    hi: list[Fraction | None] = [None] * n
-    for g in problem.inequalities:
-        if g.degree != 1:
-            continue
-        e = g.aligned(problem.variables)
-        lin = np.flatnonzero(e.sum(axis=1) == 1)
-        if len(lin) != 1:
-            continue
-        j = int(np.flatnonzero(e[lin[0]])[0])
-        a = Fraction(float(g.coefs[lin[0]]))
-        const = e.sum(axis=1) == 0
-        c = Fraction(float(g.coefs[const][0])) if const.any() else Fraction(0)
-        val = -c / a
-        if a > 0:
-            lo[j] = val if lo[j] is None else max(lo[j], val)  # type: ignore[type-var]
-        else:
-            hi[j] = val if hi[j] is None else min(hi[j], val)  # type: ignore[type-var]
-    if any(v is None for v in lo) or any(v is None for v in hi):
+    """The variable box the constraints imply (the checker re-derives it before using it)."""
+    lo, hi = problem.variable_box()
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))) or np.any(lo > hi):
         return None
-    return tuple((a, b) for a, b in zip(lo, hi, strict=True))  # type: ignore[misc]
+    return tuple((Fraction(float(a)), Fraction(float(b))) for a, b in zip(lo, hi, strict=True))
 
 
 def solve(
@@ -187,6 +183,7 @@ def solve(
     tolerance: float | None = None,
     verbose: bool = False,
     scale: bool = True,
+    fallback: str | None = "scs",
 ) -> SolveResult:
     """Bound the optimum of ``problem`` with a convex relaxation and prove the bound.
 
@@ -208,6 +205,9 @@ def solve(
         :attr:`SolveResult.bound` stays ``None``.
     time_limit, tolerance, verbose
         Passed to the backend.
+    fallback : str or None
+        A second backend (SCS by default) tried at high accuracy when the first one stops short or its
+        certificate proves a noticeably weaker bound; the better *proven* bound is kept.  ``None``: never.
     scale : bool
         Rescale variables to about ``[-1, 1]`` and polynomials to unit size before relaxing (exactly, see
         :mod:`sosrelax.relax.scaling`; the bound and the certificate are for the original problem).
@@ -226,11 +226,49 @@ def solve(
     t0 = time.perf_counter()
     scaling = choose_scaling(problem) if scale else None
     relax = _build(scaling.scaled_problem if scaling is not None else problem, relaxation, level, sparsity)
-    run = _Run(relax, problem, scaling, solver, time_limit)
     t_build = time.perf_counter() - t0
-    sol = solve_conic(relax.program, solver, time_limit=time_limit, tolerance=tolerance, verbose=verbose)
-    status = _STATUS[sol.status]
-    k = run.factor
+    k = 1.0 if scaling is None else float(scaling.objective_factor)
+
+    def attempt(name: str, tol: float | None, limit: float | None) -> tuple[Any, ...]:
+        run = _Run(relax, problem, scaling, name, limit)
+        sol = solve_conic(relax.program, name, time_limit=limit, tolerance=tol, verbose=verbose)
+        st = _STATUS[sol.status]
+        meta = {"relaxation": relaxation, "level": str(relax.level), "solver": sol.solver,
+                "solver_status": sol.solver_status}
+        t1 = time.perf_counter()
+        cert_: Certificate | None = None
+        rep: CheckReport | None = None
+        if certificate and st in (Status.OPTIMAL, Status.INACCURATE):
+            cert_, rep = _certify(run, sol, False, meta)
+        elif certificate and st is Status.INFEASIBLE:
+            cert_, rep = _certify(run, sol, True, meta)
+        return sol, st, cert_, rep, time.perf_counter() - t1
+
+    sol, status, cert, report, t_cert = attempt(solver, tolerance, time_limit)
+    attempts = [(sol.solver, sol.status.value, sol.solve_time)]
+    t_solve = sol.solve_time
+    # An interior-point solve that stopped short (or whose proof is weak) gets a second opinion from a
+    # first-order solver at high accuracy: different failure modes, and the checker arbitrates.
+    weak = report is None or not report.valid or (
+        report.bound is not None and sol.status is SolverStatus.OPTIMAL
+        and _gap(relax.sign * float(report.bound) / k, -float(sol.z[0])) > 1e-6
+    ) or sol.status is not SolverStatus.OPTIMAL
+    if (certificate and fallback and fallback != solver and weak
+            and status in (Status.OPTIMAL, Status.INACCURATE)):
+        budget = max(10.0, 3.0 * sol.solve_time)
+        if time_limit is not None:
+            budget = min(budget, max(0.0, time_limit - (time.perf_counter() - t0)))
+        if budget > 0:
+            sol2, status2, cert2, report2, t_cert2 = attempt(fallback, 1e-9, budget)
+            attempts.append((sol2.solver, sol2.status.value, sol2.solve_time))
+            t_solve += sol2.solve_time
+            t_cert += t_cert2
+            if report2 is not None and report2.valid and cert2 is not None and (
+                report is None or not report.valid
+                or (report2.bound is not None and report.bound is not None
+                    and relax.sign * report2.bound > relax.sign * report.bound)
+            ):
+                sol, status, cert, report = sol2, status2, cert2, report2
     info: dict[str, Any] = {
         "relaxation": relaxation,
         "level": relax.level,
@@ -239,28 +277,14 @@ def solve(
         "solver": sol.solver,
         "solver_status": sol.solver_status,
         "solver_message": sol.message,
+        "attempts": attempts,
         "iterations": sol.iterations,
         "residuals": sol.residuals,
         "primal_objective": k * relax.sign * sol.primal_objective,
         "dual_objective": k * relax.sign * sol.dual_objective,
-        "time": {"build": t_build, "solve": sol.solve_time},
+        "time": {"build": t_build, "solve": t_solve, "certify": t_cert},
     }
     solver_bound = k * relax.bound_from_dual(sol.dual_objective) if status is Status.OPTIMAL else None
-    metadata = {
-        "relaxation": relaxation,
-        "level": str(relax.level),
-        "solver": sol.solver,
-        "solver_status": sol.solver_status,
-    }
-
-    cert: Certificate | None = None
-    report: CheckReport | None = None
-    t1 = time.perf_counter()
-    if certificate and status in (Status.OPTIMAL, Status.INACCURATE):
-        cert, report = _certify(run, sol, False, metadata)
-    elif certificate and status is Status.INFEASIBLE:
-        cert, report = _certify(run, sol, True, metadata)
-    info["time"]["certify"] = time.perf_counter() - t1
 
     bound: float | None = None
     if report is not None and report.valid and cert is not None and cert.kind != "infeasible":

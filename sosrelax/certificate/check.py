@@ -438,42 +438,152 @@ def _basis_sq_max(basis: np.ndarray, box: tuple[tuple[Fraction, Fraction], ...])
     return total
 
 
-def _verify_box(cert: Certificate, polys: list[_Poly]) -> str | None:
-    """Return None if every box side is implied by a one-variable linear inequality."""
-    assert cert.box is not None
-    n = len(cert.variables)
+def _sqrt_upper(q: Fraction) -> Fraction:
+    """A rational upper bound of :math:`\\sqrt{q}` (``q >= 0``), within about 2^-40 relative."""
+    if q <= 0:
+        return Fraction(0)
+    scale = 2**40
+    num = q.numerator * scale * scale
+    r = _isqrt_ceil(num * q.denominator)  # sqrt(p q) * scale, rounded up
+    return Fraction(r, q.denominator * scale)
+
+
+def _isqrt_ceil(v: int) -> int:
+    import math
+
+    r = math.isqrt(v)
+    return r if r * r == v else r + 1
+
+
+def _infer_box(n: int, facts: list[_Poly]) -> tuple[list[Fraction | None], list[Fraction | None]]:
+    """Per-variable bounds that the facts ``p >= 0`` imply, by three exact rules.
+
+    * one-variable linear facts ``a x_i + c >= 0``;
+    * separable concave quadratics ``c + Σ_j (b_j x_j − a_j x_j²) >= 0`` with every ``a_j > 0``
+      (balls, ``x_i(u − x_i) >= 0``, ``x_i² == 1`` read as two facts): completing squares,
+      ``|x_j − m_j| <= sqrt(R / a_j)`` with ``m_j = b_j / (2 a_j)``, ``R = c + Σ b_j² / (4 a_j)``;
+    * interval propagation through multi-variable linear facts, using bounds already inferred,
+      repeated until nothing changes (at most ``2n + 4`` rounds).
+    """
     lower: list[Fraction | None] = [None] * n
     upper: list[Fraction | None] = [None] * n
-    for e, c in polys:
-        if e.shape[0] == 0 or int(e.sum(axis=1).max()) > 1:
+
+    def tighten(i: int, lo: Fraction | None, hi: Fraction | None) -> bool:
+        changed = False
+        if lo is not None and (lower[i] is None or lo > lower[i]):  # type: ignore[operator]
+            lower[i] = lo
+            changed = True
+        if hi is not None and (upper[i] is None or hi < upper[i]):  # type: ignore[operator]
+            upper[i] = hi
+            changed = True
+        return changed
+
+    linear: list[tuple[Fraction, list[tuple[int, Fraction]]]] = []
+    for e, c in facts:
+        if e.shape[0] == 0:
             continue
-        lin = [(int(np.flatnonzero(row)[0]), _to_fraction(ci)) for row, ci in zip(e, c, strict=True)
-               if row.sum() == 1]
-        const = sum((_to_fraction(ci) for row, ci in zip(e, c, strict=True) if row.sum() == 0),
-                    Fraction(0))
-        if len(lin) != 1:
+        deg = e.sum(axis=1)
+        coefs = [_to_fraction(ci) for ci in c]
+        const = sum((cf for d, cf in zip(deg, coefs, strict=True) if d == 0), Fraction(0))
+        if int(deg.max()) <= 1:
+            lin = [(int(np.flatnonzero(row)[0]), cf)
+                   for row, d, cf in zip(e, deg, coefs, strict=True) if d == 1]
+            if lin:
+                linear.append((const, lin))
             continue
-        i, a = lin[0]
-        if a > 0:  # a x_i + const >= 0  =>  x_i >= -const / a
-            v = -const / a
-            cur = lower[i]
-            lower[i] = v if cur is None or v > cur else cur
-        else:
-            v = const / (-a)
-            cur = upper[i]
-            upper[i] = v if cur is None or v < cur else cur
+        if int(deg.max()) == 2 and int(e.max()) <= 2:
+            # separable: every degree-2 term is a pure square
+            sq = [(int(np.flatnonzero(row)[0]), cf)
+                  for row, d, cf in zip(e, deg, coefs, strict=True) if d == 2 and row.max() == 2]
+            if len(sq) != int((deg == 2).sum()) or any(cf >= 0 for _, cf in sq):
+                continue
+            a = {i: -cf for i, cf in sq}
+            b = {int(np.flatnonzero(row)[0]): cf
+                 for row, d, cf in zip(e, deg, coefs, strict=True) if d == 1}
+            if any(i not in a for i in b):
+                continue  # a linear term in a variable without a square: unbounded in it
+            R = const + sum((b.get(i, Fraction(0)) ** 2 / (4 * ai) for i, ai in a.items()),
+                            Fraction(0))
+            for i, ai in a.items():
+                m = b.get(i, Fraction(0)) / (2 * ai)
+                rad = _sqrt_upper(R / ai) if R > 0 else Fraction(0)
+                tighten(i, m - rad, m + rad)
+    for _ in range(2 * n + 4):
+        changed = False
+        for const, lin in linear:
+            for k, (j, aj) in enumerate(lin):
+                # aj x_j >= -const - sum_{i != j} a_i x_i  >=  -const - sum sup(a_i x_i)
+                rest = Fraction(0)
+                ok = True
+                for t, (i, ai) in enumerate(lin):
+                    if t == k:
+                        continue
+                    side = upper[i] if ai > 0 else lower[i]
+                    if side is None:
+                        ok = False
+                        break
+                    rest += ai * side
+                if not ok:
+                    continue
+                v = (-const - rest) / aj
+                changed |= tighten(j, v, None) if aj > 0 else tighten(j, None, v)
+        if not changed:
+            break
+    return lower, upper
+
+
+def _verify_box(cert: Certificate, ineqs: list[_Poly], eqs: list[_Poly]) -> str | None:
+    """Return None if the certificate's box contains the box the constraints imply."""
+    assert cert.box is not None
+    n = len(cert.variables)
+    facts = list(ineqs)
+    for h in eqs:
+        facts.append(h)
+        facts.append((h[0], h[1] * flint.fmpq(-1)))
+    lower, upper = _infer_box(n, facts)
     for i, (lo, hi) in enumerate(cert.box):
         name = cert.variables[i]
         if lo > hi:
             return f"box[{i}]: lower bound {lo} exceeds upper bound {hi}"
         li, ui = lower[i], upper[i]
         if li is None or li < lo:
-            return (f"box[{i}]: {name} >= {lo} is not implied by the inequalities "
+            return (f"box[{i}]: {name} >= {lo} is not implied by the constraints "
                     f"(add {name} - ({lo}) >= 0)")
         if ui is None or ui > hi:
-            return (f"box[{i}]: {name} <= {hi} is not implied by the inequalities "
+            return (f"box[{i}]: {name} <= {hi} is not implied by the constraints "
                     f"(add ({hi}) - {name} >= 0)")
     return None
+
+
+def _substitute(p: _Poly, subst: tuple[tuple[Fraction, Fraction], ...]) -> _Poly:
+    """``p(c + s·u)`` exactly, for the coordinate-wise change of variables ``x_i = c_i + s_i u_i``."""
+    e, c = p
+    n = e.shape[1]
+    if e.shape[0] == 0:
+        return p
+    powers: dict[tuple[int, int], _Poly] = {}
+
+    def power(i: int, k: int) -> _Poly:
+        key = (i, k)
+        if key not in powers:
+            if k == 0:
+                powers[key] = _one(n)
+            else:
+                lin_e = np.zeros((2, n), dtype=np.int64)
+                lin_e[1, i] = 1
+                lin_c = np.empty(2, dtype=object)
+                lin_c[:] = [_fq(subst[i][0]), _fq(subst[i][1])]
+                powers[key] = _combine(*_mul(power(i, k - 1), (lin_e, lin_c)))
+        return powers[key]
+
+    parts_e, parts_c = [], []
+    for row, coef in zip(e, c, strict=True):
+        term = _one(n)
+        for i in np.flatnonzero(row):
+            term = _mul(term, power(int(i), int(row[i])))
+        parts_e.append(term[0])
+        parts_c.append(term[1] * coef)
+    return _combine(np.vstack(parts_e), np.concatenate(parts_c))
 
 
 # --------------------------------------------------------------------------------------------
@@ -527,6 +637,12 @@ def _validate(cert: Certificate) -> None:
                 raise _Reject(f"products[{p}].constraints: {c} is not an inequality index")
     if cert.box is not None and len(cert.box) != n:
         raise _Reject(f"box: {len(cert.box)} intervals but {n} variables")
+    if cert.substitution is not None:
+        if len(cert.substitution) != n:
+            raise _Reject(f"substitution: {len(cert.substitution)} entries but {n} variables")
+        for i, (_, sc) in enumerate(cert.substitution):
+            if sc <= 0:
+                raise _Reject(f"substitution[{i}]: scale {sc} is not positive")
 
 
 def _residual(
@@ -536,7 +652,13 @@ def _residual(
     the (basis, Gram) pairs."""
     n = len(cert.variables)
     gam = cert.bound
-    f = _poly(cert.objective, n)
+    sub = cert.substitution
+
+    def prob_poly(t: Terms) -> _Poly:
+        p = _combine(*_poly(t, n))
+        return _substitute(p, sub) if sub is not None else p
+
+    f = prob_poly(cert.objective)
     const = np.empty(1, dtype=object)
     zero_row = np.zeros((1, n), np.int64)
     if cert.kind == "lower_bound":  # f - gamma
@@ -548,8 +670,8 @@ def _residual(
     else:  # -1
         const[0] = flint.fmpq(-1)
         lhs = (zero_row, const)
-    g_polys = [_combine(*_poly(g, n)) for g in cert.inequalities]
-    h_polys = [_poly(h, n) for h in cert.equalities]
+    g_polys = [prob_poly(g) for g in cert.inequalities]
+    h_polys = [prob_poly(h) for h in cert.equalities]
     parts_e = [lhs[0]]
     parts_c = [lhs[1]]
     minus = flint.fmpq(-1)
@@ -625,10 +747,16 @@ def _check(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method:
                 )
             raise _Reject("; ".join(n_ for n_ in notes if "not PSD" in n_)
                           + " and no box bounds the domain")
-        why_box = _verify_box(cert, g_polys)
+        n = len(cert.variables)
+        orig_g = [_combine(*_poly(g, n)) for g in cert.inequalities]
+        orig_h = [_combine(*_poly(h, n)) for h in cert.equalities]
+        why_box = _verify_box(cert, orig_g, orig_h)
         if why_box is not None:
             raise _Reject(why_box)
         box = cert.box
+        if cert.substitution is not None:  # the multipliers live in u = (x - c) / s
+            box = tuple(((lo - c) / sc, (hi - c) / sc)
+                        for (lo, hi), (c, sc) in zip(box, cert.substitution, strict=True))
         r_lo, _ = _poly_interval(r, box)
         neg = Fraction(0)
         for (basis, _), m, mu in zip(sigmas, cert.sos, mus, strict=True):

@@ -6,6 +6,7 @@ and then proven or rejected by :func:`sosrelax.certificate.check.check_certifica
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import flint
@@ -23,13 +24,13 @@ from sosrelax.certificate.format import (
 from sosrelax.poly import Polynomial
 from sosrelax.problem import Problem, Sense
 from sosrelax.relax.moment import MomentRelaxation
-from sosrelax.relax.scaling import Scaling, exact_affine_substitute, substitution_matrix
+from sosrelax.relax.scaling import Scaling
 
 __all__ = [
     "certificate_from_centered_dual",
     "certificate_from_moment_dual",
     "problem_terms",
-    "unscale_certificate",
+    "with_substitution",
 ]
 
 
@@ -145,58 +146,29 @@ def _assemble(
     )
 
 
-def _to_fmpq(M: RationalMatrix) -> flint.fmpq_mat:
-    num = M.numerators
-    return flint.fmpq_mat(flint.fmpz_mat([[int(v) for v in row] for row in num])) / M.denominator
+def with_substitution(cert: Certificate, scaling: Scaling, problem: Problem) -> Certificate:
+    """Restate a float certificate of ``scaling.scaled_problem`` as one of the user's ``problem``.
 
-
-def _from_fmpq(M: flint.fmpq_mat) -> RationalMatrix:
-    num, den = M.numer_denom()
-    k = M.nrows()
-    arr = np.empty((k, M.ncols()), dtype=object)
-    entries = num.entries()
-    for i in range(k):
-        for j in range(M.ncols()):
-            arr[i, j] = int(entries[i * M.ncols() + j])
-    return RationalMatrix(arr, int(den))
-
-
-def _exact_terms(p: dict[tuple[int, ...], Fraction]) -> tuple:
-    return tuple(sorted((k, v) for k, v in p.items() if v != 0))
-
-
-def unscale_certificate(cert: Certificate, scaling: Scaling, problem: Problem) -> Certificate:
-    """Map an exact certificate for ``scaling.scaled_problem`` to one for the user's ``problem``, exactly.
-
-    With ``u = (x − c)/s`` and ``b(u(x)) = T b(x)``: ``Q_x = (κ_f / κ_i) Tᵀ Q_u T``, ``λ_x(x) = (κ_f / κ_j)
-    λ_u(u(x))``, ``γ_x = κ_f γ_u`` (``κ_f = 1`` for an infeasibility certificate).  Congruence keeps every
-    Gram matrix positive semidefinite.  The result is re-checked by the checker like any other certificate.
+    The multipliers stay in the scaled variables ``u`` and the certificate records the change of variables
+    ``x = c + s·u``; the checker substitutes it into the user's polynomials itself.  Only the polynomial
+    factors need undoing, and they are powers of two (exact in floating point):
+    ``f(c + s·u) − κ_f γ = Σ (κ_f / κ_i) σ_i g_i(c + s·u) + Σ (κ_f / κ_j) λ_j h_j(c + s·u)``
+    (``κ_f = 1`` for an infeasibility certificate).
     """
-    variables = scaling.variables
     kf = Fraction(1) if cert.kind == "infeasible" else scaling.objective_factor
-    ic, iscale = scaling.inverse_center, scaling.inverse_scale
-    cache: dict[int, flint.fmpq_mat] = {}
     sos = []
     for m in cert.sos:
-        basis = np.array(m.basis, dtype=np.int64).reshape(len(m.basis), len(variables))
-        k = basis.shape[0]
-        if k not in cache:
-            T = substitution_matrix(basis, ic, iscale)
-            cache[k] = flint.fmpq_mat([[flint.fmpq(v.numerator, v.denominator) for v in row] for row in T])
-        T = cache[k]
         factor = kf if m.constraint is None else kf / scaling.inequality_factors[m.constraint]
-        Qx = T.transpose() * _to_fmpq(as_rational_matrix(m.gram)) * T
-        Qx = Qx * flint.fmpq(factor.numerator, factor.denominator)
-        sos.append(SOSMultiplier(constraint=m.constraint, basis=m.basis, gram=_from_fmpq(Qx), cone=m.cone))
+        g = as_rational_matrix(m.gram)
+        sos.append(replace(m, gram=RationalMatrix(g.numerators.astype(object) * factor.numerator,
+                                                  g.denominator * factor.denominator)))
     eqm = []
     for e in cert.equality_multipliers:
         factor = kf / scaling.equality_factors[e.constraint]
-        lam = exact_affine_substitute(dict(e.poly), ic, iscale)
-        eqm.append(EqualityMultiplier(constraint=e.constraint,
-                                      poly=_exact_terms({a: v * factor for a, v in lam.items()})))
-    f_terms, ineq, eq = problem_terms(problem, variables)
+        eqm.append(EqualityMultiplier(e.constraint, tuple((a, v * factor) for a, v in e.poly)))
+    f_terms, ineq, eq = problem_terms(problem, scaling.variables)
     return Certificate(
-        variables=variables,
+        variables=scaling.variables,
         kind=cert.kind,
         objective=() if cert.kind == "infeasible" else f_terms,
         bound=cert.bound * kf,
@@ -204,7 +176,8 @@ def unscale_certificate(cert: Certificate, scaling: Scaling, problem: Problem) -
         equalities=eq,
         sos=tuple(sos),
         equality_multipliers=tuple(eqm),
-        products=(),
-        box=None,
+        products=cert.products,
+        box=cert.box,
         metadata=dict(cert.metadata, scaling="affine"),
+        substitution=tuple(zip(scaling.center, scaling.scale, strict=True)),
     )

@@ -257,7 +257,11 @@ class RationalMatrix(Sequence[tuple[Fraction, ...]]):
         else:
             num = m_int.astype(object) * (np.ones_like(shift, dtype=object) << shift.astype(object))
         if e_min >= 0:
-            return cls(num * (2**e_min), 1) if e_min else cls(num, 1)
+            if not e_min:
+                return cls(num, 1)
+            if num.dtype != object and int(shift.max()) + e_min <= 9:
+                return cls(num * (2**e_min), 1)
+            return cls(num.astype(object) * (2**e_min), 1)
         return cls(num, 2 ** (-e_min))
 
     # accessors ----------------------------------------------------------------------------
@@ -462,8 +466,12 @@ class Certificate:
     sos, equality_multipliers, products
         The multipliers.
     box : tuple of (lower, upper) or None
-        Per-variable bounds implied by the inequalities; the checker verifies the implication
+        Per-variable bounds implied by the constraints; the checker verifies the implication
         and then uses the box to absorb residuals and small negative eigenvalues.
+    substitution : tuple of (center, scale) or None
+        The multipliers are written in the variables ``u`` of the change of variables
+        ``x_i = center_i + scale_i * u_i`` (``scale_i > 0``); the checker substitutes it into the
+        problem's polynomials itself, exactly.  ``None``: the multipliers are in ``x``.
     metadata : dict of str to str
         Informational only (solver, relaxation, level, expected_bound); never trusted.
     """
@@ -479,6 +487,7 @@ class Certificate:
     products: tuple[ProductMultiplier, ...] = ()
     box: tuple[tuple[Fraction, Fraction], ...] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    substitution: tuple[tuple[Fraction, Fraction], ...] | None = None
 
     def __post_init__(self) -> None:
         s = object.__setattr__
@@ -493,6 +502,9 @@ class Certificate:
         if self.box is not None:
             s(self, "box", tuple((Fraction(lo), Fraction(hi)) for lo, hi in self.box))
         s(self, "metadata", {str(k): str(v) for k, v in self.metadata.items()})
+        if self.substitution is not None:
+            s(self, "substitution",
+              tuple((Fraction(c), Fraction(sc)) for c, sc in self.substitution))
 
     # I/O ----------------------------------------------------------------------------------
     def to_json(self) -> bytes:
@@ -596,6 +608,8 @@ def _dump(c: Certificate) -> bytes:
         else [[format_rational(lo), format_rational(hi)] for lo, hi in c.box],
         "metadata": dict(c.metadata),
     }
+    if c.substitution is not None:  # written only when present: older files stay byte-identical
+        obj["substitution"] = [[format_rational(a), format_rational(b)] for a, b in c.substitution]
     text = json.dumps(
         obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
     )
@@ -773,7 +787,7 @@ class _Reader:
                 f"version: {str(ver)[:20]!r} is not supported (this reader knows version "
                 f"{FORMAT_VERSION}); upgrade sosrelax"
             )
-        self.obj(doc, "(root)", top_req)
+        self.obj(doc, "(root)", top_req, frozenset({"substitution"}))
         lim = self.lim
         var = self.lst(doc["variables"], "variables", lim.max_variables)
         for i, name in enumerate(var):
@@ -843,6 +857,24 @@ class _Reader:
                     raise CertificateFormatError(f"box[{i}]: expected [lower, upper]")
                 bx.append((self.num(pr[0], f"box[{i}][0]"), self.num(pr[1], f"box[{i}][1]")))
             box = tuple(bx)
+        subst = None
+        if doc.get("substitution") is not None:
+            sl = self.lst(doc["substitution"], "substitution", lim.max_variables)
+            if len(sl) != n:
+                raise CertificateFormatError(
+                    f"substitution: {len(sl)} entries but there are {n} variables"
+                )
+            sub = []
+            for i, pair in enumerate(sl):
+                pr = self.lst(pair, f"substitution[{i}]", 2)
+                if len(pr) != 2:
+                    raise CertificateFormatError(f"substitution[{i}]: expected [center, scale]")
+                c0 = self.num(pr[0], f"substitution[{i}][0]")
+                c1 = self.num(pr[1], f"substitution[{i}][1]")
+                if c1 <= 0:
+                    raise CertificateFormatError(f"substitution[{i}][1]: scale must be positive")
+                sub.append((c0, c1))
+            subst = tuple(sub)
         meta = doc["metadata"]
         if not isinstance(meta, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in meta.items()
@@ -853,7 +885,7 @@ class _Reader:
         return Certificate(
             variables=tuple(var), kind=kind, objective=objective, bound=bound,
             inequalities=ineq, equalities=eq, sos=tuple(sos), equality_multipliers=tuple(em),
-            products=tuple(prods), box=box, metadata=dict(meta),
+            products=tuple(prods), box=box, metadata=dict(meta), substitution=subst,
         )
 
 

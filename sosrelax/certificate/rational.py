@@ -108,9 +108,10 @@ def rationalize(
     cert_float: Certificate,
     *,
     denominator: int = 2**40,
-    backoff_start: float = 1e-9,
+    backoff_start: float = 1e-3,
     backoff_factor: float = 4.0,
-    max_backoff_steps: int = 30,
+    max_backoff_steps: int = 6,
+    max_backoff: float = 5e-7,
 ) -> Certificate:
     """Turn a floating-point certificate into an exact one the checker can verify.
 
@@ -121,16 +122,18 @@ def rationalize(
         The problem data (objective, constraints, box) is kept as is: it defines the claim.
     denominator : int
         Every multiplier entry is rounded to a multiple of ``1/denominator`` first.
-    backoff_start, backoff_factor, max_backoff_steps
-        The bound backoff schedule: :math:`\\delta_0 = ` ``backoff_start`` times the scale of the
-        problem, multiplied by ``backoff_factor`` until the projected :math:`\\sigma_0` is PSD.
+    backoff_start, backoff_factor, max_backoff_steps, max_backoff
+        The bound backoff schedule: :math:`\\delta_k = ` ``backoff_start`` ``·`` ``backoff_factor``
+        :math:`^k` times the cap ``max_backoff · max(1, |γ|)`` (relative, below the checker's default
+        tolerance), tried until the projected :math:`\\sigma_0` is PSD; never beyond the cap.
 
     Returns
     -------
     Certificate
-        With ``residual == 0`` when the projection succeeded.  When no backoff restores
-        definiteness the last attempt is returned (with the float-rounded Gram matrices): the
-        checker then either absorbs the defect over a box or rejects it.  Nothing here is trusted.
+        With ``residual == 0`` when the projection succeeded.  When no backoff within the cap
+        restores definiteness, the projected certificate at the original bound is returned: the
+        checker then either absorbs the small negative eigenvalues over a box or rejects it.
+        Nothing here is trusted.
     """
     sos = tuple(
         replace(m, gram=_round_matrix(as_rational_matrix(m.gram), denominator))
@@ -150,26 +153,32 @@ def rationalize(
     i0 = next((i for i, m in enumerate(sos) if m.constraint is None), None)
     if i0 is None:
         return base
-    scale = max([abs(c) for _, c in cert_float.objective] + [abs(base.bound), Fraction(1)])
+    r = residual(base)
+    m0 = base.sos[i0]
+    g, rest = project_gram(m0.basis, as_rational_matrix(m0.gram), r)
+    new_sos = list(base.sos)
+    new_sos[i0] = SOSMultiplier(m0.constraint, m0.basis, g, m0.cone)
+    projected = replace(base, sos=tuple(new_sos))
+    if rest or prove_psd(g)[0] or base.kind == "infeasible":
+        return projected
+    # Lowering the bound by delta raises the identity's constant term by delta, which the projection
+    # puts on the (1, 1) entry of sigma_0 (the only pair of basis monomials summing to 0).
+    zero = next((k for k, b in enumerate(m0.basis) if not any(b)), None)
+    if zero is None:
+        return projected
     sign = -1 if base.kind == "lower_bound" else 1  # lower: gamma - delta; upper: gamma + delta
-    best = base
+    cap = Fraction(max_backoff) * max(Fraction(1), abs(base.bound))
     delta = Fraction(0)
-    for step in range(max_backoff_steps + 1):
-        trial = base if delta == 0 or base.kind == "infeasible" else replace(
-            base, bound=base.bound + sign * delta)
-        r = residual(trial)
-        m0 = trial.sos[i0]
-        g, rest = project_gram(m0.basis, as_rational_matrix(m0.gram), r)
-        new_sos = list(trial.sos)
-        new_sos[i0] = SOSMultiplier(m0.constraint, m0.basis, g, m0.cone)
-        cand = replace(trial, sos=tuple(new_sos))
-        best = cand
-        if rest:
-            break  # the residual has monomials sigma_0 cannot hold; backoff does not help
-        if prove_psd(g)[0]:
-            return cand
-        if base.kind == "infeasible":
+    for step in range(max_backoff_steps):
+        delta = _round(Fraction(backoff_start) * cap * Fraction(backoff_factor) ** step, denominator)
+        if delta > cap:
             break
-        delta = _round(Fraction(backoff_start) * scale * Fraction(backoff_factor) ** step,
-                       denominator) or Fraction(1, denominator)
-    return best
+        num = g.numerators.astype(object) * (delta.denominator)
+        num[zero, zero] += delta.numerator * g.denominator
+        gd = RationalMatrix(num, g.denominator * delta.denominator)
+        if prove_psd(gd)[0]:
+            new_sos[i0] = SOSMultiplier(m0.constraint, m0.basis, gd, m0.cone)
+            return replace(base, sos=tuple(new_sos), bound=base.bound + sign * delta)
+    # no small backoff restores definiteness: keep the exact identity; the checker may still
+    # absorb the small negative eigenvalues over a box, or reject
+    return projected

@@ -32,7 +32,6 @@ __all__ = [
     "choose_scaling",
     "exact_affine_substitute",
     "exact_terms",
-    "substitution_matrix",
 ]
 
 ExactPoly = dict[tuple[int, ...], Fraction]
@@ -63,20 +62,6 @@ def exact_affine_substitute(
             if v:
                 out[ks] = out.get(ks, Fraction(0)) + v
     return {k: v for k, v in out.items() if v != 0}
-
-
-def substitution_matrix(
-    basis: np.ndarray, center: tuple[Fraction, ...], scale: tuple[Fraction, ...]
-) -> list[list[Fraction]]:
-    """Exact ``T`` with ``b(c + s·x) = T b(x)`` for a full graded monomial basis ``b`` (rows of ``basis``)."""
-    index = {tuple(int(e) for e in row): i for i, row in enumerate(basis)}
-    k = len(index)
-    T = [[Fraction(0)] * k for _ in range(k)]
-    for r, row in enumerate(basis):
-        mono = {tuple(int(e) for e in row): Fraction(1)}
-        for alpha, v in exact_affine_substitute(mono, center, scale).items():
-            T[r][index[alpha]] = v
-    return T
 
 
 def _pow2_near(v: float) -> Fraction:
