@@ -305,9 +305,11 @@ def solve(
         moments = np.asarray(sol.x, dtype=float)
         if scaling is not None:
             moments = scaling.moments_to_original(relax.moment_exps, moments)
-        pseudo = PseudoDistribution(
-            variables=problem.variables, exps=relax.moment_exps, moments=moments, level=relax.level
-        )
+        if np.all(np.isfinite(moments)) and moments[0] > 0:
+            pseudo = PseudoDistribution(
+                variables=problem.variables, exps=relax.moment_exps, moments=moments,
+                level=relax.level,
+            )
 
     message = _message(status, problem, bound, solver_bound, report, sol)
     return SolveResult(
