@@ -711,9 +711,87 @@ def residual(cert: Certificate) -> Terms:
     )
 
 
-def _check(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method: str
+_Fact = tuple[str, dict[tuple[int, ...], Fraction], Fraction]
+"""A proven lemma: (kind, objective, proven bound): ``f − β ≥ 0`` (lower) or ``β − f ≥ 0`` (upper)."""
+
+
+def _as_dict(t: Terms) -> dict[tuple[int, ...], Fraction]:
+    out: dict[tuple[int, ...], Fraction] = {}
+    for e, c in t:
+        key = tuple(int(v) for v in e)
+        out[key] = out.get(key, Fraction(0)) + Fraction(c)
+    return {k: v for k, v in out.items() if v != 0}
+
+
+def _implied_by(g: Terms, facts: list[_Fact]) -> bool:
+    """True if ``g >= 0`` is a positive multiple of a proven fact, with a bound no stronger."""
+    gd = _as_dict(g)
+    g_nc = {e: v for e, v in gd.items() if any(e)}
+    g0 = gd.get(tuple(0 for _ in next(iter(gd), ())), Fraction(0)) if gd else Fraction(0)
+    for kind, f, beta in facts:
+        f_nc = {e: v for e, v in f.items() if any(e)}
+        if not f_nc or f_nc.keys() != g_nc.keys():
+            continue
+        sgn = 1 if kind == "lower_bound" else -1
+        e0 = next(iter(f_nc))
+        c = g_nc[e0] / (sgn * f_nc[e0])
+        if c <= 0 or any(g_nc[e] != c * sgn * v for e, v in f_nc.items()):
+            continue
+        f0 = f.get(tuple(0 for _ in e0), Fraction(0))
+        if kind == "lower_bound":  # g = c (f - beta'), beta' <= beta
+            if f0 - g0 / c <= beta:
+                return True
+        elif g0 / c + f0 >= beta:  # g = c (beta' - f), beta' >= beta
+            return True
+    return False
+
+
+def _check_lemmas(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method: str
+                  ) -> list[_Fact]:
+    """Check the lemmas in order and return their proven conclusions."""
+    derived = set(cert.derived)
+    base_ineq = {tuple(sorted(_as_dict(g).items())) for i, g in enumerate(cert.inequalities)
+                 if i not in derived}
+    base_eq = {tuple(sorted(_as_dict(h).items())) for h in cert.equalities}
+    facts: list[_Fact] = []
+    for k, lem in enumerate(cert.lemmas):
+        where = f"lemmas[{k}]"
+        if lem.lemmas:
+            raise _Reject(f"{where}: a lemma cannot carry lemmas of its own")
+        if lem.kind not in ("lower_bound", "upper_bound"):
+            raise _Reject(f"{where}: a lemma must be a lower_bound or upper_bound certificate")
+        if lem.variables != cert.variables:
+            raise _Reject(f"{where}: its variables differ from the certificate's")
+        lem_derived = set(lem.derived)
+        for i, g in enumerate(lem.inequalities):
+            if i in lem_derived:
+                continue  # verified against the earlier lemmas inside _check
+            if tuple(sorted(_as_dict(g).items())) not in base_ineq:
+                raise _Reject(f"{where}.inequalities[{i}]: not among the certificate's own "
+                              "inequalities (a lemma may only use the same set)")
+        for j, h in enumerate(lem.equalities):
+            if tuple(sorted(_as_dict(h).items())) not in base_eq:
+                raise _Reject(f"{where}.equalities[{j}]: not among the certificate's equalities")
+        try:
+            _, proven, _, _, _ = _check(lem, tolerance, exact_limit, psd_method, facts)
+        except _Reject as e:
+            raise _Reject(f"{where}: {e}") from e
+        assert proven is not None
+        facts.append((lem.kind, _as_dict(lem.objective), proven))
+    return facts
+
+
+def _check(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method: str,
+           facts: list[_Fact] | None = None,
            ) -> tuple[CheckStatus, Fraction | None, str, float, tuple[float, ...]]:
     _validate(cert)
+    if cert.lemmas:
+        facts = _check_lemmas(cert, tolerance, exact_limit, psd_method)
+    for i in cert.derived:
+        if not 0 <= i < len(cert.inequalities):
+            raise _Reject(f"derived: {i} is not an inequality index")
+        if not _implied_by(cert.inequalities[i], facts or []):
+            raise _Reject(f"inequalities[{i}]: listed as derived but no proven lemma implies it")
     gam = cert.bound
     r, g_polys, sigmas = _residual(cert)
     r_norm = float(sum((abs(_to_fraction(c)) for c in r[1]), Fraction(0)))

@@ -468,6 +468,14 @@ class Certificate:
     box : tuple of (lower, upper) or None
         Per-variable bounds implied by the constraints; the checker verifies the implication
         and then uses the box to absorb residuals and small negative eigenvalues.
+    lemmas : tuple of Certificate
+        Bound certificates checked first, in order, each over a subset of this certificate's
+        constraints (plus the conclusions of earlier lemmas); their conclusions (``f − γ ≥ 0`` for
+        a lower bound, ``γ − f ≥ 0`` for an upper bound) may stand among the inequalities here.
+    derived : tuple of int
+        Indices of the inequalities that are lemma conclusions rather than part of the set; the
+        checker verifies each against a proven lemma.  The set the certificate is about is made
+        of the other constraints.
     substitution : tuple of (center, scale) or None
         The multipliers are written in the variables ``u`` of the change of variables
         ``x_i = center_i + scale_i * u_i`` (``scale_i > 0``); the checker substitutes it into the
@@ -488,6 +496,8 @@ class Certificate:
     box: tuple[tuple[Fraction, Fraction], ...] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     substitution: tuple[tuple[Fraction, Fraction], ...] | None = None
+    lemmas: tuple[Certificate, ...] = ()
+    derived: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         s = object.__setattr__
@@ -502,6 +512,8 @@ class Certificate:
         if self.box is not None:
             s(self, "box", tuple((Fraction(lo), Fraction(hi)) for lo, hi in self.box))
         s(self, "metadata", {str(k): str(v) for k, v in self.metadata.items()})
+        s(self, "lemmas", tuple(self.lemmas))
+        s(self, "derived", tuple(int(i) for i in self.derived))
         if self.substitution is not None:
             s(self, "substitution",
               tuple((Fraction(c), Fraction(sc)) for c, sc in self.substitution))
@@ -577,6 +589,13 @@ def _gram_json(g: RationalMatrix) -> list[list[str]]:
 
 
 def _dump(c: Certificate) -> bytes:
+    text = json.dumps(
+        _obj(c), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
+    return (text + "\n").encode("ascii")
+
+
+def _obj(c: Certificate) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -608,12 +627,14 @@ def _dump(c: Certificate) -> bytes:
         else [[format_rational(lo), format_rational(hi)] for lo, hi in c.box],
         "metadata": dict(c.metadata),
     }
-    if c.substitution is not None:  # written only when present: older files stay byte-identical
+    # optional fields are written only when present: older files stay byte-identical
+    if c.substitution is not None:
         obj["substitution"] = [[format_rational(a), format_rational(b)] for a, b in c.substitution]
-    text = json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
-    return (text + "\n").encode("ascii")
+    if c.lemmas:
+        obj["lemmas"] = [_obj(lem) for lem in c.lemmas]
+    if c.derived:
+        obj["derived"] = list(c.derived)
+    return obj
 
 
 # --------------------------------------------------------------------------------------------
@@ -768,7 +789,7 @@ class _Reader:
         return RationalMatrix(num if k else np.zeros((0, 0), dtype=np.int64), den)
 
     # document ---------------------------------------------------------------------------------
-    def certificate(self, doc: Any) -> Certificate:
+    def certificate(self, doc: Any, nested: bool = False) -> Certificate:
         top_req = {
             "format", "version", "variables", "kind", "objective", "bound", "inequalities",
             "equalities", "sos", "equality_multipliers", "products", "box", "metadata",
@@ -787,7 +808,7 @@ class _Reader:
                 f"version: {str(ver)[:20]!r} is not supported (this reader knows version "
                 f"{FORMAT_VERSION}); upgrade sosrelax"
             )
-        self.obj(doc, "(root)", top_req, frozenset({"substitution"}))
+        self.obj(doc, "(root)", top_req, frozenset({"substitution", "lemmas", "derived"}))
         lim = self.lim
         var = self.lst(doc["variables"], "variables", lim.max_variables)
         for i, name in enumerate(var):
@@ -875,6 +896,19 @@ class _Reader:
                     raise CertificateFormatError(f"substitution[{i}][1]: scale must be positive")
                 sub.append((c0, c1))
             subst = tuple(sub)
+        lemmas = []
+        if doc.get("lemmas"):
+            if nested:
+                raise CertificateFormatError("lemmas: a lemma cannot carry lemmas of its own")
+            for i, lem in enumerate(self.lst(doc["lemmas"], "lemmas", lim.max_items)):
+                try:
+                    lemmas.append(self.certificate(lem, nested=True))
+                except CertificateFormatError as e:
+                    raise CertificateFormatError(f"lemmas[{i}].{e}") from e
+        derived = tuple(
+            self.int_(v, f"derived[{i}]", 0, max(0, len(ineq) - 1))
+            for i, v in enumerate(self.lst(doc.get("derived") or [], "derived", lim.max_items))
+        )
         meta = doc["metadata"]
         if not isinstance(meta, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in meta.items()
@@ -886,6 +920,7 @@ class _Reader:
             variables=tuple(var), kind=kind, objective=objective, bound=bound,
             inequalities=ineq, equalities=eq, sos=tuple(sos), equality_multipliers=tuple(em),
             products=tuple(prods), box=box, metadata=dict(meta), substitution=subst,
+            lemmas=tuple(lemmas), derived=derived,
         )
 
 
