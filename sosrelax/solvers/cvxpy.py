@@ -62,13 +62,19 @@ def unavailable_reason() -> str:
     return "cvxpy is not installed; install it with `pip install cvxpy`"
 
 
-def installed_conic_solvers() -> tuple[str, ...]:
-    """cvxpy's installed conic solvers (empty when cvxpy is missing)."""
+def installed_conic_solvers(*, with_duals: bool = True) -> tuple[str, ...]:
+    """cvxpy's installed conic solvers (empty when cvxpy is missing).
+
+    With ``with_duals`` (the default) the mixed-integer-only interfaces (``GLPK_MI`` and the
+    like), which return no multipliers and so can never pass the optimality recheck, are left
+    out; they can still be named explicitly.
+    """
     try:
         from cvxpy.reductions.solvers.defines import INSTALLED_CONIC_SOLVERS
     except ImportError:
         return ()
-    return tuple(INSTALLED_CONIC_SOLVERS)
+    names = tuple(INSTALLED_CONIC_SOLVERS)
+    return tuple(n for n in names if not n.endswith("_MI")) if with_duals else names
 
 
 def supported_cones(name: str) -> frozenset[ConeKind]:
@@ -107,7 +113,7 @@ def solve(
 
     solver_name = name.upper()
     label = f"cvxpy:{solver_name}"
-    installed = installed_conic_solvers()
+    installed = installed_conic_solvers(with_duals=False)
     if solver_name not in installed:
         raise BackendNotAvailableError(
             f"cvxpy has no installed conic solver {name!r}; installed: {', '.join(installed)}"
