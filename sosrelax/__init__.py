@@ -12,11 +12,13 @@ The public API (see the README and docs/):
 from __future__ import annotations
 
 from sosrelax import errors
+from sosrelax.adversary.pseudo import PseudoDistribution
 from sosrelax.api import solve
 from sosrelax.certificate.check import CheckReport, check_certificate
 from sosrelax.certificate.format import Certificate
-from sosrelax.errors import SosrelaxError
-from sosrelax.poly import Constraint, Polynomial, monomial_basis, variables
+from sosrelax.certify import Verdict, VerdictStatus, certify
+from sosrelax.errors import InvalidOperationError, SosrelaxError
+from sosrelax.poly import Constraint, ConstraintKind, Polynomial, monomial_basis, variables
 from sosrelax.problem import Claim, Problem, Sense, ball, box, hypercube, simplex
 from sosrelax.result import SolveResult, Status
 
@@ -27,15 +29,21 @@ __all__ = [
     "CheckReport",
     "Claim",
     "Constraint",
+    "ConstraintKind",
+    "InvalidOperationError",
+    "PseudoDistribution",
     "Polynomial",
     "Problem",
     "Sense",
     "SolveResult",
     "SosrelaxError",
     "Status",
+    "Verdict",
+    "VerdictStatus",
     "__version__",
     "ball",
     "box",
+    "certify",
     "check_certificate",
     "errors",
     "hypercube",

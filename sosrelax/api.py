@@ -35,7 +35,9 @@ _STATUS = {
 }
 
 
-def _build(problem: Problem, relaxation: str, level: int | None, sparsity: str | None) -> MomentRelaxation:
+def _build(
+    problem: Problem, relaxation: str, level: int | None, sparsity: str | None
+) -> MomentRelaxation:
     if sparsity not in (None, "none"):
         raise InvalidValueError(
             f"sparsity={sparsity!r} is not available for relaxation {relaxation!r} yet; use sparsity=None"
@@ -49,7 +51,9 @@ def _build(problem: Problem, relaxation: str, level: int | None, sparsity: str |
                 f"{max(degs)}; use relaxation='sos' with a level"
             )
         if level not in (None, 1):
-            raise InvalidValueError("relaxation='sdp' has no level (it is level 1); use relaxation='sos'")
+            raise InvalidValueError(
+                "relaxation='sdp' has no level (it is level 1); use relaxation='sos'"
+            )
         return build_moment_relaxation(problem, 1)
     if relaxation == "sos":
         return build_moment_relaxation(problem, level)
@@ -133,7 +137,9 @@ def _certify(
     relax = run.relax
     if sol.z is None or not np.all(np.isfinite(sol.z)):
         return None, None
-    best = run.finish(certificate_from_moment_dual(relax, sol.z, infeasible=infeasible, metadata=metadata))
+    best = run.finish(
+        certificate_from_moment_dual(relax, sol.z, infeasible=infeasible, metadata=metadata)
+    )
     if infeasible:
         return best
     gamma_solver = -float(sol.z[0])  # the solver's lower bound on sign*F
@@ -145,10 +151,15 @@ def _certify(
     for rel in (1e-7, 1e-5):
         delta = rel * (1.0 + abs(gamma_solver))
         gamma = gamma_solver - delta
-        sol2 = solve_conic(centered_feasibility_program(relax, gamma), run.solver, time_limit=run.time_limit)
+        sol2 = solve_conic(
+            centered_feasibility_program(relax, gamma), run.solver, time_limit=run.time_limit
+        )
         if sol2.z is None or not np.all(np.isfinite(sol2.z)):
             continue
-        if sol2.status not in (SolverStatus.OPTIMAL, SolverStatus.INACCURATE) or -float(sol2.z[0]) <= 0:
+        if (
+            sol2.status not in (SolverStatus.OPTIMAL, SolverStatus.INACCURATE)
+            or -float(sol2.z[0]) <= 0
+        ):
             continue  # no interior certificate at this bound: back off further
         meta = dict(metadata, certificate="centered", backoff=repr(delta))
         second = run.finish(certificate_from_centered_dual(relax, sol2.z, gamma, metadata=meta))
@@ -225,7 +236,9 @@ def solve(
         )
     t0 = time.perf_counter()
     scaling = choose_scaling(problem) if scale else None
-    relax = _build(scaling.scaled_problem if scaling is not None else problem, relaxation, level, sparsity)
+    relax = _build(
+        scaling.scaled_problem if scaling is not None else problem, relaxation, level, sparsity
+    )
     t_build = time.perf_counter() - t0
     k = 1.0 if scaling is None else float(scaling.objective_factor)
 
@@ -233,8 +246,12 @@ def solve(
         run = _Run(relax, problem, scaling, name, limit)
         sol = solve_conic(relax.program, name, time_limit=limit, tolerance=tol, verbose=verbose)
         st = _STATUS[sol.status]
-        meta = {"relaxation": relaxation, "level": str(relax.level), "solver": sol.solver,
-                "solver_status": sol.solver_status}
+        meta = {
+            "relaxation": relaxation,
+            "level": str(relax.level),
+            "solver": sol.solver,
+            "solver_status": sol.solver_status,
+        }
         t1 = time.perf_counter()
         cert_: Certificate | None = None
         rep: CheckReport | None = None
@@ -249,12 +266,23 @@ def solve(
     t_solve = sol.solve_time
     # An interior-point solve that stopped short (or whose proof is weak) gets a second opinion from a
     # first-order solver at high accuracy: different failure modes, and the checker arbitrates.
-    weak = report is None or not report.valid or (
-        report.bound is not None and sol.status is SolverStatus.OPTIMAL
-        and _gap(relax.sign * float(report.bound) / k, -float(sol.z[0])) > 1e-6
-    ) or sol.status is not SolverStatus.OPTIMAL
-    if (certificate and fallback and fallback != solver and weak
-            and status in (Status.OPTIMAL, Status.INACCURATE)):
+    weak = (
+        report is None
+        or not report.valid
+        or (
+            report.bound is not None
+            and sol.status is SolverStatus.OPTIMAL
+            and _gap(relax.sign * float(report.bound) / k, -float(sol.z[0])) > 1e-6
+        )
+        or sol.status is not SolverStatus.OPTIMAL
+    )
+    if (
+        certificate
+        and fallback
+        and fallback != solver
+        and weak
+        and status in (Status.OPTIMAL, Status.INACCURATE)
+    ):
         budget = max(10.0, 3.0 * sol.solve_time)
         if time_limit is not None:
             budget = min(budget, max(0.0, time_limit - (time.perf_counter() - t0)))
@@ -263,10 +291,19 @@ def solve(
             attempts.append((sol2.solver, sol2.status.value, sol2.solve_time))
             t_solve += sol2.solve_time
             t_cert += t_cert2
-            if report2 is not None and report2.valid and cert2 is not None and (
-                report is None or not report.valid
-                or (report2.bound is not None and report.bound is not None
-                    and relax.sign * report2.bound > relax.sign * report.bound)
+            if (
+                report2 is not None
+                and report2.valid
+                and cert2 is not None
+                and (
+                    report is None
+                    or not report.valid
+                    or (
+                        report2.bound is not None
+                        and report.bound is not None
+                        and relax.sign * report2.bound > relax.sign * report.bound
+                    )
+                )
             ):
                 sol, status, cert, report = sol2, status2, cert2, report2
     info: dict[str, Any] = {
@@ -284,7 +321,9 @@ def solve(
         "dual_objective": k * relax.sign * sol.dual_objective,
         "time": {"build": t_build, "solve": t_solve, "certify": t_cert},
     }
-    solver_bound = k * relax.bound_from_dual(sol.dual_objective) if status is Status.OPTIMAL else None
+    solver_bound = (
+        k * relax.bound_from_dual(sol.dual_objective) if status is Status.OPTIMAL else None
+    )
 
     bound: float | None = None
     if report is not None and report.valid and cert is not None and cert.kind != "infeasible":
@@ -307,7 +346,9 @@ def solve(
             moments = scaling.moments_to_original(relax.moment_exps, moments)
         if np.all(np.isfinite(moments)) and moments[0] > 0:
             pseudo = PseudoDistribution(
-                variables=problem.variables, exps=relax.moment_exps, moments=moments,
+                variables=problem.variables,
+                exps=relax.moment_exps,
+                moments=moments,
                 level=relax.level,
             )
 
@@ -334,7 +375,11 @@ def _message(
 ) -> str:
     side = "lower" if problem.sense is Sense.MINIMIZE else "upper"
     if status is Status.OPTIMAL and bound is not None:
-        said = f"{solver_bound:.10g}" if solver_bound is not None else f"an inaccurate solve ({sol.solver_status})"
+        said = (
+            f"{solver_bound:.10g}"
+            if solver_bound is not None
+            else f"an inaccurate solve ({sol.solver_status})"
+        )
         return f"proven {side} bound {bound:.10g} (solver reported {said}); certificate verified"
     if status is Status.INFEASIBLE:
         if report is not None and report.valid:

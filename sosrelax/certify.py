@@ -42,11 +42,11 @@ class RungLog:
 
     rung: str
     sizes: dict[str, Any]
-    bound: float | None          # proven lower bound on min_K p (None: nothing proven)
-    solver_bound: float | None   # the relaxation's value as the solver reported it
-    attack_value: float | None   # smallest p found at an exactly feasible point
+    bound: float | None  # proven lower bound on min_K p (None: nothing proven)
+    solver_bound: float | None  # the relaxation's value as the solver reported it
+    attack_value: float | None  # smallest p found at an exactly feasible point
     time_s: float
-    outcome: str                 # "certified" | "falsified" | "gap" | "skipped: ..." | "error: ..."
+    outcome: str  # "certified" | "falsified" | "gap" | "skipped: ..." | "error: ..."
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,10 @@ def certify(
     best_bound: float | None = None
     best_attack: float | None = None
     if show:
-        print(f"{'rung':>8}  {'proven bound':>14}  {'best attack':>14}  {'time':>8}  outcome", file=sys.stderr)
+        print(
+            f"{'rung':>8}  {'proven bound':>14}  {'best attack':>14}  {'time':>8}  outcome",
+            file=sys.stderr,
+        )
 
     def record(row: RungLog) -> None:
         log.append(row)
@@ -230,18 +233,28 @@ def certify(
         t0 = time.perf_counter()
         try:
             res: SolveResult = solve(
-                claim.problem, relaxation=relaxation, level=level, solver=solver, time_limit=remaining
+                claim.problem,
+                relaxation=relaxation,
+                level=level,
+                solver=solver,
+                time_limit=remaining,
             )
         except SizeLimitError as e:
             record(RungLog(name, {}, None, None, None, time.perf_counter() - t0, f"skipped: {e}"))
             break
-        except InvalidValueError as e:  # a rung that does not apply to this claim (e.g. Shor on a quartic)
+        except (
+            InvalidValueError
+        ) as e:  # a rung that does not apply to this claim (e.g. Shor on a quartic)
             record(RungLog(name, {}, None, None, None, time.perf_counter() - t0, f"skipped: {e}"))
             continue
         sizes = res.info.get("sizes", {})
         # K proven empty: the claim holds vacuously
         if res.certified and res.certificate is not None and res.certificate.kind == "infeasible":
-            record(RungLog(name, sizes, float("inf"), None, None, time.perf_counter() - t0, "certified"))
+            record(
+                RungLog(
+                    name, sizes, float("inf"), None, None, time.perf_counter() - t0, "certified"
+                )
+            )
             return verdict(
                 VerdictStatus.CERTIFIED,
                 "the set K is empty (infeasibility certificate verified), so the claim holds",
@@ -253,8 +266,17 @@ def certify(
             proven = Fraction(res.check.bound)
             best_bound = res.bound if best_bound is None else max(best_bound, res.bound)
             if _settles(proven, strict):
-                record(RungLog(name, sizes, res.bound, res.solver_bound, None,
-                               time.perf_counter() - t0, "certified"))
+                record(
+                    RungLog(
+                        name,
+                        sizes,
+                        res.bound,
+                        res.solver_bound,
+                        None,
+                        time.perf_counter() - t0,
+                        "certified",
+                    )
+                )
                 return verdict(
                     VerdictStatus.CERTIFIED,
                     f"min p >= {res.bound:.10g} proven at rung {name} (certificate verified)",
@@ -265,8 +287,17 @@ def certify(
             v = found.best.value
             best_attack = v if best_attack is None else min(best_attack, v)
         if found.counterexample is not None:
-            record(RungLog(name, sizes, res.bound, res.solver_bound, found.counterexample.value,
-                           time.perf_counter() - t0, "falsified"))
+            record(
+                RungLog(
+                    name,
+                    sizes,
+                    res.bound,
+                    res.solver_bound,
+                    found.counterexample.value,
+                    time.perf_counter() - t0,
+                    "falsified",
+                )
+            )
             return verdict(
                 VerdictStatus.FALSIFIED,
                 f"counterexample found at rung {name}: p = {found.counterexample.value:.10g} "
@@ -274,10 +305,20 @@ def certify(
                 counterexample=dict(found.counterexample.point),
             )
         outcome = "gap" if res.bound is not None else f"no bound ({res.status.value})"
-        record(RungLog(name, sizes, res.bound, res.solver_bound,
-                       None if found.best is None or not found.best.feasible else found.best.value,
-                       time.perf_counter() - t0, outcome))
-    gap = "" if best_bound is None or best_attack is None else f"; gap {best_attack - best_bound:.3g}"
+        record(
+            RungLog(
+                name,
+                sizes,
+                res.bound,
+                res.solver_bound,
+                None if found.best is None or not found.best.feasible else found.best.value,
+                time.perf_counter() - t0,
+                outcome,
+            )
+        )
+    gap = (
+        "" if best_bound is None or best_attack is None else f"; gap {best_attack - best_bound:.3g}"
+    )
     return verdict(
         VerdictStatus.UNKNOWN,
         f"neither proven nor falsified within the schedule and budget: best proven bound "

@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print the report as JSON")
 
     v = sub.add_parser("certify", help="certify or falsify a claim over the set of PROBLEM.toml")
-    v.add_argument("problem", help="problem file (TOML); its [claim] section, or --claim, states the claim")
+    v.add_argument(
+        "problem", help="problem file (TOML); its [claim] section, or --claim, states the claim"
+    )
     v.add_argument("--claim", help='the claim, e.g. "x^2 + y^2 <= 2" (for every point of the set)')
     v.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
     v.add_argument("--max-level", type=int, default=6, help="highest SOS level tried (default 6)")
@@ -111,10 +113,14 @@ def _solve(args: argparse.Namespace) -> int:
 def _print_result(problem: Any, res: Any) -> None:
     sizes = res.info.get("sizes", {})
     t = res.info.get("time", {})
-    print(f"problem     : {problem.sense.value} over {len(problem.variables)} variables, "
-          f"{len(problem.inequalities)} inequalities, {len(problem.equalities)} equalities")
-    print(f"relaxation  : {res.info.get('relaxation')} level {res.info.get('level')}, "
-          f"{sizes.get('moments')} moments, PSD blocks {sizes.get('psd_blocks')}")
+    print(
+        f"problem     : {problem.sense.value} over {len(problem.variables)} variables, "
+        f"{len(problem.inequalities)} inequalities, {len(problem.equalities)} equalities"
+    )
+    print(
+        f"relaxation  : {res.info.get('relaxation')} level {res.info.get('level')}, "
+        f"{sizes.get('moments')} moments, PSD blocks {sizes.get('psd_blocks')}"
+    )
     print(f"solver      : {res.info.get('solver')} ({res.info.get('solver_status')})")
     print(f"status      : {res.status.value}")
     print(f"solver bound: {res.solver_bound}")
@@ -139,19 +145,30 @@ def _check(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     report = check_certificate(cert)
     if args.json:
-        print(json.dumps({
-            "status": report.status.value,
-            "valid": report.valid,
-            "bound": None if report.bound is None else str(report.bound),
-            "bound_float": None if report.bound is None else float(report.bound),
-            "claimed_bound": None if report.claimed_bound is None else str(report.claimed_bound),
-            "kind": cert.kind,
-            "reason": report.reason,
-        }, indent=2, sort_keys=True))
+        print(
+            json.dumps(
+                {
+                    "status": report.status.value,
+                    "valid": report.valid,
+                    "bound": None if report.bound is None else str(report.bound),
+                    "bound_float": None if report.bound is None else float(report.bound),
+                    "claimed_bound": None
+                    if report.claimed_bound is None
+                    else str(report.claimed_bound),
+                    "kind": cert.kind,
+                    "reason": report.reason,
+                },
+                indent=2,
+                sort_keys=True,
+            )
+        )
     else:
         if report.valid:
-            what = "infeasibility" if cert.kind == "infeasible" else (
-                f"{cert.kind.replace('_', ' ')} {float(report.bound):.12g}")
+            what = (
+                "infeasibility"
+                if cert.kind == "infeasible"
+                else (f"{cert.kind.replace('_', ' ')} {float(report.bound):.12g}")
+            )
             print(f"verified: {what}  ({report.reason})")
         else:
             print(f"rejected: {report.reason}")
@@ -174,7 +191,9 @@ def _certify(args: argparse.Namespace) -> int:
     elif pf.claim is not None:
         claim = pf.claim
     else:
-        raise ParseError(f"{args.problem}: no claim: add a [claim] section or pass --claim \"f(x) <= t\"")
+        raise ParseError(
+            f'{args.problem}: no claim: add a [claim] section or pass --claim "f(x) <= t"'
+        )
     verdict = certify(
         claim,
         time_limit=args.time_limit,
@@ -185,13 +204,20 @@ def _certify(args: argparse.Namespace) -> int:
     )
     print(f"{verdict.status.value}: {verdict.message}")
     if verdict.counterexample is not None:
-        print("counterexample: " + ", ".join(f"{k} = {v!r}" for k, v in verdict.counterexample.items()))
+        print(
+            "counterexample: "
+            + ", ".join(f"{k} = {v!r}" for k, v in verdict.counterexample.items())
+        )
         if args.counterexample:
-            _write_atomic(args.counterexample, json.dumps(verdict.counterexample, indent=2, sort_keys=True))
+            _write_atomic(
+                args.counterexample, json.dumps(verdict.counterexample, indent=2, sort_keys=True)
+            )
     if verdict.certificate is not None and args.certificate:
         verdict.certificate.save(args.certificate)
         print(f"certificate written to {args.certificate}")
-    return {"certified": EXIT_CERTIFIED, "falsified": EXIT_FALSIFIED}.get(verdict.status.value, EXIT_UNKNOWN)
+    return {"certified": EXIT_CERTIFIED, "falsified": EXIT_FALSIFIED}.get(
+        verdict.status.value, EXIT_UNKNOWN
+    )
 
 
 def _write_atomic(path: str, text: str) -> None:

@@ -26,7 +26,9 @@ def run_demo(out_dir: str | None = None) -> int:
     x, y = sr.variables("x y")
     camel = 4 * x**2 + x * y - 4 * y**2 - 2.1 * x**4 + 4 * y**4 + x**6 / 3
     res = sr.solve(sr.Problem(minimize=camel), relaxation="sos", level=3)
-    print(f"   status {res.status.value}; proven lower bound {res.bound}; published optimum -1.0316284535")
+    print(
+        f"   status {res.status.value}; proven lower bound {res.bound}; published optimum -1.0316284535"
+    )
     if res.bound is None or res.bound > -1.0316284535 + 1e-9:
         ok = False
         print("   UNEXPECTED: no proven bound, or a bound above the true minimum")
@@ -34,13 +36,17 @@ def run_demo(out_dir: str | None = None) -> int:
         atoms = res.pseudo.atoms()
         if atoms.found:
             for p, w in zip(atoms.points, atoms.weights, strict=False):
-                print(f"   minimiser found from the moments: ({p[0]:+.6f}, {p[1]:+.6f}) weight {w:.3f}")
+                print(
+                    f"   minimiser found from the moments: ({p[0]:+.6f}, {p[1]:+.6f}) weight {w:.3f}"
+                )
     if res.certificate is not None and res.certified:
         path = os.path.join(out_dir, "camel.cert.json")
         res.certificate.save(path)
         report = sr.check_certificate(path)
-        print(f"   certificate written to {path}; re-checked from the file: valid={report.valid},"
-              f" bound {float(report.bound):.10f}")
+        print(
+            f"   certificate written to {path}; re-checked from the file: valid={report.valid},"
+            f" bound {float(report.bound):.10f}"
+        )
         ok &= bool(report.valid)
 
     print("== 2. Motzkin polynomial x^4y^2 + x^2y^4 - 3x^2y^2 + 1 (nonnegative, not SOS)")
@@ -56,8 +62,10 @@ def run_demo(out_dir: str | None = None) -> int:
     v = sr.variables("v", 5)
     cut = sum((1 - v[i] * v[(i + 1) % 5]) / 2 for i in range(5))
     res = sr.solve(sr.Problem(maximize=cut, subject_to=sr.hypercube(v)), relaxation="sdp")
-    print(f"   proven upper bound {res.bound}; (25 + 5*sqrt(5))/8 = {(25 + 5 * 5**0.5) / 8:.7f};"
-          " the best cut has 4 edges")
+    print(
+        f"   proven upper bound {res.bound}; (25 + 5*sqrt(5))/8 = {(25 + 5 * 5**0.5) / 8:.7f};"
+        " the best cut has 4 edges"
+    )
     if res.bound is None or res.bound < 4:
         ok = False
         print("   UNEXPECTED: no proven bound, or a bound below the true maximum")

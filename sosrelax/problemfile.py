@@ -57,7 +57,7 @@ def parse_relation(text: str, variables: list[str] | None, where: str) -> Constr
     parts = _REL.split(text)
     if len(parts) != 3:
         raise ParseError(
-            f"{where}: {text!r} must contain exactly one of <=, >=, <, >, == (e.g. \"x^2 + y^2 <= 1\")"
+            f'{where}: {text!r} must contain exactly one of <=, >=, <, >, == (e.g. "x^2 + y^2 <= 1")'
         )
     lhs_s, op, rhs_s = (s.strip() for s in parts)
     try:
@@ -102,16 +102,20 @@ def read_problem_file(path: str | os.PathLike[str]) -> ProblemFile:
                     + ", ".join(sorted(_KNOWN[section]))
                 )
     if "problem" not in data:
-        raise ParseError(f"{path}: missing [problem] section with minimize = \"...\" or maximize = \"...\"")
+        raise ParseError(
+            f'{path}: missing [problem] section with minimize = "..." or maximize = "..."'
+        )
     pt = data["problem"]
     variables = pt.get("variables")
     if variables is not None and (
         not isinstance(variables, list) or not all(isinstance(v, str) for v in variables)
     ):
-        raise ParseError(f"{path}: problem.variables must be a list of names, e.g. [\"x\", \"y\"]")
+        raise ParseError(f'{path}: problem.variables must be a list of names, e.g. ["x", "y"]')
     sense = [k for k in ("minimize", "maximize") if k in pt]
     if len(sense) != 1:
-        raise ParseError(f"{path}: [problem] needs exactly one of minimize = \"...\" or maximize = \"...\"")
+        raise ParseError(
+            f'{path}: [problem] needs exactly one of minimize = "..." or maximize = "..."'
+        )
     key = sense[0]
     if not isinstance(pt[key], str):
         raise ParseError(f"{path}: problem.{key} must be a string")
@@ -132,7 +136,7 @@ def read_problem_file(path: str | os.PathLike[str]) -> ProblemFile:
     if "claim" in data:
         ct = data["claim"]
         if "statement" not in ct or not isinstance(ct["statement"], str):
-            raise ParseError(f"{path}: [claim] needs statement = \"f(x) <= t\"")
+            raise ParseError(f'{path}: [claim] needs statement = "f(x) <= t"')
         statement = parse_relation(ct["statement"], variables, f"{path}: claim.statement")
         extra = _constraints(path, "claim.subject_to", ct.get("subject_to", []), variables)
         box = []
@@ -145,11 +149,11 @@ def read_problem_file(path: str | os.PathLike[str]) -> ProblemFile:
 
 def _constraints(path: str, key: str, items: Any, variables: list[str] | None) -> list[Constraint]:
     if not isinstance(items, list):
-        raise ParseError(f"{path}: {key} must be a list of strings like \"x^2 + y^2 <= 1\"")
+        raise ParseError(f'{path}: {key} must be a list of strings like "x^2 + y^2 <= 1"')
     out = []
     for i, item in enumerate(items):
         if not isinstance(item, str):
-            raise ParseError(f"{path}: {key}[{i}] must be a string like \"x^2 + y^2 <= 1\"")
+            raise ParseError(f'{path}: {key}[{i}] must be a string like "x^2 + y^2 <= 1"')
         out.append(parse_relation(item, variables, f"{path}: {key}[{i}]"))
     return out
 

@@ -17,22 +17,39 @@ H = ((X, F(-2)), (Y, F(1)))
 BASE = dict(variables=("x", "y"), equalities=(H,), sos=())
 
 # lemma 1: y >= 0   (y - 0 = 2*x + 1*(y - 2x))
-LEM_LOW = Certificate(kind="lower_bound", objective=((Y, F(1)),), bound=F(0),
-                      inequalities=(G_X, G_1MX),
-                      equality_multipliers=(EqualityMultiplier(0, ((ONE, F(1)),)),),
-                      products=(ProductMultiplier((0,), F(2)),), **BASE)
+LEM_LOW = Certificate(
+    kind="lower_bound",
+    objective=((Y, F(1)),),
+    bound=F(0),
+    inequalities=(G_X, G_1MX),
+    equality_multipliers=(EqualityMultiplier(0, ((ONE, F(1)),)),),
+    products=(ProductMultiplier((0,), F(2)),),
+    **BASE,
+)
 # lemma 2: y <= 2   (2 - y = 2*(1 - x) - 1*(y - 2x))
-LEM_UP = Certificate(kind="upper_bound", objective=((Y, F(1)),), bound=F(2),
-                     inequalities=(G_X, G_1MX),
-                     equality_multipliers=(EqualityMultiplier(0, ((ONE, F(-1)),)),),
-                     products=(ProductMultiplier((1,), F(2)),), **BASE)
+LEM_UP = Certificate(
+    kind="upper_bound",
+    objective=((Y, F(1)),),
+    bound=F(2),
+    inequalities=(G_X, G_1MX),
+    equality_multipliers=(EqualityMultiplier(0, ((ONE, F(-1)),)),),
+    products=(ProductMultiplier((1,), F(2)),),
+    **BASE,
+)
 G_Y = ((Y, F(1)),)
 G_2MY = ((ONE, F(2)), (Y, F(-1)))
 # main: y^2 <= 4 on K, from 4 - y^2 = 2*(2 - y) + (2 - y)*y
-MAIN = Certificate(kind="upper_bound", objective=(((0, 2), F(1)),), bound=F(4),
-                   inequalities=(G_X, G_1MX, G_Y, G_2MY),
-                   products=(ProductMultiplier((3,), F(2)), ProductMultiplier((2, 3), F(1))),
-                   equality_multipliers=(), lemmas=(LEM_LOW, LEM_UP), derived=(2, 3), **BASE)
+MAIN = Certificate(
+    kind="upper_bound",
+    objective=(((0, 2), F(1)),),
+    bound=F(4),
+    inequalities=(G_X, G_1MX, G_Y, G_2MY),
+    products=(ProductMultiplier((3,), F(2)), ProductMultiplier((2, 3), F(1))),
+    equality_multipliers=(),
+    lemmas=(LEM_LOW, LEM_UP),
+    derived=(2, 3),
+    **BASE,
+)
 
 
 def test_chain_verifies_and_round_trips():
@@ -71,6 +88,9 @@ def test_wrong_lemma_is_rejected():
 
 def test_positive_multiple_of_a_fact_is_accepted():
     scaled = ((ONE, F(6)), (Y, F(-3)))  # 3 * (2 - y)
-    cert = replace(MAIN, inequalities=(G_X, G_1MX, G_Y, scaled),
-                   products=(ProductMultiplier((3,), F(2, 3)), ProductMultiplier((2, 3), F(1, 3))))
+    cert = replace(
+        MAIN,
+        inequalities=(G_X, G_1MX, G_Y, scaled),
+        products=(ProductMultiplier((3,), F(2, 3)), ProductMultiplier((2, 3), F(1, 3))),
+    )
     assert check_certificate(cert).valid

@@ -40,7 +40,9 @@ ExactPoly = dict[tuple[int, ...], Fraction]
 def exact_terms(p: Polynomial, variables: tuple[str, ...]) -> ExactPoly:
     """The polynomial as an exact ``{exponent tuple: Fraction}`` dictionary in the given variable order."""
     exps = p.aligned(variables)
-    return {tuple(int(e) for e in row): Fraction(float(c)) for row, c in zip(exps, p.coefs, strict=True)}
+    return {
+        tuple(int(e) for e in row): Fraction(float(c)) for row, c in zip(exps, p.coefs, strict=True)
+    }
 
 
 def _binomial_row(c: Fraction, s: Fraction, e: int) -> list[Fraction]:
@@ -175,9 +177,13 @@ def choose_scaling(problem: Problem) -> Scaling | None:
     f = {k: v / kf for k, v in f.items()}
     gs = [{k: v / kk for k, v in g.items()} for g, kk in zip(gs, kg, strict=True)]
     hs = [{k: v / kk for k, v in h.items()} for h, kk in zip(hs, kh, strict=True)]
-    uvars = variables  # same names: the relaxation is indexed by position, the names only label output
+    uvars = (
+        variables  # same names: the relaxation is indexed by position, the names only label output
+    )
     fp = _poly_from_exact(f, uvars)
-    cons = [_poly_from_exact(g, uvars) >= 0 for g in gs] + [_poly_from_exact(h, uvars) == 0 for h in hs]
+    cons = [_poly_from_exact(g, uvars) >= 0 for g in gs] + [
+        _poly_from_exact(h, uvars) == 0 for h in hs
+    ]
     kw = {"minimize": fp} if problem.sense is Sense.MINIMIZE else {"maximize": fp}
     scaled = Problem(**kw, subject_to=cons, variables=uvars)
     return Scaling(
