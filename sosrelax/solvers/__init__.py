@@ -30,7 +30,7 @@ from sosrelax.errors import BackendNotAvailableError
 
 __all__ = ["available_solvers", "solve_conic"]
 
-_NATIVE = ("clarabel", "scs", "mosek")
+_NATIVE = ("clarabel", "scs", "mosek", "firstorder")
 
 
 def _module(name: str) -> ModuleType:
