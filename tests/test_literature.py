@@ -143,3 +143,22 @@ def test_infeasible_problem_is_a_status():
     res = sr.solve(prob, level=1)
     assert res.status == "infeasible"
     assert res.bound is None
+
+
+def test_unbounded_relaxation_is_a_status():
+    (x,) = sr.variables("x")
+    res = sr.solve(sr.Problem(minimize=x), level=1)  # x - gamma is never a sum of squares
+    assert res.status == "unbounded"
+    assert res.bound is None
+
+
+SCS_CASES = [c for c in CASES if c[0] in ("camel", "floudas46-l2", "qp-l1", "qp-l2", "c5-l1", "c5-l2", "k3-l2")]
+
+
+@pytest.mark.parametrize("name,make,level,expected,true_opt", SCS_CASES, ids=[c[0] for c in SCS_CASES])
+def test_scs_agrees_with_clarabel(name, make, level, expected, true_opt):
+    """Both backends, each checked by the independent checker, agree to SCS's accuracy."""
+    a = sr.solve(make(), level=level, solver="clarabel", fallback=None)
+    b = sr.solve(make(), level=level, solver="scs", tolerance=1e-7, fallback=None)
+    assert a.bound is not None and b.bound is not None, (a.message, b.message)
+    assert b.bound == pytest.approx(a.bound, rel=1e-4, abs=1e-5)
