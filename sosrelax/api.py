@@ -339,7 +339,7 @@ def solve(
 
     pseudo = None
     if status in (Status.OPTIMAL, Status.INACCURATE) and sol.x is not None:
-        from sosrelax.adversary.pseudo import PseudoDistribution
+        from sosrelax.adversary.pseudo import PseudoDistribution, flatness_offset
 
         moments = np.asarray(sol.x, dtype=float)
         if scaling is not None:
@@ -350,6 +350,7 @@ def solve(
                 exps=relax.moment_exps,
                 moments=moments,
                 level=relax.level,
+                offset=flatness_offset(problem),
             )
 
     message = _message(status, problem, bound, solver_bound, report, sol)
@@ -362,6 +363,7 @@ def solve(
         pseudo=pseudo,
         info=info,
         message=message,
+        problem=problem,
     )
 
 

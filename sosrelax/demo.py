@@ -32,13 +32,8 @@ def run_demo(out_dir: str | None = None) -> int:
     if res.bound is None or res.bound > -1.0316284535 + 1e-9:
         ok = False
         print("   UNEXPECTED: no proven bound, or a bound above the true minimum")
-    if res.pseudo is not None:
-        atoms = res.pseudo.atoms()
-        if atoms.found:
-            for p, w in zip(atoms.points, atoms.weights, strict=False):
-                print(
-                    f"   minimiser found from the moments: ({p[0]:+.6f}, {p[1]:+.6f}) weight {w:.3f}"
-                )
+    for p in res.minimizers():
+        print(f"   global minimiser read off the moments: ({p[0]:+.8f}, {p[1]:+.8f})")
     if res.certificate is not None and res.certified:
         path = os.path.join(out_dir, "camel.cert.json")
         res.certificate.save(path)

@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from sosrelax.adversary.pseudo import PseudoDistribution
     from sosrelax.certificate.check import CheckReport
     from sosrelax.certificate.format import Certificate
+    from sosrelax.problem import Problem
 
 __all__ = ["SolveResult", "Status"]
 
@@ -71,6 +74,7 @@ class SolveResult:
     pseudo: PseudoDistribution | None
     info: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    problem: Problem | None = field(default=None, repr=False, compare=False)
 
     @property
     def success(self) -> bool:
@@ -81,6 +85,37 @@ class SolveResult:
     def certified(self) -> bool:
         """True when the checker verified the certificate (of a bound or of infeasibility)."""
         return self.check is not None and bool(self.check.valid)
+
+    def minimizers(self, tol: float = 1e-6) -> np.ndarray:
+        """Global optimisers read off the moments, polished on the real problem.
+
+        Atoms are extracted from the pseudodistribution (Henrion–Lasserre; only when the moment
+        matrices are flat), refined by local optimisation, and kept only if they are feasible
+        (violation ``<= tol``) and their objective is within ``1e-6·(1 + |bound|)`` of the proven
+        bound — so that every returned point is a global optimiser up to that tolerance.  Returns an
+        array of shape ``(k, n)`` (``k = 0`` when none is found).
+        """
+        from sosrelax.adversary.search import refine
+
+        n = 0 if self.problem is None else len(self.problem.variables)
+        empty = np.zeros((0, n))
+        if self.pseudo is None or self.problem is None or self.bound is None:
+            return empty
+        atoms = self.pseudo.atoms()
+        if not atoms.found:
+            return empty
+        pts = refine(self.problem, atoms.points)
+        names = self.problem.variables
+        f = self.problem.objective
+        keep = []
+        for p in pts:
+            point = dict(zip(names, p, strict=True))
+            value = float(f.evaluate(p[None, :], names)[0])
+            if self.problem.violation(point) <= tol and abs(value - self.bound) <= 1e-6 * (
+                1 + abs(self.bound)
+            ):
+                keep.append(p)
+        return np.array(keep) if keep else empty
 
     def __repr__(self) -> str:
         lines = [

@@ -204,6 +204,9 @@ class PseudoDistribution:
     level : int
         The relaxation level ``d``; every monomial of degree ≤ ``2d`` must be stored for the
         moment matrix ``M_d`` to exist.
+    offset : int
+        The default flatness offset ``d_K`` of :meth:`is_flat` and :meth:`atoms` (set by
+        :func:`sosrelax.solve` from the problem's constraints, see :func:`flatness_offset`).
 
     Notes
     -----
@@ -216,6 +219,7 @@ class PseudoDistribution:
     exps: np.ndarray
     moments: np.ndarray
     level: int
+    offset: int = 1
     _zero: int = field(init=False, repr=False)
     _index: _RowIndex = field(init=False, repr=False)
 
@@ -417,7 +421,7 @@ class PseudoDistribution:
         """Numerical rank of ``M_k(y)``: the number of singular values ``σ_i > tol · σ_max``."""
         return _numerical_rank(self.moment_matrix(k), tol)
 
-    def is_flat(self, tol: float = DEFAULT_RANK_TOL, *, offset: int = 1) -> FlatnessReport:
+    def is_flat(self, tol: float = DEFAULT_RANK_TOL, *, offset: int | None = None) -> FlatnessReport:
         """Curto–Fialkow flatness: ``rank M_k(y) = rank M_{k−offset}(y)``, some ``offset ≤ k ≤ d``.
 
         With ``offset = d_K = max(1, ⌈deg g/2⌉)`` over the constraints (see
@@ -426,7 +430,7 @@ class PseudoDistribution:
         (Curto–Fialkow; Henrion–Lasserre 2005, Thm. 2).  Ranks use the relative threshold ``tol``.
         The report is truthy iff flat.
         """
-        offset = int(offset)
+        offset = int(self.offset if offset is None else offset)
         if offset < 1:
             raise InvalidValueError(f"flatness offset must be ≥ 1, got {offset}")
         ranks = tuple(self.rank(k, tol) for k in range(self.level + 1))
@@ -446,7 +450,7 @@ class PseudoDistribution:
         self,
         tol: float = DEFAULT_RANK_TOL,
         *,
-        offset: int = 1,
+        offset: int | None = None,
         rng: np.random.Generator | int | None = None,
         residual_tol: float = DEFAULT_RESIDUAL_TOL,
         require_flat: bool = True,

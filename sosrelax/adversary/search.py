@@ -52,7 +52,7 @@ from sosrelax.errors import InvalidValueError
 from sosrelax.poly import ConstraintKind, Polynomial
 from sosrelax.problem import Claim, Problem, Sense
 
-__all__ = ["Attack", "AttackResult", "AttackStatus", "attack", "multistart"]
+__all__ = ["Attack", "AttackResult", "AttackStatus", "attack", "multistart", "refine"]
 
 _FEAS_TOL = 1e-9  # float pre-screen only; the verdict is always exact
 _REPAIR_STEPS = (2.0**-40, 2.0**-30, 2.0**-20, 2.0**-12, 2.0**-6, 2.0**-3)
@@ -526,3 +526,25 @@ def multistart(
     """
     return attack(problem_or_claim, None, rng=rng, budget_s=budget_s, n_samples=n_samples,
                   n_starts=n_starts, n_uniform=n_samples, max_iter=max_iter)
+
+
+def refine(problem: Problem, points: np.ndarray, *, max_iter: int = 200) -> np.ndarray:
+    """Polish points (e.g. atoms extracted from moments) by local optimisation on the real problem.
+
+    Each row of ``points`` (in ``problem.variables`` order) starts a local search (L-BFGS-B on boxes,
+    SLSQP otherwise, exact polynomial gradients); a polished point replaces its start only if it is
+    no less feasible and no worse in objective.  Nothing here is exact: callers re-check.
+    """
+    t = _target(problem)
+    pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
+    out = pts.copy()
+    f = problem.objective
+    for i, x0 in enumerate(pts):
+        x1 = _continuous(t, x0, max_iter)
+        v0 = problem.violation(dict(zip(t.variables, x0, strict=True)))
+        v1 = problem.violation(dict(zip(t.variables, x1, strict=True)))
+        f0 = t.sign * float(f.evaluate(x0[None, :], t.variables)[0])
+        f1 = t.sign * float(f.evaluate(x1[None, :], t.variables)[0])
+        if v1 <= max(v0, 1e-12) and f1 <= f0 + 1e-12:
+            out[i] = x1
+    return out
