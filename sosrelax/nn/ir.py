@@ -1,0 +1,228 @@
+"""The network IR: a feed-forward ReLU network as alternating affine maps and ReLUs.
+
+A :class:`Network` computes
+
+.. math::
+
+    z_1 = W_1 x + b_1,\\quad y_k = \\max(z_k, 0),\\quad z_{k+1} = W_{k+1} y_k + b_{k+1},
+    \\quad f(x) = z_L,
+
+with a ReLU after every affine layer except the last.  Weights are float64 arrays whose values are
+taken exactly (an ONNX float32 weight converts to float64 without rounding), so that
+:meth:`Network.forward_exact` evaluates the very network a certificate speaks about in rational
+arithmetic.  Loaders build a :class:`Network` from a list of :class:`Affine` and :class:`ReLU`
+operations with :func:`from_operations`, which merges consecutive affine maps (exactly when the
+product is computed in rationals, see ``exact_merge``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from sosrelax.errors import InvalidValueError
+
+__all__ = ["Affine", "Network", "ReLU", "from_operations", "from_weights"]
+
+
+@dataclass(frozen=True)
+class Affine:
+    """The affine map ``x -> W x + b`` (``W`` of shape ``(out, in)``)."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ReLU:
+    """The elementwise ``max(x, 0)``."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A ReLU network ``f = A_L ∘ relu ∘ A_{L-1} ∘ … ∘ relu ∘ A_1``.
+
+    Attributes
+    ----------
+    weights : tuple of ndarray
+        ``W_k`` of shape ``(n_k, n_{k-1})``, float64.
+    biases : tuple of ndarray
+        ``b_k`` of shape ``(n_k,)``, float64.
+    input_shape : tuple of int
+        The shape the model's input had (flattened row-major into ``x``).
+    name : str
+        Informational.
+    """
+
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+    input_shape: tuple[int, ...] = ()
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        ws = tuple(np.array(w, dtype=np.float64, copy=True) for w in self.weights)
+        bs = tuple(np.array(b, dtype=np.float64, copy=True).reshape(-1) for b in self.biases)
+        if not ws or len(ws) != len(bs):
+            raise InvalidValueError(
+                f"a network needs as many biases as weight matrices and at least one layer, got "
+                f"{len(ws)} weights and {len(bs)} biases"
+            )
+        for k, (w, b) in enumerate(zip(ws, bs, strict=True)):
+            if w.ndim != 2 or w.shape[0] != b.shape[0]:
+                raise InvalidValueError(
+                    f"layer {k}: weight of shape {w.shape} does not match bias of length {b.shape[0]}"
+                )
+            if k and w.shape[1] != ws[k - 1].shape[0]:
+                raise InvalidValueError(
+                    f"layer {k}: takes {w.shape[1]} inputs but layer {k - 1} has {ws[k - 1].shape[0]} "
+                    "outputs"
+                )
+            if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+                raise InvalidValueError(f"layer {k}: weights or biases are not finite")
+            w.setflags(write=False)
+            b.setflags(write=False)
+        object.__setattr__(self, "weights", ws)
+        object.__setattr__(self, "biases", bs)
+        shape = tuple(int(s) for s in self.input_shape) or (ws[0].shape[1],)
+        if int(np.prod(shape)) != ws[0].shape[1]:
+            raise InvalidValueError(
+                f"input shape {shape} has {int(np.prod(shape))} entries but the first layer takes "
+                f"{ws[0].shape[1]}"
+            )
+        object.__setattr__(self, "input_shape", shape)
+
+    # sizes -------------------------------------------------------------------------------
+    @property
+    def n_inputs(self) -> int:
+        """Length of the flattened input ``x``."""
+        return int(self.weights[0].shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        """Length of the output ``f(x)``."""
+        return int(self.weights[-1].shape[0])
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        """Number of ReLUs of each hidden layer."""
+        return tuple(int(w.shape[0]) for w in self.weights[:-1])
+
+    @property
+    def n_relus(self) -> int:
+        """Total number of ReLUs."""
+        return int(sum(self.hidden_sizes))
+
+    # evaluation ----------------------------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Outputs for one input ``(n_inputs,)`` or a batch ``(m, n_inputs)`` (float64)."""
+        return self.activations(x)[-1]
+
+    def activations(self, x: np.ndarray) -> list[np.ndarray]:
+        """``[z_1, …, z_L]``: every layer's pre-activation (the last one is the output)."""
+        a = np.asarray(x, dtype=np.float64)
+        single = a.ndim == 1
+        a = a.reshape(1, -1) if single else a.reshape(a.shape[0], -1)
+        if a.shape[1] != self.n_inputs:
+            raise InvalidValueError(
+                f"the network takes {self.n_inputs} inputs, got {a.shape[1]}"
+            )
+        out: list[np.ndarray] = []
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            z = a @ w.T + b
+            out.append(z[0] if single else z)
+            a = np.maximum(z, 0.0)
+            del k
+        return out
+
+    def forward_exact(self, x: Sequence[Fraction | float | int]) -> list[Fraction]:
+        """The output in exact rational arithmetic (weights taken as the exact float64 values)."""
+        return self.activations_exact(x)[-1]
+
+    def activations_exact(self, x: Sequence[Fraction | float | int]) -> list[list[Fraction]]:
+        """Exact ``[z_1, …, z_L]`` at the rational point ``x``."""
+        a = [Fraction(v) for v in x]
+        if len(a) != self.n_inputs:
+            raise InvalidValueError(f"the network takes {self.n_inputs} inputs, got {len(a)}")
+        out: list[list[Fraction]] = []
+        for w, b in zip(self.weights, self.biases, strict=True):
+            rows = _fraction_rows(w)
+            bias = [Fraction(float(v)) for v in b]
+            z = [sum((c * v for c, v in zip(row, a, strict=True) if c), bias[i])
+                 for i, row in enumerate(rows)]
+            out.append(z)
+            a = [v if v > 0 else Fraction(0) for v in z]
+        return out
+
+    def __repr__(self) -> str:
+        sizes = "-".join(str(s) for s in (self.n_inputs, *self.hidden_sizes, self.n_outputs))
+        return f"Network({sizes}, {self.n_relus} ReLUs{', ' + self.name if self.name else ''})"
+
+
+def _fraction_rows(w: np.ndarray) -> list[list[Fraction]]:
+    return [[Fraction(float(v)) if v else Fraction(0) for v in row] for row in w]
+
+
+def from_weights(
+    weights: Sequence[np.ndarray], biases: Sequence[np.ndarray] | None = None, *, name: str = ""
+) -> Network:
+    """A network from numpy weight lists (ReLU between consecutive layers, none after the last)."""
+    ws = [np.asarray(w, dtype=np.float64) for w in weights]
+    bs = [np.zeros(w.shape[0]) for w in ws] if biases is None else [np.asarray(b) for b in biases]
+    return Network(tuple(ws), tuple(bs), name=name)
+
+
+def from_operations(
+    ops: Sequence[Affine | ReLU], n_inputs: int, *, input_shape: Sequence[int] = (), name: str = ""
+) -> Network:
+    """Normalise a chain of affine maps and ReLUs into a :class:`Network`.
+
+    Consecutive affine maps are multiplied out (``W2 (W1 x + b1) + b2``); a repeated ReLU is
+    idempotent; a chain that starts with a ReLU gets an identity layer in front, one that ends
+    with a ReLU gets an identity layer behind.
+
+    The product of two float64 matrices is not exact in general; products are computed in float64
+    and the merged network is the one every later step (forward pass, encoding, certificate)
+    speaks about.  Loaders cross-check it against the original model (onnxruntime).
+    """
+    w = np.eye(n_inputs)
+    b = np.zeros(n_inputs)
+    pending = True  # an affine map (w, b) waits to be emitted
+    identity = True
+    weights: list[np.ndarray] = []
+    biases: list[np.ndarray] = []
+    last_relu = False
+    for op in ops:
+        if isinstance(op, Affine):
+            wk = np.asarray(op.weight, dtype=np.float64)
+            if wk.shape[1] != w.shape[0]:
+                raise InvalidValueError(
+                    f"operation {op.name or '?'}: takes {wk.shape[1]} inputs but receives {w.shape[0]}"
+                )
+            if identity:
+                w, b = wk.copy(), np.asarray(op.bias, dtype=np.float64).copy()
+            else:
+                w, b = wk @ w, wk @ b + np.asarray(op.bias, dtype=np.float64)
+            identity = False
+            pending = True
+            last_relu = False
+        elif isinstance(op, ReLU):
+            if last_relu:
+                continue
+            weights.append(w)
+            biases.append(b)
+            w, b = np.eye(w.shape[0]), np.zeros(w.shape[0])
+            identity = True
+            pending = True
+            last_relu = True
+        else:
+            raise InvalidValueError(f"unsupported operation {type(op).__name__}")
+    if pending:
+        weights.append(w)
+        biases.append(b)
+    return Network(tuple(weights), tuple(biases), input_shape=tuple(input_shape), name=name)

@@ -1,0 +1,531 @@
+"""Deciding VNN-LIB properties: counterexample search, then certified rungs, then branch and bound.
+
+For each disjunct (input box plus linear output atoms) of a property:
+
+1. **attack** — random sampling and projected gradient steps look for an input satisfying every
+   atom; a candidate is accepted only after the exact rational forward pass of the IR satisfies the
+   disjunct *and* (when an ONNX file is given) onnxruntime's output satisfies it within ``1e-4``;
+2. **rungs** — to show the disjunct empty it suffices to prove one atom violated, ``-a > 0`` (or
+   ``>= 0`` for a strict atom), over the box and the network encoding (the other atoms are
+   constraints of that encoding).  Rungs, cheapest first: ``interval`` and ``linear`` (exact
+   back-substitution, :mod:`sosrelax.nn.encode`), ``lp`` (the triangle LP; its dual rounded and
+   repaired exactly), ``sdp`` (Shor's relaxation with the LP rung's products, through
+   :func:`sosrelax.solve`).  Every bound counts only after
+   :func:`~sosrelax.certificate.check.check_certificate` verified its certificate, lemma chain
+   included;
+3. **branch and bound** — a disjunct left open is split along the input with the largest
+   (gradient-weighted) width; each piece is decided the same way, until the time budget ends.
+
+``unsat`` means every disjunct (every piece of it) carries a verified certificate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sosrelax.certificate.check import check_certificate
+from sosrelax.certificate.format import Certificate
+from sosrelax.nn.bounds import crown_bounds, crown_objective, interval_bounds
+from sosrelax.nn.encode import Chain, Lin, build_chain
+from sosrelax.nn.ir import Network
+from sosrelax.nn.vnnlib import Atom, Disjunct, Property
+
+__all__ = ["RUNGS", "Result", "RungRow", "VerifyResult", "prove_atom_violated", "verify"]
+
+#: The certified rungs, cheapest first.
+RUNGS = ("interval", "linear", "lp", "sdp")
+
+#: onnxruntime tolerance of a counterexample's re-check (as VNN-COMP).
+ONNX_TOLERANCE = 1e-4
+
+
+class Result(Enum):
+    """Verdict of a property."""
+
+    SAT = "sat"
+    UNSAT = "unsat"
+    UNKNOWN = "unknown"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class RungRow:
+    """One rung tried on one (piece of a) disjunct."""
+
+    disjunct: int
+    rung: str
+    bound: float | None
+    certified: bool
+    seconds: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :func:`verify`.
+
+    Attributes
+    ----------
+    status : Result
+    counterexample : tuple of (inputs, outputs) or None
+        For ``sat``: the input (exact rationals of float64 values) and the exact output of the IR.
+    certificates : tuple of Certificate
+        For ``unsat``: one verified certificate per disjunct piece.
+    log : tuple of RungRow
+    message : str
+    """
+
+    status: Result
+    counterexample: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    certificates: tuple[Certificate, ...] = ()
+    log: tuple[RungRow, ...] = ()
+    message: str = ""
+
+    @property
+    def success(self) -> bool:
+        """True when the property was decided."""
+        return self.status in (Result.SAT, Result.UNSAT)
+
+    def __repr__(self) -> str:
+        return f"VerifyResult({self.status.value}: {self.message})"
+
+
+@dataclass
+class _Budget:
+    deadline: float
+    log: list[RungRow] = field(default_factory=list)
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+
+# ------------------------------------------------------------------------------------------------
+# counterexamples
+
+
+def _atom_arrays(atoms: Sequence[Atom], nx: int, ny: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    A = np.zeros((len(atoms), nx))
+    B = np.zeros((len(atoms), ny))
+    c = np.zeros(len(atoms))
+    for k, a in enumerate(atoms):
+        for i, v in a.x:
+            A[k, i] = float(v)
+        for j, v in a.y:
+            B[k, j] = float(v)
+        c[k] = float(a.const)
+    return A, B, c
+
+
+def _margins(net: Network, X: np.ndarray, A: np.ndarray, B: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``min_k atom_k`` at each row of ``X`` (>= 0: the point is in the catastrophe)."""
+    if A.shape[0] == 0:
+        return np.full(X.shape[0], np.inf)
+    Y = net.forward(X)
+    return np.min(X @ A.T + Y @ B.T + c, axis=1)
+
+
+def _gradient(net: Network, x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Gradient of ``a·x + b·f(x)`` at ``x`` (the linear region's Jacobian)."""
+    zs = net.activations(x)
+    g = b.copy()
+    for k in range(len(net.weights) - 1, -1, -1):
+        g = g @ net.weights[k]
+        if k:
+            g = g * (zs[k - 1] > 0)
+    return g + a
+
+
+def attack(net: Network, d: Disjunct, rng: np.random.Generator, *, seconds: float = 1.0,
+           samples: int = 2048) -> np.ndarray | None:
+    """A float input that the float network maps into the disjunct, or ``None``."""
+    lo = np.array([float(v) for v in d.lo])
+    hi = np.array([float(v) for v in d.hi])
+    A, B, c = _atom_arrays(d.atoms, net.n_inputs, net.n_outputs)
+    t_end = time.perf_counter() + seconds
+    X = rng.uniform(lo, hi, size=(samples, lo.size))
+    X = np.vstack([X, (lo + hi) / 2, lo, hi])
+    m = _margins(net, X, A, B, c)
+    order = np.argsort(-m)
+    for idx in order[:8]:
+        x = X[idx].copy()
+        step = (hi - lo) / 4
+        for _ in range(60):
+            val = X_m = _margins(net, x[None], A, B, c)[0]
+            if val >= 0:
+                return x
+            if time.perf_counter() > t_end:
+                break
+            k = int(np.argmin(x @ A.T + net.forward(x) @ B.T + c))
+            g = _gradient(net, x, A[k], B[k])
+            x_new = np.clip(x + step * np.sign(g), lo, hi)
+            if _margins(net, x_new[None], A, B, c)[0] <= X_m:
+                step = step / 2
+            else:
+                x = x_new
+        if time.perf_counter() > t_end:
+            break
+    best = X[order[0]]
+    return best if m[order[0]] >= 0 else None
+
+
+def confirm_counterexample(
+    net: Network, d: Disjunct, x: np.ndarray, onnx_path: str | Path | None
+) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """Re-execute ``x`` exactly through the IR and through onnxruntime; the pair if both agree."""
+    xq = [Fraction(float(v)) for v in x]
+    yq = net.forward_exact(xq)
+    if not d.holds(xq, yq):
+        return None
+    y = tuple(float(v) for v in yq)
+    if onnx_path is not None:
+        from sosrelax.nn.onnx_loader import onnx_forward
+
+        yo = onnx_forward(onnx_path, np.asarray(x, dtype=np.float64), net.input_shape)
+        for a in d.atoms:
+            val = sum(float(v) * float(x[i]) for i, v in a.x) + sum(float(v) * yo[j] for j, v in a.y)
+            if val + float(a.const) < -ONNX_TOLERANCE:
+                return None
+    return tuple(float(v) for v in x), y
+
+
+# ------------------------------------------------------------------------------------------------
+# certified rungs
+
+
+def _atom_form(chain: Chain, a: Atom, negate: bool) -> Lin | None:
+    """The atom's linear form in the encoding's variables (``None`` if it mixes inputs and outputs)."""
+    if a.x and a.y and chain.layers:
+        return None
+    sign = -1 if negate else 1
+    if a.y:
+        c = [Fraction(0)] * chain.net.n_outputs
+        for j, v in a.y:
+            c[j] = sign * v
+        return chain.output_form(c, sign * a.const)
+    return ({i: sign * v for i, v in a.x}, sign * a.const)
+
+
+def _check(cert: Certificate, need: Fraction, strict: bool) -> tuple[bool, float | None, str]:
+    rep = check_certificate(cert)
+    if not rep.valid or rep.bound is None:
+        return False, None, rep.reason
+    ok = rep.bound > need or (not strict and rep.bound >= need)
+    return ok, float(rep.bound), rep.reason
+
+
+def prove_atom_violated(
+    net: Network, d: Disjunct, k: int, rung: str, chain: Chain | None = None,
+    time_limit: float | None = None,
+) -> tuple[bool, float | None, Certificate | None, str]:
+    """Try to prove ``atom_k < 0`` (``<= 0`` for a strict atom) on the disjunct with one rung.
+
+    Returns ``(proven, proven lower bound of -atom_k or None, certificate, note)``; ``proven`` only
+    after the checker verified the certificate.
+    """
+    a = d.atoms[k]
+    if chain is None:
+        chain = build_chain(net, d.lo, d.hi, method="interval" if rung == "interval" else "crown")
+    f = _atom_form(chain, a, negate=True)
+    if f is None:
+        return False, None, None, "atom mixes inputs and outputs"
+    # need -a > 0, or -a >= 0 when the atom itself is strict
+    strict_needed = not a.strict
+    if rung in ("interval", "linear"):
+        L, mult = chain.backsub(f, 0 if rung == "interval" else None)
+        if L < 0 or (L == 0 and strict_needed):
+            return False, float(L), None, "bound does not settle the atom"
+        cert = chain.linear_certificate(f, L, mult, {"rung": rung})
+        ok, b, why = _check(cert, Fraction(0), strict_needed)
+        return ok, b, cert if ok else None, why
+    others = [j for j in range(len(d.atoms)) if j != k]
+    for j in others:
+        g = _atom_form(chain, d.atoms[j], negate=False)
+        if g is not None and not d.atoms[j].strict:
+            chain.add(g)
+    if rung == "lp":
+        return _lp_rung(chain, f, strict_needed)
+    if rung == "sdp":
+        return _sdp_rung(chain, f, strict_needed, time_limit)
+    raise ValueError(f"unknown rung {rung!r}; choose from {RUNGS}")
+
+
+def _lp_rung(chain: Chain, f: Lin, strict: bool) -> tuple[bool, float | None, Certificate | None, str]:
+    """The triangle LP over every linear fact; the dual is rounded and repaired exactly."""
+    from scipy.optimize import linprog
+
+    n = chain.n
+    rows = [g for g in chain.lin if g is not None]
+    A = np.zeros((len(rows), n))
+    c0 = np.zeros(len(rows))
+    for r, (coef, const) in enumerate(rows):
+        for v, w in coef.items():
+            A[r, v] = float(w)
+        c0[r] = float(const)
+    obj = np.zeros(n)
+    for v, w in f[0].items():
+        obj[v] = float(w)
+    res = linprog(obj, A_ub=-A, b_ub=c0, bounds=[(None, None)] * n, method="highs")
+    if res.status != 0:
+        return False, None, None, f"LP: {res.message}"
+    mu = np.maximum(-np.asarray(res.ineqlin.marginals), 0.0)
+    # f - Σ μ g = residual r (exact); bound r by the variables' facts exactly
+    mult: dict[int, Fraction] = {}
+    rcoef = dict(f[0])
+    rconst = Fraction(f[1])
+    for r in np.flatnonzero(mu > 1e-12):
+        m = Fraction(float(mu[r]))
+        mult[int(r)] = m
+        coef, const = rows[r]
+        for v, w in coef.items():
+            rcoef[v] = rcoef.get(v, Fraction(0)) - m * w
+        rconst -= m * const
+    L, extra = _repair(chain, ({v: c for v, c in rcoef.items() if c}, rconst))
+    for i, v in extra.items():
+        mult[i] = mult.get(i, Fraction(0)) + v
+    if L < 0 or (L == 0 and strict):
+        return False, float(L), None, f"LP bound {res.fun:.6g} does not settle the atom"
+    cert = chain.linear_certificate(f, L, mult, {"rung": "lp"})
+    ok, b, why = _check(cert, Fraction(0), strict)
+    return ok, b, cert if ok else None, why
+
+
+def _repair(chain: Chain, r: Lin) -> tuple[Fraction, dict[int, Fraction]]:
+    """Exact lower bound of a linear form over all layers by interval facts (variable by variable)."""
+    by_layer: dict[int, dict[int, Fraction]] = {}
+    var_layer = {nr.var: k + 1 for k, layer in enumerate(chain.layers) for nr in layer}
+    for v, c in r[0].items():
+        by_layer.setdefault(var_layer.get(v, 0), {})[v] = c
+    total = Fraction(r[1])
+    mult: dict[int, Fraction] = {}
+    for layer, coef in by_layer.items():
+        L, m = chain.backsub((coef, Fraction(0)), 0 if layer else None)
+        total += L
+        for i, v in m.items():
+            mult[i] = mult.get(i, Fraction(0)) + v
+    return total, mult
+
+
+def _sdp_rung(chain: Chain, f: Lin, strict: bool, time_limit: float | None
+              ) -> tuple[bool, float | None, Certificate | None, str]:
+    b, cert, why = sdp_bound(chain, f, time_limit=time_limit)
+    if b is None or cert is None:
+        return False, None, None, why
+    ok = b > 0 or (not strict and b >= 0)
+    return ok, b, cert if ok else None, why
+
+
+def _sdp_products(chain: Chain) -> list[tuple[int, int]]:
+    """The LP rung's products: input box sides, and ``h (u - z)``, ``(h - z)(z - l)`` per unstable neuron."""
+    from sosrelax.nn.encode import NeuronState
+
+    pairs = [(lo, hi) for lo, hi in zip(chain.box_lo, chain.box_hi, strict=True)]
+    for layer in chain.layers:
+        for nr in layer:
+            if nr.state is NeuronState.UNSTABLE:
+                pairs += [(nr.e1, nr.fu), (nr.e2, nr.fl)]
+    return pairs
+
+
+def sdp_bound(chain: Chain, f: Lin, *, products: bool = True, time_limit: float | None = None,
+              solver: str = "clarabel") -> tuple[float | None, Certificate | None, str]:
+    """Proven lower bound of ``f`` by the SDP rung, with its full certificate (lemmas attached)."""
+    from dataclasses import replace
+
+    from sosrelax.api import solve
+    from sosrelax.certificate.format import ProductMultiplier
+    from sosrelax.poly import Polynomial
+    from sosrelax.problem import Problem
+
+    n = chain.n
+    names = chain.variables
+
+    def poly(terms: Any) -> Polynomial:
+        if not terms:
+            return Polynomial.zero(names)
+        exps = np.array([e for e, _ in terms], dtype=np.int64).reshape(-1, n)
+        coefs = np.array([float(c) for _, c in terms])
+        return Polynomial(exps, coefs, names)
+
+    ineqs = list(chain.inequalities)
+    lemmas = list(chain.lemmas)
+    derived_terms = {frozenset(chain.inequalities[i]) for i in chain.derived}
+    prod_terms: list[Any] = []
+    if products:
+        from sosrelax.nn.encode import _quad_terms
+
+        derived_set = set(chain.derived)
+        for i, j in _sdp_products(chain):
+            gi, gj = chain.lin[i], chain.lin[j]
+            assert gi is not None and gj is not None
+            t = _quad_terms(n, gi, gj)
+            used = [i, j]
+            lem = Certificate(
+                variables=names, kind="lower_bound", objective=t, bound=Fraction(0),
+                inequalities=(chain.inequalities[i], chain.inequalities[j]), equalities=(),
+                sos=(), equality_multipliers=(),
+                products=(ProductMultiplier((0, 1), Fraction(1)),),
+                metadata={"lemma": "product of two facts"},
+                derived=tuple(k for k, g in enumerate(used) if g in derived_set),
+            )
+            lemmas.append(lem)
+            prod_terms.append(t)
+            derived_terms.add(frozenset(lem.objective))
+    all_ineqs = ineqs + prod_terms
+    problem = Problem(
+        minimize=poly(chain.terms(f)),
+        subject_to=[poly(g) >= 0 for g in all_ineqs] + [poly(h) == 0 for h in chain.equalities],
+        variables=names,
+    )
+    res = solve(problem, relaxation="sdp", solver=solver, time_limit=time_limit)
+    if res.certificate is None or res.bound is None:
+        return None, None, res.message
+    cert = res.certificate
+    derived = tuple(i for i, g in enumerate(cert.inequalities) if frozenset(g) in derived_terms)
+    full = replace(cert, lemmas=tuple(lemmas), derived=derived)
+    rep = check_certificate(full)
+    if not rep.valid or rep.bound is None:
+        return None, None, "lemma chain rejected: " + rep.reason
+    return float(rep.bound), full, rep.reason
+
+
+# ------------------------------------------------------------------------------------------------
+# the loop
+
+
+def _decide_piece(net: Network, d: Disjunct, idx: int, rungs: Sequence[str], budget: _Budget,
+                  max_certified_relus: int) -> Certificate | None:
+    """A verified certificate that the disjunct piece is empty, or ``None``."""
+    lo = np.array([float(v) for v in d.lo])
+    hi = np.array([float(v) for v in d.hi])
+    fb = crown_bounds(net, lo, hi)
+    ib = interval_bounds(net, lo, hi)
+    if net.n_relus > max_certified_relus:
+        budget.log.append(RungRow(idx, "screen", None, False, 0.0,
+                                  f"{net.n_relus} ReLUs exceed the certificate size limit {max_certified_relus}"))
+        return None
+    A, B, c = _atom_arrays(d.atoms, net.n_inputs, net.n_outputs)
+    # atoms in the order of their float CROWN lower bound of -atom (most promising first)
+    scores = []
+    for k in range(len(d.atoms)):
+        if A[k].any() and net.n_relus:
+            scores.append((-np.inf, k))
+            continue
+        lb = crown_objective(net, -B[k][None], np.array([-c[k]]), lo, hi, fb)[0]
+        scores.append((lb, k))
+    order = [k for _, k in sorted(scores, reverse=True)]
+    chains: dict[str, Chain] = {}
+    for rung in rungs:
+        for k in order[:3]:
+            if budget.left() <= 0:
+                return None
+            t0 = time.perf_counter()
+            method = "interval" if rung == "interval" else "crown"
+            if rung in ("lp", "sdp"):
+                chain = build_chain(net, d.lo, d.hi, method="crown")  # fresh: atoms get added
+            else:
+                chain = chains.get(method) or build_chain(net, d.lo, d.hi, method=method)
+                chains[method] = chain
+            ok, b, cert, note = prove_atom_violated(net, d, k, rung, chain, time_limit=budget.left())
+            budget.log.append(RungRow(idx, rung, b, ok, time.perf_counter() - t0, f"atom {k}: {note[:80]}"))
+            if ok:
+                return cert
+    del ib
+    return None
+
+
+def _split(d: Disjunct, net: Network) -> tuple[Disjunct, Disjunct]:
+    lo = np.array([float(v) for v in d.lo])
+    hi = np.array([float(v) for v in d.hi])
+    mid = (lo + hi) / 2
+    A, B, _ = _atom_arrays(d.atoms, net.n_inputs, net.n_outputs)
+    g = np.zeros(lo.size)
+    for k in range(len(d.atoms)):
+        g += np.abs(_gradient(net, mid, A[k], B[k]))
+    i = int(np.argmax((hi - lo) * (g + 1e-9)))
+    m = (d.lo[i] + d.hi[i]) / 2
+    lo2 = list(d.lo)
+    hi1 = list(d.hi)
+    hi1[i] = m
+    lo2[i] = m
+    return Disjunct(d.lo, tuple(hi1), d.atoms), Disjunct(tuple(lo2), d.hi, d.atoms)
+
+
+def verify(
+    net: Network, prop: Property, *, onnx_path: str | Path | None = None, timeout: float = 60.0,
+    rungs: Sequence[str] = RUNGS, rng: np.random.Generator | int | None = 0,
+    max_certified_relus: int = 64, branch: bool = True,
+) -> VerifyResult:
+    """Decide a VNN-LIB property: ``sat`` (checked counterexample), ``unsat`` (checked certificates),
+    ``unknown`` or ``timeout``.
+
+    Parameters
+    ----------
+    net : Network
+    prop : Property
+        From :func:`~sosrelax.nn.vnnlib.read_vnnlib`.
+    onnx_path : path, optional
+        The model file; counterexamples are then re-executed by onnxruntime too.
+    timeout : float
+        Seconds.
+    rungs : sequence of str
+        Subset of :data:`RUNGS`, in order.
+    rng : Generator or int
+        Randomness of the counterexample search.
+    max_certified_relus : int
+        Networks with more ReLUs are not given certificates (the lemma chain grows with the
+        network); only counterexamples can then decide them.
+    branch : bool
+        Split input boxes when the rungs leave a piece open.
+    """
+    if prop.n_inputs != net.n_inputs or prop.n_outputs != net.n_outputs:
+        from sosrelax.errors import InvalidValueError
+
+        raise InvalidValueError(
+            f"the property has {prop.n_inputs} inputs and {prop.n_outputs} outputs but the network has "
+            f"{net.n_inputs} and {net.n_outputs}; give the matching network"
+        )
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    budget = _Budget(time.perf_counter() + timeout)
+    unknown = [rg for rg in rungs if rg not in RUNGS]
+    if unknown:
+        raise ValueError(f"unknown rung {unknown[0]!r}; choose from {RUNGS}")
+    certs: list[Certificate] = []
+    # counterexamples first (cheap), over every disjunct
+    for d in prop.disjuncts:
+        x = attack(net, d, gen, seconds=min(2.0, max(0.1, timeout / 10)))
+        if x is not None:
+            cex = confirm_counterexample(net, d, x, onnx_path)
+            if cex is not None:
+                return VerifyResult(Result.SAT, cex, (), tuple(budget.log), "counterexample re-checked "
+                                    "exactly and by onnxruntime" if onnx_path else "counterexample re-checked exactly")
+    open_: list[tuple[int, Disjunct, int]] = [(i, d, 0) for i, d in enumerate(prop.disjuncts)]
+    while open_:
+        if budget.left() <= 0:
+            return VerifyResult(Result.TIMEOUT, None, tuple(certs), tuple(budget.log), "time budget spent")
+        i, d, depth = open_.pop()
+        cert = _decide_piece(net, d, i, rungs, budget, max_certified_relus)
+        if cert is not None:
+            certs.append(cert)
+            continue
+        if net.n_relus > max_certified_relus or not branch:
+            return VerifyResult(Result.UNKNOWN, None, tuple(certs), tuple(budget.log),
+                                "no rung settled the property")
+        a, b = _split(d, net)
+        for piece in (a, b):
+            x = attack(net, piece, gen, seconds=0.2, samples=256)
+            if x is not None:
+                cex = confirm_counterexample(net, piece, x, onnx_path)
+                if cex is not None:
+                    return VerifyResult(Result.SAT, cex, (), tuple(budget.log), "counterexample found "
+                                        "while branching, re-checked")
+            open_.append((i, piece, depth + 1))
+    return VerifyResult(Result.UNSAT, None, tuple(certs), tuple(budget.log),
+                        f"{len(certs)} verified certificate(s) cover every disjunct")
