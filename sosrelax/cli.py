@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--quiet", action="store_true", help="no progress table")
 
     sub.add_parser("demo", help="run the main job end to end on the embedded default solver")
+    from sosrelax.nn.cli import add_commands as nn_commands
+
+    nn_commands(sub)  # verify, supports (the VNN-LIB solver interface)
     return p
 
 
@@ -237,6 +240,18 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+def _nn_verify(args: argparse.Namespace) -> int:
+    from sosrelax.nn.cli import run_verify
+
+    return run_verify(args)
+
+
+def _nn_supports(args: argparse.Namespace) -> int:
+    from sosrelax.nn.cli import run_supports
+
+    return run_supports(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sosrelax`` command; returns the exit code."""
     parser = _parser()
@@ -247,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.name:
         print("sosrelax")
         return EXIT_OK
-    handlers = {"solve": _solve, "check": _check, "certify": _certify, "demo": _demo}
+    handlers = {"solve": _solve, "check": _check, "certify": _certify, "demo": _demo,
+                "verify": _nn_verify, "supports": _nn_supports}
     if args.command not in handlers:
         parser.print_help(sys.stderr)
         return EXIT_INPUT
