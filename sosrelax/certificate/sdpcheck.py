@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from sosrelax.certificate.check import EXACT_LDL_LIMIT, CheckStatus, prove_psd
-from sosrelax.certificate.format import DEFAULT_LIMITS, Limits
+from sosrelax.certificate.format import DEFAULT_LIMITS, Limits, RationalMatrix
 from sosrelax.certificate.sdp import SDPCertificate
 from sosrelax.errors import CertificateFormatError
 
@@ -152,6 +152,19 @@ def exact_inner_products(cert: SDPCertificate) -> list[Fraction]:
     return out
 
 
+def _drop_zero_rows(y: RationalMatrix) -> RationalMatrix:
+    """The principal submatrix without the rows (and columns) that are exactly zero.
+
+    A symmetric matrix is PSD iff that submatrix is; dropping the rows lets a face of the PSD
+    cone (a structurally zero row of Y) be proven without an exact LDL^T of the whole block.
+    """
+    num = y.numerators
+    keep = np.any(num != 0, axis=1)
+    if keep.all():
+        return y
+    return RationalMatrix(num[np.ix_(keep, keep)], y.denominator)
+
+
 def _same_problem(cert: SDPCertificate, problem: Any) -> str | None:
     """``None`` if the certificate's data are exactly ``problem``'s (binary64 values), else why."""
     blocks = tuple(int(b) for b in problem.blocks)
@@ -262,7 +275,7 @@ def check_sdp_certificate(
                     tuple(mus),
                 )
             continue
-        ok, mu, detail = prove_psd(y, exact_limit=exact_limit, method=psd_method)
+        ok, mu, detail = prove_psd(_drop_zero_rows(y), exact_limit=exact_limit, method=psd_method)
         mus.append(float(mu))
         if not ok:
             return reject(

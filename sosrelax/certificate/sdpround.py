@@ -55,7 +55,7 @@ from sosrelax.certificate.sdpcheck import (
     check_sdp_certificate,
     exact_inner_products,
 )
-from sosrelax.conic import ConeKind, ConicSolution, SolverStatus, smat
+from sosrelax.conic import ConicSolution, SolverStatus, smat
 from sosrelax.sdpa import SDPAProblem, sdpa_to_conic
 from sosrelax.solvers import solve_conic
 
