@@ -511,7 +511,9 @@ def verify(
         if budget.left() <= 0:
             return VerifyResult(Result.TIMEOUT, None, tuple(certs), tuple(budget.log), "time budget spent")
         i, d, depth = open_.pop()
-        cert = _decide_piece(net, d, i, rungs, budget, max_certified_relus)
+        # the SDP rung on the whole disjunct only; pieces get the cheap rungs (many pieces, small gaps)
+        piece_rungs = rungs if depth == 0 else [r for r in rungs if r != "sdp"]
+        cert = _decide_piece(net, d, i, piece_rungs, budget, max_certified_relus)
         if cert is not None:
             certs.append(cert)
             continue

@@ -1,0 +1,149 @@
+"""Network IR, bounds, lemma chains and rungs on the auto_LiRPA toy network and tiny random networks."""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from sosrelax.certificate.check import check_certificate
+from sosrelax.errors import ParseError
+from sosrelax.nn import robustness_claim
+from sosrelax.nn.bounds import crown_bounds, crown_objective, interval_bounds
+from sosrelax.nn.encode import build_chain
+from sosrelax.nn.ir import Affine, ReLU, from_operations, from_weights
+from sosrelax.nn.verify import Result, sdp_bound, verify
+from sosrelax.nn.vnnlib import parse_vnnlib
+
+
+def toy():
+    return from_weights([np.array([[1.0, -1.0], [2.0, -1.0]]), np.array([[1.0, -1.0]])])
+
+
+LO, HI = [-1, -2], [2, 1]
+
+
+def _rung_bounds(method: str, depth: int | None) -> tuple[float, float]:
+    ch = build_chain(toy(), LO, HI, method=method)
+    out = []
+    for sign in (1, -1):
+        f = ch.output_form([Fraction(sign)], Fraction(0))
+        L, mult = ch.backsub(f, depth)
+        rep = check_certificate(ch.linear_certificate(f, L, mult))
+        assert rep.valid, rep.reason
+        out.append(sign * float(rep.bound))
+    return out[0], out[1]
+
+
+def test_toy_interval_and_linear_bounds_are_proven():
+    assert _rung_bounds("interval", 0) == (-6.0, 4.0)
+    assert _rung_bounds("crown", None) == (-3.0, 3.0)
+
+
+def test_toy_lp_triangle_and_sdp_nest():
+    ch = build_chain(toy(), LO, HI)
+    lo_lp, _, _ = sdp_bound(ch, ch.output_form([Fraction(1)], Fraction(0)), products=False)
+    up_lp, _, _ = sdp_bound(ch, ch.output_form([Fraction(-1)], Fraction(0)), products=False)
+    assert lo_lp == pytest.approx(-3.0, abs=1e-6) and -up_lp == pytest.approx(2.0, abs=1e-6)
+    lo_s, cert, _ = sdp_bound(ch, ch.output_form([Fraction(1)], Fraction(0)))
+    up_s, _, _ = sdp_bound(ch, ch.output_form([Fraction(-1)], Fraction(0)))
+    # Shor + LP products: at least as tight as the published plain SDP-cert [-2.3750, 1.5497]
+    assert -2.3750 <= lo_s <= -2.0 + 1e-9
+    assert 1.0 - 1e-9 <= -up_s <= 1.5497
+    assert cert is not None and cert.lemmas and check_certificate(cert).valid
+
+
+def test_tampered_lemma_is_rejected():
+    ch = build_chain(toy(), LO, HI)
+    f = ch.output_form([Fraction(1)], Fraction(0))
+    L, mult = ch.backsub(f, None)
+    cert = ch.linear_certificate(f, L, mult)
+    from dataclasses import replace
+
+    bad = replace(cert.lemmas[0], bound=cert.lemmas[0].bound + 1)
+    rep = check_certificate(replace(cert, lemmas=(bad, *cert.lemmas[1:])))
+    assert not rep.valid
+
+
+def test_float_bounds_contain_samples():
+    rng = np.random.default_rng(3)
+    net = from_weights([rng.normal(size=(8, 3)), rng.normal(size=(6, 8)), rng.normal(size=(2, 6))],
+                       [rng.normal(size=8), rng.normal(size=6), rng.normal(size=2)])
+    lo, hi = -np.ones(3), np.ones(3)
+    ib, cb = interval_bounds(net, lo, hi), crown_bounds(net, lo, hi)
+    X = rng.uniform(lo, hi, size=(2000, 3))
+    for k, z in enumerate(net.activations(X)):
+        assert np.all(z >= cb.lower[k] - 1e-9) and np.all(z <= cb.upper[k] + 1e-9)
+        assert np.all(cb.lower[k] >= ib.lower[k] - 1e-9)
+    lb = crown_objective(net, np.eye(2), np.zeros(2), lo, hi, cb)
+    assert np.all(net.forward(X).min(axis=0) >= lb - 1e-9)
+
+
+def test_exact_forward_matches_float():
+    net = toy()
+    x = [Fraction(1, 3), Fraction(-5, 7)]
+    assert float(net.forward_exact(x)[0]) == pytest.approx(net.forward(np.array([1 / 3, -5 / 7]))[0])
+
+
+def test_from_operations_merges_affine_maps():
+    a = Affine(np.array([[2.0, 0.0], [0.0, 3.0]]), np.array([1.0, -1.0]))
+    b = Affine(np.array([[1.0, 1.0]]), np.array([0.5]))
+    net = from_operations([a, ReLU(), ReLU(), b], 2)
+    assert net.hidden_sizes == (2,)
+    assert net.forward(np.array([1.0, 1.0]))[0] == pytest.approx(3 + 2 + 0.5)
+
+
+def _exact_max_margin(net, lo, hi, c):
+    """Max of c·f over the box by enumerating activation patterns (one hidden layer): LP per pattern."""
+    from scipy.optimize import linprog
+
+    W1, b1 = net.weights[0], net.biases[0]
+    W2, b2 = net.weights[1], net.biases[1]
+    best = -np.inf
+    for pat in itertools.product([0, 1], repeat=W1.shape[0]):
+        s = np.array(pat, float)
+        A = np.vstack([-W1[s == 1], W1[s == 0]]) if W1.shape[0] else np.zeros((0, lo.size))
+        b = np.concatenate([b1[s == 1], -b1[s == 0]])
+        obj = -(c @ W2 * s) @ W1
+        res = linprog(obj, A_ub=A, b_ub=b, bounds=list(zip(lo, hi, strict=True)), method="highs")
+        if res.status == 0:
+            best = max(best, -res.fun + (c @ W2 * s) @ b1 + c @ b2)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tiny_networks_never_wrong(seed):
+    rng = np.random.default_rng(seed)
+    net = from_weights([rng.normal(size=(6, 2)), rng.normal(size=(2, 6))],
+                       [rng.normal(size=6) * 0.3, rng.normal(size=2) * 0.3])
+    x0 = rng.uniform(-1, 1, size=2)
+    label = int(np.argmax(net.forward(x0)))
+    eps = 0.15
+    prop = robustness_claim(net, x0, eps, label)
+    res = verify(net, prop, timeout=8, rng=rng)
+    lo, hi = x0 - eps, x0 + eps
+    c = np.zeros(2)
+    c[1 - label], c[label] = 1.0, -1.0
+    truth = _exact_max_margin(net, lo, hi, c)
+    assert res.status in (Result.SAT, Result.UNSAT, Result.TIMEOUT), res
+    if res.status is Result.UNSAT:
+        assert truth < 1e-9
+        assert all(check_certificate(ct).valid for ct in res.certificates)
+    else:
+        assert truth >= -1e-9
+
+
+def test_vnnlib_parser_dnf_and_errors():
+    prop = parse_vnnlib(
+        "(declare-const X_0 Real)(declare-const Y_0 Real)(declare-const Y_1 Real)"
+        "(assert (>= X_0 -1))(assert (<= X_0 1))"
+        "(assert (or (and (>= Y_0 Y_1)) (and (<= (+ Y_0 (* 2 Y_1)) 0.5))))"
+    )
+    assert len(prop.disjuncts) == 2
+    assert prop.disjuncts[0].lo == (Fraction(-1),)
+    with pytest.raises(ParseError, match="line 1|unclosed"):
+        parse_vnnlib("(declare-const X_0 Real)(assert (>= X_0 1)")
+    with pytest.raises(ParseError, match="not linear"):
+        parse_vnnlib("(declare-const X_0 Real)(declare-const Y_0 Real)(assert (>= (* X_0 Y_0) 1))")

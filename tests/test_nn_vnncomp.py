@@ -1,0 +1,104 @@
+"""VNN-COMP test instances (../shared/data/vnncomp), ONNX loading and the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from sosrelax.cli import main  # noqa: E402
+from sosrelax.errors import ParseError  # noqa: E402
+from sosrelax.nn import vnnlib_claims  # noqa: E402
+from sosrelax.nn.onnx_loader import load_onnx  # noqa: E402
+from sosrelax.nn.verify import Result, verify  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vnncomp"
+
+
+def need_data():
+    if not DATA.is_dir():
+        pytest.skip("shared VNN-COMP data not available")
+
+
+def test_nano_unsat():
+    need_data()
+    net, prop = vnnlib_claims(DATA / "test_nano.onnx", DATA / "test_nano.vnnlib")
+    res = verify(net, prop, onnx_path=DATA / "test_nano.onnx", timeout=20)
+    assert res.status is Result.UNSAT and res.certificates
+
+
+def test_acas_sat_witness_rechecks():
+    need_data()
+    onnx = DATA / "test_sat.onnx"
+    net, prop = vnnlib_claims(onnx, DATA / "test_prop.vnnlib")
+    res = verify(net, prop, onnx_path=onnx, timeout=20)
+    assert res.status is Result.SAT
+    import onnxruntime as ort
+
+    x, _ = res.counterexample
+    sess = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    y = sess.run(None, {sess.get_inputs()[0].name: np.array(x, np.float32).reshape(1, 1, 1, 5)})[0].ravel()
+    d = prop.disjuncts[0]
+    assert all(float(a) - 1e-4 <= v <= float(b) + 1e-4 for a, v, b in zip(d.lo, x, d.hi, strict=True))
+    assert all(y[0] <= y[j] + 1e-4 for j in range(1, 5))
+
+
+def test_acas_unsat_never_sat():
+    need_data()
+    net, prop = vnnlib_claims(DATA / "test_unsat.onnx", DATA / "test_prop.vnnlib")
+    res = verify(net, prop, onnx_path=DATA / "test_unsat.onnx", timeout=10)
+    assert res.status in (Result.UNSAT, Result.UNKNOWN)
+
+
+def test_unsupported_operator_named(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Sigmoid", ["x"], ["y"], name="act")
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(g), str(path))
+    with pytest.raises(ParseError, match="act.*Sigmoid"):
+        load_onnx(path)
+
+
+def test_gemm_relu_model_roundtrip(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w1 = rng.normal(size=(4, 3)).astype(np.float32)
+    w2 = rng.normal(size=(2, 4)).astype(np.float32)
+    inits = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(np.ones(4, np.float32), "b1"),
+             numpy_helper.from_array(w2.T.copy(), "w2"), numpy_helper.from_array(np.array([2.0], np.float32), "m")]
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["z"], transB=1),
+             helper.make_node("Relu", ["z"], ["h"]),
+             helper.make_node("MatMul", ["h", "w2"], ["o"]),
+             helper.make_node("Mul", ["o", "m"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], inits)
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    net = load_onnx(path)
+    assert net.hidden_sizes == (4,)
+    assert np.array_equal(net.weights[0], w1.astype(np.float64))
+
+
+def test_cli_verify_and_supports(tmp_path, capsys):
+    need_data()
+    out = tmp_path / "res.txt"
+    rc = main(["verify", str(DATA / "test_nano.vnnlib"), "--network", f"N={DATA / 'test_nano.onnx'}",
+               "--vnncomp-result", str(out)])
+    assert rc == 0 and capsys.readouterr().out == "unsat\n" and out.read_text() == "unsat\n"
+    assert main(["supports", "--vnnlib-versions"]) == 0
+    assert capsys.readouterr().out == "1.0\n1.0\n"
+    bad = tmp_path / "bad.vnnlib"
+    bad.write_text("(declare-const X_0 Real)(assert (>= X_0 1)")
+    assert main(["verify", str(bad), "--network", f"N={DATA / 'test_nano.onnx'}",
+                 "--vnncomp-result", str(tmp_path / "r2.txt")]) == 2
+    assert not (tmp_path / "r2.txt").exists()
