@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]' 2>/dev/null || $(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,onnx]' 2>/dev/null || $(PY) -m pip install -e '.[dev,onnx]'
 	touch $(STAMP)
 
 demo: $(STAMP)

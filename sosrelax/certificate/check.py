@@ -711,8 +711,9 @@ def residual(cert: Certificate) -> Terms:
     )
 
 
-_Fact = tuple[str, dict[tuple[int, ...], Fraction], Fraction]
-"""A proven lemma: (kind, objective, proven bound): ``f − β ≥ 0`` (lower) or ``β − f ≥ 0`` (upper)."""
+_FactIndex = dict[tuple[tuple[tuple[int, ...], Fraction], ...], list[tuple[str, Fraction, Fraction, Fraction]]]
+"""Facts keyed by the direction of their non-constant part (scaled to a unit leading coefficient):
+``key -> [(kind, leading coefficient of the direction, constant of f, proven bound)]``."""
 
 
 def _as_dict(t: Terms) -> dict[tuple[int, ...], Fraction]:
@@ -723,21 +724,35 @@ def _as_dict(t: Terms) -> dict[tuple[int, ...], Fraction]:
     return {k: v for k, v in out.items() if v != 0}
 
 
-def _implied_by(g: Terms, facts: list[_Fact]) -> bool:
-    """True if ``g >= 0`` is a positive multiple of a proven fact, with a bound no stronger."""
+def _direction(nc: dict[tuple[int, ...], Fraction]
+               ) -> tuple[tuple[tuple[tuple[int, ...], Fraction], ...], Fraction]:
+    """``(key, lead)``: the terms divided by ``|lead|``, ``lead`` the coefficient of the smallest exponent."""
+    lead = nc[min(nc)]
+    return tuple(sorted((e, v / abs(lead)) for e, v in nc.items())), lead
+
+
+def _add_fact(index: _FactIndex, kind: str, f: dict[tuple[int, ...], Fraction], beta: Fraction) -> None:
+    f_nc = {e: (v if kind == "lower_bound" else -v) for e, v in f.items() if any(e)}
+    if not f_nc:
+        return
+    key, lead = _direction(f_nc)
+    f0 = next((v for e, v in f.items() if not any(e)), Fraction(0))
+    index.setdefault(key, []).append((kind, lead, f0, beta))
+
+
+def _implied_by(g: Terms, index: _FactIndex) -> bool:
+    """True if ``g >= 0`` is a positive multiple of a proven fact, with a bound no stronger.
+
+    Facts are looked up by the direction of their non-constant part (a hash lookup, not a scan).
+    """
     gd = _as_dict(g)
     g_nc = {e: v for e, v in gd.items() if any(e)}
-    g0 = gd.get(tuple(0 for _ in next(iter(gd), ())), Fraction(0)) if gd else Fraction(0)
-    for kind, f, beta in facts:
-        f_nc = {e: v for e, v in f.items() if any(e)}
-        if not f_nc or f_nc.keys() != g_nc.keys():
-            continue
-        sgn = 1 if kind == "lower_bound" else -1
-        e0 = next(iter(f_nc))
-        c = g_nc[e0] / (sgn * f_nc[e0])
-        if c <= 0 or any(g_nc[e] != c * sgn * v for e, v in f_nc.items()):
-            continue
-        f0 = f.get(tuple(0 for _ in e0), Fraction(0))
+    if not g_nc:
+        return False
+    g0 = next((v for e, v in gd.items() if not any(e)), Fraction(0))
+    key, g_lead = _direction(g_nc)
+    for kind, lead, f0, beta in index.get(key, ()):
+        c = g_lead / lead  # g_nc = c * (±f_nc), c > 0 since the keys agree
         if kind == "lower_bound":  # g = c (f - beta'), beta' <= beta
             if f0 - g0 / c <= beta:
                 return True
@@ -747,13 +762,13 @@ def _implied_by(g: Terms, facts: list[_Fact]) -> bool:
 
 
 def _check_lemmas(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method: str
-                  ) -> list[_Fact]:
+                  ) -> _FactIndex:
     """Check the lemmas in order and return their proven conclusions."""
     derived = set(cert.derived)
     base_ineq = {tuple(sorted(_as_dict(g).items())) for i, g in enumerate(cert.inequalities)
                  if i not in derived}
     base_eq = {tuple(sorted(_as_dict(h).items())) for h in cert.equalities}
-    facts: list[_Fact] = []
+    facts: _FactIndex = {}
     for k, lem in enumerate(cert.lemmas):
         where = f"lemmas[{k}]"
         if lem.lemmas:
@@ -777,12 +792,12 @@ def _check_lemmas(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_
         except _Reject as e:
             raise _Reject(f"{where}: {e}") from e
         assert proven is not None
-        facts.append((lem.kind, _as_dict(lem.objective), proven))
+        _add_fact(facts, lem.kind, _as_dict(lem.objective), proven)
     return facts
 
 
 def _check(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method: str,
-           facts: list[_Fact] | None = None,
+           facts: _FactIndex | None = None,
            ) -> tuple[CheckStatus, Fraction | None, str, float, tuple[float, ...]]:
     _validate(cert)
     if cert.lemmas:
@@ -790,7 +805,7 @@ def _check(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method:
     for i in cert.derived:
         if not 0 <= i < len(cert.inequalities):
             raise _Reject(f"derived: {i} is not an inequality index")
-        if not _implied_by(cert.inequalities[i], facts or []):
+        if not _implied_by(cert.inequalities[i], facts or {}):
             raise _Reject(f"inequalities[{i}]: listed as derived but no proven lemma implies it")
     gam = cert.bound
     r, g_polys, sigmas = _residual(cert)
