@@ -22,7 +22,7 @@ from sosrelax.solvers import solve_conic
 __all__ = ["RELAXATIONS", "solve"]
 
 #: The relaxation names :func:`solve` accepts.
-RELAXATIONS = ("sos", "sdp")
+RELAXATIONS = ("sos", "sdp", "lp", "dsos", "sdsos")
 
 _STATUS = {
     SolverStatus.OPTIMAL: Status.OPTIMAL,
@@ -34,14 +34,34 @@ _STATUS = {
     SolverStatus.ERROR: Status.ERROR,
 }
 
+#: Gram cone of each moment–SOS rung.
+_CONES = {"sos": "psd", "sdp": "psd", "dsos": "dd", "sdsos": "sdd"}
 
-def _build(
-    problem: Problem, relaxation: str, level: int | None, sparsity: str | None
-) -> MomentRelaxation:
-    if sparsity not in (None, "none"):
+
+def _build(problem: Problem, relaxation: str, level: int | None, sparsity: str | None) -> MomentRelaxation:
+    from sosrelax.relax.lp import build_sherali_adams_relaxation
+    from sosrelax.relax.sparsity import SPARSITY, build_sparse_relaxation
+
+    if relaxation not in RELAXATIONS:
         raise InvalidValueError(
-            f"sparsity={sparsity!r} is not available for relaxation {relaxation!r} yet; use sparsity=None"
+            f"unknown relaxation {relaxation!r}; choose one of {', '.join(repr(r) for r in RELAXATIONS)}"
         )
+    sparse = sparsity not in (None, "none")
+    if sparse and sparsity not in SPARSITY:
+        raise InvalidValueError(
+            f"unknown sparsity {sparsity!r}; choose None or one of {', '.join(repr(s) for s in SPARSITY)}"
+        )
+    if relaxation == "lp":
+        if sparse:
+            raise InvalidValueError(
+                "relaxation='lp' (Sherali–Adams) has no sparse form here; use sparsity=None, or "
+                "relaxation='dsos' with sparsity for a sparse linear program"
+            )
+        degree = None if level is None else 2 * int(level)
+        if degree is not None:
+            degs = [problem.objective.degree, *(h.degree for h in problem.equalities)]
+            degree = max(degree, *degs)
+        return build_sherali_adams_relaxation(problem, degree)
     if relaxation == "sdp":
         degs = [problem.objective.degree, *(g.degree for g in problem.inequalities)]
         degs += [h.degree for h in problem.equalities]
@@ -51,15 +71,12 @@ def _build(
                 f"{max(degs)}; use relaxation='sos' with a level"
             )
         if level not in (None, 1):
-            raise InvalidValueError(
-                "relaxation='sdp' has no level (it is level 1); use relaxation='sos'"
-            )
-        return build_moment_relaxation(problem, 1)
-    if relaxation == "sos":
-        return build_moment_relaxation(problem, level)
-    raise InvalidValueError(
-        f"unknown relaxation {relaxation!r}; choose one of {', '.join(repr(r) for r in RELAXATIONS)}"
-    )
+            raise InvalidValueError("relaxation='sdp' has no level (it is level 1); use relaxation='sos'")
+        level = 1
+    cone = _CONES[relaxation]
+    if sparse:
+        return build_sparse_relaxation(problem, level, cone, sparsity)
+    return build_moment_relaxation(problem, level, cone)
 
 
 @dataclass(frozen=True)
@@ -202,15 +219,21 @@ def solve(
     ----------
     problem : Problem
         ``minimise`` or ``maximise`` a polynomial over ``{g_i >= 0, h_j = 0}``.
-    relaxation : {"sos", "sdp"}
+    relaxation : {"sos", "sdp", "lp", "dsos", "sdsos"}
         ``"sos"``: the Lasserre/Putinar moment–SOS relaxation of order ``level``; ``"sdp"``: Shor's relaxation
-        of a quadratic problem (= ``"sos"`` at level 1).
+        of a quadratic problem (= ``"sos"`` at level 1); ``"lp"``: Sherali–Adams / Handelman products of the
+        inequalities up to degree ``2·level`` (a linear program); ``"dsos"`` / ``"sdsos"``: the ``"sos"``
+        construction with diagonally dominant (LP) / scaled diagonally dominant (SOCP) Gram matrices.  At the
+        same level the bounds are ordered ``dsos <= sdsos <= sos`` (minimisation).
     level : int, optional
         The relaxation order ``d`` (moments up to degree ``2d``); default: the smallest admissible.
     solver : str
         A backend name from :func:`sosrelax.solvers.available_solvers` (``"clarabel"`` by default).
-    sparsity : None
-        Reserved for sparse relaxations.
+    sparsity : {None, "correlative", "term", "correlative+term"}
+        ``"correlative"``: one moment matrix per clique of a chordal extension of the variables' correlative
+        sparsity graph; ``"term"``: block-diagonal Gram matrices from term sparsity (TSSOS); both combined.
+        Not for ``"lp"``.  A sparse relaxation is a relaxation of the dense one: valid, never tighter.
+        ``info["sizes"]`` reports the cliques and block sizes.
     certificate : bool
         Extract a certificate from the dual and have the independent checker prove it (default).  Without it,
         :attr:`SolveResult.bound` stays ``None``.
@@ -345,13 +368,16 @@ def solve(
         if scaling is not None:
             moments = scaling.moments_to_original(relax.moment_exps, moments)
         if np.all(np.isfinite(moments)) and moments[0] > 0:
-            pseudo = PseudoDistribution(
-                variables=problem.variables,
-                exps=relax.moment_exps,
-                moments=moments,
-                level=relax.level,
-                offset=flatness_offset(problem),
-            )
+            if relax.cliques is None:
+                pseudo = PseudoDistribution(
+                    variables=problem.variables,
+                    exps=relax.moment_exps,
+                    moments=moments,
+                    level=relax.level,
+                    offset=flatness_offset(problem),
+                )
+            else:  # a sparse relaxation carries moments per clique only
+                info["clique_pseudodistributions"] = relax.clique_pseudodistributions(moments)
 
     message = _message(status, problem, bound, solver_bound, report, sol)
     return SolveResult(

@@ -15,6 +15,7 @@ import numpy as np
 from sosrelax.certificate.format import (
     Certificate,
     EqualityMultiplier,
+    ProductMultiplier,
     RationalMatrix,
     SOSMultiplier,
     as_rational_matrix,
@@ -78,8 +79,8 @@ def certificate_from_moment_dual(
         else:
             kind, bound = "upper_bound", Fraction(-gamma)
         objective = f_terms
-    return _assemble(relax, relax.gram_matrices(z), relax.equality_multipliers(z), kind, bound, objective,
-                     metadata)
+    return _assemble(relax, relax.gram_matrices(z), relax.equality_multipliers(z),
+                     relax.product_coefficients(z), kind, bound, objective, metadata)
 
 
 def certificate_from_centered_dual(
@@ -97,6 +98,7 @@ def certificate_from_centered_dual(
     z = np.asarray(z, dtype=float)
     t = -float(z[0])
     grams = [Q + t * np.eye(Q.shape[0]) for Q in relax.gram_matrices(z)]
+    coefficients = relax.product_coefficients(z) + t
     if relax.problem.sense is Sense.MINIMIZE:
         kind, bound = "lower_bound", Fraction(gamma)
     else:
@@ -104,33 +106,40 @@ def certificate_from_centered_dual(
     f_terms = problem_terms(relax.problem, relax.variables)[0]
     meta = dict(metadata or {})
     meta["gram_margin"] = repr(t)
-    return _assemble(relax, grams, relax.equality_multipliers(z), kind, bound, f_terms, meta)
+    return _assemble(relax, grams, relax.equality_multipliers(z), coefficients, kind, bound, f_terms, meta)
 
 
 def _assemble(
     relax: MomentRelaxation,
     grams: list[np.ndarray],
     lams: list[np.ndarray],
+    coefficients: np.ndarray,
     kind: str,
     bound: Fraction,
     objective: tuple,
     metadata: dict[str, str] | None,
 ) -> Certificate:
     _, ineq, eq = problem_terms(relax.problem, relax.variables)
+    n = len(relax.variables)
     sos = []
     for blk, Q in zip(relax.gram_blocks, grams, strict=True):
         Q = 0.5 * (Q + Q.T)
         sos.append(
             SOSMultiplier(
                 constraint=blk.constraint,
-                basis=tuple(tuple(int(e) for e in row) for row in blk.basis),
+                basis=tuple(tuple(int(e) for e in row) for row in blk.full_basis(n)),
                 gram=gram_from_array(Q),
-                cone="psd",
+                cone=blk.cone if blk.cone in ("psd", "dd", "sdd") else "psd",
             )
         )
     eqm = []
     for blk, lam in zip(relax.equality_blocks, lams, strict=True):
-        eqm.append(EqualityMultiplier(constraint=blk.constraint, poly=terms_from_arrays(blk.basis, lam)))
+        eqm.append(EqualityMultiplier(constraint=blk.constraint,
+                                      poly=terms_from_arrays(blk.full_basis(n), lam)))
+    prods = tuple(
+        ProductMultiplier(constraints=cons, coefficient=Fraction(max(0.0, float(c))))
+        for cons, c in zip(relax.products, coefficients, strict=True)
+    )
     return Certificate(
         variables=relax.variables,
         kind=kind,
@@ -140,7 +149,7 @@ def _assemble(
         equalities=eq,
         sos=tuple(sos),
         equality_multipliers=tuple(eqm),
-        products=(),
+        products=prods,
         box=None,
         metadata=dict(metadata or {}),
     )
@@ -152,7 +161,8 @@ def with_substitution(cert: Certificate, scaling: Scaling, problem: Problem) -> 
     The multipliers stay in the scaled variables ``u`` and the certificate records the change of variables
     ``x = c + s·u``; the checker substitutes it into the user's polynomials itself.  Only the polynomial
     factors need undoing, and they are powers of two (exact in floating point):
-    ``f(c + s·u) − κ_f γ = Σ (κ_f / κ_i) σ_i g_i(c + s·u) + Σ (κ_f / κ_j) λ_j h_j(c + s·u)``
+    ``f(c + s·u) − κ_f γ = Σ (κ_f / κ_i) σ_i g_i(c + s·u) + Σ (κ_f / κ_j) λ_j h_j(c + s·u)
+    + Σ_a (κ_f / Π_{i∈a} κ_i) c_a Π_{i∈a} g_i(c + s·u)``
     (``κ_f = 1`` for an infeasibility certificate).
     """
     kf = Fraction(1) if cert.kind == "infeasible" else scaling.objective_factor
@@ -166,6 +176,12 @@ def with_substitution(cert: Certificate, scaling: Scaling, problem: Problem) -> 
     for e in cert.equality_multipliers:
         factor = kf / scaling.equality_factors[e.constraint]
         eqm.append(EqualityMultiplier(e.constraint, tuple((a, v * factor) for a, v in e.poly)))
+    prods = []
+    for pm in cert.products:
+        factor = kf
+        for i in pm.constraints:
+            factor /= scaling.inequality_factors[i]
+        prods.append(ProductMultiplier(pm.constraints, pm.coefficient * factor))
     f_terms, ineq, eq = problem_terms(problem, scaling.variables)
     return Certificate(
         variables=scaling.variables,
@@ -176,7 +192,7 @@ def with_substitution(cert: Certificate, scaling: Scaling, problem: Problem) -> 
         equalities=eq,
         sos=tuple(sos),
         equality_multipliers=tuple(eqm),
-        products=cert.products,
+        products=tuple(prods),
         box=cert.box,
         metadata=dict(cert.metadata, scaling="affine"),
         substitution=tuple(zip(scaling.center, scaling.scale, strict=True)),

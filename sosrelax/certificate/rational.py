@@ -11,7 +11,11 @@ projects the SOS multiplier :math:`\\sigma_0` orthogonally (Frobenius norm) onto
 
 which in the monomial basis has the closed form of Peyrl and Parrilo: add
 :math:`r_\\alpha / N_\\alpha` to each of the :math:`N_\\alpha` entries with
-:math:`b_a + b_b = \\alpha`.  After it the residual is exactly zero
+:math:`b_a + b_b = \\alpha`.  With several :math:`\\sigma_0` (one per clique of a sparse relaxation)
+each residual monomial is assigned to the first clique whose variables contain its support and projected
+there.  DD/SDD Gram matrices keep their cone label; the checker proves positive semidefiniteness, which is
+all the identity needs.  Sherali–Adams product coefficients are rounded (and clipped at zero); their
+residual is absorbed by the checker over the box.  After it the residual is exactly zero
 on every monomial that :math:`\\sigma_0` can represent.  If the projected matrix is
 not PSD (optimal Gram matrices are singular), the bound is backed off by a geometrically growing
 :math:`\\delta`: the identity's constant term grows by :math:`\\delta`, which the projection puts on
@@ -150,35 +154,75 @@ def rationalize(
     base = replace(cert_float, sos=sos, equality_multipliers=eqm, products=prods,
                    bound=_round(cert_float.bound, denominator)
                    if cert_float.kind != "infeasible" else cert_float.bound)
-    i0 = next((i for i, m in enumerate(sos) if m.constraint is None), None)
-    if i0 is None:
+    i0s = [i for i, m in enumerate(sos) if m.constraint is None]
+    if not i0s:
         return base
     r = residual(base)
-    m0 = base.sos[i0]
-    g, rest = project_gram(m0.basis, as_rational_matrix(m0.gram), r)
     new_sos = list(base.sos)
-    new_sos[i0] = SOSMultiplier(m0.constraint, m0.basis, g, m0.cone)
+    grams: dict[int, RationalMatrix] = {}
+    rest: Terms = r
+    for i in i0s:
+        if not rest:
+            break
+        m0 = base.sos[i]
+        mine, rest = _split_by_support(m0.basis, rest)
+        if not mine:
+            continue
+        g, left = project_gram(m0.basis, as_rational_matrix(m0.gram), mine)
+        grams[i] = g
+        new_sos[i] = SOSMultiplier(m0.constraint, m0.basis, g, m0.cone)
+        rest = rest + left
     projected = replace(base, sos=tuple(new_sos))
-    if rest or prove_psd(g)[0] or base.kind == "infeasible":
+    if rest or base.kind == "infeasible":
         return projected
-    # Lowering the bound by delta raises the identity's constant term by delta, which the projection
-    # puts on the (1, 1) entry of sigma_0 (the only pair of basis monomials summing to 0).
-    zero = next((k for k, b in enumerate(m0.basis) if not any(b)), None)
-    if zero is None:
+    failing = [i for i in grams if not prove_psd(grams[i])[0]]
+    if not failing:
         return projected
+    # Lowering the bound by delta raises the identity's constant term by delta, which goes on the (1, 1)
+    # entry of a failing sigma_0 (the only pair of basis monomials summing to 0); each failing block gets
+    # the smallest delta of the schedule that makes it PSD, and the bound moves by their sum.
     sign = -1 if base.kind == "lower_bound" else 1  # lower: gamma - delta; upper: gamma + delta
     cap = Fraction(max_backoff) * max(Fraction(1), abs(base.bound))
-    delta = Fraction(0)
-    for step in range(max_backoff_steps):
-        delta = _round(Fraction(backoff_start) * cap * Fraction(backoff_factor) ** step, denominator)
-        if delta > cap:
-            break
-        num = g.numerators.astype(object) * (delta.denominator)
-        num[zero, zero] += delta.numerator * g.denominator
-        gd = RationalMatrix(num, g.denominator * delta.denominator)
-        if prove_psd(gd)[0]:
-            new_sos[i0] = SOSMultiplier(m0.constraint, m0.basis, gd, m0.cone)
-            return replace(base, sos=tuple(new_sos), bound=base.bound + sign * delta)
-    # no small backoff restores definiteness: keep the exact identity; the checker may still
-    # absorb the small negative eigenvalues over a box, or reject
-    return projected
+    total = Fraction(0)
+    for i in failing:
+        m0 = base.sos[i]
+        g = grams[i]
+        zero = next((k for k, b in enumerate(m0.basis) if not any(b)), None)
+        if zero is None:
+            return projected
+        fixed = None
+        for step in range(max_backoff_steps):
+            delta = _round(Fraction(backoff_start) * cap * Fraction(backoff_factor) ** step, denominator)
+            if total + delta > cap:
+                break
+            num = g.numerators.astype(object) * (delta.denominator)
+            num[zero, zero] += delta.numerator * g.denominator
+            gd = RationalMatrix(num, g.denominator * delta.denominator)
+            if prove_psd(gd)[0]:
+                fixed = gd
+                total += delta
+                break
+        if fixed is None:
+            # no small backoff restores definiteness: keep the exact identity; the checker may still
+            # absorb the small negative eigenvalues over a box, or reject
+            return projected
+        new_sos[i] = SOSMultiplier(m0.constraint, m0.basis, fixed, m0.cone)
+    return replace(base, sos=tuple(new_sos), bound=base.bound + sign * total)
+
+
+def _split_by_support(basis: tuple[tuple[int, ...], ...], r: Terms) -> tuple[Terms, Terms]:
+    """Residual terms whose variables all occur in ``basis`` (candidates for this block), and the others.
+
+    With one σ₀ per clique, a residual monomial goes to the first clique whose variables contain its
+    support; the Peyrl–Parrilo projection then places it there.
+    """
+    if not r or not basis:
+        return (), r
+    used = np.flatnonzero(np.array(basis, dtype=np.int64).sum(axis=0) > 0)
+    E = np.array([e for e, _ in r], dtype=np.int64)
+    outside = np.ones(E.shape[1], dtype=bool)
+    outside[used] = False
+    ok = ~np.any(E[:, outside] > 0, axis=1)
+    mine = tuple(t for t, o in zip(r, ok, strict=True) if o)
+    other = tuple(t for t, o in zip(r, ok, strict=True) if not o)
+    return mine, other
