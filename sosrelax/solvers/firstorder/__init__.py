@@ -16,7 +16,7 @@ Two methods, written once against an array namespace (see :mod:`._xp`):
 
 Options (``options=`` of :func:`sosrelax.solvers.solve_conic`): ``device`` (``"cpu"``, ``"gpu"``,
 ``"auto"``), ``method``, ``max_iters``, ``check_every``, ``infeasibility_tolerance``,
-``ruiz_iterations``, ``bucket_ratio`` and the method options of :class:`.pdhg.PdhgOptions` and
+``ruiz_iterations``, ``bucket_ratio``, ``blas_threads`` and the method options of :class:`.pdhg.PdhgOptions` and
 :class:`.admm.AdmmOptions`.
 
 The answers have moderate accuracy (``tolerance`` 1e-6 by default, rechecked at 10×).  That is
@@ -33,7 +33,7 @@ from typing import Any
 from sosrelax.conic import ConeKind, ConicProgram, ConicSolution
 from sosrelax.errors import InvalidValueError
 from sosrelax.solvers._validate import checked_solution, error_solution
-from sosrelax.solvers.firstorder._xp import cuda_available, select_backend
+from sosrelax.solvers.firstorder._xp import cuda_available, limited_blas_threads, select_backend
 from sosrelax.solvers.firstorder.admm import AdmmOptions, GramSolver, solve_admm
 from sosrelax.solvers.firstorder.pdhg import PdhgOptions, solve_pdhg
 from sosrelax.solvers.firstorder.precondition import scale_program
@@ -59,11 +59,13 @@ DEFAULT_TOLERANCE = 1e-6
 #: our recheck tolerance is this factor times the tolerance (1e-5 at the default 1e-6)
 CHECK_FACTOR = 10.0
 METHODS = ("pdhg", "admm", "auto")
+#: on the CPU, PSD blocks up to this order are diagonalised with a single BLAS thread
+BLAS_SINGLE_THREAD_ORDER = 400
 
 _PDHG_KEYS = {f.name for f in dataclasses.fields(PdhgOptions)}
 _ADMM_KEYS = {f.name for f in dataclasses.fields(AdmmOptions)}
 _COMMON_KEYS = {"device", "method", "max_iters", "check_every", "infeasibility_tolerance",
-                "ruiz_iterations", "bucket_ratio"}
+                "ruiz_iterations", "bucket_ratio", "blas_threads"}
 
 
 def is_available() -> bool:
@@ -121,6 +123,9 @@ def solve(
     bucket_ratio = opts.pop("bucket_ratio", None)
     if method == "auto":
         method = choose_method(prog)
+    #: small PSD blocks: one BLAS thread per eigh is faster (and robust to a loaded machine)
+    largest = max((k.dim for k in prog.cones if k.kind is ConeKind.PSD), default=0)
+    threads = opts.pop("blas_threads", 1 if largest <= BLAS_SINGLE_THREAD_ORDER else None)
     t0 = time.perf_counter()
     try:
         sp = scale_program(prog, backend, ruiz_iterations=ruiz, bucket_ratio=bucket_ratio)
@@ -128,13 +133,15 @@ def solve(
             pdhg_opts = PdhgOptions(**{k: v for k, v in opts.items() if k in _PDHG_KEYS})
             setup = time.perf_counter() - t0
             t1 = time.perf_counter()
-            out: Outcome = solve_pdhg(sp, settings, pdhg_opts)
+            with limited_blas_threads(None if backend.is_gpu else threads):
+                out: Outcome = solve_pdhg(sp, settings, pdhg_opts)
         else:
             admm_opts = AdmmOptions(**{k: v for k, v in opts.items() if k in _ADMM_KEYS})
             gram = GramSolver.build(sp, admm_opts)
             setup = time.perf_counter() - t0
             t1 = time.perf_counter()
-            out = solve_admm(sp, settings, gram, admm_opts)
+            with limited_blas_threads(None if backend.is_gpu else threads):
+                out = solve_admm(sp, settings, gram, admm_opts)
         backend.synchronize()
     except (MemoryError, ArithmeticError, ValueError, RuntimeError) as e:
         # a crash inside the iteration is an outcome; bad options were rejected above

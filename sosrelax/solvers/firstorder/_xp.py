@@ -8,6 +8,7 @@ here and only when a GPU is asked for (``device="gpu"``) or allowed (``device="a
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -17,7 +18,13 @@ import scipy.sparse as sp
 
 from sosrelax.errors import BackendNotAvailableError, InvalidValueError
 
-__all__ = ["ArrayBackend", "DEVICES", "cuda_available", "select_backend"]
+__all__ = [
+    "ArrayBackend",
+    "DEVICES",
+    "cuda_available",
+    "limited_blas_threads",
+    "select_backend",
+]
 
 DEVICES = ("cpu", "gpu", "auto")
 
@@ -115,3 +122,18 @@ def select_backend(device: str = "cpu") -> ArrayBackend:
     import cupyx.scipy.sparse as csp
 
     return ArrayBackend(cupy, csp, "gpu")
+
+
+def limited_blas_threads(limit: int | None) -> AbstractContextManager[Any]:
+    """Limit the host BLAS/LAPACK thread pool inside a ``with`` block (``None``: no limit).
+
+    Small batched ``eigh`` calls are slower with several threads than with one, badly so on a
+    loaded machine.  Uses ``threadpoolctl`` when it is installed; otherwise does nothing.
+    """
+    if limit is None:
+        return nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return nullcontext()
+    return threadpool_limits(limits=int(limit), user_api="blas")

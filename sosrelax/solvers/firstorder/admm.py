@@ -79,7 +79,9 @@ class AdmmOptions:
     alpha : float
         Over-relaxation in ``(0, 2)``.
     adapt_rho : bool
-        Balance the primal and dual residuals by doubling or halving ``ρ`` at checks.
+        Residual balancing: at checks, scale ``ρ`` by the square root of the ratio of ADMM's
+        relative consensus and dual residuals when it exceeds ``balance`` (or ``1/balance``).
+    balance : float
     woodbury_max_rows : int
         Largest ``r`` (non-orthogonal rows) for the Woodbury linear step.
     dense_max : int
@@ -90,6 +92,7 @@ class AdmmOptions:
     rho: float | None = None
     alpha: float = 1.6
     adapt_rho: bool = True
+    balance: float = 5.0
     woodbury_max_rows: int = 3000
     dense_max: int = 3000
 
@@ -230,6 +233,7 @@ def solve_admm(
         Ax = sp_.A @ x
         z = v + (Ax - sp_.b) / rho
         zr = alpha * z + (1.0 - alpha) * w
+        w_old = w
         w = proj(zr + u, dual=True)
         u = u + zr - w
         if k % settings.check_every and k != settings.max_iters:
@@ -261,17 +265,26 @@ def solve_admm(
         if settings.time_limit is not None and time.perf_counter() - t_start >= settings.time_limit:
             status, raw = SolverStatus.TIME_LIMIT, "time_limit"
             break
-        if opt.adapt_rho and meas.primal > 0 and meas.dual > 0:
-            ratio = meas.dual / meas.primal
-            factor = 1.0
-            if ratio > 10.0:
-                factor = min(math.sqrt(ratio), 100.0)
-            elif ratio < 0.1:
-                factor = max(math.sqrt(ratio), 0.01)
-            if factor != 1.0:
-                rho *= factor
-                u = u / factor
-                changes += 1
+        if opt.adapt_rho:
+            # residual balancing on ADMM's own residuals: consensus ‖z − w‖ against the change
+            # of w (the dual residual), each relative to the size of what it measures
+            vals = be.to_host(xp.stack([
+                xp.linalg.norm(z - w), xp.linalg.norm(w - w_old),
+                xp.linalg.norm(z), xp.linalg.norm(w), xp.linalg.norm(u),
+            ]))
+            cons = vals[0] / max(vals[2], vals[3], 1e-12)
+            dres = vals[1] / max(vals[4], 1e-12)
+            if cons > 0 and dres > 0:
+                ratio = float(cons / dres)
+                factor = 1.0
+                if ratio > opt.balance:
+                    factor = min(math.sqrt(ratio), 10.0)
+                elif ratio < 1.0 / opt.balance:
+                    factor = max(math.sqrt(ratio), 0.1)
+                if factor != 1.0:
+                    rho *= factor
+                    u = u / factor
+                    changes += 1
     if meas is None:
         meas = measure(sp_, x, w, Ax, sp_.At @ w)
     xh, sh = primal_point(sp_, x, Ax)
