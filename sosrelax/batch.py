@@ -406,6 +406,16 @@ def _set_parent_death_signal() -> None:
         pass
 
 
+def _single_threaded_blas() -> None:
+    """One BLAS thread per worker: the parallelism is the workers'; more threads only contend for cores."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    with contextlib.suppress(Exception):  # introspection of native libraries is best effort
+        threadpool_limits(1)
+
+
 _PRELOADED: set[str] = set()
 
 
@@ -429,6 +439,7 @@ def _worker_main(conn: Connection) -> None:
     After an ``error`` the worker exits (its state may be damaged) and is replaced by its owner.
     """
     _set_parent_death_signal()
+    _single_threaded_blas()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the owner's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     import pickle
@@ -437,6 +448,8 @@ def _worker_main(conn: Connection) -> None:
         try:
             data = conn.recv_bytes()
         except (EOFError, OSError):
+            return
+        if not data:
             return
         task: _Task = pickle.loads(data)
         try:
@@ -478,6 +491,11 @@ def _describe_exit(status: int | None) -> str:
     return f"the worker process ended (wait status {status}) without a result"
 
 
+#: The owner's ends of the channels to live workers (closed in every newly forked worker).
+_OWNER_FDS: set[int] = set()
+_SPAWN_LOCK = threading.Lock()
+
+
 class _Sandbox:
     """One persistent worker process, forked from this one, that runs one task at a time.
 
@@ -498,6 +516,11 @@ class _Sandbox:
         return self.task is not None
 
     def _spawn(self) -> None:
+        # under the lock, so that no other thread forks while this pair of sockets is not yet registered
+        with _SPAWN_LOCK:
+            self._spawn_locked()
+
+    def _spawn_locked(self) -> None:
         mine, theirs = socket.socketpair()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -506,6 +529,11 @@ class _Sandbox:
             code = 0
             try:
                 mine.close()
+                for fd in list(_OWNER_FDS):  # other workers' channels: keeping them would hide their EOF
+                    if fd != theirs.fileno():
+                        with contextlib.suppress(OSError):
+                            os.close(fd)
+                _OWNER_FDS.clear()
                 _worker_main(Connection(theirs.detach()))
             except BaseException:
                 code = 1
@@ -513,11 +541,17 @@ class _Sandbox:
         theirs.close()
         self.pid = pid
         self.conn = Connection(mine.detach())
+        _OWNER_FDS.add(self.conn.fileno())
 
     def _reap(self, kill: bool) -> int | None:
         pid, self.pid = self.pid, None
         if self.conn is not None:
-            self.conn.close()
+            if not kill and self.task is None:
+                with contextlib.suppress(OSError):
+                    self.conn.send_bytes(b"")  # the worker's signal to exit
+            with _SPAWN_LOCK:
+                _OWNER_FDS.discard(self.conn.fileno())
+                self.conn.close()
             self.conn = None
         if pid is None:
             return None
@@ -610,6 +644,10 @@ class _Sandbox:
     def close(self) -> None:
         self._reap(kill=self.busy)
         self.task = None
+
+    def __del__(self) -> None:  # e.g. the thread-local worker of an executor thread that ended
+        with contextlib.suppress(Exception):
+            self.close()
 
 
 _LOCAL = threading.local()

@@ -4,7 +4,8 @@ Exit codes
 ----------
 ``sosrelax solve``: 0 a bound was proven, 1 no bound proven (infeasible/unbounded/inaccurate relaxation),
 2 bad input.  ``sosrelax check``: 0 verified, 1 rejected, 2 unreadable.  ``sosrelax certify``: 0 certified,
-10 falsified, 20 unknown, 2 bad input.  Errors go to stderr as one line, without a traceback unless
+10 falsified, 20 unknown, 2 bad input.  ``sosrelax batch``: 0 every claim certified, 10 at least one
+falsified, 20 otherwise (some unknown, error or timeout), 2 bad input; ``sosrelax batch export``: 0.  Errors go to stderr as one line, without a traceback unless
 ``--debug`` is given.
 """
 
@@ -74,6 +75,31 @@ def _parser() -> argparse.ArgumentParser:
     from sosrelax.nn.cli import add_commands as nn_commands
 
     nn_commands(sub)  # verify, supports (the VNN-LIB solver interface)
+
+    b = sub.add_parser(
+        "batch",
+        help="certify many claims in parallel into a resumable result store (or: batch export STORE)",
+        description="sosrelax batch INPUT [options]: INPUT is a TOML list of claims ([[claims]]), a "
+        "PROBLEM.toml with [claim], a folder of them, or a VNN-COMP instances.csv. Finished claims are "
+        "skipped on a re-run. sosrelax batch export STORE --csv F --json F: export a store.",
+    )
+    b.add_argument("input", help="claims file or folder, or the word 'export'")
+    b.add_argument("export_store", nargs="?", metavar="STORE", help="with 'export': the store to export")
+    b.add_argument("--store", default="results.sqlite", help="SQLite result store (default results.sqlite)")
+    b.add_argument("--workers", type=int, default=None, help="local worker processes (default: CPUs)")
+    b.add_argument("--time-limit", type=float, default=60.0, help="seconds per claim (default 60)")
+    b.add_argument("--wall-limit", type=float, default=None,
+                   help="hard seconds per claim before its worker is killed (default T + max(5, T/2))")
+    b.add_argument("--memory-limit", default="4G", help="memory per claim, e.g. 512M, 4G, or 'none'")
+    b.add_argument("--max-level", type=int, default=6, help="highest SOS level tried (default 6)")
+    b.add_argument("--solver", default="clarabel")
+    b.add_argument("--seed", type=int, default=0, help="seed of the adversary's randomness")
+    b.add_argument("--dask", metavar="ADDRESS",
+                   help="run on a dask.distributed scheduler at ADDRESS ('local': a LocalCluster)")
+    b.add_argument("--retry-errors", action="store_true", help="re-run claims stored as error/timeout")
+    b.add_argument("--csv", metavar="PATH", help="also write every stored row to this CSV file")
+    b.add_argument("--json", metavar="PATH", help="also write every stored row to this JSON file")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -240,6 +266,81 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+def _batch(args: argparse.Namespace) -> int:
+    from sosrelax.batch import certify_many, load_instances, parse_size, summary_table
+    from sosrelax.store import ResultStore
+
+    if args.input == "export":
+        if not args.export_store:
+            raise ParseError("batch export: give the store, e.g. sosrelax batch export results.sqlite --csv out.csv")
+        import os
+
+        if not os.path.isfile(args.export_store):
+            raise ParseError(f"{args.export_store}: no such result store")
+        with ResultStore(args.export_store) as db:
+            if args.csv:
+                db.export_csv(args.csv)
+            if args.json:
+                db.export_json(args.json)
+            if not args.csv and not args.json:
+                sys.stdout.write(db.export_json())
+        return EXIT_OK
+    if args.export_store:
+        raise ParseError(f"batch: unexpected argument {args.export_store!r} (only 'batch export' takes a STORE)")
+    items = load_instances(args.input)
+    memory = None if args.memory_limit.strip().lower() == "none" else parse_size(args.memory_limit)
+    client: Any = None
+    cluster: Any = None
+    if args.dask:
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as e:
+            from sosrelax.errors import BackendNotAvailableError
+
+            raise BackendNotAvailableError(
+                "--dask needs dask.distributed: pip install 'sosrelax[dask]'"
+            ) from e
+        if args.dask == "local":
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True)
+            client = Client(cluster)
+        else:
+            client = Client(args.dask)
+    try:
+        results = certify_many(
+            items,
+            store=args.store,
+            executor=client,
+            time_limit=args.time_limit,
+            wall_limit=args.wall_limit,
+            memory_limit=memory,
+            workers=args.workers,
+            solver=args.solver,
+            max_level=args.max_level,
+            seed=args.seed,
+            retry_errors=args.retry_errors,
+            progress=False if args.quiet else None,
+        )
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    if args.csv or args.json:
+        with ResultStore(args.store) as db:
+            if args.csv:
+                db.export_csv(args.csv)
+            if args.json:
+                db.export_json(args.json)
+    for r in results:
+        if r.status.value != "certified":
+            print(f"{r.status.value:>9}  {r.name}: {r.error or r.message}")
+    print(summary_table(results))
+    statuses = {r.status.value for r in results}
+    if statuses <= {"certified"}:
+        return EXIT_CERTIFIED
+    return EXIT_FALSIFIED if "falsified" in statuses else EXIT_UNKNOWN
+
+
 def _nn_verify(args: argparse.Namespace) -> int:
     from sosrelax.nn.cli import run_verify
 
@@ -262,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.name:
         print("sosrelax")
         return EXIT_OK
-    handlers = {"solve": _solve, "check": _check, "certify": _certify, "demo": _demo,
+    handlers = {"solve": _solve, "check": _check, "certify": _certify, "demo": _demo, "batch": _batch,
                 "verify": _nn_verify, "supports": _nn_supports}
     if args.command not in handlers:
         parser.print_help(sys.stderr)
