@@ -11,6 +11,9 @@ Backends (one small module each, importing its solver lazily):
     First-order splitting (eps 1e-6 unless ``tolerance`` is given; rechecked at 10 × eps).
 ``"mosek"``
     Interior point; only when ``mosek`` imports and a licence is found.
+``"firstorder"``
+    Our own restarted PDHG / SOS-side ADMM on numpy or cupy (``options={"device": "gpu"}``);
+    tolerance 1e-6, rechecked at 10 × (see :mod:`sosrelax.solvers.firstorder`).
 ``"cvxpy:NAME"``
     Pass-through: the program is rebuilt in cvxpy and solved by cvxpy's solver ``NAME``.
 
