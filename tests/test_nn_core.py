@@ -14,6 +14,7 @@ from sosrelax.nn import robustness_claim
 from sosrelax.nn.bounds import crown_bounds, crown_objective, interval_bounds
 from sosrelax.nn.encode import build_chain
 from sosrelax.nn.ir import Affine, ReLU, from_operations, from_weights
+from sosrelax.nn.moment import SdpForm, optimisers, sos_bound
 from sosrelax.nn.verify import Result, sdp_bound, verify
 from sosrelax.nn.vnnlib import parse_vnnlib
 
@@ -53,6 +54,40 @@ def test_toy_lp_triangle_and_sdp_nest():
     assert -2.3750 <= lo_s <= -2.0 + 1e-9
     assert 1.0 - 1e-9 <= -up_s <= 1.5497
     assert cert is not None and cert.lemmas and check_certificate(cert).valid
+
+
+def test_toy_plain_sdp_cert_matches_published_values():
+    # Raghunathan et al.'s SDP-cert: base encoding, box and interval hidden bounds as products
+    ch = build_chain(toy(), LO, HI, method="interval")
+    lo, cert, _ = sdp_bound(ch, ch.output_form([Fraction(1)], Fraction(0)), form=SdpForm.SDP_CERT)
+    up, _, _ = sdp_bound(ch, ch.output_form([Fraction(-1)], Fraction(0)), form=SdpForm.SDP_CERT)
+    assert lo == pytest.approx(-2.3750, abs=1e-4) and -up == pytest.approx(1.5497, abs=1e-4)
+    assert lo <= -2.3750 and -up >= 1.5497  # proven bounds lie on the safe side
+    assert cert is not None and check_certificate(cert).valid
+    # with the LP rung's products the SDP is at least as tight as both the LP and SDP-cert
+    lo2, _, _ = sdp_bound(ch, ch.output_form([Fraction(1)], Fraction(0)), form=SdpForm.WITH_LP)
+    assert lo2 >= lo - 1e-9
+
+
+def test_toy_sos_level2_is_exact_with_optimisers_as_atoms():
+    ch = build_chain(toy(), LO, HI)
+    f_min = ch.output_form([Fraction(1)], Fraction(0))
+    f_max = ch.output_form([Fraction(-1)], Fraction(0))
+    lo = sos_bound(ch, f_min)
+    up = sos_bound(ch, f_max)
+    assert lo.bound is not None and up.bound is not None
+    assert -2.0 - 1e-4 <= lo.bound <= -2.0 and 1.0 <= -up.bound <= 1.0 + 1e-4
+    assert check_certificate(lo.certificate).valid and lo.certificate.lemmas
+    # the minimum -2 is attained on the segment {2} x [-2, 1]; the least-trace moments on the
+    # optimal face are a point mass at its end (2, 1); the maximum 1 only at (-1, -2)
+    p_min = optimisers(ch, f_min, lo)
+    p_max = optimisers(ch, f_max, up)
+    assert p_min.shape[0] == 1 and p_max.shape[0] == 1
+    assert np.allclose(p_min[0, :2], [2.0, 1.0], atol=1e-3)
+    assert np.allclose(p_max[0, :2], [-1.0, -2.0], atol=1e-3)
+    for p, want in ((p_min[0], -2.0), (p_max[0], 1.0)):
+        assert toy().forward(p[:2])[0] == pytest.approx(want, abs=1e-3)
+        assert np.allclose(p[2:], np.maximum(toy().activations(p[:2])[0], 0), atol=1e-3)
 
 
 def test_tampered_lemma_is_rejected():

@@ -169,6 +169,21 @@ class Chain:
             const += cj * Fraction(float(b[j]))
         return {k: v for k, v in coef.items() if v}, const
 
+    def h_upper(self, nr: _Neuron) -> int:
+        """Index of the fact ``max(u, 0) - h >= 0`` of a neuron (added with its lemma when new).
+
+        Active: ``u - h = (z - h) + (u - z)``; unstable: ``u - h = (s (z - l) - h) + s (u - z)``;
+        inactive: ``-h >= 0`` is the state fact itself.
+        """
+        if nr.state is NeuronState.INACTIVE:
+            return nr.fs
+        s = Fraction(1) if nr.state is NeuronState.ACTIVE else nr.u / (nr.u - nr.l)
+        g: Lin = ({nr.var: Fraction(-1)}, nr.u)
+        lem = self._certificate(g, Fraction(0), sorted({nr.fs, nr.fu}),
+                                [((nr.fs,), Fraction(1)), ((nr.fu,), s)], [], None,
+                                {"lemma": "upper bound of a post-activation"})
+        return self.add(g, lem)
+
     def _prev_vars(self, k: int) -> list[int]:
         if k == 0:
             return list(range(self.net.n_inputs))

@@ -36,12 +36,19 @@ from sosrelax.certificate.format import Certificate
 from sosrelax.nn.bounds import crown_bounds, crown_objective, interval_bounds
 from sosrelax.nn.encode import Chain, Lin, build_chain
 from sosrelax.nn.ir import Network
+from sosrelax.nn.moment import sdp_bound, sos_bound
 from sosrelax.nn.vnnlib import Atom, Disjunct, Property
 
-__all__ = ["RUNGS", "Result", "RungRow", "VerifyResult", "prove_atom_violated", "verify"]
+__all__ = ["DEFAULT_RUNGS", "RUNGS", "Result", "RungRow", "VerifyResult", "prove_atom_violated", "sdp_bound", "verify"]
 
-#: The certified rungs, cheapest first.
-RUNGS = ("interval", "linear", "lp", "sdp")
+#: The certified rungs, cheapest first (``sos``: Lasserre level 2).
+RUNGS = ("interval", "linear", "lp", "sdp", "sos")
+
+#: The rungs :func:`verify` tries by default (``sos`` is opt-in: its moment matrices grow as n^2).
+DEFAULT_RUNGS = ("interval", "linear", "lp", "sdp")
+
+#: Largest encoding (inputs plus unstable-neuron variables) given the SOS level-2 rung.
+SOS_MAX_VARIABLES = 12
 
 #: onnxruntime tolerance of a counterexample's re-check (as VNN-COMP).
 ONNX_TOLERANCE = 1e-4
@@ -254,6 +261,8 @@ def prove_atom_violated(
         return _lp_rung(chain, f, strict_needed)
     if rung == "sdp":
         return _sdp_rung(chain, f, strict_needed, time_limit)
+    if rung == "sos":
+        return _sdp_rung(chain, f, strict_needed, time_limit, level=2)
     raise ValueError(f"unknown rung {rung!r}; choose from {RUNGS}")
 
 
@@ -313,87 +322,20 @@ def _repair(chain: Chain, r: Lin) -> tuple[Fraction, dict[int, Fraction]]:
     return total, mult
 
 
-def _sdp_rung(chain: Chain, f: Lin, strict: bool, time_limit: float | None
+def _sdp_rung(chain: Chain, f: Lin, strict: bool, time_limit: float | None, level: int = 1
               ) -> tuple[bool, float | None, Certificate | None, str]:
-    b, cert, why = sdp_bound(chain, f, time_limit=time_limit)
+    if level == 1:
+        b, cert, why = sdp_bound(chain, f, time_limit=time_limit)
+    else:
+        if chain.n > SOS_MAX_VARIABLES:
+            return False, None, None, (f"{chain.n} variables exceed the SOS level-2 size limit "
+                                       f"{SOS_MAX_VARIABLES}")
+        mb = sos_bound(chain, f, level=level, time_limit=time_limit)
+        b, cert, why = mb.bound, mb.certificate, mb.message
     if b is None or cert is None:
         return False, None, None, why
     ok = b > 0 or (not strict and b >= 0)
     return ok, b, cert if ok else None, why
-
-
-def _sdp_products(chain: Chain) -> list[tuple[int, int]]:
-    """The LP rung's products: input box sides, and ``h (u - z)``, ``(h - z)(z - l)`` per unstable neuron."""
-    from sosrelax.nn.encode import NeuronState
-
-    pairs = [(lo, hi) for lo, hi in zip(chain.box_lo, chain.box_hi, strict=True)]
-    for layer in chain.layers:
-        for nr in layer:
-            if nr.state is NeuronState.UNSTABLE:
-                pairs += [(nr.e1, nr.fu), (nr.e2, nr.fl)]
-    return pairs
-
-
-def sdp_bound(chain: Chain, f: Lin, *, products: bool = True, time_limit: float | None = None,
-              solver: str = "clarabel") -> tuple[float | None, Certificate | None, str]:
-    """Proven lower bound of ``f`` by the SDP rung, with its full certificate (lemmas attached)."""
-    from dataclasses import replace
-
-    from sosrelax.api import solve
-    from sosrelax.certificate.format import ProductMultiplier
-    from sosrelax.poly import Polynomial
-    from sosrelax.problem import Problem
-
-    n = chain.n
-    names = chain.variables
-
-    def poly(terms: Any) -> Polynomial:
-        if not terms:
-            return Polynomial.zero(names)
-        exps = np.array([e for e, _ in terms], dtype=np.int64).reshape(-1, n)
-        coefs = np.array([float(c) for _, c in terms])
-        return Polynomial(exps, coefs, names)
-
-    ineqs = list(chain.inequalities)
-    lemmas = list(chain.lemmas)
-    derived_terms = {frozenset(chain.inequalities[i]) for i in chain.derived}
-    prod_terms: list[Any] = []
-    if products:
-        from sosrelax.nn.encode import _quad_terms
-
-        derived_set = set(chain.derived)
-        for i, j in _sdp_products(chain):
-            gi, gj = chain.lin[i], chain.lin[j]
-            assert gi is not None and gj is not None
-            t = _quad_terms(n, gi, gj)
-            used = [i, j]
-            lem = Certificate(
-                variables=names, kind="lower_bound", objective=t, bound=Fraction(0),
-                inequalities=(chain.inequalities[i], chain.inequalities[j]), equalities=(),
-                sos=(), equality_multipliers=(),
-                products=(ProductMultiplier((0, 1), Fraction(1)),),
-                metadata={"lemma": "product of two facts"},
-                derived=tuple(k for k, g in enumerate(used) if g in derived_set),
-            )
-            lemmas.append(lem)
-            prod_terms.append(t)
-            derived_terms.add(frozenset(lem.objective))
-    all_ineqs = ineqs + prod_terms
-    problem = Problem(
-        minimize=poly(chain.terms(f)),
-        subject_to=[poly(g) >= 0 for g in all_ineqs] + [poly(h) == 0 for h in chain.equalities],
-        variables=names,
-    )
-    res = solve(problem, relaxation="sdp", solver=solver, time_limit=time_limit)
-    if res.certificate is None or res.bound is None:
-        return None, None, res.message
-    cert = res.certificate
-    derived = tuple(i for i, g in enumerate(cert.inequalities) if frozenset(g) in derived_terms)
-    full = replace(cert, lemmas=tuple(lemmas), derived=derived)
-    rep = check_certificate(full)
-    if not rep.valid or rep.bound is None:
-        return None, None, "lemma chain rejected: " + rep.reason
-    return float(rep.bound), full, rep.reason
 
 
 # ------------------------------------------------------------------------------------------------
@@ -428,7 +370,7 @@ def _decide_piece(net: Network, d: Disjunct, idx: int, rungs: Sequence[str], bud
                 return None
             t0 = time.perf_counter()
             method = "interval" if rung == "interval" else "crown"
-            if rung in ("lp", "sdp"):
+            if rung in ("lp", "sdp", "sos"):
                 chain = build_chain(net, d.lo, d.hi, method="crown")  # fresh: atoms get added
             else:
                 chain = chains.get(method) or build_chain(net, d.lo, d.hi, method=method)
@@ -460,7 +402,7 @@ def _split(d: Disjunct, net: Network) -> tuple[Disjunct, Disjunct]:
 
 def verify(
     net: Network, prop: Property, *, onnx_path: str | Path | None = None, timeout: float = 60.0,
-    rungs: Sequence[str] = RUNGS, rng: np.random.Generator | int | None = 0,
+    rungs: Sequence[str] = DEFAULT_RUNGS, rng: np.random.Generator | int | None = 0,
     max_certified_relus: int = 64, branch: bool = True,
 ) -> VerifyResult:
     """Decide a VNN-LIB property: ``sat`` (checked counterexample), ``unsat`` (checked certificates),
@@ -512,7 +454,7 @@ def verify(
             return VerifyResult(Result.TIMEOUT, None, tuple(certs), tuple(budget.log), "time budget spent")
         i, d, depth = open_.pop()
         # the SDP rung on the whole disjunct only; pieces get the cheap rungs (many pieces, small gaps)
-        piece_rungs = rungs if depth == 0 else [r for r in rungs if r != "sdp"]
+        piece_rungs = rungs if depth == 0 else [r for r in rungs if r not in ("sdp", "sos")]
         cert = _decide_piece(net, d, i, piece_rungs, budget, max_certified_relus)
         if cert is not None:
             certs.append(cert)

@@ -1,0 +1,230 @@
+"""Moment rungs on a network encoding: Shor's SDP (SDP-cert, or with the LP rung's products) and
+SOS level 2, with optimisers read off the moments.
+
+The polynomial problem is the encoding of :mod:`sosrelax.nn.encode` (every linear fact of the
+chain is an inequality ``g >= 0``, every neuron gives ``h (h - z) = 0``), optionally with products
+of two facts ``g_i g_j >= 0`` as extra inequalities.  A product is a derived inequality: its lemma
+is the one-term certificate ``g_i g_j - 0 = 1 · g_i g_j``.  The three quadratic forms are
+
+``SdpForm.SDP_CERT``
+    Shor's relaxation of the *base* encoding (``h >= 0``, ``h >= z``, ``h (h - z) = 0``) with the
+    input box and the hidden bounds written as products ``(x - l)(u - x) >= 0`` and
+    ``h (u_h - h) >= 0`` (interval bounds when the chain was built with ``method="interval"``).
+    This is the SDP-cert relaxation of Raghunathan, Steinhardt and Liang (NeurIPS 2018).
+``SdpForm.FACTS``
+    Every linear fact of the chain, no products: the moment matrix cannot couple them, so this is
+    the triangle LP.
+``SdpForm.WITH_LP``
+    Every linear fact plus the LP rung's products (input box sides, ``h (u - z)`` and
+    ``(h - z)(z - l)`` of every unstable neuron): never looser than the LP rung.
+
+SOS level 2 (:func:`sos_bound`) relaxes the same problem with ``SdpForm.WITH_LP`` constraints and
+moments of degree 4.  Every bound is the checker's (:func:`~sosrelax.certificate.check.check_certificate`
+verifies the certificate together with the chain's lemmas); the solver's number is never reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import Enum
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from sosrelax.certificate.check import check_certificate
+from sosrelax.certificate.format import Certificate, ProductMultiplier, Terms
+from sosrelax.nn.encode import Chain, Lin, NeuronState, _quad_terms
+
+__all__ = ["MomentBound", "SdpForm", "chain_problem", "optimisers", "sdp_bound", "sos_bound"]
+
+
+class SdpForm(Enum):
+    """Which constraints the moment relaxation of a network encoding sees (see module docstring)."""
+
+    SDP_CERT = "sdp-cert"
+    FACTS = "facts"
+    WITH_LP = "sdp+lp"
+
+
+@dataclass(frozen=True)
+class MomentBound:
+    """A proven lower bound of a linear form from a moment rung.
+
+    Attributes
+    ----------
+    bound : float or None
+        The checker's lower bound of ``f`` on the encoding (``None``: nothing proven).
+    certificate : Certificate or None
+        The verified certificate, lemma chain attached.
+    message : str
+    result : SolveResult or None
+        The :func:`sosrelax.solve` result (moments in ``result.pseudo``).
+    """
+
+    bound: float | None
+    certificate: Certificate | None
+    message: str
+    result: Any = None
+
+
+def _products(chain: Chain, form: SdpForm) -> list[tuple[int, int]]:
+    pairs = [(lo, hi) for lo, hi in zip(chain.box_lo, chain.box_hi, strict=True)]
+    for layer in chain.layers:
+        for nr in layer:
+            if form is SdpForm.SDP_CERT:
+                pairs.append((nr.e1, chain.h_upper(nr)))
+            elif nr.state is NeuronState.UNSTABLE:
+                pairs += [(nr.e1, nr.fu), (nr.e2, nr.fl)]
+    return pairs
+
+
+def _product_lemma(chain: Chain, i: int, j: int, derived: set[int]) -> Certificate:
+    gi, gj = chain.lin[i], chain.lin[j]
+    assert gi is not None and gj is not None
+    return Certificate(
+        variables=chain.variables, kind="lower_bound", objective=_quad_terms(chain.n, gi, gj),
+        bound=Fraction(0), inequalities=(chain.inequalities[i], chain.inequalities[j]),
+        equalities=(), sos=(), equality_multipliers=(),
+        products=(ProductMultiplier((0, 1), Fraction(1)),),
+        metadata={"lemma": "product of two facts"},
+        derived=tuple(k for k, g in enumerate((i, j)) if g in derived),
+    )
+
+
+def chain_problem(chain: Chain, f: Lin, form: SdpForm = SdpForm.WITH_LP
+                  ) -> tuple[Any, list[Certificate], set[frozenset[Any]]]:
+    """The polynomial problem ``minimise f`` over the encoding, with the lemmas it relies on.
+
+    Returns ``(problem, lemmas, derived_terms)``: the :class:`~sosrelax.problem.Problem`, the lemma
+    chain (the chain's lemmas, then one per product) and the term sets of every derived inequality
+    (so that a certificate's ``derived`` indices can be recovered from its inequalities).
+    """
+    from sosrelax.poly import Polynomial
+    from sosrelax.problem import Problem
+
+    n = chain.n
+    names = chain.variables
+
+    def poly(terms: Terms) -> Polynomial:
+        if not terms:
+            return Polynomial.zero(names)
+        exps = np.array([e for e, _ in terms], dtype=np.int64).reshape(-1, n)
+        coefs = np.array([float(c) for _, c in terms])
+        return Polynomial(exps, coefs, names)
+
+    pairs = _products(chain, form) if form is not SdpForm.FACTS else []  # may add h <= u facts
+    derived = set(chain.derived)
+    if form is SdpForm.SDP_CERT:
+        used = sorted({i for i in chain.box_lo + chain.box_hi}
+                      | {k for layer in chain.layers for nr in layer for k in (nr.e1, nr.e2)})
+    else:
+        used = list(range(len(chain.inequalities)))
+    ineqs: list[Terms] = [chain.inequalities[i] for i in used]
+    lemmas = list(chain.lemmas)
+    derived_terms = {frozenset(chain.inequalities[i]) for i in chain.derived}
+    for i, j in pairs:
+        lem = _product_lemma(chain, i, j, derived)
+        lemmas.append(lem)
+        ineqs.append(lem.objective)
+        derived_terms.add(frozenset(lem.objective))
+    problem = Problem(
+        minimize=poly(chain.terms(f)),
+        subject_to=[poly(g) >= 0 for g in ineqs] + [poly(h) == 0 for h in chain.equalities],
+        variables=names,
+    )
+    return problem, lemmas, derived_terms
+
+
+def _attach(cert: Certificate, lemmas: list[Certificate], derived_terms: set[frozenset[Any]]
+            ) -> tuple[Certificate, Any]:
+    derived = tuple(i for i, g in enumerate(cert.inequalities) if frozenset(g) in derived_terms)
+    full = replace(cert, lemmas=tuple(lemmas), derived=derived)
+    return full, check_certificate(full)
+
+
+def _moment_bound(chain: Chain, f: Lin, form: SdpForm, relaxation: str, level: int | None,
+                  sparsity: str | None, time_limit: float | None, solver: str) -> MomentBound:
+    from sosrelax.api import solve
+
+    problem, lemmas, derived_terms = chain_problem(chain, f, form)
+    res = solve(problem, relaxation=relaxation, level=level, solver=solver, sparsity=sparsity,
+                time_limit=time_limit)
+    if res.certificate is None or res.bound is None:
+        return MomentBound(None, None, res.message, res)
+    full, rep = _attach(res.certificate, lemmas, derived_terms)
+    if not rep.valid or rep.bound is None:
+        return MomentBound(None, None, "lemma chain rejected: " + rep.reason, res)
+    return MomentBound(float(rep.bound), full, rep.reason, res)
+
+
+def sdp_bound(chain: Chain, f: Lin, *, products: bool = True, form: SdpForm | None = None,
+              time_limit: float | None = None, solver: str = "clarabel"
+              ) -> tuple[float | None, Certificate | None, str]:
+    """Proven lower bound of ``f`` by Shor's relaxation, with its full certificate (lemmas attached).
+
+    ``form`` chooses the constraints (:class:`SdpForm`); without it, ``products=True`` means
+    ``SdpForm.WITH_LP`` and ``products=False`` means ``SdpForm.FACTS``.
+    """
+    form = form or (SdpForm.WITH_LP if products else SdpForm.FACTS)
+    mb = _moment_bound(chain, f, form, "sdp", None, None, time_limit, solver)
+    return mb.bound, mb.certificate, mb.message
+
+
+def sos_bound(chain: Chain, f: Lin, *, level: int = 2, sparsity: str | None = None,
+              time_limit: float | None = None, solver: str = "clarabel") -> MomentBound:
+    """Proven lower bound of ``f`` by the Lasserre relaxation of order ``level`` (``SdpForm.WITH_LP``
+    constraints), with its certificate and the :func:`sosrelax.solve` result (moments)."""
+    return _moment_bound(chain, f, SdpForm.WITH_LP, "sos", level, sparsity, time_limit, solver)
+
+
+def optimisers(chain: Chain, f: Lin, mb: MomentBound, *, tol: float = 1e-4) -> np.ndarray:
+    """Global minimisers of ``f`` over the encoding read off the level-``d`` moments (chain variables).
+
+    First the atoms of the rung's own moments (:meth:`SolveResult.minimizers`).  When the optimal
+    face is not a single point the interior-point moments are not flat; then the relaxation is
+    solved once more restricted to the optimal face, ``f <= bound + tol (1 + |bound|)``, minimising
+    the trace of the moment matrix ``L(Σ_{|α| <= d} x^{2α})`` — a measure on that face of least
+    trace is a point mass, whose moment matrix is flat of rank one.  Only points that are feasible
+    (violation ``<= tol``) and within ``tol (1 + |bound|)`` of the bound are returned.
+    """
+    from sosrelax.api import solve
+    from sosrelax.poly import Polynomial
+    from sosrelax.problem import Problem
+
+    res = mb.result
+    if res is None or mb.bound is None:
+        return np.zeros((0, chain.n))
+    pts = res.minimizers(tol=tol)
+    if pts.shape[0]:
+        return pts
+    problem = res.problem
+    level = int(res.info.get("level", 2))
+    names = problem.variables
+    n = len(names)
+    from itertools import combinations_with_replacement
+
+    rows = [np.zeros(n, dtype=np.int64)]
+    for d in range(1, level + 1):
+        for combo in combinations_with_replacement(range(n), d):
+            e = np.zeros(n, dtype=np.int64)
+            for v in combo:
+                e[v] += 1
+            rows.append(e)
+    trace = Polynomial(2 * np.array(rows), np.ones(len(rows)), names)
+    slack = mb.bound + tol * (1 + abs(mb.bound))
+    face = Problem(minimize=trace, subject_to=[*problem.constraints, problem.objective <= slack],
+                   variables=names)
+    res2 = solve(face, relaxation="sos", level=level, certificate=False)
+    if res2.pseudo is None:
+        return np.zeros((0, n))
+    atoms = res2.pseudo.atoms()
+    if not atoms.found:
+        return np.zeros((0, n))
+    keep = []
+    for p in np.atleast_2d(atoms.points):
+        point = dict(zip(names, p, strict=True))
+        value = float(problem.objective.evaluate(p[None, :], names)[0])
+        if problem.violation(point) <= tol and abs(value - mb.bound) <= tol * (1 + abs(mb.bound)):
+            keep.append(p)
+    return np.array(keep) if keep else np.zeros((0, n))
