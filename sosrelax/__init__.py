@@ -14,7 +14,8 @@ from __future__ import annotations
 from sosrelax import errors
 from sosrelax.adversary.pseudo import PseudoDistribution
 from sosrelax.api import solve
-from sosrelax.certificate.check import CheckReport, check_certificate
+from sosrelax.certificate import check_any as check_certificate
+from sosrelax.certificate.check import CheckReport
 from sosrelax.certificate.format import Certificate
 from sosrelax.certify import Verdict, VerdictStatus, certify
 from sosrelax.errors import InvalidOperationError, SosrelaxError

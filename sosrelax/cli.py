@@ -160,19 +160,24 @@ def _print_result(problem: Any, res: Any) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from sosrelax.certificate.check import check_certificate
+    from sosrelax.certificate import check_any
     from sosrelax.certificate.format import Certificate
+    from sosrelax.certificate.sdp import SDPCertificate
     from sosrelax.errors import CertificateFormatError
 
     try:
-        cert = Certificate.load(args.certificate)
+        cert: Any = Certificate.load(args.certificate)
     except (CertificateFormatError, OSError) as e:
-        if args.json:
-            print(json.dumps({"status": "unreadable", "reason": str(e)}, sort_keys=True))
-        else:
-            print(f"sosrelax: {args.certificate}: unreadable: {e}", file=sys.stderr)
-        return EXIT_INPUT
-    report = check_certificate(cert)
+        try:  # an SDPA dual-bound certificate?
+            cert = SDPCertificate.load(args.certificate)
+        except (CertificateFormatError, OSError):
+            if args.json:
+                print(json.dumps({"status": "unreadable", "reason": str(e)}, sort_keys=True))
+            else:
+                print(f"sosrelax: {args.certificate}: unreadable: {e}", file=sys.stderr)
+            return EXIT_INPUT
+    report = check_any(cert)
+    kind = getattr(cert, "kind", "sdpa_dual_bound")
     if args.json:
         print(
             json.dumps(
@@ -184,7 +189,7 @@ def _check(args: argparse.Namespace) -> int:
                     "claimed_bound": None
                     if report.claimed_bound is None
                     else str(report.claimed_bound),
-                    "kind": cert.kind,
+                    "kind": kind,
                     "reason": report.reason,
                 },
                 indent=2,
@@ -195,8 +200,8 @@ def _check(args: argparse.Namespace) -> int:
         if report.valid:
             what = (
                 "infeasibility"
-                if cert.kind == "infeasible"
-                else (f"{cert.kind.replace('_', ' ')} {float(report.bound):.12g}")
+                if kind == "infeasible"
+                else f"{kind.replace('_', ' ')} {float(report.bound):.12g}"
             )
             print(f"verified: {what}  ({report.reason})")
         else:

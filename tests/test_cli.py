@@ -81,3 +81,20 @@ def test_bad_problem_files_give_one_line_errors(tmp_path, capsys, content, needl
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_check_dispatches_sdpa_certificates(tmp_path, capsys):
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "sdplib" / "truss1.dat-s"
+    if not data.exists():
+        pytest.skip("shared SDPLIB data not available")
+    from sosrelax.certificate import prove_sdpa_bound
+    from sosrelax.sdpa import read_sdpa
+
+    res = prove_sdpa_bound(read_sdpa(data))
+    assert res.certificate is not None
+    path = tmp_path / "truss1.json"
+    res.certificate.save(path)
+    assert main(["check", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["valid"] and out["kind"] == "sdpa_dual_bound"
+    assert out["bound_float"] <= -8.999996  # SDPLIB truss1: optimum -9 (SDPA sign convention)

@@ -21,6 +21,28 @@ from sosrelax.certificate.format import (
     terms_from_arrays,
 )
 from sosrelax.certificate.rational import rationalize
+from sosrelax.certificate.sdp import SDPBoundResult, SDPCertificate, prove_sdpa_bound
+from sosrelax.certificate.sdpcheck import SDPCheckReport, check_sdp_certificate
+
+
+def check_any(cert: object) -> CheckReport | SDPCheckReport:
+    """Check a certificate of either kind: a polynomial (Positivstellensatz) certificate or an SDPA
+    dual-bound certificate, given as an object or a file path.  Never raises on a bad proof."""
+    import json
+    import os
+
+    if isinstance(cert, SDPCertificate):
+        return check_sdp_certificate(cert)
+    if isinstance(cert, (str, os.PathLike)):
+        try:
+            if os.path.getsize(cert) <= DEFAULT_LIMITS.max_file_bytes:
+                with open(cert, "rb") as fh:
+                    kind = json.loads(fh.read()).get("kind")
+                if kind == "sdpa_dual_bound":
+                    return check_sdp_certificate(cert)
+        except (OSError, ValueError, AttributeError):
+            pass  # the regular reader reports what is wrong with the file
+    return check_certificate(cert)  # type: ignore[arg-type]
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -35,9 +57,15 @@ __all__ = [
     "RationalMatrix",
     "SOSMultiplier",
     "Terms",
+    "SDPBoundResult",
+    "SDPCertificate",
+    "SDPCheckReport",
+    "check_any",
     "check_certificate",
+    "check_sdp_certificate",
     "gram_from_array",
     "prove_psd",
+    "prove_sdpa_bound",
     "rationalize",
     "terms_from_arrays",
 ]
