@@ -47,6 +47,7 @@ class RungLog:
     attack_value: float | None  # smallest p found at an exactly feasible point
     time_s: float
     outcome: str  # "certified" | "falsified" | "gap" | "skipped: ..." | "error: ..."
+    attack_s: float = 0.0  # of time_s, the adversary's share
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,9 @@ def certify(
                     f"min p >= {res.bound:.10g} proven at rung {name} (certificate verified)",
                     certificate=res.certificate,
                 )
+        t_att = time.perf_counter()
         found = attack(claim, res.pseudo, rng=gen, budget_s=min(budget, max(remaining, 0.5)))
+        t_att = time.perf_counter() - t_att
         if found.best is not None and found.best.feasible:
             v = found.best.value
             best_attack = v if best_attack is None else min(best_attack, v)
@@ -296,6 +299,7 @@ def certify(
                     found.counterexample.value,
                     time.perf_counter() - t0,
                     "falsified",
+                    t_att,
                 )
             )
             return verdict(
@@ -314,6 +318,7 @@ def certify(
                 None if found.best is None or not found.best.feasible else found.best.value,
                 time.perf_counter() - t0,
                 outcome,
+                t_att,
             )
         )
     gap = (
