@@ -1004,15 +1004,26 @@ def _run_local(pending: list[_Task], n_workers: int, finish: Callable[[_Task, di
                 continue
             timeout = min(0.2, max(0.0, min(s.deadline for s in busy) - time.monotonic()))
             ready = wait([s.conn for s in busy if s.conn is not None], timeout=timeout)
+            finished: list[tuple[_Task, dict[str, Any]]] = []
             for s in busy:
                 running = s.task
                 assert running is not None
                 if s.conn in ready:
-                    finish(running, s.collect())
+                    finished.append((running, s.collect()))
                 else:
                     rec = s.expire()
                     if rec is not None:
-                        finish(running, rec)
+                        finished.append((running, rec))
+            # hand out the next claims first, so that workers solve while the results are being stored
+            for s in sandboxes:
+                if not s.busy and todo:
+                    task = todo.pop()
+                    early = s.start(task)
+                    if early is not None:
+                        early.update(wall_time_s=0.0, started_at=_now(), finished_at=_now())
+                        finished.append((task, early))
+            for task, rec in finished:
+                finish(task, rec)
             bar.tick()
     finally:
         for s in sandboxes:
