@@ -102,35 +102,53 @@ def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.8g}"
 
 
-Rung = tuple[str, int | None]
+Rung = tuple[Any, ...]  # (relaxation, level) or (relaxation, level, sparsity)
 
 
 def parse_schedule(schedule: str | Sequence[Any], claim: Claim, max_level: int = 6) -> list[Rung]:
-    """Turn a schedule into rungs ``(relaxation, level)``.
+    """Turn a schedule into rungs ``(relaxation, level)`` or ``(relaxation, level, sparsity)``.
 
-    ``"auto"``: the SOS hierarchy from its lowest admissible level up to ``max_level`` (cheapest first).
-    A sequence: items ``int`` (an SOS level), ``"sdp"``, ``"sos:3"`` or ``("sos", 3)``.
+    ``"auto"``: the full hierarchy, cheapest first — Sherali–Adams LP (when there are inequalities), DSOS,
+    SDSOS, Shor's SDP (quadratic problems), then the SOS levels up to ``max_level``; every rung uses
+    correlative sparsity when the problem's correlative sparsity graph has cliques much smaller than ``n``
+    (:func:`sosrelax.relax.hierarchy.auto_schedule`).  ``"sos"``: the SOS levels only.
+    A sequence: items ``int`` (an SOS level), ``"sdp"``, ``"sos:3"``, ``"lp:2"``, ``"dsos:2"``, ``"sdsos:2"``
+    (``"lp"``/``"dsos"``/``"sdsos"`` alone: the lowest level), ``("sos", 3)`` or ``("sos", 3, "correlative")``.
     """
+    from sosrelax.relax.hierarchy import auto_schedule
     from sosrelax.relax.moment import minimum_level
 
+    d0 = minimum_level(claim.problem)
     if isinstance(schedule, str):
-        if schedule != "auto":
-            return parse_schedule([schedule], claim, max_level)
-        d0 = minimum_level(claim.problem)
-        return [("sos", d) for d in range(d0, max(d0, max_level) + 1)]
+        if schedule == "auto":
+            return [
+                (r.relaxation, r.level) if r.sparsity is None else (r.relaxation, r.level, r.sparsity)
+                for r in auto_schedule(claim.problem, max_level)
+            ]
+        if schedule == "sos":
+            return [("sos", d) for d in range(d0, max(d0, max_level) + 1)]
+        return parse_schedule([schedule], claim, max_level)
     rungs: list[Rung] = []
     for item in schedule:
         if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
             rungs.append(("sos", int(item)))
         elif isinstance(item, tuple) and len(item) == 2:
-            rungs.append((str(item[0]), int(item[1])))
+            rungs.append((str(item[0]), None if item[1] is None else int(item[1])))
+        elif isinstance(item, tuple) and len(item) == 3:
+            rungs.append((str(item[0]), None if item[1] is None else int(item[1]),
+                          None if item[2] is None else str(item[2])))
         elif isinstance(item, str) and item == "sdp":
             rungs.append(("sdp", None))
-        elif isinstance(item, str) and item.startswith("sos:") and item[4:].isdigit():
-            rungs.append(("sos", int(item[4:])))
+        elif isinstance(item, str) and item in ("lp", "dsos", "sdsos"):
+            rungs.append((item, d0))
+        elif (isinstance(item, str) and ":" in item and item.split(":", 1)[0] in ("sos", "lp", "dsos", "sdsos")
+              and item.split(":", 1)[1].isdigit()):
+            head, lvl = item.split(":", 1)
+            rungs.append((head, int(lvl)))
         else:
             raise InvalidValueError(
-                f"schedule item {item!r} is not understood; use 'auto' or items like 2, 'sdp', 'sos:3'"
+                f"schedule item {item!r} is not understood; use 'auto' or items like 2, 'sdp', 'sos:3', "
+                "'lp:1', 'dsos:2', 'sdsos:2'"
             )
     if not rungs:
         raise InvalidValueError("the schedule is empty; use 'auto' or a list such as [1, 2, 3]")
@@ -225,8 +243,12 @@ def certify(
             time_s=time.perf_counter() - t_start,
         )
 
-    for relaxation, level in rungs:
+    for rung in rungs:
+        relaxation, level = rung[0], rung[1]
+        sparsity = rung[2] if len(rung) > 2 else None
         name = relaxation if level is None else f"{relaxation}-{level}"
+        if sparsity is not None:
+            name = f"{name}/{sparsity}"
         remaining = time_limit - (time.perf_counter() - t_start)
         if remaining <= 0:
             record(RungLog(name, {}, None, None, None, 0.0, "skipped: time limit reached"))
@@ -238,11 +260,14 @@ def certify(
                 relaxation=relaxation,
                 level=level,
                 solver=solver,
+                sparsity=sparsity,
                 time_limit=remaining,
             )
         except SizeLimitError as e:
             record(RungLog(name, {}, None, None, None, time.perf_counter() - t0, f"skipped: {e}"))
-            break
+            if relaxation == "sos":
+                break  # higher SOS levels only grow
+            continue  # a too-large LP/SOCP rung does not rule out the SOS rungs
         except (
             InvalidValueError
         ) as e:  # a rung that does not apply to this claim (e.g. Shor on a quartic)
@@ -283,6 +308,12 @@ def certify(
                     f"min p >= {res.bound:.10g} proven at rung {name} (certificate verified)",
                     certificate=res.certificate,
                 )
+        if relaxation in ("lp", "dsos", "sdsos"):
+            # cheap bounding rungs: their moments are not PSD-constrained, so the adversary waits for
+            # the SDP/SOS rungs
+            outcome = "gap" if res.bound is not None else f"no bound ({res.status.value})"
+            record(RungLog(name, sizes, res.bound, res.solver_bound, None, time.perf_counter() - t0, outcome))
+            continue
         t_att = time.perf_counter()
         found = attack(claim, res.pseudo, rng=gen, budget_s=min(budget, max(remaining, 0.5)))
         t_att = time.perf_counter() - t_att

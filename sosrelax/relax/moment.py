@@ -437,7 +437,8 @@ class MomentRelaxation:
     def clique_pseudodistributions(self, moments: np.ndarray) -> list[PseudoDistribution]:
         """One pseudodistribution per clique (its variables only) from the program's primal ``y``.
 
-        For a dense relaxation this is a single pseudodistribution over all variables.
+        For a dense relaxation this is a single pseudodistribution over all variables.  Cliques some of whose
+        moments of degree ``<= 2·level`` the relaxation does not carry (term sparsity) are left out.
         """
         from sosrelax.adversary.pseudo import PseudoDistribution
 
@@ -451,6 +452,8 @@ class MomentRelaxation:
             pos = np.searchsorted(self.moment_keys, keys)
             pos = np.minimum(pos, self.moment_keys.size - 1)
             hit = self.moment_keys[pos] == keys
+            if not hit.all():  # term sparsity dropped moments of this clique: no pseudodistribution
+                continue
             out.append(PseudoDistribution(
                 variables=tuple(self.variables[i] for i in sup), exps=loc[hit],
                 moments=np.asarray(moments, dtype=float)[pos[hit]], level=self.level,
@@ -711,6 +714,7 @@ def build_system_relaxation(
     by_size: dict[int, list[int]] = {}
     for ci, c in enumerate(clq):
         by_size.setdefault(int(c.size), []).append(ci)
+    groups: list[tuple[list[int], np.ndarray, np.ndarray]] = []  # (members, basis, pair keys (C, E))
     for s, members in sorted(by_size.items()):
         basis = monomial_basis(s, level)
         if dense and unconstrained and f.indices.shape[0]:
@@ -719,14 +723,30 @@ def build_system_relaxation(
         k = basis.shape[0]
         r, c = svec_indices(k)
         template = _to_compact(basis[r] + basis[c], np.arange(s, dtype=np.int64), D, s)  # (E, D), pad s
-        V = np.stack([np.append(clq[ci], n) for ci in members])                       # (C, s+1)
-        G = V[:, template]                                                               # (C, E, D)
+        V = np.stack([np.append(clq[ci], n) for ci in members])  # (C, s+1)
+        G = V[:, template]  # (C, E, D)
         G.sort(axis=2)
-        keys = keyf(G.reshape(-1, D)).reshape(len(members), -1)
+        groups.append((members, basis, keyf(G.reshape(-1, D)).reshape(len(members), -1)))
+    keeps = [np.ones((len(m), b.shape[0]), dtype=bool) for m, b, _ in groups]
+    if unconstrained and f.indices.shape[0]:
+        keeps = _newton_polytope_masks(groups, clq, f, n)
+        keeps = _sparse_newton_reduction(groups, np.union1d(f_keys, zero_key_of(keyf, n, D)), keeps)
+    for (members, basis, keys), keep in zip(groups, keeps, strict=True):
+        k = basis.shape[0]
+        r, c = svec_indices(k)
         E = r.size
+        ent = np.full((k, k), -1, dtype=np.int64)
+        ent[r, c] = np.arange(E)
         for t, ci in enumerate(members):
-            specs.append(_BlockSpec(None, None if dense else ci, None if dense else clq[ci], basis,
-                                    np.arange(E), keys[t], np.ones(E)))
+            if keep[t].all():
+                specs.append(_BlockSpec(None, None if dense else ci, None if dense else clq[ci], basis,
+                                        np.arange(E), keys[t], np.ones(E)))
+                continue
+            kept = np.flatnonzero(keep[t])
+            rr, cc = svec_indices(kept.size)
+            e = ent[kept[rr], kept[cc]]
+            specs.append(_BlockSpec(None, None if dense else ci, None if dense else clq[ci], basis[kept],
+                                    np.arange(e.size), keys[t][e], np.ones(e.size)))
     # localizing matrices
     for i, g in enumerate(system.inequalities):
         ci = clique_of_ineq[i]
@@ -853,6 +873,105 @@ def build_system_relaxation(
         sparsity=report,
         key_width=D,
     )
+
+
+def zero_key_of(keyf: _Keys, n: int, width: int) -> np.ndarray:
+    """The key of the monomial 1."""
+    return keyf(np.full((1, width), n, dtype=np.int64))
+
+
+def _newton_polytope_masks(
+    groups: list[tuple[list[int], np.ndarray, np.ndarray]], cliques: list[np.ndarray], f: CompactPolynomial,
+    n: int,
+) -> list[np.ndarray]:
+    """Per clique, which basis monomials ``β`` satisfy ``2β ∈ New(f)`` (Reznick: every square in an SOS
+    decomposition of ``f − γ`` has its Newton polytope in ``½ New(f − γ)``).
+
+    ``New(f)`` meets the coordinate face of a clique's variables in the convex hull of the support points
+    lying in that face (all points are nonnegative), so each clique needs only the terms of ``f`` whose
+    variables it contains.  One small LP per distinct (clique pattern, candidate); patterns repeat along
+    chains, so the results are cached.
+    """
+    from scipy.optimize import linprog
+
+    F = f.indices
+    m, D = F.shape
+    t_idx = np.repeat(np.arange(m), D)
+    v_idx = F.reshape(-1)
+    ok = v_idx < n
+    B = sp.csr_matrix((np.ones(int(ok.sum())), (t_idx[ok], v_idx[ok])), shape=(m, n))
+    B.data[:] = 1.0
+    B.sum_duplicates()
+    B.data[:] = 1.0
+    nv = np.asarray(B.sum(axis=1)).ravel()
+    C = len(cliques)
+    K = sp.csr_matrix((np.ones(sum(c.size for c in cliques)),
+                       (np.concatenate(cliques) if C else np.zeros(0, dtype=np.int64),
+                        np.repeat(np.arange(C), [c.size for c in cliques]))), shape=(n, C))
+    cnt = (B @ K).tocsc()
+    cache: dict[bytes, np.ndarray] = {}
+    out = []
+    for members, basis, _ in groups:
+        keep = np.ones((len(members), basis.shape[0]), dtype=bool)
+        for t, ci in enumerate(members):
+            col = slice(cnt.indptr[ci], cnt.indptr[ci + 1])
+            terms = cnt.indices[col][cnt.data[col] == nv[cnt.indices[col]]]
+            clique = cliques[ci]
+            loc = np.searchsorted(clique, np.minimum(F[terms], clique[-1] if clique.size else 0))
+            loc = np.where(F[terms] < n, loc, clique.size)
+            pts = np.zeros((terms.size, clique.size + 1), dtype=np.int64)
+            np.add.at(pts, (np.repeat(np.arange(terms.size), D), loc.reshape(-1)), 1)
+            pts = np.unique(np.vstack([pts[:, :-1], np.zeros((1, clique.size), dtype=np.int64)]), axis=0)
+            key = pts.tobytes() + bytes(str(pts.shape) + str(basis.shape), "ascii")
+            if key not in cache:
+                res = np.ones(basis.shape[0], dtype=bool)
+                for b, beta in enumerate(basis):
+                    target = 2 * beta
+                    if any(np.array_equal(target, p_) for p_ in pts):
+                        continue
+                    A_eq = np.vstack([pts.T, np.ones((1, pts.shape[0]))]).astype(float)
+                    lp = linprog(np.zeros(pts.shape[0]), A_eq=A_eq, b_eq=np.append(target, 1.0),
+                                 bounds=(0, None), method="highs")
+                    res[b] = lp.status == 0
+                cache[key] = res
+            keep[t] = cache[key]
+        out.append(keep)
+    return out
+
+
+def _sparse_newton_reduction(
+    groups: list[tuple[list[int], np.ndarray, np.ndarray]], support: np.ndarray,
+    keeps: list[np.ndarray] | None = None,
+) -> list[np.ndarray]:
+    """Diagonal consistency across cliques (the sparse form of :func:`newton_reduced_basis`).
+
+    For ``f − γ = Σ_c b_cᵀ Q_c b_c`` a basis monomial ``β`` of clique ``c`` can carry ``Q_c,ββ > 0`` only if
+    ``x^{2β}`` occurs in ``f`` (or is the constant) or is produced by two *different* basis monomials of some
+    clique: diagonal entries are nonnegative, so the coefficient of an otherwise unproduced ``x^{2β}`` is a sum
+    of them that must vanish, and positive semidefiniteness then zeroes the whole row.  Repeated until stable.
+    """
+    if keeps is None:
+        keeps = [np.ones((len(m), b.shape[0]), dtype=bool) for m, b, _ in groups]
+    while True:
+        pair_parts = []
+        for (_, basis, keys), keep in zip(groups, keeps, strict=True):
+            r, c = svec_indices(basis.shape[0])
+            off = np.flatnonzero(r != c)
+            valid = keep[:, r[off]] & keep[:, c[off]]
+            pair_parts.append(keys[:, off][valid])
+        ok_keys = np.union1d(support, np.concatenate(pair_parts)) if pair_parts else support
+        changed = False
+        for (_, basis, keys), keep in zip(groups, keeps, strict=True):
+            r, c = svec_indices(basis.shape[0])
+            diag = np.flatnonzero(r == c)  # entry of (i, i), in order i = 0..k-1
+            dk = np.empty((keys.shape[0], basis.shape[0]), dtype=np.int64)
+            dk[:, r[diag]] = keys[:, diag]
+            bad = keep & ~np.isin(dk, ok_keys)
+            if bad.any():
+                keep &= ~bad
+                changed = True
+        if not changed:
+            return keeps
 
 
 def _merge_cones(cones: list[Cone]) -> tuple[Cone, ...]:
