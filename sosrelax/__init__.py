@@ -14,6 +14,7 @@ from __future__ import annotations
 from sosrelax import errors
 from sosrelax.adversary.pseudo import PseudoDistribution
 from sosrelax.api import solve
+from sosrelax.batch import BatchResult, BatchStatus, DeferredClaim, certify_many
 from sosrelax.certificate import check_any as check_certificate
 from sosrelax.certificate.check import CheckReport
 from sosrelax.certificate.format import Certificate
@@ -26,11 +27,14 @@ from sosrelax.result import SolveResult, Status
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchResult",
+    "BatchStatus",
     "Certificate",
     "CheckReport",
     "Claim",
     "Constraint",
     "ConstraintKind",
+    "DeferredClaim",
     "InvalidOperationError",
     "PseudoDistribution",
     "Polynomial",
@@ -45,6 +49,7 @@ __all__ = [
     "ball",
     "box",
     "certify",
+    "certify_many",
     "check_certificate",
     "errors",
     "hypercube",
