@@ -182,3 +182,29 @@ def test_vnnlib_parser_dnf_and_errors():
         parse_vnnlib("(declare-const X_0 Real)(assert (>= X_0 1)")
     with pytest.raises(ParseError, match="not linear"):
         parse_vnnlib("(declare-const X_0 Real)(declare-const Y_0 Real)(assert (>= (* X_0 Y_0) 1))")
+
+
+def test_shared_terms_give_the_same_verdict_as_copies():
+    """Chains share one normalised object per polynomial; the checker's per-object cache must not
+    change any verdict (a copy of every polynomial is checked identically, a tampered lemma that
+    reuses the shared objects is still rejected, and the cache is empty after each check)."""
+    from dataclasses import replace
+
+    from sosrelax.certificate import check as check_mod
+    from sosrelax.certificate.format import Certificate
+
+    ch = build_chain(toy(), LO, HI)
+    f = ch.output_form([Fraction(1)], Fraction(0))
+    L, mult = ch.backsub(f, None)
+    cert = ch.linear_certificate(f, L, mult)
+    shared = check_certificate(cert)
+    copied = check_certificate(Certificate.from_json(cert.to_json()))
+    assert shared.valid and copied.valid and shared.bound == copied.bound
+    assert not check_mod._MEMO
+    lem = cert.lemmas[1]
+    bad_products = tuple(replace(p, coefficient=p.coefficient * 2) for p in lem.products)
+    bad = replace(lem, products=bad_products)
+    rep = check_certificate(replace(cert, lemmas=(cert.lemmas[0], bad, *cert.lemmas[2:])))
+    assert not rep.valid
+    # the good chain still checks after a rejection that touched the same shared objects
+    assert check_certificate(cert).valid

@@ -39,6 +39,7 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
+from typing import Any
 
 import flint
 import numpy as np
@@ -141,6 +142,26 @@ def _to_fraction(c: flint.fmpq) -> Fraction:
     return Fraction(int(c.p), int(c.q))
 
 
+_MEMO: dict[tuple[str, int, int], tuple[object, object]] = {}
+"""Results of pure functions of an immutable Terms object (its exact polynomial, its canonical
+key, "its exponents are valid for n variables"), keyed by the object's ``id``.  Each entry keeps
+its object alive, so an id cannot be reused while it is listed, and a hit is accepted only when
+the stored object *is* the argument.  A lemma chain lists the same inequality objects in hundreds
+of lemmas; each is converted, validated and keyed once.  Cached values are never mutated; only
+successes are cached (a failing validation raises every time).  Emptied after every top-level
+check."""
+
+
+def _memo(table: str, t: object, n: int, make: Any) -> object:
+    key = (table, id(t), n)
+    hit = _MEMO.get(key)
+    if hit is not None and hit[0] is t:
+        return hit[1]
+    v = make()
+    _MEMO[key] = (t, v)
+    return v
+
+
 def _poly(terms: Terms, n: int) -> _Poly:
     if not terms:
         return np.zeros((0, n), dtype=np.int64), np.zeros(0, dtype=object)
@@ -159,7 +180,11 @@ def _row_keys(e: np.ndarray) -> np.ndarray:
         keys = e @ (radix ** np.arange(e.shape[1], dtype=np.int64))
         _, inv = np.unique(keys, return_inverse=True)
     else:
-        _, inv = np.unique(e, axis=0, return_inverse=True)
+        # rows as opaque byte strings: equal bytes <=> equal int64 rows (exact, and much faster
+        # than np.unique(axis=0), which compares field by field)
+        ec = np.ascontiguousarray(e, dtype=np.int64)
+        rows = ec.view(np.dtype((np.void, ec.dtype.itemsize * ec.shape[1]))).reshape(-1)
+        _, inv = np.unique(rows, return_inverse=True)
     return inv.reshape(-1)
 
 
@@ -595,12 +620,17 @@ def _validate(cert: Certificate) -> None:
     if cert.kind not in KINDS:
         raise _Reject(f"kind: {cert.kind!r} is not one of {KINDS}")
 
-    def terms_ok(t: Terms, path: str) -> None:
+    def terms_check(t: Terms, path: str) -> bool:
         for a, (e, _) in enumerate(t):
             if len(e) != n:
                 raise _Reject(f"{path}.exponents[{a}]: {len(e)} entries but {n} variables")
             if any(v < 0 for v in e):
                 raise _Reject(f"{path}.exponents[{a}]: negative exponent")
+        return True
+
+    def terms_ok(t: Terms, path: str) -> None:
+        # a Terms object that passed once (for this n) passes again; a failure raises, never cached
+        _memo("valid", t, n, lambda: terms_check(t, path))
 
     terms_ok(cert.objective, "objective")
     for i, g in enumerate(cert.inequalities):
@@ -655,8 +685,9 @@ def _residual(
     sub = cert.substitution
 
     def prob_poly(t: Terms) -> _Poly:
-        p = _combine(*_poly(t, n))
-        return _substitute(p, sub) if sub is not None else p
+        if sub is not None:
+            return _substitute(_combine(*_poly(t, n)), sub)
+        return _memo("poly", t, n, lambda: _combine(*_poly(t, n)))  # type: ignore[return-value]
 
     f = prob_poly(cert.objective)
     const = np.empty(1, dtype=object)
@@ -694,9 +725,12 @@ def _residual(
     for pm in cert.products:
         if pm.coefficient == 0:
             continue
-        prod = _one(n)
-        for c in pm.constraints:
-            prod = _mul(prod, g_polys[c])
+        if len(pm.constraints) == 1:  # 1 * g is g itself (already combined)
+            prod = g_polys[pm.constraints[0]]
+        else:
+            prod = _one(n)
+            for c in pm.constraints:
+                prod = _mul(prod, g_polys[c])
         parts_e.append(prod[0])
         parts_c.append(prod[1] * (-_fq(pm.coefficient)))
     return _combine(np.vstack(parts_e), np.concatenate(parts_c)), g_polys, sigmas
@@ -717,6 +751,14 @@ _FactIndex = dict[tuple[tuple[tuple[int, ...], Fraction], ...], list[tuple[str, 
 
 
 def _as_dict(t: Terms) -> dict[tuple[int, ...], Fraction]:
+    return _memo("dict", t, -1, lambda: _as_dict_raw(t))  # type: ignore[return-value]
+
+
+def _canonical(t: Terms) -> tuple[tuple[tuple[int, ...], Fraction], ...]:
+    return _memo("canonical", t, -1, lambda: tuple(sorted(_as_dict(t).items())))  # type: ignore[return-value]
+
+
+def _as_dict_raw(t: Terms) -> dict[tuple[int, ...], Fraction]:
     out: dict[tuple[int, ...], Fraction] = {}
     for e, c in t:
         key = tuple(int(v) for v in e)
@@ -765,9 +807,8 @@ def _check_lemmas(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_
                   ) -> _FactIndex:
     """Check the lemmas in order and return their proven conclusions."""
     derived = set(cert.derived)
-    base_ineq = {tuple(sorted(_as_dict(g).items())) for i, g in enumerate(cert.inequalities)
-                 if i not in derived}
-    base_eq = {tuple(sorted(_as_dict(h).items())) for h in cert.equalities}
+    base_ineq = {_canonical(g) for i, g in enumerate(cert.inequalities) if i not in derived}
+    base_eq = {_canonical(h) for h in cert.equalities}
     facts: _FactIndex = {}
     for k, lem in enumerate(cert.lemmas):
         where = f"lemmas[{k}]"
@@ -781,11 +822,11 @@ def _check_lemmas(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_
         for i, g in enumerate(lem.inequalities):
             if i in lem_derived:
                 continue  # verified against the earlier lemmas inside _check
-            if tuple(sorted(_as_dict(g).items())) not in base_ineq:
+            if _canonical(g) not in base_ineq:
                 raise _Reject(f"{where}.inequalities[{i}]: not among the certificate's own "
                               "inequalities (a lemma may only use the same set)")
         for j, h in enumerate(lem.equalities):
-            if tuple(sorted(_as_dict(h).items())) not in base_eq:
+            if _canonical(h) not in base_eq:
                 raise _Reject(f"{where}.equalities[{j}]: not among the certificate's equalities")
         try:
             _, proven, _, _, _ = _check(lem, tolerance, exact_limit, psd_method, facts)
@@ -917,7 +958,10 @@ def check_certificate(
     try:
         c = cert if isinstance(cert, Certificate) else Certificate.load(cert, limits=limits)
         claimed = None if c.kind == "infeasible" else c.bound
-        status, bound, reason, rn, mus = _check(c, Fraction(tolerance), exact_limit, psd_method)
+        try:
+            status, bound, reason, rn, mus = _check(c, Fraction(tolerance), exact_limit, psd_method)
+        finally:
+            _MEMO.clear()
         return CheckReport(status is CheckStatus.VERIFIED, status, bound, claimed, reason, rn, mus,
                            time.perf_counter() - t0)
     except (_Reject, CertificateFormatError, InvalidValueError) as e:

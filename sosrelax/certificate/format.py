@@ -60,6 +60,7 @@ __all__ = [
     "RationalMatrix",
     "SOSMultiplier",
     "Terms",
+    "canonical_terms",
     "format_rational",
     "gram_from_array",
     "parse_rational",
@@ -390,8 +391,32 @@ def terms_from_arrays(exps: np.ndarray, coefs: np.ndarray) -> Terms:
 # dataclasses
 
 
+#: Terms objects already in canonical form, by ``id`` (each entry holds its object, so an id is
+#: never reused while it is listed).  Lemma chains share one inequality among hundreds of lemma
+#: certificates; normalising it once instead of once per certificate is what this is for.
+_NORMALISED: dict[int, Terms] = {}
+_NORMALISED_MAX = 200_000
+
+
 def _norm_terms(terms: Any) -> Terms:
-    return tuple((tuple(int(v) for v in e), Fraction(c)) for e, c in terms)
+    hit = _NORMALISED.get(id(terms))
+    if hit is not None and hit is terms:
+        return hit
+    out = tuple((tuple(int(v) for v in e), Fraction(c)) for e, c in terms)
+    if len(_NORMALISED) >= _NORMALISED_MAX:
+        _NORMALISED.clear()
+    _NORMALISED[id(out)] = out
+    return out
+
+
+def canonical_terms(terms: Any) -> Terms:
+    """``terms`` with int exponent tuples and Fraction coefficients, as a shared object.
+
+    Producers that list one polynomial in many certificates (lemma chains) should build it once
+    with this function and pass the returned object around: certificates then share it instead
+    of each normalising a copy, and the checker converts it once per check.
+    """
+    return _norm_terms(terms)
 
 
 @dataclass(frozen=True)

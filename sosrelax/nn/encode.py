@@ -44,6 +44,7 @@ from sosrelax.certificate.format import (
     ProductMultiplier,
     SOSMultiplier,
     Terms,
+    canonical_terms,
 )
 from sosrelax.errors import InvalidValueError
 from sosrelax.nn.ir import Network
@@ -134,7 +135,7 @@ class Chain:
 
     def add(self, g: Lin, lemma: Certificate | None = None) -> int:
         """Add an inequality ``g >= 0`` (derived when ``lemma`` is given) and return its index."""
-        t = self.terms(g)
+        t = canonical_terms(self.terms(g))
         if t in self._index:
             return self._index[t]
         idx = len(self.inequalities)
@@ -423,7 +424,7 @@ def build_chain(
             h: Lin = ({var: Fraction(1)}, Fraction(0))
             e1 = chain.add(h)
             e2 = chain.add(_sub(h, z))
-            chain.equalities.append(_quad_terms(n, h, _sub(h, z)))
+            chain.equalities.append(canonical_terms(_quad_terms(n, h, _sub(h, z))))
             layer.append(_Neuron(var=var, z=z, e1=e1, e2=e2, eq=len(chain.equalities) - 1))
             var += 1
         for nr in layer:

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -289,16 +288,16 @@ def _lp_rung(chain: Chain, f: Lin, strict: bool) -> tuple[bool, float | None, Ce
     mult: dict[int, Fraction] = {}
     rcoef = dict(f[0])
     rconst = Fraction(f[1])
-    for r in np.flatnonzero(mu > 1e-12):
-        m = Fraction(float(mu[r]))
-        mult[int(r)] = m
-        coef, const = rows[r]
+    for ri in np.flatnonzero(mu > 1e-12):
+        m = Fraction(float(mu[ri]))
+        mult[int(ri)] = m
+        coef, const = rows[int(ri)]
         for v, w in coef.items():
             rcoef[v] = rcoef.get(v, Fraction(0)) - m * w
         rconst -= m * const
     L, extra = _repair(chain, ({v: c for v, c in rcoef.items() if c}, rconst))
-    for i, v in extra.items():
-        mult[i] = mult.get(i, Fraction(0)) + v
+    for i, mv in extra.items():
+        mult[i] = mult.get(i, Fraction(0)) + mv
     if L < 0 or (L == 0 and strict):
         return False, float(L), None, f"LP bound {res.fun:.6g} does not settle the atom"
     cert = chain.linear_certificate(f, L, mult, {"rung": "lp"})
@@ -317,8 +316,8 @@ def _repair(chain: Chain, r: Lin) -> tuple[Fraction, dict[int, Fraction]]:
     for layer, coef in by_layer.items():
         L, m = chain.backsub((coef, Fraction(0)), 0 if layer else None)
         total += L
-        for i, v in m.items():
-            mult[i] = mult.get(i, Fraction(0)) + v
+        for i, mv in m.items():
+            mult[i] = mult.get(i, Fraction(0)) + mv
     return total, mult
 
 
