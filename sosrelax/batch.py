@@ -66,6 +66,7 @@ from sosrelax.problem import Claim
 from sosrelax.store import ResultStore
 
 __all__ = [
+    "NetworkInstance",
     "BatchItem",
     "BatchResult",
     "BatchStatus",
@@ -197,11 +198,34 @@ class DeferredClaim:
 
 
 @dataclass(frozen=True)
+class NetworkInstance:
+    """A neural-network property (an ONNX model and a VNN-LIB specification), verified in the worker by
+    :func:`sosrelax.nn.verify`: ``unsat`` (every certificate checked) becomes *certified*, ``sat`` (a
+    counterexample re-executed exactly) *falsified*.  The result key hashes both files' contents."""
+
+    onnx_path: str
+    vnnlib_path: str
+
+    def identity(self) -> str:
+        """The text hashed into the result key: both files' SHA-256."""
+        import hashlib
+
+        digests = []
+        for p in (self.onnx_path, self.vnnlib_path):
+            h = hashlib.sha256()
+            with open(p, "rb") as fh:
+                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            digests.append(h.hexdigest())
+        return "network:" + ":".join(digests)
+
+
+@dataclass(frozen=True)
 class BatchItem:
-    """One entry of a batch: a name, a claim, and optionally its own time limit (seconds)."""
+    """One entry of a batch: a name, a claim (or a network instance), and optionally its own time limit (s)."""
 
     name: str
-    claim: Claim | DeferredClaim
+    claim: Claim | DeferredClaim | NetworkInstance
     time_limit: float | None = None
 
 
@@ -217,6 +241,7 @@ class _Task:
     memory_limit: int | None
     wall_limit: float
     isolate: bool = True
+    network: NetworkInstance | None = None
 
     def build_claim(self) -> Claim:
         if self.spec is not None:
@@ -339,6 +364,8 @@ def _execute(task: _Task) -> dict[str, Any]:
     from sosrelax.certify import certify
 
     t0 = time.perf_counter()
+    if task.network is not None:
+        return _execute_network(task, t0)
     try:
         claim = task.build_claim()
         v = certify(claim, **task.certify_kwargs, progress=False)
@@ -365,6 +392,50 @@ def _execute(task: _Task) -> dict[str, Any]:
         "error": None,
         "solve_time_s": time.perf_counter() - t0,
         "log": log,
+    }
+
+
+def _execute_network(task: _Task, t0: float) -> dict[str, Any]:
+    """Verify a network instance with :func:`sosrelax.nn.verify`; never raises."""
+    assert task.network is not None
+    try:
+        import importlib
+
+        from sosrelax import nn
+
+        verify = importlib.import_module("sosrelax.nn.verify").verify  # the function, not the module
+        net, prop = nn.vnnlib_claims(task.network.onnx_path, task.network.vnnlib_path)
+        res = verify(net, prop, onnx_path=task.network.onnx_path,
+                        timeout=float(task.certify_kwargs["time_limit"]),
+                        rng=task.certify_kwargs.get("rng", 0))
+    except MemoryError:
+        return _error_record("MemoryError: the instance exceeded its memory limit", "out of memory")
+    except Exception as e:  # any failure of one instance is that instance's result
+        return _error_record(f"{type(e).__name__}: {e}", "the instance could not be run")
+    verdict = getattr(res.status, "value", str(res.status))
+    status = {"unsat": "certified", "sat": "falsified", "timeout": "timeout"}.get(verdict, "unknown")
+    certs = list(res.certificates) if status == "certified" else []
+    if len(certs) == 1:
+        cert_text: str | None = certs[0].to_json().decode("utf-8")
+    elif certs:  # one certificate per piece of the property (disjuncts, branch-and-bound leaves)
+        cert_text = "[" + ",".join(c.to_json().decode("utf-8").strip() for c in certs) + "]\n"
+    else:
+        cert_text = None
+    cx = None
+    if status == "falsified" and res.counterexample is not None:
+        xs, ys = res.counterexample
+        cx = {**{f"X_{i}": float(v) for i, v in enumerate(xs)},
+              **{f"Y_{i}": float(v) for i, v in enumerate(ys)}}
+    return {
+        "status": status,
+        "bound": None,
+        "attack_value": None,
+        "counterexample": cx,
+        "certificate": cert_text,
+        "message": f"{verdict}: {res.message}",
+        "error": None,
+        "solve_time_s": time.perf_counter() - t0,
+        "log": [],
     }
 
 
@@ -799,7 +870,7 @@ def _normalise(claims: Iterable[Any], names: Sequence[str] | None) -> list[Batch
     for i, c in enumerate(claims):
         if isinstance(c, BatchItem):
             item = c
-        elif isinstance(c, (Claim, DeferredClaim)):
+        elif isinstance(c, (Claim, DeferredClaim, NetworkInstance)):
             item = BatchItem(f"claim-{i}", c)
         else:
             raise InvalidValueError(
@@ -892,11 +963,15 @@ def certify_many(
         if not tl > 0:
             raise InvalidValueError(f"time limit {tl} of {item.name!r} must be positive")
         sett = _settings(schedule, tl, solver, max_level, seed, attack_budget)
+        network = None
         if isinstance(item.claim, Claim):
             spec: ClaimSpec | None = ClaimSpec.from_claim(item.claim)
             deferred = None
             assert spec is not None
             identity: Any = spec.canonical()
+        elif isinstance(item.claim, NetworkInstance):
+            spec, deferred, network = None, None, item.claim
+            identity = {"network": item.claim.identity()}
         else:
             spec, deferred = None, item.claim
             identity = {"deferred": item.claim.identity()}
@@ -905,7 +980,7 @@ def certify_many(
         kwargs.pop("seed")
         tasks.append(_Task(key=_result_key(identity, sett), name=item.name, spec=spec,
                                    deferred=deferred, certify_kwargs=kwargs, memory_limit=memory_limit,
-                                   wall_limit=wl, isolate=isolate))
+                                   wall_limit=wl, isolate=isolate, network=network))
 
     own_store = not isinstance(store, ResultStore)
     db = ResultStore(store) if not isinstance(store, ResultStore) else store
@@ -1174,14 +1249,19 @@ def _load_toml(path: Path) -> list[BatchItem]:
     return out
 
 
-def _nn_claims_function() -> Callable[[str, str], list[Claim]]:
+def _nn_claims_function() -> Callable[[str, str], list[Claim]] | None:
+    """The network module's claim builder, or ``None`` when it verifies instances itself (``nn.verify``)."""
+    import importlib
+
     try:
-        import sosrelax.nn as nn
+        nn = importlib.import_module("sosrelax.nn")
     except ImportError as e:
         raise BackendNotAvailableError(
             "VNN-COMP instances need sosrelax.nn (neural-network encoding), which this installation does "
             "not have; install a sosrelax with neural-network support"
         ) from e
+    if hasattr(nn, "verify") and hasattr(nn, "load_onnx"):
+        return None
     fn = getattr(nn, "vnnlib_claims", None)
     if fn is None:
         raise BackendNotAvailableError(
@@ -1215,8 +1295,11 @@ def _load_vnncomp_csv(path: Path) -> list[BatchItem]:
     claims_of = _nn_claims_function()
     out: list[BatchItem] = []
     for onnx_path, vnnlib_path, tl in rows:
-        claims = claims_of(str(onnx_path), str(vnnlib_path))
         base = f"{_stem(onnx_path)}/{_stem(vnnlib_path)}"
+        if claims_of is None:  # the network module verifies instances itself
+            out.append(BatchItem(base, NetworkInstance(str(onnx_path), str(vnnlib_path)), tl))
+            continue
+        claims = claims_of(str(onnx_path), str(vnnlib_path))
         for k, c in enumerate(claims):
             out.append(BatchItem(base if len(claims) == 1 else f"{base}#{k}", c, tl))
     return out
