@@ -88,6 +88,7 @@ class _Run:
     scaling: Scaling | None
     solver: str
     time_limit: float | None
+    options: dict[str, Any] | None = None
 
     @property
     def factor(self) -> float:
@@ -169,7 +170,10 @@ def _certify(
         delta = rel * (1.0 + abs(gamma_solver))
         gamma = gamma_solver - delta
         sol2 = solve_conic(
-            centered_feasibility_program(relax, gamma), run.solver, time_limit=run.time_limit
+            centered_feasibility_program(relax, gamma),
+            run.solver,
+            time_limit=run.time_limit,
+            options=run.options,
         )
         if sol2.z is None or not np.all(np.isfinite(sol2.z)):
             continue
@@ -212,6 +216,7 @@ def solve(
     verbose: bool = False,
     scale: bool = True,
     fallback: str | None = "scs",
+    solver_options: dict[str, Any] | None = None,
 ) -> SolveResult:
     """Bound the optimum of ``problem`` with a convex relaxation and prove the bound.
 
@@ -239,6 +244,8 @@ def solve(
         :attr:`SolveResult.bound` stays ``None``.
     time_limit, tolerance, verbose
         Passed to the backend.
+    solver_options : dict, optional
+        Backend options passed through to ``solver`` (e.g. ``{"device": "gpu"}`` for ``"firstorder"``).
     fallback : str or None
         A second backend (SCS by default) tried at high accuracy when the first one stops short or its
         certificate proves a noticeably weaker bound; the better *proven* bound is kept.  ``None``: never.
@@ -266,8 +273,11 @@ def solve(
     k = 1.0 if scaling is None else float(scaling.objective_factor)
 
     def attempt(name: str, tol: float | None, limit: float | None) -> tuple[Any, ...]:
-        run = _Run(relax, problem, scaling, name, limit)
-        sol = solve_conic(relax.program, name, time_limit=limit, tolerance=tol, verbose=verbose)
+        opts = solver_options if name == solver else None
+        run = _Run(relax, problem, scaling, name, limit, opts)
+        sol = solve_conic(
+            relax.program, name, time_limit=limit, tolerance=tol, verbose=verbose, options=opts
+        )
         st = _STATUS[sol.status]
         meta = {
             "relaxation": relaxation,
