@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from sosrelax.nn.ir import Network, from_weights
+from sosrelax.nn.verify import verify  # the function, bound after its submodule was imported
 from sosrelax.nn.vnnlib import Atom, Disjunct, Property, read_vnnlib
 
 __all__ = [
@@ -67,8 +68,3 @@ def vnnlib_claims(onnx_path: str | os.PathLike[str], vnnlib_path: str | os.PathL
     return net, prop
 
 
-def verify(net: Network, prop: Property, **kwargs: Any) -> Any:
-    """Decide a property (see :func:`sosrelax.nn.verify.verify`)."""
-    from sosrelax.nn.verify import verify as _verify
-
-    return _verify(net, prop, **kwargs)
