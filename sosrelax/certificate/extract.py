@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import replace
 from fractions import Fraction
 
-import flint
 import numpy as np
 
 from sosrelax.certificate.format import (

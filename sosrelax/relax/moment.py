@@ -807,7 +807,6 @@ def build_system_relaxation(
     rows_l: list[np.ndarray] = [np.array([0])]
     cols_l: list[np.ndarray] = [lookup(zero_key)]
     vals_l: list[np.ndarray] = [np.array([1.0])]
-    b_len = 1
     row = 1
     eq_blocks: list[EqualityBlock] = []
     for j, beta, sup, erow, qk, qv in eq_specs:
