@@ -95,8 +95,10 @@ class _Run:
         """``f = factor · F`` where ``F`` is the relaxed objective."""
         return float(self.scaling.objective_factor) if self.scaling is not None else 1.0
 
-    def to_relaxed(self, bound: Fraction) -> float:
-        """A bound on ``f`` expressed as a lower bound on the relaxed ``sign·F``."""
+    def to_relaxed(self, bound: Fraction | None) -> float:
+        """A bound on ``f`` expressed as a lower bound on the relaxed ``sign·F`` (``-inf`` for none)."""
+        if bound is None:
+            return -float("inf")
         return self.relax.sign * float(bound) / self.factor
 
     def finish(self, cert: Certificate) -> tuple[Certificate, CheckReport]:

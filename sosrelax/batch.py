@@ -214,7 +214,7 @@ class NetworkInstance:
         for p in (self.onnx_path, self.vnnlib_path):
             h = hashlib.sha256()
             with open(p, "rb") as fh:
-                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                while chunk := fh.read(1 << 20):
                     h.update(chunk)
             digests.append(h.hexdigest())
         return "network:" + ":".join(digests)

@@ -201,7 +201,7 @@ def _check(args: argparse.Namespace) -> int:
             what = (
                 "infeasibility"
                 if kind == "infeasible"
-                else f"{kind.replace('_', ' ')} {float(report.bound):.12g}"
+                else f"{kind.replace('_', ' ')} {report.bound_float:.12g}"
             )
             print(f"verified: {what}  ({report.reason})")
         else:

@@ -40,7 +40,7 @@ def run_demo(out_dir: str | None = None) -> int:
         report = sr.check_certificate(path)
         print(
             f"   certificate written to {path}; re-checked from the file: valid={report.valid},"
-            f" bound {float(report.bound):.10f}"
+            f" bound {report.bound_float}"
         )
         ok &= bool(report.valid)
 

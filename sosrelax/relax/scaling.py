@@ -184,8 +184,10 @@ def choose_scaling(problem: Problem) -> Scaling | None:
     cons = [_poly_from_exact(g, uvars) >= 0 for g in gs] + [
         _poly_from_exact(h, uvars) == 0 for h in hs
     ]
-    kw = {"minimize": fp} if problem.sense is Sense.MINIMIZE else {"maximize": fp}
-    scaled = Problem(**kw, subject_to=cons, variables=uvars)
+    if problem.sense is Sense.MINIMIZE:
+        scaled = Problem(minimize=fp, subject_to=cons, variables=uvars)
+    else:
+        scaled = Problem(maximize=fp, subject_to=cons, variables=uvars)
     return Scaling(
         variables=variables,
         scaled_variables=uvars,
