@@ -208,3 +208,45 @@ def test_shared_terms_give_the_same_verdict_as_copies():
     assert not rep.valid
     # the good chain still checks after a rejection that touched the same shared objects
     assert check_certificate(cert).valid
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reduced_chain_proves_the_same_bounds_with_fewer_variables(seed):
+    from sosrelax.nn.encode import NeuronState
+
+    rng = np.random.default_rng(100 + seed)
+    net = from_weights([rng.normal(size=(8, 3)), rng.normal(size=(6, 8)), rng.normal(size=(2, 6))],
+                       [rng.normal(size=8), rng.normal(size=6), rng.normal(size=2)])
+    lo, hi = [Fraction(-1, 4)] * 3, [Fraction(1, 4)] * 3
+    full = build_chain(net, lo, hi)
+    red = build_chain(net, lo, hi, eliminate_stable=True)
+    assert red.bounds() == full.bounds() and red.neuron_states() == full.neuron_states()
+    n_unstable = sum(s is NeuronState.UNSTABLE for layer in red.neuron_states() for s in layer)
+    assert red.n == 3 + n_unstable
+    # every eliminated neuron carries its proven stability fact
+    stable = [m for m in (lem.metadata["lemma"] for lem in red.lemmas) if "active" in m]
+    assert len(stable) == sum(s is not NeuronState.UNSTABLE for layer in red.neuron_states() for s in layer)
+    X = rng.uniform(-0.25, 0.25, size=(500, 3))
+    for sign in (1, -1):
+        c = [Fraction(sign), Fraction(0)]
+        fr = red.output_form(c, Fraction(0))
+        L, mult = red.backsub(fr)
+        assert L == full.backsub(full.output_form(c, Fraction(0)))[0]
+        rep = check_certificate(red.linear_certificate(fr, L, mult))
+        assert rep.valid and rep.bound <= L
+        assert np.all(sign * net.forward(X)[:, 0] >= float(L) - 1e-9)
+        Li, mi = red.backsub(fr, 0)  # interval-style on the reduced variables (sometimes tighter)
+        assert np.all(sign * net.forward(X)[:, 0] >= float(Li) - 1e-9)
+        assert check_certificate(red.linear_certificate(fr, Li, mi)).valid
+
+
+def test_leaves_cover_is_exact():
+    from sosrelax.nn.verify import leaves_cover
+
+    F = Fraction
+    box = ((F(0), F(0)), (F(1), F(1)))
+    halves = [((F(0), F(0)), (F(1, 2), F(1))), ((F(1, 2), F(0)), (F(1), F(1)))]
+    assert leaves_cover(box, halves)
+    assert not leaves_cover(box, halves[:1])
+    assert not leaves_cover(box, [halves[0], halves[0]])  # overlap, volumes add up but a gap
+    assert not leaves_cover(box, [*halves, ((F(0), F(0)), (F(2), F(1)))])  # outside

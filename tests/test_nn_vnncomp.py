@@ -47,11 +47,17 @@ def test_acas_sat_witness_rechecks():
     assert all(y[0] <= y[j] + 1e-4 for j in range(1, 5))
 
 
-def test_acas_unsat_never_sat():
+def test_acas_unsat_is_proven():
+    """300 ReLUs, 49 unstable: stable neurons are eliminated and the exact chain is checked."""
     need_data()
+    from sosrelax.certificate.check import check_certificate
+
     net, prop = vnnlib_claims(DATA / "test_unsat.onnx", DATA / "test_prop.vnnlib")
-    res = verify(net, prop, onnx_path=DATA / "test_unsat.onnx", timeout=10)
-    assert res.status in (Result.UNSAT, Result.UNKNOWN)
+    res = verify(net, prop, onnx_path=DATA / "test_unsat.onnx", timeout=30)
+    assert res.status is Result.UNSAT, res.log
+    cert = res.certificates[0]
+    assert len(cert.variables) < 60 and any("inactive" in lem.metadata["lemma"] for lem in cert.lemmas)
+    assert check_certificate(cert).valid
 
 
 def test_unsupported_operator_named(tmp_path):

@@ -782,17 +782,27 @@ def _add_fact(index: _FactIndex, kind: str, f: dict[tuple[int, ...], Fraction], 
     index.setdefault(key, []).append((kind, lead, f0, beta))
 
 
+def _split_direction(g: Terms) -> tuple[tuple[tuple[tuple[int, ...], Fraction], ...], Fraction, Fraction] | None:
+    """``(direction key, lead, constant)`` of ``g`` (``None`` if ``g`` is a constant)."""
+    gd = _as_dict(g)
+    g_nc = {e: v for e, v in gd.items() if any(e)}
+    if not g_nc:
+        return None
+    g0 = next((v for e, v in gd.items() if not any(e)), Fraction(0))
+    key, g_lead = _direction(g_nc)
+    return key, g_lead, g0
+
+
 def _implied_by(g: Terms, index: _FactIndex) -> bool:
     """True if ``g >= 0`` is a positive multiple of a proven fact, with a bound no stronger.
 
     Facts are looked up by the direction of their non-constant part (a hash lookup, not a scan).
     """
-    gd = _as_dict(g)
-    g_nc = {e: v for e, v in gd.items() if any(e)}
-    if not g_nc:
+    found: tuple[tuple[tuple[tuple[int, ...], Fraction], ...], Fraction, Fraction] | None
+    found = _memo("direction", g, -1, lambda: _split_direction(g))  # type: ignore[assignment]
+    if found is None:
         return False
-    g0 = next((v for e, v in gd.items() if not any(e)), Fraction(0))
-    key, g_lead = _direction(g_nc)
+    key, g_lead, g0 = found
     for kind, lead, f0, beta in index.get(key, ()):
         c = g_lead / lead  # g_nc = c * (±f_nc), c > 0 since the keys agree
         if kind == "lower_bound":  # g = c (f - beta'), beta' <= beta

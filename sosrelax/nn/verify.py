@@ -32,19 +32,23 @@ import numpy as np
 
 from sosrelax.certificate.check import check_certificate
 from sosrelax.certificate.format import Certificate
-from sosrelax.nn.bounds import crown_bounds, crown_objective, interval_bounds
+from sosrelax.nn.bounds import crown_bounds, crown_objective
 from sosrelax.nn.encode import Chain, Lin, build_chain
 from sosrelax.nn.ir import Network
 from sosrelax.nn.moment import sdp_bound, sos_bound
 from sosrelax.nn.vnnlib import Atom, Disjunct, Property
 
-__all__ = ["DEFAULT_RUNGS", "RUNGS", "Result", "RungRow", "VerifyResult", "prove_atom_violated", "sdp_bound", "verify"]
+__all__ = ["DEFAULT_RUNGS", "RUNGS", "leaves_cover", "Result", "RungRow", "VerifyResult", "prove_atom_violated", "sdp_bound", "verify"]
 
 #: The certified rungs, cheapest first (``sos``: Lasserre level 2).
 RUNGS = ("interval", "linear", "lp", "sdp", "sos")
 
 #: The rungs :func:`verify` tries by default (``sos`` is opt-in: its moment matrices grow as n^2).
 DEFAULT_RUNGS = ("interval", "linear", "lp", "sdp")
+
+#: Networks with more ReLUs are encoded with variables for their unstable neurons only
+#: (:func:`~sosrelax.nn.encode.build_reduced_chain`).
+REDUCE_ABOVE = 64
 
 #: Largest encoding (inputs plus unstable-neuron variables) given the SOS level-2 rung.
 SOS_MAX_VARIABLES = 12
@@ -307,6 +311,8 @@ def _lp_rung(chain: Chain, f: Lin, strict: bool) -> tuple[bool, float | None, Ce
 
 def _repair(chain: Chain, r: Lin) -> tuple[Fraction, dict[int, Fraction]]:
     """Exact lower bound of a linear form over all layers by interval facts (variable by variable)."""
+    if chain.reduced:
+        return chain.backsub(r, 0)
     by_layer: dict[int, dict[int, Fraction]] = {}
     var_layer = {nr.var: k + 1 for k, layer in enumerate(chain.layers) for nr in layer}
     for v, c in r[0].items():
@@ -347,10 +353,12 @@ def _decide_piece(net: Network, d: Disjunct, idx: int, rungs: Sequence[str], bud
     lo = np.array([float(v) for v in d.lo])
     hi = np.array([float(v) for v in d.hi])
     fb = crown_bounds(net, lo, hi)
-    ib = interval_bounds(net, lo, hi)
-    if net.n_relus > max_certified_relus:
+    reduced = net.n_relus > REDUCE_ABOVE
+    size = fb.n_unstable if reduced else net.n_relus
+    if size > max_certified_relus:
+        what = "unstable neurons" if reduced else "ReLUs"
         budget.log.append(RungRow(idx, "screen", None, False, 0.0,
-                                  f"{net.n_relus} ReLUs exceed the certificate size limit {max_certified_relus}"))
+                                  f"{size} {what} exceed the certificate size limit {max_certified_relus}"))
         return None
     A, B, c = _atom_arrays(d.atoms, net.n_inputs, net.n_outputs)
     # atoms in the order of their float CROWN lower bound of -atom (most promising first)
@@ -362,23 +370,30 @@ def _decide_piece(net: Network, d: Disjunct, idx: int, rungs: Sequence[str], bud
         lb = crown_objective(net, -B[k][None], np.array([-c[k]]), lo, hi, fb)[0]
         scores.append((lb, k))
     order = [k for _, k in sorted(scores, reverse=True)]
+    scores_by_atom = [(k, lb) for lb, k in scores]
     chains: dict[str, Chain] = {}
+    floats = dict(scores_by_atom)
     for rung in rungs:
+        if reduced and rung == "interval":
+            continue  # on a reduced chain the linear rung costs the same and is never looser
         for k in order[:3]:
             if budget.left() <= 0:
                 return None
+            if reduced and rung == "linear" and floats[k] < 0:
+                continue  # the exact bound equals the float CROWN bound, which does not settle it
             t0 = time.perf_counter()
             method = "interval" if rung == "interval" else "crown"
             if rung in ("lp", "sdp", "sos"):
-                chain = build_chain(net, d.lo, d.hi, method="crown")  # fresh: atoms get added
+                # fresh: atoms get added
+                chain = build_chain(net, d.lo, d.hi, method="crown", eliminate_stable=reduced)
             else:
-                chain = chains.get(method) or build_chain(net, d.lo, d.hi, method=method)
+                chain = chains.get(method) or build_chain(net, d.lo, d.hi, method=method,
+                                                          eliminate_stable=reduced)
                 chains[method] = chain
             ok, b, cert, note = prove_atom_violated(net, d, k, rung, chain, time_limit=budget.left())
             budget.log.append(RungRow(idx, rung, b, ok, time.perf_counter() - t0, f"atom {k}: {note[:80]}"))
             if ok:
                 return cert
-    del ib
     return None
 
 
@@ -421,8 +436,9 @@ def verify(
     rng : Generator or int
         Randomness of the counterexample search.
     max_certified_relus : int
-        Networks with more ReLUs are not given certificates (the lemma chain grows with the
-        network); only counterexamples can then decide them.
+        Largest encoding given certificates: ReLUs of a network with at most
+        :data:`REDUCE_ABOVE` of them, unstable neurons (float CROWN) of a larger one, whose
+        stable neurons are eliminated.  Bigger pieces are split (``branch``) or left open.
     branch : bool
         Split input boxes when the rungs leave a piece open.
     """
@@ -448,6 +464,7 @@ def verify(
                 return VerifyResult(Result.SAT, cex, (), tuple(budget.log), "counterexample re-checked "
                                     "exactly and by onnxruntime" if onnx_path else "counterexample re-checked exactly")
     open_: list[tuple[int, Disjunct, int]] = [(i, d, 0) for i, d in enumerate(prop.disjuncts)]
+    leaves: dict[int, list[tuple[tuple[Fraction, ...], tuple[Fraction, ...]]]] = {}
     while open_:
         if budget.left() <= 0:
             return VerifyResult(Result.TIMEOUT, None, tuple(certs), tuple(budget.log), "time budget spent")
@@ -457,8 +474,9 @@ def verify(
         cert = _decide_piece(net, d, i, piece_rungs, budget, max_certified_relus)
         if cert is not None:
             certs.append(cert)
+            leaves.setdefault(i, []).append((d.lo, d.hi))
             continue
-        if net.n_relus > max_certified_relus or not branch:
+        if not branch:
             return VerifyResult(Result.UNKNOWN, None, tuple(certs), tuple(budget.log),
                                 "no rung settled the property")
         a, b = _split(d, net)
@@ -470,5 +488,39 @@ def verify(
                     return VerifyResult(Result.SAT, cex, (), tuple(budget.log), "counterexample found "
                                         "while branching, re-checked")
             open_.append((i, piece, depth + 1))
+    for i, d in enumerate(prop.disjuncts):
+        if not leaves_cover((d.lo, d.hi), leaves.get(i, [])):
+            return VerifyResult(Result.UNKNOWN, None, tuple(certs), tuple(budget.log),
+                                f"internal: the certified pieces of disjunct {i} do not cover its box")
     return VerifyResult(Result.UNSAT, None, tuple(certs), tuple(budget.log),
                         f"{len(certs)} verified certificate(s) cover every disjunct")
+
+
+def leaves_cover(box: tuple[Sequence[Fraction], Sequence[Fraction]],
+                 leaves: Sequence[tuple[Sequence[Fraction], Sequence[Fraction]]]) -> bool:
+    """Exactly: do the closed boxes ``leaves`` cover ``box``?
+
+    Sufficient and checked in rationals: every leaf lies in the box, no two leaves overlap in
+    more than a face (along the box's non-degenerate coordinates), and their volumes add up to
+    the box's.  Then the union is closed, contains a dense subset of the box, hence is the box.
+    """
+    lo, hi = box
+    dims = [k for k in range(len(lo)) if hi[k] > lo[k]]
+    for a, b in leaves:
+        if any(a[k] < lo[k] or b[k] > hi[k] or a[k] > b[k] for k in range(len(lo))):
+            return False
+        if any(a[k] != lo[k] or b[k] != hi[k] for k in range(len(lo)) if k not in dims):
+            return False
+
+    def vol(a: Sequence[Fraction], b: Sequence[Fraction]) -> Fraction:
+        v = Fraction(1)
+        for k in dims:
+            v *= b[k] - a[k]
+        return v
+
+    for p in range(len(leaves)):
+        for q in range(p + 1, len(leaves)):
+            (a1, b1), (a2, b2) = leaves[p], leaves[q]
+            if all(max(a1[k], a2[k]) < min(b1[k], b2[k]) for k in dims):
+                return False
+    return sum((vol(a, b) for a, b in leaves), Fraction(0)) == vol(lo, hi)
