@@ -21,6 +21,7 @@ from sosrelax.certificate.format import (
     gram_from_array,
     terms_from_arrays,
 )
+from sosrelax.errors import InvalidValueError
 from sosrelax.poly import Polynomial
 from sosrelax.problem import Problem, Sense
 from sosrelax.relax.moment import MomentRelaxation
@@ -47,6 +48,15 @@ def problem_terms(problem: Problem, variables: tuple[str, ...]) -> tuple[tuple, 
     )
 
 
+def _problem(relax: MomentRelaxation) -> Problem:
+    if relax.problem is None:
+        raise InvalidValueError(
+            "this relaxation was built from a PolynomialSystem without a Problem; certificates need the "
+            "Problem (build it with build_moment_relaxation(problem, ...))"
+        )
+    return relax.problem
+
+
 def certificate_from_moment_dual(
     relax: MomentRelaxation,
     z: np.ndarray,
@@ -62,7 +72,7 @@ def certificate_from_moment_dual(
 
     The Gram matrices are the program's dual PSD blocks as floats; the result is not yet exact.
     """
-    f_terms = problem_terms(relax.problem, relax.variables)[0]
+    f_terms = problem_terms(_problem(relax), relax.variables)[0]
     z = np.asarray(z, dtype=float)
     if infeasible:
         # bᵀz = z_0 < 0 and Aᵀz ≈ 0: the identity 0 = −z_0·1 + Σ ⟨B_α, Z⟩ x^α + … ; divide by −z_0 > 0
@@ -73,7 +83,7 @@ def certificate_from_moment_dual(
         objective: tuple = ()
     else:
         gamma = -float(z[0])
-        if relax.problem.sense is Sense.MINIMIZE:
+        if _problem(relax).sense is Sense.MINIMIZE:
             kind, bound = "lower_bound", Fraction(gamma)
         else:
             kind, bound = "upper_bound", Fraction(-gamma)
@@ -98,11 +108,11 @@ def certificate_from_centered_dual(
     t = -float(z[0])
     grams = [Q + t * np.eye(Q.shape[0]) for Q in relax.gram_matrices(z)]
     coefficients = relax.product_coefficients(z) + t
-    if relax.problem.sense is Sense.MINIMIZE:
+    if _problem(relax).sense is Sense.MINIMIZE:
         kind, bound = "lower_bound", Fraction(gamma)
     else:
         kind, bound = "upper_bound", Fraction(-gamma)
-    f_terms = problem_terms(relax.problem, relax.variables)[0]
+    f_terms = problem_terms(_problem(relax), relax.variables)[0]
     meta = dict(metadata or {})
     meta["gram_margin"] = repr(t)
     return _assemble(relax, grams, relax.equality_multipliers(z), coefficients, kind, bound, f_terms, meta)
@@ -118,7 +128,7 @@ def _assemble(
     objective: tuple,
     metadata: dict[str, str] | None,
 ) -> Certificate:
-    _, ineq, eq = problem_terms(relax.problem, relax.variables)
+    _, ineq, eq = problem_terms(_problem(relax), relax.variables)
     n = len(relax.variables)
     sos = []
     for blk, Q in zip(relax.gram_blocks, grams, strict=True):
@@ -132,9 +142,9 @@ def _assemble(
             )
         )
     eqm = []
-    for blk, lam in zip(relax.equality_blocks, lams, strict=True):
-        eqm.append(EqualityMultiplier(constraint=blk.constraint,
-                                      poly=terms_from_arrays(blk.full_basis(n), lam)))
+    for eblk, lam in zip(relax.equality_blocks, lams, strict=True):
+        eqm.append(EqualityMultiplier(constraint=eblk.constraint,
+                                      poly=terms_from_arrays(eblk.full_basis(n), lam)))
     prods = tuple(
         ProductMultiplier(constraints=cons, coefficient=Fraction(max(0.0, float(c))))
         for cons, c in zip(relax.products, coefficients, strict=True)

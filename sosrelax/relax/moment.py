@@ -809,12 +809,12 @@ def build_system_relaxation(
     vals_l: list[np.ndarray] = [np.array([1.0])]
     row = 1
     eq_blocks: list[EqualityBlock] = []
-    for j, beta, sup, erow, qk, qv in eq_specs:
+    for j, beta, esup, erow, qk, qv in eq_specs:
         nb = beta.shape[0]
         rows_l.append(erow + row)
         cols_l.append(lookup(qk))
         vals_l.append(qv)
-        eq_blocks.append(EqualityBlock(j, beta, slice(row, row + nb), sup))
+        eq_blocks.append(EqualityBlock(j, beta, slice(row, row + nb), esup))
         row += nb
     cones: list[Cone] = [Cone(ConeKind.ZERO, row)]
     n_top = row
