@@ -457,6 +457,7 @@ def _quad_terms(n: int, a: Lin, b: Lin) -> Terms:
 def build_chain(
     net: Network, lo: Sequence[Fraction | float], hi: Sequence[Fraction | float], *,
     method: str = "crown", input_names: Sequence[str] | None = None, eliminate_stable: bool = False,
+    tighten: bool = True,
 ) -> Chain:
     """Encode ``net`` over the box ``[lo, hi]`` and prove every neuron's bounds by lemmas.
 
@@ -470,6 +471,9 @@ def build_chain(
         or through one layer (cheaper lemmas).
     input_names : sequence of str, optional
         Names of the input variables (default ``X_0, X_1, …``).
+    tighten : bool
+        With ``method="crown"``, also derive each bound through one layer and keep the tighter of
+        the two (so that the chain's bounds are never looser than interval arithmetic's).
     eliminate_stable : bool
         Give variables only to unstable neurons (see :func:`build_reduced_chain`; ``method`` must be
         ``"crown"``).
@@ -511,17 +515,25 @@ def build_chain(
             layer.append(_Neuron(var=var, z=z, e1=e1, e2=e2, eq=len(chain.equalities) - 1))
             var += 1
         for nr in layer:
-            _prove_bounds(chain, nr, depth)
+            _prove_bounds(chain, nr, depth, tighten)
         chain.layers.append(layer)
     return chain
 
 
-def _prove_bounds(chain: Chain, nr: _Neuron, depth: int | None) -> None:
+def _prove_bounds(chain: Chain, nr: _Neuron, depth: int | None, tighten: bool = True) -> None:
     """Lemmas for ``z - l >= 0``, ``u - z >= 0`` and the neuron's state fact."""
     z = nr.z
     lval, lmult = chain.backsub(z, depth)
     neg = ({v: -c for v, c in z[0].items()}, -z[1])
     uneg, umult = chain.backsub(neg, depth)
+    if depth is None and tighten:
+        # back-substitution to the input is usually, not always, tighter than one layer
+        lval0, lmult0 = chain.backsub(z, 0)
+        uneg0, umult0 = chain.backsub(neg, 0)
+        if lval0 > lval:
+            lval, lmult = lval0, lmult0
+        if uneg0 > uneg:
+            uneg, umult = uneg0, umult0
     uval = -uneg
     lem_l = chain._certificate(z, lval, sorted(lmult), [((i,), lmult[i]) for i in sorted(lmult)], [],
                                None, {"lemma": "lower bound of a pre-activation"})

@@ -100,6 +100,17 @@ def chain_problem(chain: Chain, f: Lin, form: SdpForm = SdpForm.WITH_LP
     chain (the chain's lemmas, then one per product) and the term sets of every derived inequality
     (so that a certificate's ``derived`` indices can be recovered from its inequalities).
     """
+    return _chain_problem(chain, f, form)[:3]
+
+
+def _chain_problem(chain: Chain, f: Lin, form: SdpForm
+                   ) -> tuple[Any, list[Certificate], set[frozenset[Any]], list[Terms]]:
+    """The polynomial problem ``minimise f`` over the encoding, with the lemmas it relies on.
+
+    Returns ``(problem, lemmas, derived_terms)``: the :class:`~sosrelax.problem.Problem`, the lemma
+    chain (the chain's lemmas, then one per product) and the term sets of every derived inequality
+    (so that a certificate's ``derived`` indices can be recovered from its inequalities).
+    """
     from sosrelax.poly import Polynomial
     from sosrelax.problem import Problem
 
@@ -133,7 +144,38 @@ def chain_problem(chain: Chain, f: Lin, form: SdpForm = SdpForm.WITH_LP
         subject_to=[poly(g) >= 0 for g in ineqs] + [poly(h) == 0 for h in chain.equalities],
         variables=names,
     )
-    return problem, lemmas, derived_terms
+    return problem, lemmas, derived_terms, ineqs
+
+
+def _exact_constraints(cert: Certificate, ineqs: list[Terms], eqs: list[Terms]) -> Certificate:
+    """The certificate restated over the chain's exact constraints.
+
+    :func:`sosrelax.solve` sees float coefficients, and a product of two float linear forms (or a
+    bound like ``x0 + eps``) is not always a float, so the certificate it returns may list the
+    nearest floats of the chain's constraints.  Its constraints are in the problem's order; each is
+    replaced by the exact one it approximates (same monomials, coefficients within ``1e-9``
+    relative), and the checker then absorbs the tiny change in the identity like any residual.
+    """
+    if len(cert.inequalities) != len(ineqs) or len(cert.equalities) != len(eqs):
+        return cert
+
+    def close(a: Terms, b: Terms) -> bool:
+        da, db = dict(a), dict(b)
+        if set(da) != set(db):
+            return False
+        return all(abs(float(da[e]) - float(db[e])) <= 1e-9 * (1 + abs(float(db[e]))) for e in da)
+
+    if not all(close(a, b) for a, b in zip(cert.inequalities, ineqs, strict=True)):
+        return cert
+    if not all(close(a, b) for a, b in zip(cert.equalities, eqs, strict=True)):
+        return cert
+    box = cert.box
+    if box is not None:
+        # the solver's box is implied by the float constraints; widen it by far more than their
+        # distance to the exact ones so that the exact constraints imply it too
+        pad = Fraction(1, 10**6)
+        box = tuple((lo - pad * (1 + abs(lo)), hi + pad * (1 + abs(hi))) for lo, hi in box)
+    return replace(cert, inequalities=tuple(ineqs), equalities=tuple(eqs), box=box)
 
 
 def _attach(cert: Certificate, lemmas: list[Certificate], derived_terms: set[frozenset[Any]]
@@ -147,12 +189,13 @@ def _moment_bound(chain: Chain, f: Lin, form: SdpForm, relaxation: str, level: i
                   sparsity: str | None, time_limit: float | None, solver: str) -> MomentBound:
     from sosrelax.api import solve
 
-    problem, lemmas, derived_terms = chain_problem(chain, f, form)
+    problem, lemmas, derived_terms, ineqs = _chain_problem(chain, f, form)
     res = solve(problem, relaxation=relaxation, level=level, solver=solver, sparsity=sparsity,
                 time_limit=time_limit)
     if res.certificate is None or res.bound is None:
         return MomentBound(None, None, res.message, res)
-    full, rep = _attach(res.certificate, lemmas, derived_terms)
+    exact = _exact_constraints(res.certificate, ineqs, list(chain.equalities))
+    full, rep = _attach(exact, lemmas, derived_terms)
     if not rep.valid or rep.bound is None:
         return MomentBound(None, None, "lemma chain rejected: " + rep.reason, res)
     return MomentBound(float(rep.bound), full, rep.reason, res)

@@ -250,6 +250,10 @@ def prove_atom_violated(
     strict_needed = not a.strict
     if rung in ("interval", "linear"):
         L, mult = chain.backsub(f, 0 if rung == "interval" else None)
+        if rung == "linear":  # never looser than the interval rung on the same chain
+            L0, mult0 = chain.backsub(f, 0)
+            if L0 > L:
+                L, mult = L0, mult0
         if L < 0 or (L == 0 and strict_needed):
             return False, float(L), None, "bound does not settle the atom"
         cert = chain.linear_certificate(f, L, mult, {"rung": rung})
