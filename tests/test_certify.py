@@ -93,7 +93,10 @@ def claim_value(point):
 
 def test_schedules():
     claim = sr.Claim(x**2 <= 1, subject_to=BOX)
-    assert parse_schedule("auto", claim, 3) == [("sos", 1), ("sos", 2), ("sos", 3)]
+    assert parse_schedule("sos", claim, 3) == [("sos", 1), ("sos", 2), ("sos", 3)]
+    auto = parse_schedule("auto", claim, 3)
+    # cheapest first: LP, DSOS, SDSOS, then Shor's SDP (= SOS level 1), then the higher SOS levels
+    assert auto == [("lp", 1), ("dsos", 1), ("sdsos", 1), ("sdp", None), ("sos", 2), ("sos", 3)]
     assert parse_schedule([1, "sos:2", "sdp"], claim) == [("sos", 1), ("sos", 2), ("sdp", None)]
     with pytest.raises(InvalidValueError):
         parse_schedule(["lp-17"], claim)
