@@ -108,3 +108,22 @@ def test_cli_verify_and_supports(tmp_path, capsys):
     assert main(["verify", str(bad), "--network", f"N={DATA / 'test_nano.onnx'}",
                  "--vnncomp-result", str(tmp_path / "r2.txt")]) == 2
     assert not (tmp_path / "r2.txt").exists()
+
+
+def test_supports_answers_use_the_standard_identifiers(capsys):
+    expected = {
+        "--hidden-node-theories": "NH\n",
+        "--multiple-input-output-theories": "SIO\n",
+        "--multiple-inputs-output-theories": "SIO\n",  # the standard's example spelling
+        "--multiple-network-theories": "SNET\n",
+        "--arithmetic-complexity-theories": "BND\nOUTC\nLIN\n",
+        "--optimised-disjunctive-reasoning": "false\n",
+        "--serialise-assignments": "false\n",
+        "--onnx-opset-versions": "7\n21\n",
+    }
+    for flag, text in expected.items():
+        assert main(["supports", flag]) == 0
+        assert capsys.readouterr().out == text
+    assert main(["supports", "--onnx-operators"]) == 0
+    ops = capsys.readouterr().out.split()
+    assert {"Gemm", "MatMul", "Relu", "Conv", "BatchNormalization"} <= set(ops)

@@ -40,7 +40,12 @@ def add_commands(sub: Any) -> None:
     s = sub.add_parser("supports", help="report the VNN-LIB capabilities this solver really has")
     g = s.add_mutually_exclusive_group(required=True)
     for flag in _CAPABILITIES:
-        g.add_argument(flag, action="store_true")
+        if flag == "--multiple-input-output-theories":
+            # the standard's own example spells it with an extra 's'; accept both
+            g.add_argument(flag, "--multiple-inputs-output-theories", action="store_true",
+                           dest="multiple_input_output_theories")
+        else:
+            g.add_argument(flag, action="store_true")
 
 
 _CAPABILITIES: dict[str, list[str]] = {
@@ -48,11 +53,13 @@ _CAPABILITIES: dict[str, list[str]] = {
     "--onnx-element-types": ["float32", "float64"],
     "--onnx-operators": [],  # filled from the loader
     "--vnnlib-versions": ["1.0", "1.0"],
-    "--hidden-node-theories": [],
-    "--multiple-input-output-theories": [],
-    "--multiple-network-theories": [],
+    # theory identifiers of the standard: NH/H, SIO/MIO, SNET/MNET/MENET/MINET, SNC/MNC,
+    # BND/OUTC/LIN/POLY; only what the loader and the VNN-LIB 1.0 reader really handle
+    "--hidden-node-theories": ["NH"],
+    "--multiple-input-output-theories": ["SIO"],
+    "--multiple-network-theories": ["SNET"],
     "--multiple-node-comparison-theories": [],
-    "--arithmetic-complexity-theories": ["LIN"],
+    "--arithmetic-complexity-theories": ["BND", "OUTC", "LIN"],
     "--optimised-disjunctive-reasoning": ["false"],
     "--serialise-assignments": ["false"],
 }
