@@ -127,3 +127,43 @@ def test_supports_answers_use_the_standard_identifiers(capsys):
     assert main(["supports", "--onnx-operators"]) == 0
     ops = capsys.readouterr().out.split()
     assert {"Gemm", "MatMul", "Relu", "Conv", "BatchNormalization"} <= set(ops)
+
+
+def test_conv_batchnorm_avgpool_model_matches_onnxruntime(tmp_path):
+    """Conv (stride, padding), BatchNormalization, Relu, AveragePool, Flatten, Gemm: unrolled to
+    affine maps; the loader cross-checks onnxruntime, and so do we at random inputs."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(5)
+    f32 = np.float32
+    inits = [
+        numpy_helper.from_array(rng.normal(size=(3, 2, 3, 3)).astype(f32), "cw"),
+        numpy_helper.from_array(rng.normal(size=3).astype(f32), "cb"),
+        numpy_helper.from_array(rng.uniform(0.5, 2, size=3).astype(f32), "scale"),
+        numpy_helper.from_array(rng.normal(size=3).astype(f32), "shift"),
+        numpy_helper.from_array(rng.normal(size=3).astype(f32), "mean"),
+        numpy_helper.from_array(rng.uniform(0.5, 2, size=3).astype(f32), "var"),
+        numpy_helper.from_array(rng.normal(size=(4, 27)).astype(f32), "fw"),
+        numpy_helper.from_array(rng.normal(size=4).astype(f32), "fb"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "cw", "cb"], ["c"], strides=[1, 1], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c", "scale", "shift", "mean", "var"], ["n"]),
+        helper.make_node("Relu", ["n"], ["r"]),
+        helper.make_node("AveragePool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1),
+    ]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], inits)
+    path = tmp_path / "conv.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    net = load_onnx(path)
+    assert net.input_shape == (1, 2, 6, 6) or int(np.prod(net.input_shape)) == 72
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    X = rng.uniform(-1, 1, size=(20, 72)).astype(f32)
+    for x in X:
+        y_ort = sess.run(None, {"x": x.reshape(1, 2, 6, 6)})[0].ravel()
+        assert np.allclose(net.forward(x.astype(np.float64)), y_ort, atol=1e-4)
