@@ -14,6 +14,7 @@ from sosrelax.nn.vnnlib import Atom, Disjunct, Property, read_vnnlib
 
 __all__ = [
     "Network",
+    "from_torch",
     "from_weights",
     "load_onnx",
     "read_vnnlib",
@@ -28,6 +29,13 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True) -> Network:
     from sosrelax.nn.onnx_loader import load_onnx as _load
 
     return _load(path, check=check)
+
+
+def from_torch(module: Any, input_shape: Any = None, **kwargs: Any) -> Network:
+    """Convert a ``torch.nn.Sequential`` (see :func:`sosrelax.nn.torch_loader.from_torch`)."""
+    from sosrelax.nn.torch_loader import from_torch as _from_torch
+
+    return _from_torch(module, input_shape, **kwargs)
 
 
 def robustness_claim(net: Network, x0: Any, eps: float, label: int) -> Property:
