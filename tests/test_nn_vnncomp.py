@@ -102,7 +102,7 @@ def test_cli_verify_and_supports(tmp_path, capsys):
                "--vnncomp-result", str(out)])
     assert rc == 0 and capsys.readouterr().out == "unsat\n" and out.read_text() == "unsat\n"
     assert main(["supports", "--vnnlib-versions"]) == 0
-    assert capsys.readouterr().out == "1.0\n1.0\n"
+    assert capsys.readouterr().out == "1.0\n2.0\n"
     bad = tmp_path / "bad.vnnlib"
     bad.write_text("(declare-const X_0 Real)(assert (>= X_0 1)")
     assert main(["verify", str(bad), "--network", f"N={DATA / 'test_nano.onnx'}",
@@ -167,3 +167,48 @@ def test_conv_batchnorm_avgpool_model_matches_onnxruntime(tmp_path):
     for x in X:
         y_ort = sess.run(None, {"x": x.reshape(1, 2, 6, 6)})[0].ravel()
         assert np.allclose(net.forward(x.astype(np.float64)), y_ort, atol=1e-4)
+
+
+NANO_V2 = """(vnnlib-version <2.0>)
+(declare-network nano
+  (declare-input X float32 [1])
+  (declare-output Y float32 [1])
+)
+(assert (and (>= X[0] -1.0) (<= X[0] 1.0)))
+(assert (<= Y[0] -1.0))
+"""
+
+
+def test_vnnlib2_matches_vnnlib1_and_decides_through_the_cli(tmp_path, capsys):
+    need_data()
+    from sosrelax.nn import read_vnnlib
+
+    spec = tmp_path / "nano2.vnnlib"
+    spec.write_text(NANO_V2)
+    assert read_vnnlib(spec).disjuncts == read_vnnlib(DATA / "test_nano.vnnlib").disjuncts
+    rc = main(["verify", str(spec), "--network", f"nano={DATA / 'test_nano.onnx'}"])
+    assert rc == 0 and capsys.readouterr().out == "unsat\n"
+
+
+def test_vnnlib2_shapes_disjunctions_and_unsupported_constructs():
+    pytest.importorskip("vnnlib")
+    from fractions import Fraction
+
+    from sosrelax.nn.vnnlib2 import parse_vnnlib2
+
+    head = ("(vnnlib-version <2.0>)\n(declare-network f\n  (declare-input X float32 [1, 2])\n"
+            "  (declare-output Y float32 [2])\n")
+    box = "(assert (and (>= X[0, 0] -1.0) (<= X[0, 0] 2.0) (>= X[0, 1] -2.0) (<= X[0, 1] 0.1)))\n"
+    prop = parse_vnnlib2(head + ")\n" + box + "(assert (or (>= (- Y[0] Y[1]) 0.5) (< Y[1] -3.0)))\n")
+    assert prop.n_inputs == 2 and prop.n_outputs == 2 and len(prop.disjuncts) == 2
+    d0, d1 = prop.disjuncts
+    assert d0.lo == (Fraction(-1), Fraction(-2)) and d0.hi == (Fraction(2), Fraction(1, 10))
+    assert d0.atoms[0].y == ((0, Fraction(1)), (1, Fraction(-1))) and d0.atoms[0].const == Fraction(-1, 2)
+    assert d1.atoms[0].strict and d1.atoms[0].y == ((1, Fraction(-1)),)
+    hidden = head.replace("  (declare-output", "  (declare-hidden H float32 [2] \"h\")\n  (declare-output")
+    with pytest.raises(ParseError, match="hidden-node declarations"):
+        parse_vnnlib2(hidden + ")\n" + box + "(assert (>= H[0] 0.0))\n")
+    with pytest.raises(ParseError, match="syntax error"):
+        parse_vnnlib2(head + ")\n" + box + "(assert (>= Y[0] 0.0)\n")
+    with pytest.raises(ParseError, match="POLY|linear"):
+        parse_vnnlib2(head + ")\n" + box + "(assert (>= (* Y[0] Y[1]) 0.5))\n")

@@ -52,7 +52,7 @@ _CAPABILITIES: dict[str, list[str]] = {
     "--onnx-opset-versions": ["7", "21"],
     "--onnx-element-types": ["float32", "float64"],
     "--onnx-operators": [],  # filled from the loader
-    "--vnnlib-versions": ["1.0", "1.0"],
+    "--vnnlib-versions": ["1.0", "2.0"],
     # theory identifiers of the standard: NH/H, SIO/MIO, SNET/MNET/MENET/MINET, SNC/MNC,
     # BND/OUTC/LIN/POLY; only what the loader and the VNN-LIB 1.0 reader really handle
     "--hidden-node-theories": ["NH"],

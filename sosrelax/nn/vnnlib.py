@@ -69,11 +69,17 @@ class Property:
 
 
 def read_vnnlib(path: str | os.PathLike[str]) -> Property:
-    """Read a VNN-LIB 1.0 file (see :func:`parse_vnnlib`)."""
+    """Read a VNN-LIB 1.0 file (see :func:`parse_vnnlib`), or a 2.0 file
+    (:func:`sosrelax.nn.vnnlib2.parse_vnnlib2`, recognised by its version or network declaration)."""
     p = Path(path)
     if not p.is_file():
         raise ParseError(f"{p}: no such VNN-LIB file")
-    return parse_vnnlib(p.read_text(), source=str(p))
+    text = p.read_text()
+    from sosrelax.nn.vnnlib2 import is_vnnlib2, parse_vnnlib2
+
+    if is_vnnlib2(text):
+        return parse_vnnlib2(text, source=str(p))
+    return parse_vnnlib(text, source=str(p))
 
 
 def _tokens(text: str, source: str) -> list[Any]:
