@@ -216,7 +216,8 @@ class _Keys:
     def __init__(self, n: int, width: int) -> None:
         self.n, self.width = n, width
         self.base = n + 1
-        self.fits = (width + 1) * math.log2(self.base) + math.log2(width + 2) < 62
+        # keys stay below (width + 1) * base**width
+        self.fits = width * math.log2(self.base) + math.log2(width + 1) < 62.5
 
     def __call__(self, idx: np.ndarray) -> np.ndarray:
         idx = _widen(idx, self.width, self.n).reshape(-1, self.width)
