@@ -513,7 +513,10 @@ def _worker_main(conn: Connection) -> None:
     _single_threaded_blas()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the owner's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    import faulthandler
     import pickle
+
+    faulthandler.disable()  # a crash is this claim's recorded result, not a traceback on the console
 
     while True:
         try:
