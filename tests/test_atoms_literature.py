@@ -4,9 +4,9 @@ relaxation becomes exact — and not before."""
 from __future__ import annotations
 
 import numpy as np
+from test_literature import camel, floudas46, gloptipoly_qp
 
 import sosrelax as sr
-from test_literature import camel, floudas46, gloptipoly_qp
 
 
 def sorted_rows(a: np.ndarray) -> np.ndarray:
