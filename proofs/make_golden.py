@@ -13,85 +13,46 @@ import math
 from pathlib import Path
 
 import sosrelax as sr
+import sosrelax.problems as lib
 
 HERE = Path(__file__).resolve().parent
 
 
 def problems() -> list[tuple[str, str, sr.Problem, int]]:
     x, y = sr.variables("x y")
-    x1, x2, x3 = sr.variables("x1 x2 x3")
-    v = sr.variables("v", 5)
-    camel = 4 * x**2 + x * y - 4 * y**2 - 2.1 * x**4 + 4 * y**4 + x**6 / 3
-    fl = sr.Problem(
-        minimize=-x1 - x2,
-        subject_to=[
-            x2 <= 2 * x1**4 - 8 * x1**3 + 8 * x1**2 + 2,
-            x2 <= 4 * x1**4 - 32 * x1**3 + 88 * x1**2 - 96 * x1 + 36,
-            x1 * (3 - x1) >= 0,
-            x2 * (4 - x2) >= 0,
-        ],
-    )
-    qp = sr.Problem(
-        minimize=-2 * x1 + x2 - x3,
-        subject_to=[
-            24
-            - 20 * x1
-            + 9 * x2
-            - 13 * x3
-            + 4 * x1**2
-            - 4 * x1 * x2
-            + 4 * x1 * x3
-            + 2 * x2**2
-            - 2 * x2 * x3
-            + 2 * x3**2
-            >= 0,
-            x1 + x2 + x3 <= 4,
-            3 * x2 + x3 <= 6,
-            x1 >= 0,
-            x1 <= 2,
-            x2 >= 0,
-            x3 >= 0,
-            x3 <= 3,
-        ],
-    )
-    c5 = sum((1 - v[i] * v[(i + 1) % 5]) / 2 for i in range(5))
+    c5 = lib.maxcut(5, lib.C5_EDGES)
     return [
         (
             "camel_level3_lower_bound",
             "six-hump camel >= -1.0316284 (global minimum, level 3)",
-            sr.Problem(minimize=camel),
+            lib.camel(),
             3,
         ),
         (
             "floudas46_level3_lower_bound",
             "Floudas 4.6 / Lasserre Ex. 5: -x1 - x2 >= -5.5080133 on K",
-            fl,
+            lib.floudas46(),
             3,
         ),
         (
             "gloptipoly_qp_level2_lower_bound",
             "GloptiPoly nonconvex QP: level-2 bound -5.6923",
-            qp,
+            lib.gloptipoly_qp(),
             2,
         ),
         (
             "gloptipoly_qp_level4_lower_bound",
             "GloptiPoly nonconvex QP: exact bound -4 at level 4",
-            qp,
+            lib.gloptipoly_qp(),
             4,
         ),
         (
             "maxcut_c5_shor_upper_bound",
             f"MaxCut of the 5-cycle <= (25 + 5*sqrt(5))/8 = {(25 + 5 * math.sqrt(5)) / 8:.7f} (Shor)",
-            sr.Problem(maximize=c5, subject_to=sr.hypercube(v)),
+            c5,
             1,
         ),
-        (
-            "maxcut_c5_level2_upper_bound",
-            "MaxCut of the 5-cycle <= 4 (level 2, exact)",
-            sr.Problem(maximize=c5, subject_to=sr.hypercube(v)),
-            2,
-        ),
+        ("maxcut_c5_level2_upper_bound", "MaxCut of the 5-cycle <= 4 (level 2, exact)", c5, 2),
         (
             "disc_and_halfplane_infeasible",
             "x^2 + y^2 <= 1 and x >= 2 have no common point",

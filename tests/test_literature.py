@@ -13,65 +13,20 @@ import math
 import pytest
 
 import sosrelax as sr
+from sosrelax import problems
 
 
 def rel_close(a: float, b: float, tol: float = 1e-5) -> bool:
     return abs(a - b) <= tol * max(1.0, abs(b))
 
 
-def camel() -> sr.Problem:
-    x, y = sr.variables("x y")
-    return sr.Problem(minimize=4 * x**2 + x * y - 4 * y**2 - 2.1 * x**4 + 4 * y**4 + x**6 / 3)
-
-
-def floudas46() -> sr.Problem:
-    x1, x2 = sr.variables("x1 x2")
-    return sr.Problem(
-        minimize=-x1 - x2,
-        subject_to=[
-            x2 <= 2 * x1**4 - 8 * x1**3 + 8 * x1**2 + 2,
-            x2 <= 4 * x1**4 - 32 * x1**3 + 88 * x1**2 - 96 * x1 + 36,
-            x1 * (3 - x1) >= 0,
-            x2 * (4 - x2) >= 0,
-        ],
-    )
-
-
-def gloptipoly_qp() -> sr.Problem:
-    x1, x2, x3 = sr.variables("x1 x2 x3")
-    return sr.Problem(
-        minimize=-2 * x1 + x2 - x3,
-        subject_to=[
-            24
-            - 20 * x1
-            + 9 * x2
-            - 13 * x3
-            + 4 * x1**2
-            - 4 * x1 * x2
-            + 4 * x1 * x3
-            + 2 * x2**2
-            - 2 * x2 * x3
-            + 2 * x3**2
-            >= 0,
-            x1 + x2 + x3 <= 4,
-            3 * x2 + x3 <= 6,
-            x1 >= 0,
-            x1 <= 2,
-            x2 >= 0,
-            x3 >= 0,
-            x3 <= 3,
-        ],
-    )
+camel, floudas46, gloptipoly_qp = problems.camel, problems.floudas46, problems.gloptipoly_qp
+C5, K3 = problems.C5_EDGES, problems.K3_EDGES
 
 
 def maxcut(n: int, edges: list[tuple[int, int]]) -> sr.Problem:
-    v = sr.variables("v", n)
-    cut = sum((1 - v[i] * v[j]) / 2 for i, j in edges)
-    return sr.Problem(maximize=cut, subject_to=sr.hypercube(v))
+    return problems.maxcut(n, edges)
 
-
-C5 = [(i, (i + 1) % 5) for i in range(5)]
-K3 = [(0, 1), (1, 2), (0, 2)]
 
 CASES = [
     ("camel", camel, 3, -1.0316284535, -1.0316284535),
@@ -121,10 +76,8 @@ def test_bounds_monotone_in_level():
 
 
 def test_motzkin_has_no_sos_bound():
-    x, y = sr.variables("x y")
-    motzkin = x**4 * y**2 + x**2 * y**4 - 3 * x**2 * y**2 + 1
     for level in (3, 4):
-        res = sr.solve(sr.Problem(minimize=motzkin), level=level)
+        res = sr.solve(problems.motzkin(), level=level)
         assert res.bound is None, res
         assert res.status in ("unbounded", "inaccurate", "infeasible")
         assert res.message

@@ -21,34 +21,14 @@ import time
 from pathlib import Path
 
 import sosrelax as sr
+import sosrelax.problems as lib
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def problems() -> list[tuple[str, sr.Problem, list[tuple[int, float, float]], str]]:
     """(name, problem, [(level, published value, tolerance)], published optimum and minimiser)."""
-    x, y = sr.variables("x y")
-    x1, x2, x3 = sr.variables("x1 x2 x3")
-    camel = sr.Problem(minimize=4 * x**2 + x * y - 4 * y**2 - 2.1 * x**4 + 4 * y**4 + x**6 / 3)
-    floudas46 = sr.Problem(
-        minimize=-x1 - x2,
-        subject_to=[
-            x2 <= 2 * x1**4 - 8 * x1**3 + 8 * x1**2 + 2,
-            x2 <= 4 * x1**4 - 32 * x1**3 + 88 * x1**2 - 96 * x1 + 36,
-            x1 * (3 - x1) >= 0,
-            x2 * (4 - x2) >= 0,
-        ],
-    )
-    qp = sr.Problem(
-        minimize=-2 * x1 + x2 - x3,
-        subject_to=[
-            24 - 20 * x1 + 9 * x2 - 13 * x3 + 4 * x1**2 - 4 * x1 * x2 + 4 * x1 * x3
-            + 2 * x2**2 - 2 * x2 * x3 + 2 * x3**2 >= 0,
-            x1 + x2 + x3 <= 4,
-            3 * x2 + x3 <= 6,
-            x1 >= 0, x1 <= 2, x2 >= 0, x3 >= 0, x3 <= 3,
-        ],
-    )  # fmt: skip
+    camel, floudas46, qp = lib.camel(), lib.floudas46(), lib.gloptipoly_qp()
     return [
         ("six-hump camel (Dixon–Szegő)", camel, [(3, -1.0316284535, 1e-6)], "-1.0316 at (±0.0898, ∓0.7127)"),
         (
