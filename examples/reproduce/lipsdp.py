@@ -36,6 +36,8 @@ from sosrelax.solvers import solve_conic
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WEIGHTS = ROOT.parent / "shared" / "data" / "lipsdp" / "random_weights.mat"
 PUBLISHED = {"neuron": 36.482, "layer": 39.839}
+#: data files this script needs (the test suite skips it where they are absent)
+REQUIRES = (DEFAULT_WEIGHTS,)
 
 
 def load_weights(path: Path) -> list[np.ndarray]:
