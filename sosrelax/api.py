@@ -173,11 +173,15 @@ def _certify(
     for rel in (1e-7,) if best[1].valid else (1e-7, 1e-5):
         delta = rel * (1.0 + abs(gamma_solver))
         gamma = gamma_solver - delta
+        # the most interior certificate is an interior-point job: after SCS (which stops near the
+        # boundary, where rounding breaks definiteness) it is computed with Clarabel; the first-order
+        # backend keeps its own solver (it is chosen for problems too large for an interior point)
+        centred_solver = "clarabel" if run.solver == "scs" else run.solver
         sol2 = solve_conic(
             centered_feasibility_program(relax, gamma),
-            run.solver,
+            centred_solver,
             time_limit=run.time_limit,
-            options=run.options,
+            options=run.options if centred_solver == run.solver else None,
         )
         if sol2.z is None or not np.all(np.isfinite(sol2.z)):
             continue
