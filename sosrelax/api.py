@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from sosrelax.certificate.check import CheckReport
-from sosrelax.certificate.format import Certificate
+from sosrelax.certificate.format import Certificate, float_toward
 from sosrelax.conic import ConicSolution, SolverStatus
 from sosrelax.errors import InvalidValueError
 from sosrelax.problem import Problem, Sense
@@ -369,12 +369,8 @@ def solve(
     bound: float | None = None
     if report is not None and report.valid and cert is not None and cert.kind != "infeasible":
         assert report.bound is not None
-        bound = float(report.bound)
         # the float of a proven rational bound must stay on the proven side
-        if problem.sense is Sense.MINIMIZE and Fraction(bound) > report.bound:
-            bound = float(np.nextafter(bound, -np.inf))
-        if problem.sense is Sense.MAXIMIZE and Fraction(bound) < report.bound:
-            bound = float(np.nextafter(bound, np.inf))
+        bound = float_toward(report.bound, down=problem.sense is Sense.MINIMIZE)
         if status is Status.INACCURATE:
             status = Status.OPTIMAL  # the solver was unsure, but the bound is proven
 

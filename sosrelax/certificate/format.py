@@ -562,17 +562,9 @@ class Certificate:
         cls, path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS
     ) -> Certificate:
         """Read a certificate file; the size is checked before the file is read."""
-        p = Path(path)
+        p, data = read_limited(path, limits)
         try:
-            size = p.stat().st_size
-        except OSError as e:
-            raise CertificateFormatError(f"{p}: cannot read certificate file ({e})") from e
-        if size > limits.max_file_bytes:
-            raise CertificateFormatError(
-                f"{p}: file has {size} bytes, over the limit of {limits.max_file_bytes}"
-            )
-        try:
-            return _load(p.read_bytes(), limits)
+            return _load(data, limits)
         except CertificateFormatError as e:
             raise CertificateFormatError(f"{p}: {e}") from e
 
@@ -613,11 +605,40 @@ def _gram_json(g: RationalMatrix) -> list[list[str]]:
     return out
 
 
-def _dump(c: Certificate) -> bytes:
+def canonical_json(obj: dict[str, Any]) -> bytes:
+    """Canonical bytes of a certificate document: sorted keys, compact, ASCII, trailing newline."""
     text = json.dumps(
-        _obj(c), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
     )
     return (text + "\n").encode("ascii")
+
+
+def read_limited(path: str | os.PathLike[str], limits: Limits) -> tuple[Path, bytes]:
+    """The bytes of a certificate file, its size checked against ``limits`` before it is read."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as e:
+        raise CertificateFormatError(f"{p}: cannot read certificate file ({e})") from e
+    if size > limits.max_file_bytes:
+        raise CertificateFormatError(
+            f"{p}: file has {size} bytes, over the limit of {limits.max_file_bytes}"
+        )
+    return p, p.read_bytes()
+
+
+def float_toward(q: Fraction, down: bool) -> float:
+    """``q`` as a float rounded down (``down``) or up, so that a proven bound stays proven."""
+    f = float(q)
+    if down and Fraction(f) > q:
+        return math.nextafter(f, -math.inf)
+    if not down and Fraction(f) < q:
+        return math.nextafter(f, math.inf)
+    return f
+
+
+def _dump(c: Certificate) -> bytes:
+    return canonical_json(_obj(c))
 
 
 def _obj(c: Certificate) -> dict[str, Any]:

@@ -65,8 +65,11 @@ from sosrelax.certificate.format import (
     Limits,
     RationalMatrix,
     _nesting_depth,
+    canonical_json,
+    float_toward,
     format_rational,
     parse_rational,
+    read_limited,
 )
 from sosrelax.errors import CertificateFormatError, InvalidValueError
 
@@ -205,10 +208,7 @@ class SDPCertificate:
     # I/O --------------------------------------------------------------------------------------
     def to_json(self) -> bytes:
         """Canonical UTF-8 JSON bytes (sorted keys, compact, trailing newline)."""
-        text = json.dumps(
-            _obj(self), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-        )
-        return (text + "\n").encode("ascii")
+        return canonical_json(_obj(self))
 
     @classmethod
     def from_json(cls, data: bytes | str, *, limits: Limits = DEFAULT_LIMITS) -> SDPCertificate:
@@ -224,17 +224,9 @@ class SDPCertificate:
         cls, path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS
     ) -> SDPCertificate:
         """Read a certificate file; its size is checked before it is read."""
-        p = Path(path)
+        p, data = read_limited(path, limits)
         try:
-            size = p.stat().st_size
-        except OSError as e:
-            raise CertificateFormatError(f"{p}: cannot read certificate file ({e})") from e
-        if size > limits.max_file_bytes:
-            raise CertificateFormatError(
-                f"{p}: file has {size} bytes, over the limit of {limits.max_file_bytes}"
-            )
-        try:
-            return _load(p.read_bytes(), limits)
+            return _load(data, limits)
         except CertificateFormatError as e:
             raise CertificateFormatError(f"{p}: {e}") from e
 
@@ -576,12 +568,7 @@ class SDPBoundResult:
     @property
     def bound_float(self) -> float | None:
         """The proven bound rounded down to a float (still a valid lower bound), or ``None``."""
-        if self.bound is None:
-            return None
-        f = float(self.bound)
-        if Fraction(f) > self.bound:
-            f = math.nextafter(f, -math.inf)
-        return f
+        return None if self.bound is None else float_toward(self.bound, down=True)
 
     def __repr__(self) -> str:
         b = "None" if self.bound is None else f"{float(self.bound):.12g}"

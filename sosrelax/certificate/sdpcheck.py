@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from sosrelax.certificate.check import EXACT_LDL_LIMIT, CheckStatus, prove_psd
-from sosrelax.certificate.format import DEFAULT_LIMITS, Limits, RationalMatrix
+from sosrelax.certificate.format import DEFAULT_LIMITS, Limits, RationalMatrix, float_toward
 from sosrelax.certificate.sdp import SDPCertificate
 from sosrelax.errors import CertificateFormatError
 
@@ -82,12 +82,7 @@ class SDPCheckReport:
     @property
     def bound_float(self) -> float | None:
         """The proven bound rounded down to a float (still a valid lower bound), or ``None``."""
-        if self.bound is None:
-            return None
-        f = float(self.bound)
-        if Fraction(f) > self.bound:
-            f = math.nextafter(f, -math.inf)
-        return f
+        return None if self.bound is None else float_toward(self.bound, down=True)
 
     def __repr__(self) -> str:
         b = "None" if self.bound is None else f"{float(self.bound):.12g}"
