@@ -2,8 +2,8 @@
 
 ``sosrelax verify SPEC --network NAME=MODEL.onnx [--timeout T]`` prints one of ``sat``, ``unsat``,
 ``unknown``, ``timed-out``; after ``sat`` the assignment follows in the standard's format (section
-5.3.1): per declared tensor one header line ``NAME TYPE [dims]`` and its values, row-major, one per
-line.  ``--vnncomp-result PATH`` also writes a VNN-COMP result file (``sat`` with the witness
+5.3.1): per declared tensor (inputs, hidden tensors, outputs) one header line ``NAME TYPE [dims]``
+and its values, row-major, one per line.  ``--vnncomp-result PATH`` also writes a VNN-COMP result file (``sat`` with the witness
 ``((X_0 v) … (Y_0 v) …)``, ``unsat``, ``unknown``, ``timeout`` or ``error``), atomically.
 
 Exit codes: 0 whenever an answer was printed (whatever the answer), 2 for bad input (unreadable or
@@ -54,12 +54,13 @@ _CAPABILITIES: dict[str, list[str]] = {
     "--onnx-operators": [],  # filled from the loader
     "--vnnlib-versions": ["1.0", "2.0"],
     # theory identifiers of the standard: NH/H, SIO/MIO, SNET/MNET/MENET/MINET, SNC/MNC,
-    # BND/OUTC/LIN/POLY; only what the loader and the VNN-LIB 1.0 reader really handle
-    "--hidden-node-theories": ["NH"],
+    # BND/OUTC/LIN/POLY; only what the loader and the readers really handle (H: hidden tensors that
+    # name a ReLU's input or output, sosrelax.nn.spec_poly; POLY: polynomial atoms, decided there)
+    "--hidden-node-theories": ["NH", "H"],
     "--multiple-input-output-theories": ["SIO"],
     "--multiple-network-theories": ["SNET"],
     "--multiple-node-comparison-theories": [],
-    "--arithmetic-complexity-theories": ["BND", "OUTC", "LIN"],
+    "--arithmetic-complexity-theories": ["BND", "OUTC", "LIN", "POLY"],
     "--optimised-disjunctive-reasoning": ["false"],
     "--serialise-assignments": ["false"],
 }
@@ -102,6 +103,12 @@ def run_verify(args: argparse.Namespace) -> int:
         x, y = res.counterexample
         out.append(f"X Real [{len(x)}]")
         out += [repr(float(v)) for v in x]
+        if prop.hidden:  # the declared hidden tensors at the witness (exact IR values)
+            from sosrelax.nn.spec_poly import hidden_values
+
+            for name, vals in hidden_values(net, prop, x):
+                out.append(f"{name} Real [{len(vals)}]")
+                out += [repr(v) for v in vals]
         out.append(f"Y Real [{len(y)}]")
         out += [repr(float(v)) for v in y]
     sys.stdout.write("\n".join(out) + "\n")

@@ -58,12 +58,17 @@ class Network:
         The shape the model's input had (flattened row-major into ``x``).
     name : str
         Informational.
+    tensor_names : tuple of (str, str, int)
+        Names of the source model's tensors that are layer quantities: ``(name, stage, layer)`` with
+        stage ``"pre"`` (the pre-activation ``z_{layer+1}``) or ``"post"`` (its ReLU); filled by the
+        ONNX loader, used to bind VNN-LIB hidden-node declarations.
     """
 
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
     input_shape: tuple[int, ...] = ()
     name: str = ""
+    tensor_names: tuple[tuple[str, str, int], ...] = ()
 
     def __post_init__(self) -> None:
         ws = tuple(np.array(w, dtype=np.float64, copy=True) for w in self.weights)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ import numpy as np
 from sosrelax.errors import BackendNotAvailableError, InvalidValueError, ParseError
 from sosrelax.nn.ir import Affine, Network, ReLU, from_operations
 
-__all__ = ["SUPPORTED_OPERATORS", "cross_check", "load_onnx", "onnx_forward"]
+__all__ = ["SUPPORTED_OPERATORS", "cross_check", "load_onnx", "onnx_forward", "onnx_tensors"]
 
 SUPPORTED_OPERATORS = (
     "Add", "AveragePool", "BatchNormalization", "Constant", "Conv", "Div", "Dropout", "Flatten",
@@ -110,6 +110,8 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
     ops: list[Affine | ReLU] = []
     seg = _Segment([], in_shape, in_shape)
     current = inp.name
+    # ONNX tensor (and node) names of layer quantities: name -> ("pre" | "post", hidden layer)
+    aliases: dict[str, tuple[str, int]] = {}
 
     def flush() -> None:
         if seg.fns:
@@ -142,10 +144,20 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
                                  "weights are supported)")
         if op == "Relu":
             flush()
-            ops.append(ReLU(node.name))
+            k = sum(isinstance(o, ReLU) for o in ops)
+            if ops and isinstance(ops[-1], ReLU):  # relu(relu(z)) = relu(z): no new layer
+                aliases.setdefault(current, ("post", k - 1))
+                aliases.setdefault(node.output[0], ("post", k - 1))
+            else:
+                aliases.setdefault(current, ("pre", k))
+                aliases.setdefault(node.output[0], ("post", k))
+                ops.append(ReLU(node.name))
         elif op in ("Identity", "Dropout"):
-            pass
+            if current in aliases:
+                aliases.setdefault(node.output[0], aliases[current])
         else:
+            if op in ("Flatten", "Reshape") and current in aliases:  # same values, same row-major order
+                aliases.setdefault(node.output[0], aliases[current])
             fn, new_shape = _affine_op(op, ins, current, consts, a, seg.shape, where)
             seg.fns.append(fn)
             seg.shape = new_shape
@@ -154,6 +166,10 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
         raise ParseError(f"{p}: the output {g.output[0].name!r} is not computed from the input by a chain")
     flush()
     net = from_operations(ops, n_in, input_shape=in_shape, name=p.stem)
+    for node in g.node:  # a node's name stands for its (first) output
+        if node.name and node.output and node.output[0] in aliases:
+            aliases.setdefault(node.name, aliases[node.output[0]])
+    net = replace(net, tensor_names=tuple((name, st, k) for name, (st, k) in sorted(aliases.items())))
     if check:
         cross_check(net, p, rng=np.random.default_rng(rng_seed))
     return net
@@ -405,3 +421,34 @@ def onnx_forward(path: str | os.PathLike[str], x: np.ndarray, input_shape: tuple
     inp = sess.get_inputs()[0]
     xx = np.asarray(x, dtype=np.float32).reshape(input_shape)
     return np.asarray(sess.run(None, {inp.name: xx})[0], dtype=np.float64).reshape(-1)
+
+
+def onnx_tensors(path: str | os.PathLike[str], x: np.ndarray, input_shape: tuple[int, ...],
+                 names: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The model's output and those of ``names`` that are tensors of the model (node outputs or the
+    input), flattened, at ``x`` as onnxruntime computes them: the names are added to the graph's
+    outputs of an in-memory copy.  Names that are not tensors (e.g. node names) are left out."""
+    import onnxruntime as ort
+    from onnx import helper
+
+    onnx = _import_onnx()
+    model = onnx.load(str(path))
+    g = model.graph
+    produced = {o for node in g.node for o in node.output}
+    have = {o.name for o in g.output}
+    extra = [n for n in dict.fromkeys(names) if n in produced and n not in have]
+    g.output.extend(helper.make_empty_tensor_value_info(n) for n in extra)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), sess_options=opts,
+                                providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    xx = np.asarray(x, dtype=np.float32).reshape(input_shape)
+    outs = [o.name for o in sess.get_outputs()]
+    vals = sess.run(outs, {inp.name: xx})
+    got = {n: np.asarray(v, dtype=np.float64).reshape(-1) for n, v in zip(outs, vals, strict=True)}
+    if inp.name in names:
+        got[inp.name] = xx.astype(np.float64).reshape(-1)
+    return got[g.output[0].name], got

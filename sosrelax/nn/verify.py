@@ -17,13 +17,16 @@ For each disjunct (input box plus linear output atoms) of a property:
    (gradient-weighted) width; each piece is decided the same way, until the time budget ends.
 
 ``unsat`` means every disjunct (every piece of it) carries a verified certificate.
+
+A disjunct with polynomial or hidden-node atoms (VNN-LIB 2.0) takes the same three steps through
+:mod:`sosrelax.nn.spec_poly` (attack, exact confirmation, rungs on the same encoding).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from fractions import Fraction
 from pathlib import Path
@@ -156,6 +159,10 @@ def _gradient(net: Network, x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.n
 def attack(net: Network, d: Disjunct, rng: np.random.Generator, *, seconds: float = 1.0,
            samples: int = 2048) -> np.ndarray | None:
     """A float input that the float network maps into the disjunct, or ``None``."""
+    if d.poly:
+        from sosrelax.nn.spec_poly import attack_poly
+
+        return attack_poly(net, d, rng, seconds=seconds, samples=samples)
     lo = np.array([float(v) for v in d.lo])
     hi = np.array([float(v) for v in d.hi])
     A, B, c = _atom_arrays(d.atoms, net.n_inputs, net.n_outputs)
@@ -190,6 +197,10 @@ def confirm_counterexample(
     net: Network, d: Disjunct, x: np.ndarray, onnx_path: str | Path | None
 ) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
     """Re-execute ``x`` exactly through the IR and through onnxruntime; the pair if both agree."""
+    if d.poly:
+        from sosrelax.nn.spec_poly import confirm_poly
+
+        return confirm_poly(net, d, x, onnx_path)
     xq = [Fraction(float(v)) for v in x]
     yq = net.forward_exact(xq)
     if not d.holds(xq, yq):
@@ -354,6 +365,10 @@ def _sdp_rung(chain: Chain, f: Lin, strict: bool, time_limit: float | None, leve
 def _decide_piece(net: Network, d: Disjunct, idx: int, rungs: Sequence[str], budget: _Budget,
                   max_certified_relus: int) -> Certificate | None:
     """A verified certificate that the disjunct piece is empty, or ``None``."""
+    if d.poly:
+        from sosrelax.nn.spec_poly import decide_poly_piece
+
+        return decide_poly_piece(net, d, idx, rungs, budget, max_certified_relus)
     lo = np.array([float(v) for v in d.lo])
     hi = np.array([float(v) for v in d.hi])
     fb = crown_bounds(net, lo, hi)
@@ -415,7 +430,7 @@ def _split(d: Disjunct, net: Network) -> tuple[Disjunct, Disjunct]:
     hi1 = list(d.hi)
     hi1[i] = m
     lo2[i] = m
-    return Disjunct(d.lo, tuple(hi1), d.atoms), Disjunct(tuple(lo2), d.hi, d.atoms)
+    return replace(d, hi=tuple(hi1)), replace(d, lo=tuple(lo2))
 
 
 def verify(
@@ -453,6 +468,10 @@ def verify(
             f"the property has {prop.n_inputs} inputs and {prop.n_outputs} outputs but the network has "
             f"{net.n_inputs} and {net.n_outputs}; give the matching network"
         )
+    if prop.hidden:
+        from sosrelax.nn.spec_poly import bind_hidden
+
+        prop = bind_hidden(prop, net)  # hidden tensors onto layers (ParseError for unknown names)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     budget = _Budget(time.perf_counter() + timeout)
     unknown = [rg for rg in rungs if rg not in RUNGS]
@@ -474,7 +493,8 @@ def verify(
             return VerifyResult(Result.TIMEOUT, None, tuple(certs), tuple(budget.log), "time budget spent")
         i, d, depth = open_.pop()
         # the SDP rung on the whole disjunct only; pieces get the cheap rungs (many pieces, small gaps)
-        piece_rungs = rungs if depth == 0 else [r for r in rungs if r not in ("sdp", "sos")]
+        # (polynomial atoms are settled by the moment rungs only: they keep them on every piece)
+        piece_rungs = rungs if depth == 0 or d.poly else [r for r in rungs if r not in ("sdp", "sos")]
         cert = _decide_piece(net, d, i, piece_rungs, budget, max_certified_relus)
         if cert is not None:
             certs.append(cert)

@@ -5,6 +5,10 @@ input satisfies every assertion — the asserted output condition is the catastr
 turns the conjunction of the assertions into disjunctive normal form: a list of :class:`Disjunct`,
 each an input box plus linear atoms ``a·X + c·Y + d >= 0`` (or ``> 0``).  Numbers are read as exact
 rationals from their decimal text.
+
+VNN-LIB 2.0 adds atoms that are polynomial in the inputs, the outputs and declared hidden tensors
+(:class:`PolyAtom`, kept in :attr:`Disjunct.poly`); a hidden tensor (:class:`HiddenTensor`) names an
+ONNX tensor and is bound to a layer of the network by :func:`sosrelax.nn.spec_poly.bind_hidden`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from sosrelax.errors import ParseError
 
-__all__ = ["Atom", "Disjunct", "Property", "parse_vnnlib", "read_vnnlib"]
+__all__ = ["Atom", "Disjunct", "HiddenTensor", "PolyAtom", "Property", "parse_vnnlib", "read_vnnlib"]
 
 _TOKEN = re.compile(r"\(|\)|[^\s()]+")
 _MAX_DISJUNCTS = 10_000
@@ -44,18 +48,102 @@ class Atom:
         return v > 0 if self.strict else v >= 0
 
 
+#: A variable of a polynomial atom: ``("X", 0, i)`` input, ``("Y", 0, j)`` output, ``("H", t, k)``
+#: entry ``k`` (row-major) of declared hidden tensor ``t``; once bound to a network, ``("Z", l, j)``
+#: pre-activation and ``("R", l, j)`` post-activation of neuron ``j`` of hidden layer ``l``.
+PolyVar = tuple[str, int, int]
+
+#: A monomial: ``(variable, exponent)`` pairs, sorted, exponents >= 1 (empty: the constant 1).
+Monomial = tuple[tuple[PolyVar, int], ...]
+
+
+@dataclass(frozen=True)
+class PolyAtom:
+    """``Σ c_m · m >= 0`` (``> 0`` when ``strict``) for monomials ``m`` of :data:`PolyVar` variables.
+
+    Coefficients are exact rationals; ``line`` is the line of the atom in its file (0: unknown).
+    """
+
+    terms: tuple[tuple[Monomial, Fraction], ...]
+    strict: bool = False
+    line: int = 0
+
+    @property
+    def degree(self) -> int:
+        """Total degree."""
+        return max((sum(e for _, e in m) for m, _ in self.terms), default=0)
+
+    @property
+    def variables(self) -> frozenset[PolyVar]:
+        """The variables that occur."""
+        return frozenset(v for m, _ in self.terms for v, _ in m)
+
+    def value(self, xv: list[Fraction], yv: list[Fraction],
+              zs: list[list[Fraction]] | None = None) -> Fraction:
+        """Exact value; ``zs`` are the pre-activations of every layer (``Network.activations_exact``),
+        needed when the atom mentions hidden neurons."""
+        total = Fraction(0)
+        for m, c in self.terms:
+            t = c
+            for (kind, a, b), e in m:
+                if kind == "X":
+                    v = xv[b]
+                elif kind == "Y":
+                    v = yv[b]
+                elif kind in ("Z", "R") and zs is not None:
+                    v = zs[a][b]
+                    if kind == "R" and v < 0:
+                        v = Fraction(0)
+                else:
+                    raise ValueError(f"the atom mentions {kind}[{a}, {b}], which is not bound to a network "
+                                     "layer; bind the property first (spec_poly.bind_hidden)")
+                t *= v**e
+            total += t
+        return total
+
+    def holds(self, xv: list[Fraction], yv: list[Fraction], zs: list[list[Fraction]] | None = None) -> bool:
+        """Exact truth at a point."""
+        v = self.value(xv, yv, zs)
+        return v > 0 if self.strict else v >= 0
+
+
+@dataclass(frozen=True)
+class HiddenTensor:
+    """A ``declare-hidden`` tensor: VNN-LIB name, ONNX tensor name, shape and declaring line.
+
+    ``layer`` and ``stage`` (``"pre"`` or ``"post"`` activation) are set once bound to a network.
+    """
+
+    name: str
+    onnx_name: str
+    shape: tuple[int, ...]
+    line: int = 0
+    layer: int | None = None
+    stage: str | None = None
+
+    @property
+    def size(self) -> int:
+        """Number of entries."""
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
 @dataclass(frozen=True)
 class Disjunct:
-    """One conjunction: the input box ``lo <= X <= hi`` and the remaining atoms."""
+    """One conjunction: the input box ``lo <= X <= hi``, the linear atoms and the polynomial ones."""
 
     lo: tuple[Fraction, ...]
     hi: tuple[Fraction, ...]
     atoms: tuple[Atom, ...]
+    poly: tuple[PolyAtom, ...] = ()
 
-    def holds(self, xv: list[Fraction], yv: list[Fraction]) -> bool:
-        """Exact truth of the conjunction (box included)."""
+    def holds(self, xv: list[Fraction], yv: list[Fraction], zs: list[list[Fraction]] | None = None) -> bool:
+        """Exact truth of the conjunction (box included); ``zs`` as in :meth:`PolyAtom.value`."""
         return (all(a <= v <= b for a, v, b in zip(self.lo, xv, self.hi, strict=True))
-                and all(a.holds(xv, yv) for a in self.atoms))
+                and all(a.holds(xv, yv) for a in self.atoms)
+                and all(p.holds(xv, yv, zs) for p in self.poly))
 
 
 @dataclass(frozen=True)
@@ -66,6 +154,7 @@ class Property:
     n_outputs: int
     disjuncts: tuple[Disjunct, ...]
     source: str = ""
+    hidden: tuple[HiddenTensor, ...] = ()
 
 
 def read_vnnlib(path: str | os.PathLike[str]) -> Property:

@@ -1,28 +1,45 @@
 """VNN-LIB 2.0 properties, read through the ``vnnlib`` parser package, as a :class:`Property`.
 
-Supported: one network (``declare-network``) with one input and one output tensor of any shape
-(flattened row-major into ``X_i`` and ``Y_j``), assertions built from ``and``, ``or``,
-``<=``, ``>=``, ``<``, ``>``, ``==`` over linear arithmetic (theories NH, SIO, SNET, BND/OUTC/LIN).
-The package's DNF of each assertion is combined into disjuncts exactly like VNN-LIB 1.0.
+Supported: one network (``declare-network``, theory SNET) with one input and one output tensor of
+any shape (SIO; flattened row-major into ``X_i`` and ``Y_j``), any number of hidden tensors
+(``declare-hidden NAME TYPE SHAPE "onnx-name"``, theory H), assertions built from ``and``, ``or``,
+``<=``, ``>=``, ``<``, ``>``, ``==`` over polynomial arithmetic (``+``, ``-``, ``*`` of variables and
+numbers: theories BND, OUTC, LIN and POLY).  The package's DNF of each assertion is combined into
+disjuncts exactly like VNN-LIB 1.0.
 
-Numbers: the package hands coefficients over as floats; each is read as the shortest decimal that
-rounds to it (``repr``), which is the decimal written in the file for every ordinary literal, and
-then taken as an exact rational.
+An atom that is linear in inputs and outputs becomes an :class:`~sosrelax.nn.vnnlib.Atom` (single-input
+bounds form the box); any other atom — a product of variables, or one that mentions a hidden
+tensor — becomes a :class:`~sosrelax.nn.vnnlib.PolyAtom` with exact rational coefficients and
+integer exponents.  Hidden variables stay ``("H", tensor, entry)`` until
+:func:`sosrelax.nn.spec_poly.bind_hidden` maps each hidden tensor onto a layer of the network
+(:func:`sosrelax.nn.verify.verify` does it).
 
-Not supported yet, with an error naming the line and the construct: hidden-node declarations
-(``declare-hidden``), products of variables (POLY), several networks or several inputs/outputs,
-``!=``.
+Numbers are taken as exact rationals of the literal text written in the file (its lexeme).
+
+Not supported, with an error naming the line and the construct: several networks or several
+inputs/outputs, ``!=``.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from sosrelax.errors import ParseError
-from sosrelax.nn.vnnlib import _MAX_DISJUNCTS, Atom, Disjunct, Property, _to_disjunct
+from sosrelax.nn.vnnlib import (
+    _MAX_DISJUNCTS,
+    Atom,
+    Disjunct,
+    HiddenTensor,
+    Monomial,
+    PolyAtom,
+    PolyVar,
+    Property,
+    _to_disjunct,
+)
 
 __all__ = ["is_vnnlib2", "parse_vnnlib2", "read_vnnlib2"]
 
@@ -54,8 +71,77 @@ def _flat(indices: list[int], shape: tuple[int, ...], where: str) -> int:
     return k
 
 
+_Poly = dict[Monomial, Fraction]
+
+
+def _mul_mono(a: Monomial, b: Monomial) -> Monomial:
+    d: dict[PolyVar, int] = dict(a)
+    for v, e in b:
+        d[v] = d.get(v, 0) + e
+    return tuple(sorted(d.items()))
+
+
+def _p_add(a: _Poly, b: _Poly, sign: int = 1) -> _Poly:
+    out = dict(a)
+    for m, c in b.items():
+        out[m] = out.get(m, Fraction(0)) + sign * c
+    return {m: c for m, c in out.items() if c}
+
+
+def _p_mul(a: _Poly, b: _Poly) -> _Poly:
+    out: _Poly = {}
+    for ma, ca in a.items():
+        for mb, cb in b.items():
+            m = _mul_mono(ma, mb)
+            out[m] = out.get(m, Fraction(0)) + ca * cb
+    return {m: c for m, c in out.items() if c}
+
+
+def _line(expr: Any) -> int:
+    """The first line number found in an expression (0 when none is known)."""
+    ln = getattr(expr, "line", None)
+    if isinstance(ln, int) and ln > 0:
+        return ln
+    for c in expr.children():
+        ln = _line(c)
+        if ln:
+            return ln
+    return 0
+
+
+def _hidden_lines(text: str) -> dict[str, int]:
+    """Line of each ``declare-hidden NAME`` (the package does not report it)."""
+    out: dict[str, int] = {}
+    for k, ln in enumerate(text.splitlines(), 1):
+        parts = ln.split(";", 1)[0].replace("(", " ").split()
+        for i, w in enumerate(parts[:-1]):
+            if w == "declare-hidden":
+                out.setdefault(parts[i + 1], k)
+    return out
+
+
+def _package_error(text: str, source: str) -> str:
+    """The parser package's report (JSON for type and index errors) as ``FILE:LINE: message`` lines."""
+    import json
+
+    try:
+        errors = json.loads(text)["errors"]
+        lines = [f"{source}:{e.get('line', '?')}: {e.get('message', 'error')}: {e.get('offendingSymbol', '')}"
+                 + (f" ({e['hint']})" if e.get("hint") else "") for e in errors]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"{source}: {text}"
+    return "; ".join(lines) if lines else f"{source}: {text}"
+
+
 def parse_vnnlib2(text: str, *, source: str = "<string>") -> Property:
-    """Parse VNN-LIB 2.0 text into disjuncts of linear atoms over the flattened input and output."""
+    """Parse VNN-LIB 2.0 text into disjuncts of linear and polynomial atoms (see the module docstring).
+
+    Raises
+    ------
+    ParseError
+        Syntax and type errors (the package's report), an unsupported construct, an index outside a
+        declared shape, or a number that is not a finite rational; the message names the line.
+    """
     try:
         import vnnlib
     except ImportError as e:  # pragma: no cover - the onnx extra installs it
@@ -63,13 +149,11 @@ def parse_vnnlib2(text: str, *, source: str = "<string>") -> Property:
     try:
         q = vnnlib.parse_query_string(text)
     except vnnlib.VNNLibException as e:
-        raise ParseError(f"{source}: {str(e).strip()}") from e
+        raise ParseError(_package_error(str(e).strip(), source)) from e
     nets = list(q.networks)
     if len(nets) != 1:
         raise ParseError(f"{source}: {len(nets)} networks declared; only one (SNET) is supported")
     net = nets[0]
-    if list(net.hidden):
-        raise ParseError(f"{source}: hidden-node declarations (declare-hidden) are not supported yet")
     if len(list(net.inputs)) != 1 or len(list(net.outputs)) != 1:
         raise ParseError(f"{source}: one input and one output tensor are supported (SIO)")
     inp, out = list(net.inputs)[0], list(net.outputs)[0]
@@ -81,52 +165,85 @@ def parse_vnnlib2(text: str, *, source: str = "<string>") -> Property:
     ny = 1
     for s in out_shape:
         ny *= s
+    lines = _hidden_lines(text)
+    hidden: list[HiddenTensor] = []
+    hidden_index: dict[str, int] = {}
+    for h in net.hidden:
+        onnx_name = (h.onnx_name or "").strip().strip('"')
+        ln = lines.get(h.name, 0)
+        if not onnx_name:
+            raise ParseError(f"{source}:{ln}: hidden tensor {h.name} names no ONNX tensor; write "
+                             f'(declare-hidden {h.name} TYPE SHAPE "onnx-tensor-name")')
+        hidden_index[h.name] = len(hidden)
+        hidden.append(HiddenTensor(h.name, onnx_name, tuple(int(s) for s in h.shape), ln))
 
-    def lin(expr: Any, where: str) -> dict[Any, Fraction]:
+    def number(expr: Any, where: str) -> Fraction:
+        lex = getattr(expr, "lexeme", None)
         try:
-            le = expr.to_linear_expr()
-        except Exception as e:
-            raise ParseError(f"{where}: {expr} is not linear (POLY arithmetic is not supported yet)") from e
-        d: dict[Any, Fraction] = {}
-        for t in le.terms:
-            v = t.var
-            kind = str(v.kind)
+            return Fraction(str(lex)) if lex is not None else _exact(expr.value)
+        except (ValueError, ZeroDivisionError, OverflowError) as e:
+            raise ParseError(f"{where}: {lex!r} is not a finite number") from e
+
+    def poly(expr: Any, where: str) -> _Poly:
+        if isinstance(expr, vnnlib.Var):
+            where = f"{source}:{expr.line}" if expr.line else where
+            kind = str(expr.kind)
             if kind.endswith("Input"):
-                key = ("X", _flat(list(v.indices), in_shape, where))
+                var: PolyVar = ("X", 0, _flat(list(expr.indices), in_shape, f"{where}: {expr.name}"))
             elif kind.endswith("Output"):
-                key = ("Y", _flat(list(v.indices), out_shape, where))
+                var = ("Y", 0, _flat(list(expr.indices), out_shape, f"{where}: {expr.name}"))
+            elif kind.endswith("Hidden") and expr.name in hidden_index:
+                t = hidden_index[expr.name]
+                var = ("H", t, _flat(list(expr.indices), hidden[t].shape, f"{where}: {expr.name}"))
             else:
-                raise ParseError(f"{where}: {t.var_name} is a hidden node; not supported yet")
-            d[key] = d.get(key, Fraction(0)) + _exact(t.coeff)
-        d[None] = d.get(None, Fraction(0)) + _exact(le.constant)
-        return d
+                raise ParseError(f"{where}: {expr.name} is not a declared input, output or hidden tensor")
+            return {((var, 1),): Fraction(1)}
+        if isinstance(expr, vnnlib.Literal):
+            c = number(expr, where)
+            return {(): c} if c else {}
+        if isinstance(expr, vnnlib.Negate):
+            return _p_add({}, poly(expr.expr, where), -1)
+        if isinstance(expr, vnnlib.Plus):
+            acc: _Poly = {}
+            for a in expr.args:
+                acc = _p_add(acc, poly(a, where))
+            return acc
+        if isinstance(expr, vnnlib.Minus):
+            acc = poly(expr.head, where)
+            for a in expr.rest:
+                acc = _p_add(acc, poly(a, where), -1)
+            return acc
+        if isinstance(expr, vnnlib.Multiply):
+            acc = {(): Fraction(1)}
+            for a in expr.args:
+                acc = _p_mul(acc, poly(a, where))
+            return acc
+        raise ParseError(f"{where}: unsupported arithmetic {type(expr).__name__} in {expr}")
 
-    def atom(d: dict[Any, Fraction], strict: bool) -> Atom:
-        x = tuple(sorted((k[1], v) for k, v in d.items() if k is not None and k[0] == "X" and v))
-        y = tuple(sorted((k[1], v) for k, v in d.items() if k is not None and k[0] == "Y" and v))
-        return Atom(x, y, d.get(None, Fraction(0)), strict)
+    def atom(p: _Poly, strict: bool, line: int) -> Atom | PolyAtom:
+        linear = all(len(m) <= 1 and all(e == 1 and v[0] in ("X", "Y") for v, e in m) for m in p)
+        if linear:
+            x = tuple(sorted((m[0][0][2], c) for m, c in p.items() if m and m[0][0][0] == "X"))
+            y = tuple(sorted((m[0][0][2], c) for m, c in p.items() if m and m[0][0][0] == "Y"))
+            return Atom(x, y, p.get((), Fraction(0)), strict)
+        return PolyAtom(tuple(sorted(p.items())), strict, line)
 
-    def diff(a: dict[Any, Fraction], b: dict[Any, Fraction]) -> dict[Any, Fraction]:
-        out_ = dict(a)
-        for k, v in b.items():
-            out_[k] = out_.get(k, Fraction(0)) - v
-        return out_
-
-    dnf: list[list[Atom]] = [[]]
+    dnf: list[list[Atom | PolyAtom]] = [[]]
     for n_a, a in enumerate(q.assertions):
-        where = f"{source}: assertion {n_a + 1}"
-        alts: list[list[Atom]] = []
+        alts: list[list[Atom | PolyAtom]] = []
         for conj in a.expr.to_dnf():
-            atoms: list[Atom] = []
+            atoms: list[Atom | PolyAtom] = []
             for c in conj:
-                lhs, rhs = lin(c.lhs, where), lin(c.rhs, where)
+                line = _line(c)
+                where = f"{source}:{line}" if line else f"{source}: assertion {n_a + 1}"
+                lhs, rhs = poly(c.lhs, where), poly(c.rhs, where)
                 name = type(c).__name__
                 if name in ("GreaterEqual", "GreaterThan"):
-                    atoms.append(atom(diff(lhs, rhs), name == "GreaterThan"))
+                    atoms.append(atom(_p_add(lhs, rhs, -1), name == "GreaterThan", line))
                 elif name in ("LessEqual", "LessThan"):
-                    atoms.append(atom(diff(rhs, lhs), name == "LessThan"))
+                    atoms.append(atom(_p_add(rhs, lhs, -1), name == "LessThan", line))
                 elif name == "Equal":
-                    atoms += [atom(diff(lhs, rhs), False), atom(diff(rhs, lhs), False)]
+                    atoms += [atom(_p_add(lhs, rhs, -1), False, line), atom(_p_add(rhs, lhs, -1), False, line)]
                 else:
                     raise ParseError(f"{where}: comparison {name} is not supported")
             alts.append(atoms)
@@ -135,7 +252,9 @@ def parse_vnnlib2(text: str, *, source: str = "<string>") -> Property:
         dnf = [x + y for x in dnf for y in alts]
     disjuncts: list[Disjunct] = []
     for atoms_ in dnf:
-        d = _to_disjunct(atoms_, nx, source)
+        lin = [a for a in atoms_ if isinstance(a, Atom)]
+        nonlin = tuple(a for a in atoms_ if isinstance(a, PolyAtom))
+        d = _to_disjunct(lin, nx, source)
         if d is not None:
-            disjuncts.append(d)
-    return Property(nx, ny, tuple(disjuncts), source)
+            disjuncts.append(replace(d, poly=nonlin) if nonlin else d)
+    return Property(nx, ny, tuple(disjuncts), source, tuple(hidden))
