@@ -8,7 +8,8 @@ input domain when one is given).  Three views of that question, ordered by const
   lower bound of ``f_c - f_j`` that the checker verified; the point is certified by a rung when
   every bound is ``> 0``.  Each rung is at least as tight as the one before it (linear keeps the
   better of back-substitution and interval arithmetic; LP contains every linear fact; the SDP
-  contains every LP constraint);
+  contains every LP constraint plus a box product per variable, on the chain whose stable neurons
+  are eliminated, and a class keeps the best bound of the rungs so far);
 * :func:`milp_margin` — the exact ``max_x max_j f_j - f_c`` by a big-M mixed-integer program
   (``scipy.optimize.milp``, HiGHS), with the neuron bounds of float CROWN as big-M constants;
 * :func:`pgd_attack` — projected sign-gradient ascent from random starts; a found point is a
@@ -82,7 +83,11 @@ def certify_point(net: Network, box: tuple[tuple[Fraction, ...], tuple[Fraction,
     chains = {"interval": build_chain(net, lo, hi, method="interval"), "crown": build_chain(net, lo, hi)}
     for rung in rungs:
         t0 = time.perf_counter()
-        chain = chains["interval" if rung == "interval" else "crown"]
+        if rung in ("sdp", "sos") and "reduced" not in chains:
+            # moment rungs: variables for the unstable neurons only (stable ones are proven
+            # linear by the chain's lemmas), so the moment matrix is as small as it can be
+            chains["reduced"] = build_chain(net, lo, hi, eliminate_stable=True)
+        chain = chains["interval" if rung == "interval" else "reduced" if rung in ("sdp", "sos") else "crown"]
         for j in others:
             prev = best[j]
             if prev is not None and prev > 0:
