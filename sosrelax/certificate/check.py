@@ -813,12 +813,43 @@ def _implied_by(g: Terms, index: _FactIndex) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class _CheckedChain:
+    """A lemma chain that passed: its lemma objects (kept alive, so that their ids stay theirs),
+    the base constraints it relies on (canonical keys) and its proven conclusions."""
+
+    lemmas: tuple[Certificate, ...]
+    needs_ineq: frozenset[Any]
+    needs_eq: frozenset[Any]
+    facts: _FactIndex
+
+
+_CHAINS: dict[tuple[Any, ...], _CheckedChain] = {}
+"""Lemma chains already checked in this process, keyed by the ``id`` of every lemma object (and
+the check's settings).  Certificates are immutable, so the same objects prove the same facts: a
+hit is accepted only when every stored lemma *is* the certificate's lemma, and when the
+certificate's own base constraints include every base constraint the chain used (so its
+conclusions hold on the certificate's set).  Many certificates over one network encoding carry
+the same chain; it is checked once.  A certificate read from a file has fresh objects and is
+always checked in full.  At most :data:`_CHAINS_MAX` chains are kept."""
+
+_CHAINS_MAX = 8
+
+
 def _check_lemmas(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method: str
                   ) -> _FactIndex:
-    """Check the lemmas in order and return their proven conclusions."""
+    """Check the lemmas in order and return their proven conclusions (read-only)."""
     derived = set(cert.derived)
     base_ineq = {_canonical(g) for i, g in enumerate(cert.inequalities) if i not in derived}
     base_eq = {_canonical(h) for h in cert.equalities}
+    key = (cert.variables, tolerance, exact_limit, psd_method, tuple(id(lem) for lem in cert.lemmas))
+    hit = _CHAINS.get(key)
+    if (hit is not None and len(hit.lemmas) == len(cert.lemmas)
+            and all(a is b for a, b in zip(hit.lemmas, cert.lemmas, strict=True))
+            and hit.needs_ineq <= base_ineq and hit.needs_eq <= base_eq):
+        return hit.facts
+    needs_ineq: set[Any] = set()
+    needs_eq: set[Any] = set()
     facts: _FactIndex = {}
     for k, lem in enumerate(cert.lemmas):
         where = f"lemmas[{k}]"
@@ -835,15 +866,20 @@ def _check_lemmas(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_
             if _canonical(g) not in base_ineq:
                 raise _Reject(f"{where}.inequalities[{i}]: not among the certificate's own "
                               "inequalities (a lemma may only use the same set)")
+            needs_ineq.add(_canonical(g))
         for j, h in enumerate(lem.equalities):
             if _canonical(h) not in base_eq:
                 raise _Reject(f"{where}.equalities[{j}]: not among the certificate's equalities")
+            needs_eq.add(_canonical(h))
         try:
             _, proven, _, _, _ = _check(lem, tolerance, exact_limit, psd_method, facts)
         except _Reject as e:
             raise _Reject(f"{where}: {e}") from e
         assert proven is not None
         _add_fact(facts, lem.kind, _as_dict(lem.objective), proven)
+    if len(_CHAINS) >= _CHAINS_MAX:
+        _CHAINS.pop(next(iter(_CHAINS)))
+    _CHAINS[key] = _CheckedChain(tuple(cert.lemmas), frozenset(needs_ineq), frozenset(needs_eq), facts)
     return facts
 
 
