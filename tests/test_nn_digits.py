@@ -110,3 +110,45 @@ def test_sdp_rung_nests_per_point(net_and_data):
     rng = np.random.default_rng(8)
     for i in range(3):
         _check_point(net, x[i], 0.05, (*RUNGS, "sdp"), rng)
+
+
+def test_sdp_on_reduced_chain_between_lp_and_exact_and_checked(net_and_data):
+    """The SDP rung's encoding (stable neurons eliminated): every margin of a point lies between the
+    triangle LP and the exact margin; a certificate claiming more is rejected, and so is one whose
+    set lacks a constraint the (already checked, cached) lemma chain relies on."""
+    from dataclasses import replace
+
+    from sosrelax.certificate.check import check_certificate
+    from sosrelax.nn.verify import _lp_rung
+
+    net, x, _ = net_and_data
+    x0 = x[4]
+    label = int(np.argmax(net.forward(x0)))
+    box = box_of(x0, 0.05, 0.0, 1.0)
+    red = build_chain(net, *box, eliminate_stable=True)
+    full = build_chain(net, *box)
+    assert red.n < full.n
+    for j in [(label + 1) % 10]:
+        c = [Fraction(0)] * 10
+        c[label], c[j] = Fraction(1), Fraction(-1)
+        _, lp, _, _ = _lp_rung(full, full.output_form(c, Fraction(0)), False)
+        sdp, cert, _ = sdp_bound(red, red.output_form(c, Fraction(0)))
+        two = from_weights([*net.weights[:-1], net.weights[-1][[label, j]]],
+                           [*net.biases[:-1], net.biases[-1][[label, j]]])
+        exact = -milp_margin(two, box, 0)
+        assert lp is not None and sdp is not None and cert is not None
+        assert lp - 1e-6 <= sdp <= exact + 1e-6
+        assert check_certificate(cert).valid
+        assert not check_certificate(replace(cert, bound=cert.bound + Fraction(1, 100))).valid
+    # drop a base inequality that the lemmas use (the first input box side): the checker must
+    # not take the cached chain's facts for a set they were not proven on
+    base = [i for i in range(len(cert.inequalities)) if i not in set(cert.derived)]
+    drop = base[0]
+    keep = [i for i in range(len(cert.inequalities)) if i != drop]
+    at = {i: k for k, i in enumerate(keep)}
+    bad = replace(cert, inequalities=tuple(cert.inequalities[i] for i in keep),
+                  products=tuple(replace(p, constraints=tuple(at[i] for i in p.constraints))
+                                 for p in cert.products if drop not in p.constraints),
+                  derived=tuple(at[i] for i in cert.derived))
+    rep = check_certificate(bad)
+    assert not rep.valid and "not among the certificate's own" in rep.reason
