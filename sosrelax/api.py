@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -89,6 +90,9 @@ class _Run:
     solver: str
     time_limit: float | None
     options: dict[str, Any] | None = None
+    #: what the certificate step learnt: ``"estimate"``, an upper estimate of the relaxation's value (on the
+    #: relaxed ``sign·F``) from the centred solves, when they ran
+    notes: dict[str, float] = field(default_factory=dict)
 
     @property
     def factor(self) -> float:
@@ -153,8 +157,6 @@ def _certify(
         certificate_from_centered_dual,
         certificate_from_moment_dual,
     )
-    from sosrelax.relax.moment import centered_feasibility_program
-
     relax = run.relax
     if sol.z is None or not np.all(np.isfinite(sol.z)):
         return None, None
@@ -169,34 +171,93 @@ def _certify(
         # close to the solver's value, or the solver was unsure of it anyway: keep the proof
         if gap <= 1e-6 or (sol.status is not SolverStatus.OPTIMAL and gap <= 1e-5):
             return best
-    # each attempt costs a solve: one when a (weaker) proof is already in hand, two otherwise
-    for rel in (1e-7,) if best[1].valid else (1e-7, 1e-5):
-        delta = rel * (1.0 + abs(gamma_solver))
-        gamma = gamma_solver - delta
-        # the most interior certificate is an interior-point job: after SCS (which stops near the
-        # boundary, where rounding breaks definiteness) it is computed with Clarabel; the first-order
-        # backend keeps its own solver (it is chosen for problems too large for an interior point)
-        centred_solver = "clarabel" if run.solver == "scs" else run.solver
-        sol2 = solve_conic(
-            centered_feasibility_program(relax, gamma),
-            centred_solver,
-            time_limit=run.time_limit,
-            options=run.options if centred_solver == run.solver else None,
-        )
-        if sol2.z is None or not np.all(np.isfinite(sol2.z)):
-            continue
-        if (
-            sol2.status not in (SolverStatus.OPTIMAL, SolverStatus.INACCURATE)
-            or -float(sol2.z[0]) <= 0
-        ):
-            continue  # no interior certificate at this bound: back off further
-        meta = dict(metadata, certificate="centered", backoff=repr(delta))
-        second = run.finish(certificate_from_centered_dual(relax, sol2.z, gamma, metadata=meta))
-        if second[1].valid:
-            if not best[1].valid or run.to_relaxed(second[1].bound) > run.to_relaxed(best[1].bound):
-                best = second
+    # The most interior certificate for a bound a little below the optimum: its Gram matrices are definite
+    # with a margin t that survives rounding.  Each centred solve also *estimates* the optimum: for the
+    # moments y it returns, gamma -> L_y(f) - gamma*y_0 bounds t(gamma) from above and vanishes at
+    # gamma + t/y_0, an upper estimate of the relaxation's value that is exact near it (t is linear there, with
+    # slope -1/y_0).  So an inaccurate first solve (even one above the true optimum) is corrected by the first
+    # centred solve, and the backoff grows until the margin beats the rounding.
+    scale = 1.0 + abs(run.factor * gamma_solver)  # the backoff is relative in the user's units
+    estimate = gamma_solver
+    zero = relax.zero_moment_index()
+    centred_solver = "clarabel" if run.solver in ("scs", "clarabel") else run.solver
+    backoffs = (1e-7, 1e-6, 5e-6, 2e-5, 1e-4) if not best[1].valid else (1e-7, 1e-6, 5e-6)
+    # all centred solves together get the caller's time limit, or 20 times the first solve (at least 30 s)
+    budget = run.time_limit if run.time_limit is not None else max(30.0, 20.0 * sol.solve_time)
+    deadline = time.perf_counter() + budget
+    for rel in backoffs:
+        left = deadline - time.perf_counter()
+        if left <= 0:
             break
+        gamma = estimate - rel * scale / run.factor
+        done = False
+        for sol2 in _centred_solves(run, relax, gamma, centred_solver, left):
+            if sol2.solver != centred_solver and sol2.status is SolverStatus.OPTIMAL:
+                centred_solver = sol2.solver  # the interior-point answer was unusable: keep the other one
+            assert sol2.z is not None  # _centred_solves yields finite duals only
+            t = -float(sol2.z[0])
+            y0 = float(sol2.x[zero]) if sol2.x is not None else 0.0
+            if sol2.status is SolverStatus.OPTIMAL and np.isfinite(y0) and y0 > 0 and np.isfinite(t):
+                estimate = min(estimate, gamma + t / y0)
+            if t <= 0:
+                continue  # no interior certificate at this bound (by this solver's word)
+            meta = dict(metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
+            second = run.finish(certificate_from_centered_dual(relax, sol2.z, gamma, metadata=meta))
+            if second[1].valid:
+                if not best[1].valid or run.to_relaxed(second[1].bound) > run.to_relaxed(best[1].bound):
+                    best = second
+                done = True
+                break
+        if done or (best[1].valid and estimate - rel * scale / run.factor < run.to_relaxed(best[1].bound)):
+            break  # proven, or further backoff cannot beat the proof in hand
+    run.notes["estimate"] = estimate
     return best
+
+
+def _centred_solves(
+    run: _Run, relax: MomentRelaxation, gamma: float, solver: str, limit: float
+) -> Iterator[ConicSolution]:
+    """Usable solutions of the centred program for ``gamma``: ``solver``'s, then SCS's at high accuracy if
+    an interior-point answer was not clean (Clarabel stalls on programs without strict complementarity, e.g.
+    chained problems whose optimal Gram matrices are singular, where SCS still returns a usable margin)."""
+    from sosrelax.relax.moment import centered_feasibility_program
+
+    prog = centered_feasibility_program(relax, gamma)
+    # The margin is t = (value - gamma)/W with W = sum of trace M_i(y) / y_0 (about the total Gram order when
+    # the moments are of order one).  For an interior-point solver the objective is multiplied by that order
+    # so that its absolute tolerances apply to about (value - gamma), not to a W-times smaller number; z is
+    # divided back.  SCS equilibrates the data itself and loses accuracy on that weighted program; it gets
+    # the objective in the user's units (the factor of the scaling undone), where it is accurate.
+    order = sum(blk.order for blk in relax.gram_blocks)
+    order += relax.product_coefficients(np.zeros(relax.program.A.shape[0])).size
+    w_interior, w_scs = float(max(1, order)), float(run.factor)
+    weighted = replace(prog, c=prog.c * w_interior)
+    for_scs = replace(prog, c=prog.c * w_scs) if w_scs != 1 else prog
+
+    def usable(sol: ConicSolution, weight: float) -> ConicSolution | None:
+        if sol.z is None or sol.x is None or not np.all(np.isfinite(sol.z)):
+            return None
+        if sol.status not in (SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
+            return None
+        return replace(sol, z=sol.z / weight) if weight != 1 else sol
+
+    interior = solver == "clarabel"
+    t0 = time.perf_counter()
+    sol = solve_conic(
+        weighted if interior else for_scs,
+        solver,
+        time_limit=limit,
+        tolerance=1e-9 if solver == "scs" else None,
+        options=run.options if solver == run.solver else None,
+    )
+    out = usable(sol, w_interior if interior else w_scs)
+    if out is not None:
+        yield out
+    left = limit - (time.perf_counter() - t0)
+    if interior and sol.status is not SolverStatus.OPTIMAL and left > 0:
+        out = usable(solve_conic(for_scs, "scs", time_limit=left, tolerance=1e-9), w_scs)
+        if out is not None:
+            yield out
 
 
 def _gap(a: float, b: float) -> float:
@@ -300,22 +361,22 @@ def solve(
             cert_, rep = _certify(run, sol, False, meta)
         elif certificate and st is Status.INFEASIBLE:
             cert_, rep = _certify(run, sol, True, meta)
-        return sol, st, cert_, rep, time.perf_counter() - t1
+        value = min(-float(sol.z[0]), run.notes.get("estimate", np.inf)) if sol.z is not None else np.nan
+        return sol, st, cert_, rep, time.perf_counter() - t1, (value, "estimate" in run.notes)
 
-    sol, status, cert, report, t_cert = attempt(solver, tolerance, time_limit)
+    sol, status, cert, report, t_cert, (value, estimated) = attempt(solver, tolerance, time_limit)
     attempts = [(sol.solver, sol.status.value, sol.solve_time)]
     t_solve = sol.solve_time
     # An interior-point solve that stopped short (or whose proof is weak) gets a second opinion from a
     # first-order solver at high accuracy: different failure modes, and the checker arbitrates.
+    # (A proof within 1e-6 of the centred solves' estimate of the value needs no second opinion: the
+    # estimate is an upper estimate of the relaxation's value, whatever the first solver said.)
     weak = (
         report is None
         or not report.valid
-        or (
-            report.bound is not None
-            and sol.status is SolverStatus.OPTIMAL
-            and _gap(relax.sign * float(report.bound) / k, -float(sol.z[0])) > 1e-6
-        )
-        or sol.status is not SolverStatus.OPTIMAL
+        or report.bound is None
+        or _gap(relax.sign * float(report.bound) / k, value) > (1e-5 if estimated else 1e-6)
+        or (sol.status is not SolverStatus.OPTIMAL and not estimated)
     )
     if (
         certificate
@@ -328,7 +389,7 @@ def solve(
         if time_limit is not None:
             budget = min(budget, max(0.0, time_limit - (time.perf_counter() - t0)))
         if budget > 0:
-            sol2, status2, cert2, report2, t_cert2 = attempt(fallback, 1e-9, budget)
+            sol2, status2, cert2, report2, t_cert2, _ = attempt(fallback, 1e-9, budget)
             attempts.append((sol2.solver, sol2.status.value, sol2.solve_time))
             t_solve += sol2.solve_time
             t_cert += t_cert2

@@ -400,6 +400,12 @@ class MomentRelaxation:
         """The monomials indexing the moment vector ``y`` as exponent rows ``(N, n)``, graded lex order."""
         return _compact_to_dense(self.moment_indices, len(self.variables))
 
+    def zero_moment_index(self) -> int:
+        """Position of the moment ``y_0`` (of the constant monomial) in the program's variable vector."""
+        keys = _Keys(len(self.variables), self.key_width)
+        zero = keys(np.full((1, self.key_width), len(self.variables), dtype=np.int64))
+        return int(np.searchsorted(self.moment_keys, zero)[0])
+
     def bound_from_dual(self, dual_objective: float) -> float:
         """The solver's (unproven) bound on the problem's optimum from the program's dual objective."""
         return self.sign * dual_objective
@@ -1032,7 +1038,5 @@ def centered_feasibility_program(relax: MomentRelaxation, gamma: float) -> Conic
     trace_row = -np.asarray(A.T @ w).ravel()
     A = sp.vstack([sp.csr_matrix(trace_row[None, :]), A[1:]])
     c = prog.c.copy()
-    zero_idx = int(np.searchsorted(relax.moment_keys, _Keys(len(relax.variables), relax.key_width)(
-        np.full((1, relax.key_width), len(relax.variables), dtype=np.int64)))[0])
-    c[zero_idx] -= gamma
+    c[relax.zero_moment_index()] -= gamma
     return ConicProgram(c=c, A=sp.csc_matrix(A), b=prog.b.copy(), cones=prog.cones, offset=0.0)
