@@ -34,7 +34,7 @@ PROOFS = sorted((Path(__file__).resolve().parents[1] / "proofs" / "reproduce").g
 @pytest.mark.parametrize("path", PROOFS, ids=[p.stem for p in PROOFS])
 def test_reproduced_certificates_verify(path):
     """The certificates the scripts saved verify; where the file states the problem's known minimum
-    (metadata ``known_minimum``), the proven lower bound is at most that and within 1e-3 of it."""
+    (metadata ``known_minimum``), the proven lower bound is at most that and within 1e-2 of it."""
     from fractions import Fraction
 
     from sosrelax.certificate import Certificate, check_certificate
@@ -44,4 +44,4 @@ def test_reproduced_certificates_verify(path):
     known = Certificate.load(path).metadata.get("known_minimum")
     if known is not None:
         assert rep.bound is not None and rep.bound <= Fraction(known)
-        assert Fraction(known) - rep.bound <= Fraction(1, 1000)
+        assert Fraction(known) - rep.bound <= Fraction(1, 100)
