@@ -206,6 +206,16 @@ def _moment_bound(chain: Chain, f: Lin, form: SdpForm, relaxation: str, level: i
     if res.certificate is None or res.bound is None:
         return MomentBound(None, None, res.message, res)
     exact = _exact_constraints(res.certificate, ineqs, list(chain.equalities))
+    # the solver saw the objective with float coefficients: the certificate must bound the exact one
+    # (same monomials, coefficients within 1e-9; the checker absorbs the difference like any residual)
+    obj = tuple((tuple(int(v) for v in e), Fraction(c)) for e, c in chain.terms(f) if c != 0)
+    have = {tuple(int(v) for v in e): Fraction(c) for e, c in exact.objective if c != 0}
+    want = dict(obj)
+    if set(have) != set(want) or any(
+        abs(float(have[e]) - float(want[e])) > 1e-9 * (1 + abs(float(want[e]))) for e in want
+    ):
+        return MomentBound(None, None, "the certificate's objective is not the exact objective", res)
+    exact = replace(exact, objective=obj)
     full, rep = _attach(exact, lemmas, derived_terms)
     if not rep.valid or rep.bound is None:
         return MomentBound(None, None, "lemma chain rejected: " + rep.reason, res)
