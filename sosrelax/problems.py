@@ -152,7 +152,7 @@ def chained_singular(n: int) -> Problem:
     ``J = {1, 3, 5, …, n − 3}``, ``n`` a multiple of 4.
 
     Minimum 0 at ``x = 0``, where the Hessian is singular (hence the name): the relaxation is exact but the SDP
-    is degenerate, which makes it a hard test of solver accuracy.  The csp graph of each term is a 4-cycle;
+    is degenerate, which makes it a hard test of solver accuracy.  The csp graph of each summand is a 4-cycle;
     its chordal extension gives cliques of 3 variables.
     """
     _chain_length(n, 4, "chained_singular")
