@@ -337,6 +337,319 @@ def _shor(chain: Chain, form: SdpForm) -> _Shor:
     return data
 
 
+def _input_cross(chain: Chain, i: int, j: int, inputs: set[int]) -> bool:
+    """Whether the product of facts ``i`` and ``j`` has a term ``x_a x_b`` of two distinct inputs."""
+    gi, gj = chain.lin[i], chain.lin[j]
+    assert gi is not None and gj is not None
+    a = [v for v in gi[0] if v in inputs and gi[0][v]]
+    b = [v for v in gj[0] if v in inputs and gj[0][v]]
+    if not a or not b:
+        return False
+    # the coefficient of x_a x_b (a != b) is c_ia c_jb + c_ib c_ja; it can cancel only by accident,
+    # which makes the test conservative (a product is dropped, never kept wrongly: the pattern is
+    # computed from the kept products themselves)
+    return len(set(a) | set(b)) > 1 or len(a) > 1 or len(b) > 1
+
+
+@dataclass
+class _ShorSparse:
+    """Shor's relaxation with one PSD block per clique of a chordal extension (see :func:`_sparse_sdp`).
+
+    Moments are the entries of the dense svec order (:class:`_Shor`) that lie in some clique's
+    moment matrix, numbered ``0, 1, ...`` in increasing dense position (``mono``).
+    """
+
+    key: tuple[int, int, int, SdpForm]
+    ineqs: list[Terms]
+    lemmas: list[Certificate]
+    derived: tuple[int, ...]
+    rows_g: list[tuple[np.ndarray, list[Any]]]  # positions are compressed moment indices
+    rows_h: list[tuple[np.ndarray, list[Any]]]
+    boxes: list[tuple[int, int, Fraction, Fraction]]
+    cliques: list[tuple[int, ...]]
+    clique_idx: list[np.ndarray]  # per clique: compressed moment index of each svec entry
+    index: dict[int, int]  # dense svec position -> compressed moment index
+    program: Any
+    n_eq: int
+
+
+_SPARSE_LAST: list[tuple[Any, _ShorSparse]] = []
+
+
+def _shor_sparse(chain: Chain, form: SdpForm) -> _ShorSparse:
+    """The clique-sparse relaxation data of ``chain`` (cached for the last chain seen).
+
+    The constraints are those of ``form`` except the products with a term ``x_a x_b`` of two
+    distinct inputs (in ``WITH_LP``: the lower triangle sides ``(h - z)(z - l)`` of first-layer
+    neurons, whose ``z^2`` couples every input with every other); every other constraint's terms
+    lie in the aggregate sparsity pattern, whose chordal extension (minimum degree) gives the
+    cliques.  Over that pattern the clique relaxation has the value of the dense one (Grone et
+    al.'s completion theorem; Agler et al. for the dual), so the only loss is the dropped products.
+    """
+    import weakref
+
+    import scipy.sparse as sp
+
+    from sosrelax.conic import Cone, ConeKind, ConicProgram, svec_indices, svec_scale
+    from sosrelax.relax.sparsity import minimum_degree_cliques
+
+    key = (len(chain.inequalities), len(chain.lemmas), len(chain.equalities), form)
+    if _SPARSE_LAST:
+        ref, data = _SPARSE_LAST[0]
+        if ref() is chain and data.key == key:
+            return data
+    pairs = _products(chain, form)  # may add facts u_h - h >= 0 first
+    key = (len(chain.inequalities), len(chain.lemmas), len(chain.equalities), form)
+    hidden = {nr.var for layer in chain.layers for nr in layer if nr.var >= 0}
+    inputs = set(range(chain.n)) - hidden
+    pairs = [(i, j) for i, j in pairs if not _input_cross(chain, i, j, inputs)]
+    derived_set = set(chain.derived)
+    if form is SdpForm.SDP_CERT:
+        used = sorted({i for i in chain.box_lo + chain.box_hi}
+                      | {k for layer in chain.layers for nr in layer for k in (nr.e1, nr.e2) if k >= 0})
+    else:
+        used = list(range(len(chain.inequalities)))
+    ineqs: list[Terms] = [chain.inequalities[i] for i in used]
+    derived = [k for k, i in enumerate(used) if i in derived_set]
+    lemmas = list(chain.lemmas)
+    boxes: list[tuple[int, int, Fraction, Fraction]] = []
+    seen: set[int] = set()
+    for i, j in pairs:
+        lem = _product_lemma(chain, i, j, derived_set)
+        lemmas.append(lem)
+        derived.append(len(ineqs))
+        ineqs.append(lem.objective)
+        d = {e: Fraction(c) for e, c in lem.objective}
+        sq = [e for e in d if sum(e) == 2]
+        one_var = all(sum(1 for t in e if t) <= 1 for e in d)
+        if one_var and len(sq) == 1 and max(sq[0]) == 2 and d[sq[0]] < 0 and sq[0].index(2) not in seen:
+            v = sq[0].index(2)
+            seen.add(v)
+            a = -d[sq[0]]
+            e1 = tuple(1 if t == v else 0 for t in range(chain.n))
+            b = d.get(e1, Fraction(0)) / a
+            k = d.get(tuple([0] * chain.n), Fraction(0)) / a
+            boxes.append((len(ineqs) - 1, v, b / 2, b * b / 4 + k))
+    n = chain.n
+    edges = set()
+    for terms in [*ineqs, *chain.equalities]:
+        for e, _ in terms:
+            nz = [v for v, k in enumerate(e) if k]
+            if len(nz) == 2:
+                edges.add((nz[0], nz[1]))
+    cliques, _fill = minimum_degree_cliques(n, np.array(sorted(edges), dtype=np.int64).reshape(-1, 2))
+    dense_pos: list[np.ndarray] = []
+    for C in cliques:
+        B = np.array([0] + [1 + v for v in C], dtype=np.int64)
+        r, c = svec_indices(len(B))
+        dense_pos.append(B[c] * (B[c] + 1) // 2 + B[r])
+    allpos = np.unique(np.concatenate([np.zeros(1, np.int64), *dense_pos]))
+    index = {int(p_): k for k, p_ in enumerate(allpos.tolist())}
+    clique_idx = [np.array([index[int(p_)] for p_ in dp], dtype=np.int64) for dp in dense_pos]
+
+    def compress(terms: Terms) -> tuple[np.ndarray, list[Any]]:
+        pos, cs = _sparse_row(terms)
+        missing = [int(p_) for p_ in pos if int(p_) not in index]
+        if missing:
+            raise AssertionError("a constraint term lies outside the cliques' moment matrices")
+        return np.array([index[int(p_)] for p_ in pos], dtype=np.int64), cs
+
+    rows_g = [compress(g) for g in ineqs]
+    rows_h = [compress(h) for h in chain.equalities]
+    N = len(allpos)
+
+    def block(rows: list[tuple[np.ndarray, list[Any]]], sign: float) -> Any:
+        r = np.concatenate([np.full(len(p), k) for k, (p, _) in enumerate(rows)]) if rows else np.zeros(0, int)
+        c = np.concatenate([p for p, _ in rows]) if rows else np.zeros(0, int)
+        v = np.array([sign * float(x) for _, cs in rows for x in cs])
+        return sp.csr_matrix((v, (r, c)), shape=(len(rows), N))
+
+    one = sp.csr_matrix(([1.0], ([0], [0])), shape=(1, N))
+    psd_rows = np.concatenate([np.arange(len(ix)) for ix in clique_idx])
+    offs = np.cumsum([0] + [len(ix) for ix in clique_idx])
+    psd = sp.csr_matrix((np.concatenate([-svec_scale(len(C) + 1) for C in cliques]),
+                         (psd_rows + np.repeat(offs[:-1], [len(ix) for ix in clique_idx]),
+                          np.concatenate(clique_idx))), shape=(int(offs[-1]), N))
+    A = sp.vstack([one, block(rows_h, 1.0), block(rows_g, -1.0), psd]).tocsc()
+    b = np.zeros(A.shape[0])
+    b[0] = 1.0
+    cones = (Cone(ConeKind.ZERO, 1 + len(rows_h)), Cone(ConeKind.NONNEG, len(rows_g)),
+             *(Cone(ConeKind.PSD, len(C) + 1) for C in cliques))
+    program = ConicProgram(np.zeros(N), A, b, cones)
+    data = _ShorSparse(key, ineqs, lemmas, tuple(derived), rows_g, rows_h, boxes, list(cliques),
+                       clique_idx, index, program, len(rows_h))
+    _SPARSE_LAST[:] = [(weakref.ref(chain), data)]
+    return data
+
+
+def _sparse_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, solver: str
+                ) -> tuple[float | None, Certificate | None, str]:
+    """Shor's relaxation with one PSD block per clique (:func:`_shor_sparse`), made exact.
+
+    The certificate is ``f - γ = Σ λ_i g_i + Σ ν_j h_j + Σ_C (1, x_C)ᵀ Q_C (1, x_C)``.  As in
+    :func:`_fast_sdp`, ``λ`` and ``ν`` are rounded to multiples of ``2^-40``; a monomial shared by
+    several cliques has its Gram entries rounded in every clique but one (its owner, the first clique
+    containing it), whose entry is *defined* by the identity, so the residual is exactly zero.
+    Positive definiteness: the box product of variable ``i`` gets ``ε m_i`` more multiplier
+    (``m_i`` cliques contain ``i``) and ``γ`` drops by ``ε (Σ m_i r_i^2 + K)``, which adds
+    ``ε (Σ_{i ∈ C} (x_i - c_i)^2 + 1)`` to every one of the ``K`` clique blocks.
+    """
+    import flint
+
+    from sosrelax.certificate.check import prove_psd
+    from sosrelax.certificate.format import EqualityMultiplier, SOSMultiplier, float_toward
+    from sosrelax.conic import ConicProgram, SolverStatus, svec_indices, svec_scale
+    from sosrelax.solvers import solve_conic
+
+    data = _shor_sparse(chain, form)
+    n = chain.n
+    prog = data.program
+    N = prog.A.shape[1]
+    obj = chain.terms(f)
+    fpos, fco = _sparse_row(obj)
+    fpos = np.array([data.index[int(p_)] for p_ in fpos], dtype=np.int64)
+    c = np.zeros(N)
+    for p_, q in zip(fpos, fco, strict=True):
+        c[p_] += float(q)
+    opts = {"direct_solve_method": "qdldl"} if solver == "clarabel" else None
+    sol = solve_conic(ConicProgram(c, prog.A, prog.b, prog.cones), solver, time_limit=time_limit,
+                      options=opts)
+    if sol.z is None or not np.all(np.isfinite(sol.z)) or sol.status not in (
+            SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
+        return None, None, f"SDP (cliques): solver status {sol.status.value} ({sol.solver_status})"
+    z = np.asarray(sol.z, float)
+    m_h, m_g = data.n_eq, len(data.rows_g)
+    nu = [_dyadic_round(-v) for v in z[1:1 + m_h]]
+    zg = z[1 + m_h:1 + m_h + m_g]
+    tiny = 1e-9 * (1.0 + float(np.abs(zg).max(initial=0.0)))
+    lam = [_dyadic_round(v) if v > tiny else Fraction(0) for v in zg]
+    gamma = -float(z[0])
+    P = [flint.fmpq(0)] * N
+    for p_, q in zip(fpos, fco, strict=True):
+        P[p_] += q
+    for mult, rows in ((lam, data.rows_g), (nu, data.rows_h)):
+        for m, (pos, cs) in zip(mult, rows, strict=True):
+            if not m:
+                continue
+            mq = flint.fmpq(m.numerator, m.denominator)
+            for p_, q in zip(pos, cs, strict=True):
+                P[p_] -= mq * q
+    if len(data.boxes) != n:
+        return None, None, "SDP (cliques): not every variable has a box product"
+    # the solver's clique matrices (float), their smallest eigenvalue
+    K = len(data.cliques)
+    Zs: list[np.ndarray] = []
+    off = 1 + m_h + m_g
+    lam_min = 0.0
+    scale = 1.0
+    for C in data.cliques:
+        k = len(C) + 1
+        rr, cc = svec_indices(k)
+        zc = z[off:off + len(rr)] / svec_scale(k)
+        off += len(rr)
+        Z = np.zeros((k, k))
+        Z[rr, cc] = zc
+        Z[cc, rr] = zc
+        Zs.append(Z)
+        lam_min = min(lam_min, float(np.linalg.eigvalsh(Z)[0]))
+        scale = max(scale, float(np.abs(Z).max()))
+    owner = np.full(N, -1, dtype=np.int64)
+    for ci, ix in enumerate(data.clique_idx):
+        fresh = owner[ix] < 0
+        owner[ix[fresh]] = ci
+    box_of = {v: (k, cen, r2) for k, v, cen, r2 in data.boxes}
+    lead = {v: -Fraction(dict(data.ineqs[k])[tuple(2 if t == v else 0 for t in range(n))])
+            for v, (k, _c, _r) in box_of.items()}
+    base = max(4 * max(0.0, -lam_min), 1e-12 * scale)
+    # one exponent per clique: a clique whose exact matrix is not proven positive definite gets
+    # four times the perturbation in the next round, the others keep theirs
+    expo = [math.ceil(math.log2(base))] * K
+    proven: set[RationalMatrix] = set()
+    for _ in range(30):
+        e_c = [Fraction(2) ** x for x in expo]
+        Pe = list(P)
+        lam_e = list(lam)
+        shift = Fraction(0)
+        per_var = [Fraction(0)] * n
+        for ci, C in enumerate(data.cliques):
+            shift += e_c[ci]
+            for v in C:
+                per_var[v] += e_c[ci]
+                shift += e_c[ci] * box_of[v][2]
+        for v in range(n):
+            k = box_of[v][0]
+            de = per_var[v] / lead[v]
+            lam_e[k] += de
+            dq = flint.fmpq(de.numerator, de.denominator)
+            for p_, q in zip(*data.rows_g[k], strict=True):
+                Pe[p_] -= dq * q
+        gq = Fraction(math.floor((gamma - float(shift)) * 2.0**40), 2**40)
+        Pe[0] -= flint.fmpq(gq.numerator, gq.denominator)
+        # clique targets: the solver's matrix plus e_C ((x_C - c_C)^2 + 1); entries of monomials
+        # the clique does not own are rounded, owned ones take what the identity leaves
+        coefs: list[list[Any]] = []
+        used = [flint.fmpq(0)] * N
+        for ci, C in enumerate(data.cliques):
+            k = len(C) + 1
+            ef = float(e_c[ci])
+            T = Zs[ci].copy()
+            T[0, 0] += ef
+            for t, v in enumerate(C, start=1):
+                cen = float(box_of[v][1])
+                T[t, t] += ef
+                T[0, t] -= ef * cen
+                T[t, 0] -= ef * cen
+                T[0, 0] += ef * cen * cen
+            rr, cc = svec_indices(k)
+            vals = np.where(rr == cc, T[rr, cc], 2.0 * T[rr, cc])
+            row: list[Any] = []
+            for s_, m in enumerate(data.clique_idx[ci].tolist()):
+                if owner[m] == ci:
+                    row.append(None)
+                else:
+                    q = _dyadic_round(float(vals[s_]), 40)
+                    fq = flint.fmpq(q.numerator, q.denominator)
+                    used[m] += fq
+                    row.append(fq)
+            coefs.append(row)
+        grams = []
+        for ci, C in enumerate(data.cliques):
+            row = coefs[ci]
+            full = [Pe[m] - used[m] if row[s_] is None else row[s_]
+                    for s_, m in enumerate(data.clique_idx[ci].tolist())]
+            Q = _gram(full, len(C))
+            if Q in proven or prove_psd(Q, method="congruence")[0]:
+                proven.add(Q)
+                grams.append(Q)
+            else:
+                expo[ci] += 2
+        if len(grams) == K:
+            break
+    else:
+        return None, None, "SDP (cliques): no positive definite Gram matrices near the solver's dual"
+    zero = tuple([0] * n)
+    sos = tuple(SOSMultiplier(None, (zero, *(tuple(1 if t == v else 0 for t in range(n)) for v in C)), Q)
+                for C, Q in zip(data.cliques, grams, strict=True))
+    der = set(data.derived)
+    keep = [k for k in range(len(data.ineqs)) if k not in der or lam_e[k]]
+    at = {k: i for i, k in enumerate(keep)}
+    cert = Certificate(
+        variables=chain.variables, kind="lower_bound", objective=obj, bound=gq,
+        inequalities=tuple(data.ineqs[k] for k in keep), equalities=tuple(chain.equalities),
+        sos=sos,
+        equality_multipliers=tuple(EqualityMultiplier(j, ((zero, m),)) for j, m in enumerate(nu) if m),
+        products=tuple(ProductMultiplier((at[k],), m) for k, m in enumerate(lam_e) if m),
+        metadata={"relaxation": "sdp", "form": form.value, "sparsity": "cliques",
+                  "cliques": len(data.cliques), "max_clique": max(len(C) for C in data.cliques),
+                  "solver": sol.solver, "solver_status": sol.solver_status},
+        lemmas=tuple(data.lemmas), derived=tuple(at[k] for k in keep if k in der),
+    )
+    rep = check_certificate(cert)
+    if not rep.valid or rep.bound is None:
+        return None, None, "certificate rejected: " + rep.reason
+    return float_toward(rep.bound, down=True), cert, rep.reason
+
+
 def _dyadic_round(v: float, bits: int = 40) -> Fraction:
     """``v`` rounded to a multiple of ``2^-bits`` (short numerators and denominators)."""
     return Fraction(round(v * 2.0**bits), 2**bits)
@@ -474,14 +787,23 @@ def _fast_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, sol
 
 
 def sdp_bound(chain: Chain, f: Lin, *, products: bool = True, form: SdpForm | None = None,
-              time_limit: float | None = None, solver: str = "clarabel"
+              time_limit: float | None = None, solver: str = "clarabel", sparsity: str | None = None
               ) -> tuple[float | None, Certificate | None, str]:
     """Proven lower bound of ``f`` by Shor's relaxation, with its full certificate (lemmas attached).
 
     ``form`` chooses the constraints (:class:`SdpForm`); without it, ``products=True`` means
-    ``SdpForm.WITH_LP`` and ``products=False`` means ``SdpForm.FACTS``.
+    ``SdpForm.WITH_LP`` and ``products=False`` means ``SdpForm.FACTS``.  ``sparsity="cliques"``
+    solves the clique-sparse relaxation of :func:`_shor_sparse` instead of the dense one (one small
+    PSD block per clique of a chordal extension; products coupling two inputs are left out, so the
+    bound is at most the dense one's); ``None`` is the dense relaxation.
     """
     form = form or (SdpForm.WITH_LP if products else SdpForm.FACTS)
+    if sparsity not in (None, "cliques"):
+        raise ValueError(f"unknown sparsity {sparsity!r}; choose None or 'cliques'")
+    if sparsity == "cliques":
+        if form is SdpForm.FACTS:
+            raise ValueError("sparsity='cliques' needs a form with products (SDP_CERT or WITH_LP)")
+        return _sparse_sdp(chain, f, form, time_limit, solver)
     if form is not SdpForm.FACTS:
         return _fast_sdp(chain, f, form, time_limit, solver)
     mb = _moment_bound(chain, f, form, "sdp", None, None, time_limit, solver)
