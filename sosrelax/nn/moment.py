@@ -43,7 +43,8 @@ from sosrelax.certificate.check import check_certificate
 from sosrelax.certificate.format import Certificate, ProductMultiplier, RationalMatrix, Terms
 from sosrelax.nn.encode import Chain, Lin, NeuronState, _quad_terms
 
-__all__ = ["MomentBound", "SdpForm", "chain_problem", "optimisers", "sdp_bound", "sos_bound"]
+__all__ = ["SPARSE_ABOVE", "MomentBound", "SdpForm", "auto_sparsity", "chain_problem", "optimisers",
+           "sdp_bound", "sos_bound"]
 
 
 class SdpForm(Enum):
@@ -784,6 +785,23 @@ def _fast_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, sol
     if not rep.valid or rep.bound is None:
         return None, None, "certificate rejected: " + rep.reason
     return float_toward(rep.bound, down=True), cert, rep.reason
+
+
+SPARSE_ABOVE = 24
+"""Chains with more variables than this get the clique-sparse SDP (:func:`auto_sparsity`)."""
+
+
+def auto_sparsity(chain: Chain, form: SdpForm = SdpForm.WITH_LP) -> str | None:
+    """``"cliques"`` when the clique-sparse relaxation pays on ``chain``, else ``None`` (dense).
+
+    It pays when the chain has more than :data:`SPARSE_ABOVE` variables and the largest clique of
+    the chordal extension holds at most half of them (on a one-hidden-layer net: the unstable
+    neurons plus one input per clique, instead of one block over every input and neuron).
+    """
+    if chain.n <= SPARSE_ABOVE or form is SdpForm.FACTS:
+        return None
+    data = _shor_sparse(chain, form)
+    return "cliques" if 2 * max(len(C) for C in data.cliques) <= chain.n else None
 
 
 def sdp_bound(chain: Chain, f: Lin, *, products: bool = True, form: SdpForm | None = None,
