@@ -562,8 +562,8 @@ def _sparse_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, s
     lead = {v: -Fraction(dict(data.ineqs[k])[tuple(2 if t == v else 0 for t in range(n))])
             for v, (k, _c, _r) in box_of.items()}
     base = max(4 * max(0.0, -lam_min), 1e-12 * scale)
-    # one exponent per clique: a clique whose exact matrix is not proven positive definite gets
-    # four times the perturbation in the next round, the others keep theirs
+    # one exponent per clique: a clique whose exact matrix is not proven positive definite gets a
+    # larger perturbation in the next round, the others keep theirs
     expo = [math.ceil(math.log2(base))] * K
     proven: set[RationalMatrix] = set()
     for _ in range(30):
@@ -622,8 +622,20 @@ def _sparse_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, s
             if Q in proven or prove_psd(Q, method="congruence")[0]:
                 proven.add(Q)
                 grams.append(Q)
-            else:
-                expo[ci] += 2
+                continue
+            # jump to about twice the perturbation that lifts the float matrix's smallest
+            # eigenvalue to zero (E: the perturbation of unit size on this clique)
+            E = np.zeros((len(C) + 1, len(C) + 1))
+            E[0, 0] = 1.0
+            for t, v in enumerate(C, start=1):
+                cen = float(box_of[v][1])
+                E[t, t] += 1.0
+                E[0, t] -= cen
+                E[t, 0] -= cen
+                E[0, 0] += cen * cen
+            need = 2.0 * max(0.0, -float(np.linalg.eigvalsh(Q.to_float())[0])) / float(np.linalg.eigvalsh(E)[0])
+            want = float(e_c[ci]) + need
+            expo[ci] = max(expo[ci] + 1, math.ceil(math.log2(want)) if want > 0 else expo[ci] + 1)
         if len(grams) == K:
             break
     else:
