@@ -39,7 +39,9 @@ _STATUS = {
 _CONES = {"sos": "psd", "sdp": "psd", "dsos": "dd", "sdsos": "sdd"}
 
 
-def _build(problem: Problem, relaxation: str, level: int | None, sparsity: str | None) -> MomentRelaxation:
+def _build(
+    problem: Problem, relaxation: str, level: int | None, sparsity: str | None
+) -> MomentRelaxation:
     from sosrelax.relax.lp import build_sherali_adams_relaxation
     from sosrelax.relax.sparsity import SPARSITY, build_sparse_relaxation
 
@@ -72,7 +74,9 @@ def _build(problem: Problem, relaxation: str, level: int | None, sparsity: str |
                 f"{max(degs)}; use relaxation='sos' with a level"
             )
         if level not in (None, 1):
-            raise InvalidValueError("relaxation='sdp' has no level (it is level 1); use relaxation='sos'")
+            raise InvalidValueError(
+                "relaxation='sdp' has no level (it is level 1); use relaxation='sos'"
+            )
         level = 1
     cone = _CONES[relaxation]
     if sparse:
@@ -154,9 +158,9 @@ def _certify(
     with a margin that survives rounding.  Whatever comes out, only the checker's report counts.
     """
     from sosrelax.certificate.extract import (
-        certificate_from_centered_dual,
         certificate_from_moment_dual,
     )
+
     relax = run.relax
     if sol.z is None or not np.all(np.isfinite(sol.z)):
         return None, None
@@ -167,7 +171,7 @@ def _certify(
         return best
     gamma_solver = -float(sol.z[0])  # the solver's lower bound on sign*F
     if best[1].valid:
-        gap = _gap(run.to_relaxed(best[1].bound), gamma_solver)
+        gap = _gap(run.factor * run.to_relaxed(best[1].bound), run.factor * gamma_solver)
         # close to the solver's value, or the solver was unsure of it anyway: keep the proof
         if gap <= 1e-6 or (sol.status is not SolverStatus.OPTIMAL and gap <= 1e-5):
             return best
@@ -177,49 +181,83 @@ def _certify(
     # gamma + t/y_0, an upper estimate of the relaxation's value that is exact near it (t is linear there, with
     # slope -1/y_0).  So an inaccurate first solve (even one above the true optimum) is corrected by the first
     # centred solve, and the backoff grows until the margin beats the rounding.
+    # Two passes: the interior-point solver alone (cheap); then, if its proof is missing or more than 1e-5
+    # below the first solve's value, SCS at high accuracy (slow, but right where the interior point stalls),
+    # within what is left of the budget.  The better proof is kept.
+    budget = run.time_limit if run.time_limit is not None else max(30.0, 20.0 * sol.solve_time)
+    deadline = time.perf_counter() + budget
+    centred_solver = "clarabel" if run.solver in ("scs", "clarabel") else run.solver
+    best, estimate = _backoff(run, best, gamma_solver, centred_solver, deadline, metadata)
+    far = (
+        not best[1].valid
+        or _gap(run.factor * run.to_relaxed(best[1].bound), run.factor * gamma_solver) > 1e-5
+    )
+    if far and centred_solver == "clarabel" and time.perf_counter() < deadline:
+        best, estimate2 = _backoff(run, best, gamma_solver, "scs", deadline, metadata)
+        if estimate2 < gamma_solver:
+            estimate = estimate2  # SCS's estimate is the more accurate where it has one
+    run.notes["estimate"] = estimate
+    return best
+
+
+def _backoff(
+    run: _Run,
+    best: tuple[Certificate, CheckReport],
+    gamma_solver: float,
+    solver: str,
+    deadline: float,
+    metadata: dict[str, str],
+) -> tuple[tuple[Certificate, CheckReport], float]:
+    """Centred certificates for bounds backed off below the running estimate of the value, until one checks."""
+    from sosrelax.certificate.extract import certificate_from_centered_dual
+
+    relax = run.relax
     scale = 1.0 + abs(run.factor * gamma_solver)  # the backoff is relative in the user's units
     estimate = gamma_solver
     zero = relax.zero_moment_index()
-    centred_solver = "clarabel" if run.solver in ("scs", "clarabel") else run.solver
     backoffs = (1e-7, 1e-6, 5e-6, 2e-5, 1e-4) if not best[1].valid else (1e-7, 1e-6, 5e-6)
-    # all centred solves together get the caller's time limit, or 20 times the first solve (at least 30 s)
-    budget = run.time_limit if run.time_limit is not None else max(30.0, 20.0 * sol.solve_time)
-    deadline = time.perf_counter() + budget
     for rel in backoffs:
         left = deadline - time.perf_counter()
         if left <= 0:
             break
         gamma = estimate - rel * scale / run.factor
+        if best[1].valid and gamma <= run.to_relaxed(best[1].bound):
+            break  # further backoff cannot beat the proof in hand
         done = False
-        for sol2 in _centred_solves(run, relax, gamma, centred_solver, left):
-            if sol2.solver != centred_solver and sol2.status is SolverStatus.OPTIMAL:
-                centred_solver = sol2.solver  # the interior-point answer was unusable: keep the other one
+        for sol2 in _centred_solves(run, relax, gamma, solver, left):
             assert sol2.z is not None  # _centred_solves yields finite duals only
             t = -float(sol2.z[0])
             y0 = float(sol2.x[zero]) if sol2.x is not None else 0.0
-            if sol2.status is SolverStatus.OPTIMAL and np.isfinite(y0) and y0 > 0 and np.isfinite(t):
+            if (
+                sol2.status is SolverStatus.OPTIMAL
+                and np.isfinite(y0)
+                and y0 > 0
+                and np.isfinite(t)
+            ):
                 estimate = min(estimate, gamma + t / y0)
             if t <= 0:
                 continue  # no interior certificate at this bound (by this solver's word)
             meta = dict(metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
             second = run.finish(certificate_from_centered_dual(relax, sol2.z, gamma, metadata=meta))
             if second[1].valid:
-                if not best[1].valid or run.to_relaxed(second[1].bound) > run.to_relaxed(best[1].bound):
+                if not best[1].valid or run.to_relaxed(second[1].bound) > run.to_relaxed(
+                    best[1].bound
+                ):
                     best = second
                 done = True
                 break
-        if done or (best[1].valid and estimate - rel * scale / run.factor < run.to_relaxed(best[1].bound)):
-            break  # proven, or further backoff cannot beat the proof in hand
-    run.notes["estimate"] = estimate
-    return best
+        if done:
+            break
+    return best, estimate
 
 
 def _centred_solves(
     run: _Run, relax: MomentRelaxation, gamma: float, solver: str, limit: float
 ) -> Iterator[ConicSolution]:
-    """Usable solutions of the centred program for ``gamma``: ``solver``'s, then SCS's at high accuracy if
-    an interior-point answer was not clean (Clarabel stalls on programs without strict complementarity, e.g.
-    chained problems whose optimal Gram matrices are singular, where SCS still returns a usable margin)."""
+    """Usable solutions of the centred program for ``gamma`` by ``solver`` (SCS at tolerance 1e-9).  For
+    Clarabel: the weighted program, then, if that answer is not clean, the unweighted one (Clarabel stalls on
+    programs without strict complementarity, e.g. chained problems whose optimal Gram matrices are
+    singular, and the two stall differently)."""
     from sosrelax.relax.moment import centered_feasibility_program
 
     prog = centered_feasibility_program(relax, gamma)
@@ -253,14 +291,22 @@ def _centred_solves(
     out = usable(sol, w_interior if interior else w_scs)
     if out is not None:
         yield out
+    if not interior or sol.status is SolverStatus.OPTIMAL:
+        return
+    # the unweighted program (cheap, and sometimes clean where the weighted one is not)
     left = limit - (time.perf_counter() - t0)
-    if interior and sol.status is not SolverStatus.OPTIMAL and left > 0:
-        out = usable(solve_conic(for_scs, "scs", time_limit=left, tolerance=1e-9), w_scs)
-        if out is not None:
-            yield out
+    if left <= 0:
+        return
+    sol = solve_conic(
+        prog, solver, time_limit=left, options=run.options if solver == run.solver else None
+    )
+    out = usable(sol, 1.0)
+    if out is not None:
+        yield out
 
 
 def _gap(a: float, b: float) -> float:
+    """Relative distance of two values in the user's units."""
     return abs(a - b) / (1.0 + abs(b))
 
 
@@ -361,7 +407,11 @@ def solve(
             cert_, rep = _certify(run, sol, False, meta)
         elif certificate and st is Status.INFEASIBLE:
             cert_, rep = _certify(run, sol, True, meta)
-        value = min(-float(sol.z[0]), run.notes.get("estimate", np.inf)) if sol.z is not None else np.nan
+        value = (
+            min(-float(sol.z[0]), run.notes.get("estimate", np.inf))
+            if sol.z is not None
+            else np.nan
+        )
         return sol, st, cert_, rep, time.perf_counter() - t1, (value, "estimate" in run.notes)
 
     sol, status, cert, report, t_cert, (value, estimated) = attempt(solver, tolerance, time_limit)
@@ -375,7 +425,8 @@ def solve(
         report is None
         or not report.valid
         or report.bound is None
-        or _gap(relax.sign * float(report.bound) / k, value) > (1e-5 if estimated else 1e-6)
+        or (k * value - relax.sign * float(report.bound)) / (1.0 + abs(k * value))
+        > (1e-5 if estimated else 1e-6)
         or (sol.status is not SolverStatus.OPTIMAL and not estimated)
     )
     if (
