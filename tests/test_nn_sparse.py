@@ -90,3 +90,26 @@ def test_sparse_cert_form_and_tampering() -> None:
     assert not check_certificate(replace(cert, sos=cert.sos[1:])).valid
     with pytest.raises(ValueError):
         sdp_bound(chain, f, sparsity="layers")
+
+
+def test_sdp_rung_uses_cliques_on_a_wide_input_layer() -> None:
+    from sosrelax.nn.moment import SPARSE_ABOVE, auto_sparsity
+    from sosrelax.nn.verify import prove_atom_violated
+    from sosrelax.nn.vnnlib import Atom, Disjunct
+
+    net = _net(6, (30, 6, 2))
+    box = box_of(np.full(30, 0.5), 0.1)
+    chain = build_chain(net, *box, eliminate_stable=True)
+    assert chain.n > SPARSE_ABOVE
+    assert auto_sparsity(chain) == "cliques"
+    exact = -milp_margin(_margin_net(net, np.array([1.0, -1.0])), box, 0)  # min f_0 - f_1
+    assert exact > 0
+    # atom f_1 - f_0 >= 0: proving it violated bounds f_0 - f_1 from below
+    atom = Atom((), ((0, Fraction(-1)), (1, Fraction(1))), Fraction(0))
+    ok, b, cert, why = prove_atom_violated(net, Disjunct(*box, (atom,)), 0, "sdp", chain)
+    assert ok and b is not None and cert is not None, why
+    assert len(cert.sos) == 30  # one block per input: the unstable neurons and that input
+    assert check_certificate(cert).valid
+    assert 0 < b <= exact + 1e-6 * (1 + abs(exact))
+    dense, _, _ = sdp_bound(chain, chain.output_form([Fraction(1), Fraction(-1)], Fraction(0)))
+    assert dense is not None and b <= dense + 1e-6 * (1 + abs(dense))

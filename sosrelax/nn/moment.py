@@ -24,6 +24,10 @@ moments of degree <= 2 (the constraint matrix is shared by every objective over 
 the certificate made exact without rescaling or a second solve (every variable has a box product,
 which makes the Gram matrix positive definite at a loss of about ``1e-9`` in the bound).
 
+``sdp_bound(..., sparsity="cliques")`` (:func:`_sparse_sdp`) solves the product forms with one PSD
+block per clique of a chordal extension of the constraints' sparsity pattern, leaving out the
+products that couple two inputs; its certificate has one Gram block per clique.
+
 SOS level 2 (:func:`sos_bound`) relaxes the same problem with ``SdpForm.WITH_LP`` constraints and
 moments of degree 4.  Every bound is the checker's (:func:`~sosrelax.certificate.check.check_certificate`
 verifies the certificate together with the chain's lemmas); the solver's number is never reported.
