@@ -331,11 +331,11 @@ def _shor(chain: Chain, form: SdpForm) -> _Shor:
     one = sp.csr_matrix(([1.0], ([0], [0])), shape=(1, N))
     A = sp.vstack([one, block(rows_h, 1.0), block(rows_g, -1.0),
                    sp.diags(-svec_scale(n + 1), format="csr")]).tocsc()
-    b = np.zeros(A.shape[0])
-    b[0] = 1.0
+    rhs = np.zeros(A.shape[0])
+    rhs[0] = 1.0
     cones = (Cone(ConeKind.ZERO, 1 + len(rows_h)), Cone(ConeKind.NONNEG, len(rows_g)),
              Cone(ConeKind.PSD, n + 1))
-    program = ConicProgram(np.zeros(N), A, b, cones)
+    program = ConicProgram(np.zeros(N), A, rhs, cones)
     data = _Shor((len(chain.inequalities), len(chain.lemmas), len(chain.equalities), form),
                  ineqs, lemmas, tuple(derived), rows_g, rows_h, boxes, program, len(rows_h))
     _SHOR_LAST[:] = [(weakref.ref(chain), data)]
@@ -476,11 +476,11 @@ def _shor_sparse(chain: Chain, form: SdpForm) -> _ShorSparse:
                          (psd_rows + np.repeat(offs[:-1], [len(ix) for ix in clique_idx]),
                           np.concatenate(clique_idx))), shape=(int(offs[-1]), N))
     A = sp.vstack([one, block(rows_h, 1.0), block(rows_g, -1.0), psd]).tocsc()
-    b = np.zeros(A.shape[0])
-    b[0] = 1.0
+    rhs = np.zeros(A.shape[0])
+    rhs[0] = 1.0
     cones = (Cone(ConeKind.ZERO, 1 + len(rows_h)), Cone(ConeKind.NONNEG, len(rows_g)),
              *(Cone(ConeKind.PSD, len(C) + 1) for C in cliques))
-    program = ConicProgram(np.zeros(N), A, b, cones)
+    program = ConicProgram(np.zeros(N), A, rhs, cones)
     data = _ShorSparse(key, ineqs, lemmas, tuple(derived), rows_g, rows_h, boxes, list(cliques),
                        clique_idx, index, program, len(rows_h))
     _SPARSE_LAST[:] = [(weakref.ref(chain), data)]
@@ -657,7 +657,7 @@ def _sparse_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, s
         equality_multipliers=tuple(EqualityMultiplier(j, ((zero, m),)) for j, m in enumerate(nu) if m),
         products=tuple(ProductMultiplier((at[k],), m) for k, m in enumerate(lam_e) if m),
         metadata={"relaxation": "sdp", "form": form.value, "sparsity": "cliques",
-                  "cliques": len(data.cliques), "max_clique": max(len(C) for C in data.cliques),
+                  "cliques": str(len(data.cliques)), "max_clique": str(max(len(C) for C in data.cliques)),
                   "solver": sol.solver, "solver_status": sol.solver_status},
         lemmas=tuple(data.lemmas), derived=tuple(at[k] for k in keep if k in der),
     )
@@ -753,10 +753,10 @@ def _fast_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, sol
     Zf = np.asarray([float(v) for v in P]) / np.where(svec_scale(n + 1) > 1, 2.0, 1.0)
     from sosrelax.conic import svec_indices
 
-    rows, cols = svec_indices(n + 1)
+    ri, ci = svec_indices(n + 1)
     Qf = np.zeros((n + 1, n + 1))
-    Qf[rows, cols] = Zf
-    Qf[cols, rows] = Zf
+    Qf[ri, ci] = Zf
+    Qf[ci, ri] = Zf
     Qf[0, 0] -= gamma
     scale = max(1.0, float(np.abs(Qf).max()))
     lam_min = float(np.linalg.eigvalsh(Qf)[0])
