@@ -215,12 +215,19 @@ def _backoff(
     scale = 1.0 + abs(run.factor * gamma_solver)  # the backoff is relative in the user's units
     estimate = gamma_solver
     zero = relax.zero_moment_index()
-    backoffs = (1e-7, 1e-6, 5e-6, 2e-5, 1e-4) if not best[1].valid else (1e-7, 1e-6, 5e-6)
-    for rel in backoffs:
+    # backoffs in the user's units: relative to the value; with no proof in hand, then also relative to the
+    # objective's largest coefficient (the relaxed problem's unit), for data far larger than the value
+    steps = [
+        r * scale
+        for r in ((1e-7, 1e-6, 5e-6, 2e-5, 1e-4) if not best[1].valid else (1e-7, 1e-6, 5e-6))
+    ]
+    if not best[1].valid and run.factor > scale:
+        steps += [r * run.factor for r in (1e-5, 1e-4)]
+    for step in steps:
         left = deadline - time.perf_counter()
         if left <= 0:
             break
-        gamma = estimate - rel * scale / run.factor
+        gamma = estimate - step / run.factor
         if best[1].valid and gamma <= run.to_relaxed(best[1].bound):
             break  # further backoff cannot beat the proof in hand
         done = False
