@@ -270,6 +270,51 @@ def _sparse_row(terms: Terms) -> tuple[np.ndarray, list[Any]]:
     return pos, [flint.fmpq(Fraction(c).numerator, Fraction(c).denominator) for _, c in terms]
 
 
+def _shor_constraints(chain: Chain, form: SdpForm, pairs: list[tuple[int, int]]
+                      ) -> tuple[list[Terms], list[int], list[Certificate], list[tuple[int, int, Fraction, Fraction]]]:
+    """The inequalities of Shor's relaxation (the form's base constraints, then one product lemma per
+    pair), the indices of the derived ones, the lemma chain, and one box product per variable
+    ``(index, variable, centre, radius^2)`` read off the products ``-a x^2 + b x + k``, ``a > 0``."""
+    derived_set = set(chain.derived)
+    if form is SdpForm.SDP_CERT:
+        used = sorted({i for i in chain.box_lo + chain.box_hi}
+                      | {k for layer in chain.layers for nr in layer for k in (nr.e1, nr.e2) if k >= 0})
+    else:
+        used = list(range(len(chain.inequalities)))
+    ineqs: list[Terms] = [chain.inequalities[i] for i in used]
+    derived = [k for k, i in enumerate(used) if i in derived_set]
+    lemmas = list(chain.lemmas)
+    boxes: list[tuple[int, int, Fraction, Fraction]] = []
+    seen: set[int] = set()
+    for i, j in pairs:
+        lem = _product_lemma(chain, i, j, derived_set)
+        lemmas.append(lem)
+        derived.append(len(ineqs))
+        ineqs.append(lem.objective)
+        d = {e: Fraction(c) for e, c in lem.objective}
+        sq = [e for e in d if sum(e) == 2]
+        one_var = all(sum(1 for t in e if t) <= 1 for e in d)
+        if one_var and len(sq) == 1 and max(sq[0]) == 2 and d[sq[0]] < 0 and sq[0].index(2) not in seen:
+            v = sq[0].index(2)
+            seen.add(v)
+            a = -d[sq[0]]
+            e1 = tuple(1 if t == v else 0 for t in range(chain.n))
+            b = d.get(e1, Fraction(0)) / a
+            k = d.get(tuple([0] * chain.n), Fraction(0)) / a
+            boxes.append((len(ineqs) - 1, v, b / 2, b * b / 4 + k))
+    return ineqs, derived, lemmas, boxes
+
+
+def _row_block(rows: list[tuple[np.ndarray, list[Any]]], sign: float, N: int) -> Any:
+    """The sparse matrix whose row ``k`` holds ``sign ×`` the coefficients of ``rows[k]`` at their positions."""
+    import scipy.sparse as sp
+
+    r = np.concatenate([np.full(len(p), k) for k, (p, _) in enumerate(rows)]) if rows else np.zeros(0, int)
+    c = np.concatenate([p for p, _ in rows]) if rows else np.zeros(0, int)
+    v = np.array([sign * float(x) for _, cs in rows for x in cs])
+    return sp.csr_matrix((v, (r, c)), shape=(len(rows), N))
+
+
 _SHOR_LAST: list[tuple[Any, _Shor]] = []  # (weak reference to the chain, data): the last chain only
 
 
@@ -287,49 +332,16 @@ def _shor(chain: Chain, form: SdpForm) -> _Shor:
                                            len(chain.equalities), form):
             return data
     pairs = _products(chain, form)  # may add facts u_h - h >= 0 first
-    derived_set = set(chain.derived)
-    if form is SdpForm.SDP_CERT:
-        used = sorted({i for i in chain.box_lo + chain.box_hi}
-                      | {k for layer in chain.layers for nr in layer for k in (nr.e1, nr.e2) if k >= 0})
-    else:
-        used = list(range(len(chain.inequalities)))
-    ineqs: list[Terms] = [chain.inequalities[i] for i in used]
-    derived = [k for k, i in enumerate(used) if i in derived_set]
-    lemmas = list(chain.lemmas)
-    boxes: list[tuple[int, int, Fraction, Fraction]] = []
-    seen: set[int] = set()
-    for i, j in pairs:
-        lem = _product_lemma(chain, i, j, derived_set)
-        lemmas.append(lem)
-        derived.append(len(ineqs))
-        ineqs.append(lem.objective)
-        # one box product per variable: -a x^2 + b x + k, a > 0
-        d = {e: Fraction(c) for e, c in lem.objective}
-        sq = [e for e in d if sum(e) == 2]
-        one_var = all(sum(1 for t in e if t) <= 1 for e in d)
-        if one_var and len(sq) == 1 and max(sq[0]) == 2 and d[sq[0]] < 0 and sq[0].index(2) not in seen:
-            v = sq[0].index(2)
-            seen.add(v)
-            a = -d[sq[0]]
-            e1 = tuple(1 if t == v else 0 for t in range(chain.n))
-            b = d.get(e1, Fraction(0)) / a
-            k = d.get(tuple([0] * chain.n), Fraction(0)) / a
-            boxes.append((len(ineqs) - 1, v, b / 2, b * b / 4 + k))
+    ineqs, derived, lemmas, boxes = _shor_constraints(chain, form, pairs)
     rows_g = [_sparse_row(g) for g in ineqs]
     rows_h = [_sparse_row(h) for h in chain.equalities]
     n = chain.n
     N = (n + 1) * (n + 2) // 2
 
-    def block(rows: list[tuple[np.ndarray, list[Any]]], sign: float) -> Any:
-        r = np.concatenate([np.full(len(p), k) for k, (p, _) in enumerate(rows)]) if rows else np.zeros(0, int)
-        c = np.concatenate([p for p, _ in rows]) if rows else np.zeros(0, int)
-        v = np.array([sign * float(x) for _, cs in rows for x in cs])
-        return sp.csr_matrix((v, (r, c)), shape=(len(rows), N))
-
     from sosrelax.conic import svec_scale
 
     one = sp.csr_matrix(([1.0], ([0], [0])), shape=(1, N))
-    A = sp.vstack([one, block(rows_h, 1.0), block(rows_g, -1.0),
+    A = sp.vstack([one, _row_block(rows_h, 1.0, N), _row_block(rows_g, -1.0, N),
                    sp.diags(-svec_scale(n + 1), format="csr")]).tocsc()
     rhs = np.zeros(A.shape[0])
     rhs[0] = 1.0
@@ -404,37 +416,11 @@ def _shor_sparse(chain: Chain, form: SdpForm) -> _ShorSparse:
         if ref() is chain and data.key == key:
             return data
     pairs = _products(chain, form)  # may add facts u_h - h >= 0 first
-    key = (len(chain.inequalities), len(chain.lemmas), len(chain.equalities), form)
+    key = (len(chain.inequalities), len(chain.lemmas), len(chain.equalities), form)  # after new facts
     hidden = {nr.var for layer in chain.layers for nr in layer if nr.var >= 0}
     inputs = set(range(chain.n)) - hidden
     pairs = [(i, j) for i, j in pairs if not _input_cross(chain, i, j, inputs)]
-    derived_set = set(chain.derived)
-    if form is SdpForm.SDP_CERT:
-        used = sorted({i for i in chain.box_lo + chain.box_hi}
-                      | {k for layer in chain.layers for nr in layer for k in (nr.e1, nr.e2) if k >= 0})
-    else:
-        used = list(range(len(chain.inequalities)))
-    ineqs: list[Terms] = [chain.inequalities[i] for i in used]
-    derived = [k for k, i in enumerate(used) if i in derived_set]
-    lemmas = list(chain.lemmas)
-    boxes: list[tuple[int, int, Fraction, Fraction]] = []
-    seen: set[int] = set()
-    for i, j in pairs:
-        lem = _product_lemma(chain, i, j, derived_set)
-        lemmas.append(lem)
-        derived.append(len(ineqs))
-        ineqs.append(lem.objective)
-        d = {e: Fraction(c) for e, c in lem.objective}
-        sq = [e for e in d if sum(e) == 2]
-        one_var = all(sum(1 for t in e if t) <= 1 for e in d)
-        if one_var and len(sq) == 1 and max(sq[0]) == 2 and d[sq[0]] < 0 and sq[0].index(2) not in seen:
-            v = sq[0].index(2)
-            seen.add(v)
-            a = -d[sq[0]]
-            e1 = tuple(1 if t == v else 0 for t in range(chain.n))
-            b = d.get(e1, Fraction(0)) / a
-            k = d.get(tuple([0] * chain.n), Fraction(0)) / a
-            boxes.append((len(ineqs) - 1, v, b / 2, b * b / 4 + k))
+    ineqs, derived, lemmas, boxes = _shor_constraints(chain, form, pairs)
     n = chain.n
     edges = set()
     for terms in [*ineqs, *chain.equalities]:
@@ -463,19 +449,13 @@ def _shor_sparse(chain: Chain, form: SdpForm) -> _ShorSparse:
     rows_h = [compress(h) for h in chain.equalities]
     N = len(allpos)
 
-    def block(rows: list[tuple[np.ndarray, list[Any]]], sign: float) -> Any:
-        r = np.concatenate([np.full(len(p), k) for k, (p, _) in enumerate(rows)]) if rows else np.zeros(0, int)
-        c = np.concatenate([p for p, _ in rows]) if rows else np.zeros(0, int)
-        v = np.array([sign * float(x) for _, cs in rows for x in cs])
-        return sp.csr_matrix((v, (r, c)), shape=(len(rows), N))
-
     one = sp.csr_matrix(([1.0], ([0], [0])), shape=(1, N))
     psd_rows = np.concatenate([np.arange(len(ix)) for ix in clique_idx])
     offs = np.cumsum([0] + [len(ix) for ix in clique_idx])
     psd = sp.csr_matrix((np.concatenate([-svec_scale(len(C) + 1) for C in cliques]),
                          (psd_rows + np.repeat(offs[:-1], [len(ix) for ix in clique_idx]),
                           np.concatenate(clique_idx))), shape=(int(offs[-1]), N))
-    A = sp.vstack([one, block(rows_h, 1.0), block(rows_g, -1.0), psd]).tocsc()
+    A = sp.vstack([one, _row_block(rows_h, 1.0, N), _row_block(rows_g, -1.0, N), psd]).tocsc()
     rhs = np.zeros(A.shape[0])
     rhs[0] = 1.0
     cones = (Cone(ConeKind.ZERO, 1 + len(rows_h)), Cone(ConeKind.NONNEG, len(rows_g)),
@@ -524,21 +504,8 @@ def _sparse_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, s
         return None, None, f"SDP (cliques): solver status {sol.status.value} ({sol.solver_status})"
     z = np.asarray(sol.z, float)
     m_h, m_g = data.n_eq, len(data.rows_g)
-    nu = [_dyadic_round(-v) for v in z[1:1 + m_h]]
-    zg = z[1 + m_h:1 + m_h + m_g]
-    tiny = 1e-9 * (1.0 + float(np.abs(zg).max(initial=0.0)))
-    lam = [_dyadic_round(v) if v > tiny else Fraction(0) for v in zg]
     gamma = -float(z[0])
-    P = [flint.fmpq(0)] * N
-    for p_, q in zip(fpos, fco, strict=True):
-        P[p_] += q
-    for mult, rows in ((lam, data.rows_g), (nu, data.rows_h)):
-        for m, (pos, cs) in zip(mult, rows, strict=True):
-            if not m:
-                continue
-            mq = flint.fmpq(m.numerator, m.denominator)
-            for p_, q in zip(pos, cs, strict=True):
-                P[p_] -= mq * q
+    lam, nu, P = _rounded_multipliers(z, data.rows_g, data.rows_h, fpos, fco, N)
     if len(data.boxes) != n:
         return None, None, "SDP (cliques): not every variable has a box product"
     # the solver's clique matrices (float), their smallest eigenvalue
@@ -672,6 +639,32 @@ def _dyadic_round(v: float, bits: int = 40) -> Fraction:
     return Fraction(round(v * 2.0**bits), 2**bits)
 
 
+def _rounded_multipliers(z: np.ndarray, rows_g: list[tuple[np.ndarray, list[Any]]],
+                         rows_h: list[tuple[np.ndarray, list[Any]]], fpos: np.ndarray, fco: list[Any],
+                         N: int) -> tuple[list[Fraction], list[Fraction], list[Any]]:
+    """From the dual ``z`` of a Shor program: the inequality multipliers ``λ`` (those at interior-point
+    noise level dropped: the Gram matrix absorbs them) and equality multipliers ``ν``, rounded to
+    multiples of ``2^-40``, and ``P = f - Σ λ g - Σ ν h`` exactly, by moment position."""
+    import flint
+
+    m_h, m_g = len(rows_h), len(rows_g)
+    nu = [_dyadic_round(-v) for v in z[1:1 + m_h]]
+    zg = z[1 + m_h:1 + m_h + m_g]
+    tiny = 1e-9 * (1.0 + float(np.abs(zg).max(initial=0.0)))
+    lam = [_dyadic_round(v) if v > tiny else Fraction(0) for v in zg]
+    P = [flint.fmpq(0)] * N
+    for p_, q in zip(fpos, fco, strict=True):
+        P[p_] += q
+    for mult, rows in ((lam, rows_g), (nu, rows_h)):
+        for m, (pos, cs) in zip(mult, rows, strict=True):
+            if not m:
+                continue
+            mq = flint.fmpq(m.numerator, m.denominator)
+            for p_, q in zip(pos, cs, strict=True):
+                P[p_] -= mq * q
+    return lam, nu, P
+
+
 def _gram(P: list[Any], n: int) -> RationalMatrix:
     """The Gram matrix of basis ``(1, x)`` with ``b^T Q b`` equal to the svec-indexed polynomial ``P``."""
     from sosrelax.conic import svec_indices
@@ -730,24 +723,8 @@ def _fast_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, sol
             SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
         return None, None, f"SDP: solver status {sol.status.value} ({sol.solver_status})"
     z = np.asarray(sol.z, float)
-    m_h, m_g = data.n_eq, len(data.rows_g)
-    nu = [_dyadic_round(-v) for v in z[1:1 + m_h]]
-    zg = z[1 + m_h:1 + m_h + m_g]
-    # multipliers at interior-point noise level are dropped (the Gram matrix absorbs them)
-    tiny = 1e-9 * (1.0 + float(np.abs(zg).max(initial=0.0)))
-    lam = [_dyadic_round(v) if v > tiny else Fraction(0) for v in zg]
     gamma = -float(z[0])
-    # P = f - Σ λ g - Σ ν h, exactly, by svec position
-    P = [flint.fmpq(0)] * N
-    for p_, q in zip(fpos, fco, strict=True):
-        P[p_] += q
-    for mult, rows in ((lam, data.rows_g), (nu, data.rows_h)):
-        for m, (pos, cs) in zip(mult, rows, strict=True):
-            if not m:
-                continue
-            mq = flint.fmpq(m.numerator, m.denominator)
-            for p_, q in zip(pos, cs, strict=True):
-                P[p_] -= mq * q
+    lam, nu, P = _rounded_multipliers(z, data.rows_g, data.rows_h, fpos, fco, N)
     if len(data.boxes) != n:
         return None, None, "SDP: not every variable has a box product"
     Zf = np.asarray([float(v) for v in P]) / np.where(svec_scale(n + 1) > 1, 2.0, 1.0)
