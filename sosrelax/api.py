@@ -152,14 +152,12 @@ def _certify(
 
     First the solver's own dual is rounded and checked.  If that fails (optimal Gram matrices are singular, so
     rounding breaks positive semidefiniteness) or proves a bound weaker than the solver's by more than a
-    relative ``1e-6``, the bound
-    is backed off by a relative ``1e-7`` (then ``1e-5``) and the most interior certificate for it is
-    computed (:func:`~sosrelax.relax.moment.centered_feasibility_program`), whose Gram matrices are definite
-    with a margin that survives rounding.  Whatever comes out, only the checker's report counts.
+    relative ``1e-6``, the most interior certificates
+    (:func:`~sosrelax.relax.moment.centered_feasibility_program`) for bounds backed off below an estimate of
+    the value are computed (:func:`_backoff`); their Gram matrices are definite with a margin that survives
+    rounding.  Whatever comes out, only the checker's report counts.
     """
-    from sosrelax.certificate.extract import (
-        certificate_from_moment_dual,
-    )
+    from sosrelax.certificate.extract import certificate_from_moment_dual
 
     relax = run.relax
     if sol.z is None or not np.all(np.isfinite(sol.z)):
@@ -171,7 +169,9 @@ def _certify(
         return best
     gamma_solver = -float(sol.z[0])  # the solver's lower bound on sign*F
     if best[1].valid:
-        gap = _gap(run.factor * run.to_relaxed(best[1].bound), run.factor * gamma_solver)
+        gap = _gap(
+            run.factor * run.to_relaxed(best[1].bound), run.factor * gamma_solver
+        )  # user units
         # close to the solver's value, or the solver was unsure of it anyway: keep the proof
         if gap <= 1e-6 or (sol.status is not SolverStatus.OPTIMAL and gap <= 1e-5):
             return best
@@ -271,13 +271,13 @@ def _centred_solves(
     # The margin is t = (value - gamma)/W with W = sum of trace M_i(y) / y_0 (about the total Gram order when
     # the moments are of order one).  For an interior-point solver the objective is multiplied by that order
     # so that its absolute tolerances apply to about (value - gamma), not to a W-times smaller number; z is
-    # divided back.  SCS equilibrates the data itself and loses accuracy on that weighted program; it gets
-    # the objective in the user's units (the factor of the scaling undone), where it is accurate.
+    # divided back.  SCS equilibrates the data itself and loses accuracy on that weighted program; it (and any
+    # other solver) gets the objective in the user's units (the factor of the scaling undone).
     order = sum(blk.order for blk in relax.gram_blocks)
-    order += relax.product_coefficients(np.zeros(relax.program.A.shape[0])).size
-    w_interior, w_scs = float(max(1, order)), float(run.factor)
+    order += len(range(relax.program.A.shape[0])[relax.product_rows])
+    w_interior, w_user = float(max(1, order)), float(run.factor)
     weighted = replace(prog, c=prog.c * w_interior)
-    for_scs = replace(prog, c=prog.c * w_scs) if w_scs != 1 else prog
+    in_user_units = replace(prog, c=prog.c * w_user) if w_user != 1 else prog
 
     def usable(sol: ConicSolution, weight: float) -> ConicSolution | None:
         if sol.z is None or sol.x is None or not np.all(np.isfinite(sol.z)):
@@ -289,13 +289,13 @@ def _centred_solves(
     interior = solver == "clarabel"
     t0 = time.perf_counter()
     sol = solve_conic(
-        weighted if interior else for_scs,
+        weighted if interior else in_user_units,
         solver,
         time_limit=limit,
         tolerance=1e-9 if solver == "scs" else None,
         options=run.options if solver == run.solver else None,
     )
-    out = usable(sol, w_interior if interior else w_scs)
+    out = usable(sol, w_interior if interior else w_user)
     if out is not None:
         yield out
     if not interior or sol.status is SolverStatus.OPTIMAL:
