@@ -229,3 +229,53 @@ def test_rationalize_float_certificate() -> None:
     assert rep.valid, rep.reason
     assert rep.residual_norm == 0
     assert Fraction(1, 3) - Fraction(1, 10**6) < rep.bound <= Fraction(1, 3)
+
+
+def _two_clique_cert(rng: np.random.Generator, small: float) -> tuple[Certificate, list[np.ndarray]]:
+    """f = b_0ᵀQ_0b_0 + b_1ᵀQ_1b_1 on cliques {x0, x1} and {x1, x2} (degree 2 bases), each Q_j with one
+    eigenvalue ``small`` and the others of order one; claimed lower bound 0, exact."""
+    n = 3
+    grams, bases = [], []
+    for support in ((0, 1), (1, 2)):
+        local = _basis(2, 2)
+        basis = [tuple(e[support.index(i)] if i in support else 0 for i in range(n)) for e in local]
+        V, _ = np.linalg.qr(rng.standard_normal((len(basis), len(basis))))
+        w = np.concatenate([[small], rng.uniform(0.5, 2.0, len(basis) - 1)])
+        G = (V * w) @ V.T
+        grams.append(0.5 * (G + G.T))
+        bases.append(tuple(basis))
+    sos = tuple(SOSMultiplier(None, b, gram_from_array(Q)) for b, Q in zip(bases, grams, strict=True))
+    c0 = Certificate(tuple(f"x{i}" for i in range(n)), "lower_bound", (), 0, (), (), sos, ())
+    f = tuple((e, -c) for e, c in residual(c0))
+    return Certificate(c0.variables, "lower_bound", f, Fraction(0), (), (), sos, ()), grams
+
+
+def test_newton_polish_keeps_a_margin_the_frobenius_projection_breaks() -> None:
+    from sosrelax.certificate.rational import newton_polish
+
+    rng = np.random.default_rng(11)
+    exact, grams = _two_clique_cert(rng, 1e-9)
+    assert check_certificate(exact).valid
+    # a solver-like error of 1e-6 in the well-conditioned directions only: the blocks stay definite, the
+    # identities are off by 1e-6 per monomial, 1000 times the smallest eigenvalue
+    noisy_grams = []
+    for Q in grams:
+        w, V = np.linalg.eigh(Q)
+        big = V[:, 1:]
+        E = big @ np.diag(1e-6 * rng.standard_normal(big.shape[1])) @ big.T
+        noisy_grams.append(0.5 * (Q + E + (Q + E).T))
+    noisy = replace(exact, sos=tuple(replace(m, gram=gram_from_array(G))
+                                     for m, G in zip(exact.sos, noisy_grams, strict=True)))
+    r = residual(noisy)
+    assert r and max(abs(float(c)) for _, c in r) > 1e-7
+    polished = newton_polish(noisy, r)
+    assert polished is not None
+    for G in polished:
+        assert np.linalg.eigvalsh(G)[0] > 0
+    again = replace(noisy, sos=tuple(replace(m, gram=gram_from_array(G))
+                                     for m, G in zip(noisy.sos, polished, strict=True)))
+    assert max(abs(float(c)) for _, c in residual(again)) < 1e-13
+    # through rationalize: exact, at the claimed bound, no backoff; the Frobenius projection alone fails
+    rep = check_certificate(rationalize(noisy))
+    assert rep.valid and rep.residual_norm == 0 and rep.bound == 0
+    assert not check_certificate(rationalize(noisy, polish=False, max_backoff=0.0)).valid

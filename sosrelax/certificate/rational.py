@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ from sosrelax.certificate.format import (
     gram_from_array,
 )
 
-__all__ = ["polish_grams", "project_gram", "rationalize"]
+__all__ = ["newton_polish", "polish_grams", "project_gram", "rationalize"]
 
 
 def _round(x: Fraction, denominator: int) -> Fraction:
@@ -161,7 +162,9 @@ def rationalize(
         return base
     r = residual(base)
     if r and base.kind != "infeasible" and polish and len(i0s) > 1:
-        polished = polish_grams(base, r)
+        polished: list[np.ndarray] | list[np.ndarray | None] | None = newton_polish(base, r)
+        if polished is None:
+            polished = polish_grams(base, r)
         if polished is not None:
             base = replace(base, sos=tuple(
                 replace(m, gram=_round_matrix(gram_from_array(g), denominator)) if g is not None else m
@@ -238,6 +241,144 @@ def _split_by_support(basis: tuple[tuple[int, ...], ...], r: Terms) -> tuple[Ter
     return mine, other
 
 
+def _entry_index(cert: Certificate) -> tuple[dict[tuple[tuple[int, int], ...], int], list[np.ndarray]]:
+    """Number the monomials ``b_a + b_b`` of every :math:`\\sigma_0` block: ``keys[j][a, b]`` is the index of
+    the monomial of entry ``(a, b)`` of block ``j``."""
+    index: dict[tuple[tuple[int, int], ...], int] = {}
+    keys: list[np.ndarray] = []
+    for m in cert.sos:
+        B = np.array(m.basis, dtype=np.int64)
+        k = B.shape[0]
+        used = np.flatnonzero(B.sum(axis=0) > 0)
+        local = B[:, used]
+        ent = np.empty((k, k), dtype=np.int64)
+        for a in range(k):
+            for b in range(a, k):
+                e = local[a] + local[b]
+                nz = np.flatnonzero(e)
+                key = tuple(zip(used[nz].tolist(), e[nz].tolist(), strict=True))
+                ent[a, b] = ent[b, a] = index.setdefault(key, len(index))
+        keys.append(ent)
+    return index, keys
+
+
+def _residual_vector(r: Terms, index: dict[tuple[tuple[int, int], ...], int]) -> np.ndarray | None:
+    """The exact residual as a float vector over the numbered monomials (``None``: a monomial no block has)."""
+    rv = np.zeros(len(index))
+    for e, c in r:
+        arr = np.asarray(e, dtype=np.int64)
+        nz = np.flatnonzero(arr)
+        i = index.get(tuple(zip(nz.tolist(), arr[nz].tolist(), strict=True)))
+        if i is None:
+            return None
+        rv[i] += float(c)
+    return rv
+
+
+def _sigma0_blocks(cert: Certificate) -> list[np.ndarray] | None:
+    if cert.equality_multipliers or cert.products or any(m.constraint is not None for m in cert.sos):
+        return None
+    blocks = [as_rational_matrix(m.gram).to_float() for m in cert.sos]
+    if not blocks or any(b.shape[0] == 0 for b in blocks):
+        return None
+    return blocks
+
+
+def _schur(blocks: list[np.ndarray], keys: list[np.ndarray], n: int) -> Any:
+    """``H = sum_j A_j (Q_j . Q_j) A_j^*`` as a sparse matrix over the numbered monomials."""
+    import scipy.sparse as sp
+
+    rows, cols, vals = [], [], []
+    for Q, ent in zip(blocks, keys, strict=True):
+        ids, local = np.unique(ent, return_inverse=True)
+        local = local.reshape(ent.shape)
+        m = ids.size
+        # H_j[a, b] = sum over entries (p, q) of monomial a and (s, t) of monomial b of Q[p, s] Q[q, t]
+        E = np.zeros((m,) + ent.shape)
+        E[local, np.arange(ent.shape[0])[:, None], np.arange(ent.shape[1])[None, :]] = 1.0
+        QEQ = np.einsum("ps,bst,tq->bpq", Q, E, Q)
+        Hj = np.einsum("apq,bpq->ab", E, QEQ)
+        rows.append(np.repeat(ids, m))
+        cols.append(np.tile(ids, m))
+        vals.append(Hj.ravel())
+    return sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+
+
+def _apply(mats: list[np.ndarray], keys: list[np.ndarray], n: int) -> np.ndarray:
+    """The coefficient map: ``A(Q)_alpha = sum of the entries of every block with b_a + b_b = alpha``."""
+    out = np.zeros(n)
+    for G, ent in zip(mats, keys, strict=True):
+        out += np.bincount(ent.ravel(), weights=G.ravel(), minlength=n)
+    return out
+
+
+def newton_polish(cert: Certificate, r: Terms, *, sweeps: int = 4) -> list[np.ndarray] | None:
+    """One correction onto the coefficient identities in the metric of the Gram matrices themselves.
+
+    The correction of smallest :math:`\\sum_j \\|Q_j^{-1/2}\\,\\Delta_j\\,Q_j^{-1/2}\\|_F^2` with
+    :math:`\\mathcal A(\\Delta) = r` is :math:`\\Delta_j = Q_j\\,\\mathcal A_j^*(\\lambda)\\,Q_j` with
+    :math:`H\\lambda = r`, :math:`H = \\sum_j \\mathcal A_j(Q_j \\cdot Q_j)\\mathcal A_j^*` (the Schur complement of
+    an interior-point step; sparse along a chain of cliques).  In the eigenbasis of :math:`Q_j` an entry moves by
+    :math:`\\lambda_a \\lambda_b S_{ab}`: the directions in which a block is nearly singular barely move, so a margin
+    far smaller than the solver's residual can survive, where the Frobenius projection of :func:`rationalize`
+    spreads the residual evenly and breaks it.  A little of the Frobenius metric (:math:`\\mu\\,\\mathcal
+    A\\mathcal A^*`, :math:`\\mu = 10^{-10}` of the largest entry) keeps :math:`H` well conditioned, and refinement
+    sweeps with the same factorisation bring the identities to rounding error, so the exact projection then
+    moves the blocks by rounding error only.
+
+    Parameters
+    ----------
+    cert : Certificate
+        Its multipliers must all be positive definite :math:`\\sigma_0` blocks, else ``None``.
+    r : Terms
+        The exact residual of ``cert``.
+    sweeps : int
+        Refinement sweeps.
+
+    Returns
+    -------
+    list of ndarray or None
+        New float Gram matrices, or ``None`` when the step does not apply or leaves a block indefinite (the
+        residual is too large for the margin; :func:`polish_grams` is tried next).  Untrusted: the result is
+        rounded, projected exactly and checked like any other.
+    """
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    blocks = _sigma0_blocks(cert)
+    if blocks is None or any(not float(np.linalg.eigvalsh(b)[0]) > 0 for b in blocks):
+        return None
+    index, keys = _entry_index(cert)
+    rv = _residual_vector(r, index)
+    if rv is None:
+        return None
+    n = len(index)
+    counts = np.zeros(n)
+    for ent in keys:
+        counts += np.bincount(ent.ravel(), minlength=n)
+    scale = max(float(np.abs(b).max()) for b in blocks)
+    mu = 1e-10 * scale
+    try:
+        solve = spla.factorized(sp.csc_matrix(_schur(blocks, keys, n) + mu * sp.diags(counts)))
+    except (RuntimeError, ValueError):
+        return None
+    out = [b.copy() for b in blocks]
+    want = rv
+    for _ in range(sweeps):
+        lam = solve(want)
+        if not np.all(np.isfinite(lam)):
+            return None
+        D = [Q @ lam[ent] @ Q + mu * lam[ent] for Q, ent in zip(blocks, keys, strict=True)]
+        want = want - _apply(D, keys, n)
+        out = [G + d for G, d in zip(out, D, strict=True)]
+        if np.abs(want).max(initial=0.0) <= 1e-18 * scale:
+            break
+    out = [0.5 * (G + G.T) for G in out]
+    if any(not float(np.linalg.eigvalsh(G)[0]) > 0 for G in out):
+        return None
+    return out
+
+
 def polish_grams(cert: Certificate, r: Terms, *, iterations: int = 500) -> list[np.ndarray | None] | None:
     """Float alternating projections of the :math:`\\sigma_0` Gram matrices onto the coefficient identities
     and onto :math:`\\{Q \\succeq m I\\}`, with :math:`m` half their smallest eigenvalue.
@@ -263,39 +404,18 @@ def polish_grams(cert: Certificate, r: Terms, *, iterations: int = 500) -> list[
         apply (a block not definite, a residual monomial no block represents) or did not converge.
         Untrusted: the result is rounded, projected exactly and checked like any other.
     """
-    if cert.equality_multipliers or cert.products or any(m.constraint is not None for m in cert.sos):
-        return None
-    blocks = [as_rational_matrix(m.gram).to_float() for m in cert.sos]
-    if not blocks or any(b.shape[0] == 0 for b in blocks):
+    blocks = _sigma0_blocks(cert)
+    if blocks is None:
         return None
     lows = [float(np.linalg.eigvalsh(b)[0]) for b in blocks]
     margin = 0.5 * min(lows)
     if not margin > 0:
         return None
-    index: dict[tuple[tuple[int, int], ...], int] = {}
-    keys: list[np.ndarray] = []
-    for m in cert.sos:
-        B = np.array(m.basis, dtype=np.int64)
-        k = B.shape[0]
-        used = np.flatnonzero(B.sum(axis=0) > 0)
-        local = B[:, used]
-        ent = np.empty((k, k), dtype=np.int64)
-        for a in range(k):
-            for b in range(a, k):
-                e = local[a] + local[b]
-                nz = np.flatnonzero(e)
-                key = tuple(zip(used[nz].tolist(), e[nz].tolist(), strict=True))
-                ent[a, b] = ent[b, a] = index.setdefault(key, len(index))
-        keys.append(ent)
-    rv = np.zeros(len(index))
-    for e, c in r:
-        arr = np.asarray(e, dtype=np.int64)
-        nz = np.flatnonzero(arr)
-        key = tuple(zip(nz.tolist(), arr[nz].tolist(), strict=True))
-        i = index.get(key)
-        if i is None:
-            return None  # a monomial no block can represent: leave it to the exact step
-        rv[i] += float(c)
+    index, keys = _entry_index(cert)
+    found = _residual_vector(r, index)
+    if found is None:
+        return None  # a monomial no block can represent: leave it to the exact step
+    rv = found
     counts = np.zeros(len(index))
     for ent in keys:
         counts += np.bincount(ent.ravel(), minlength=len(index))
