@@ -290,8 +290,11 @@ def main(argv: list[str] | None = None) -> int:
         "`Σ (x_{i+1} − 2x_{i+2})⁴ + 10(x_i − 10x_{i+3})⁴` vanishes on a subspace, so every Gram matrix of "
         "`f − γ` is singular in its degree-2 block whatever γ is — there is no certificate with a margin of "
         "definiteness for rounding to preserve, and an exact one needs facial reduction, which sosrelax does not "
-        "do yet. (The interior-point value also lies about 10⁻³ above the optimum 0: the objective's "
-        "coefficients span 1 to 10⁵.) "
+        "do yet. The subspace is 2-dimensional for every n, and along the chain its vectors grow about 20-fold "
+        "every two variables, so the kernel each clique's Gram matrix must have (the degree-2 monomials "
+        "evaluated on the subspace's projection) is exact but invisible in the solver's answer: in the middle "
+        "of a chain its Gram matrices miss it by 10⁻⁵ relative. (The interior-point value also lies about "
+        "10⁻³ above the optimum 0 at the default tolerance: the objective's coefficients span 1 to 10⁵.) "
         + dense_note
         + "\n\n"
         + table
