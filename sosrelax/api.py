@@ -190,7 +190,7 @@ def _certify(
     best, estimate = _backoff(run, best, gamma_solver, centred_solver, deadline, metadata)
     far = (
         not best[1].valid
-        or _gap(run.factor * run.to_relaxed(best[1].bound), run.factor * min(gamma_solver, estimate)) > 1e-5
+        or _gap(run.factor * run.to_relaxed(best[1].bound), run.factor * gamma_solver) > 1e-5
     )
     if far and centred_solver == "clarabel" and time.perf_counter() < deadline:
         best, estimate2 = _backoff(run, best, gamma_solver, "scs", deadline, metadata)
@@ -242,10 +242,11 @@ def _backoff(
                 and np.isfinite(t)
             ):
                 estimate = min(estimate, gamma + t / y0)
-            if t <= 0 and not _definite(relax, sol2.z):
-                continue  # no interior certificate at this bound (by this solver's word)
+            z2, reach = _interior(relax, sol2.z, gamma)
+            if reach < gamma:
+                continue  # no interior certificate at this bound (by this solver's word); see the bisection
             meta = dict(metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
-            second = run.finish(certificate_from_centered_dual(relax, sol2.z, gamma, metadata=meta))
+            second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta))
             if second[1].valid:
                 if not best[1].valid or run.to_relaxed(second[1].bound) > run.to_relaxed(
                     best[1].bound
@@ -259,7 +260,9 @@ def _backoff(
         return best, estimate
     # The estimate is only as good as the solver: on long chains its residuals, summed over thousands of
     # monomials, bias it by more than the backoff.  Bisect between the proof and the first solve's value (which
-    # the biased estimate may undercut), while the budget lasts.
+    # the biased estimate may undercut), while the budget lasts.  Here a centred solution whose margin came out
+    # negative is certified from the solver's interior Gram matrices, for the bound it can reach (see
+    # _interior), if that beats the proof.
     lo, hi = run.to_relaxed(best[1].bound), gamma_solver
     for _ in range(4):
         left = deadline - time.perf_counter()
@@ -269,10 +272,11 @@ def _backoff(
         proved = False
         for sol2 in _centred_solves(run, relax, gamma, solver, left):
             assert sol2.z is not None
-            if -float(sol2.z[0]) <= 0 and not _definite(relax, sol2.z):
+            z2, reach = _interior(relax, sol2.z, gamma)
+            if reach <= lo:
                 continue
             meta = dict(metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
-            second = run.finish(certificate_from_centered_dual(relax, sol2.z, gamma, metadata=meta))
+            second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta))
             if second[1].valid and run.to_relaxed(second[1].bound) > run.to_relaxed(best[1].bound):
                 best, proved = second, True
                 break
@@ -283,17 +287,24 @@ def _backoff(
     return best, estimate
 
 
-def _definite(relax: MomentRelaxation, z: np.ndarray) -> bool:
-    """Whether every Gram matrix of a centred solution (``Z_i + t·I``) is numerically positive definite: the
-    margin ``t`` the solver reports can be slightly negative while the matrices are not (only a filter: the
-    checker decides)."""
+def _interior(relax: MomentRelaxation, z: np.ndarray, gamma: float) -> tuple[np.ndarray, float]:
+    """The dual of a centred solve to certify from, and the bound it can reach at best (relaxed units).
+
+    When the margin ``t`` came out negative and the Gram matrices ``Z_i + t·I`` are not all definite (a float
+    test only: the checker decides), the margin is dropped: the solver's ``Z_i`` are interior-point iterates,
+    definite even where ``t < 0``, and the identity holds for ``f − γ + |t|·Σ_i b_iᵀb_i``.  The excess constant,
+    ``|t|`` per block, moves the bound down in :func:`~sosrelax.certificate.rational.rationalize`, and the rest
+    is corrected in the blocks' own metric there.
+    """
     t = -float(z[0])
-    if any(blk.cone != "psd" for blk in relax.gram_blocks) or relax.products:
-        return False
+    if t > 0 or any(blk.cone != "psd" for blk in relax.gram_blocks) or relax.products:
+        return z, gamma
     for Q in relax.gram_matrices(z):
         if not float(np.linalg.eigvalsh(Q + t * np.eye(Q.shape[0]))[0]) > 0:
-            return False
-    return True
+            z = z.copy()
+            z[0] = 0.0
+            return z, gamma + t * len(relax.gram_blocks)
+    return z, gamma
 
 
 def _centred_solves(

@@ -90,14 +90,18 @@ def project_gram(
     if k == 0 or not r:
         return gram, r
     B = np.array(basis, dtype=np.int64)
-    pair = (B[:, None, :] + B[None, :, :]).reshape(k * k, -1)
+    used = np.flatnonzero(B.sum(axis=0) > 0)
+    local = B[:, used] if used.size else np.zeros((k, 1), dtype=np.int64)
+    pair = (local[:, None, :] + local[None, :, :]).reshape(k * k, -1)
     uniq, inv, counts = np.unique(pair, axis=0, return_inverse=True, return_counts=True)
     inv = inv.reshape(-1)
     index = {tuple(int(v) for v in row): i for i, row in enumerate(uniq)}
+    cols = used.tolist()
     delta = [Fraction(0)] * len(uniq)
     rest = []
     for e, c in r:
-        i = index.get(tuple(e))
+        loc = tuple(e[j] for j in cols) if cols else (0,)
+        i = index.get(loc) if sum(loc) == sum(e) else None  # no variable outside the basis
         if i is None:
             rest.append((e, c))
         else:
@@ -164,6 +168,15 @@ def rationalize(
     if r and base.kind != "infeasible" and polish and len(i0s) > 1:
         polished: list[np.ndarray] | list[np.ndarray | None] | None = newton_polish(base, r)
         if polished is None:
+            # The Gram matrices hold more constant than the identity asks for (e.g. an interior-point iterate
+            # whose margin came out negative): taking it from sigma_0 would eat the margin of the nearly singular
+            # directions, so the bound moves to the weak side by that excess instead.
+            r0 = dict(r).get((0,) * len(base.variables), Fraction(0))
+            if r0 < 0:
+                base = replace(base, bound=base.bound + r0 if base.kind == "lower_bound" else base.bound - r0)
+                r = residual(base)
+                polished = newton_polish(base, r) if r else None
+        if polished is None and r:
             polished = polish_grams(base, r)
         if polished is not None:
             base = replace(base, sos=tuple(
@@ -173,18 +186,42 @@ def rationalize(
             r = residual(base)
     new_sos = list(base.sos)
     grams: dict[int, RationalMatrix] = {}
-    rest: Terms = r
-    for i in i0s:
-        if not rest:
-            break
-        m0 = base.sos[i]
-        mine, rest = _split_by_support(m0.basis, rest)
-        if not mine:
+    # each residual monomial goes to the first sigma_0 whose variables contain its support; what a block cannot
+    # represent moves on to the next such block
+    supports = [np.flatnonzero(np.array(base.sos[i].basis, dtype=np.int64).reshape(len(base.sos[i].basis), -1)
+                               .sum(axis=0) > 0).tolist() for i in i0s]
+    var_sets = [frozenset(sup) for sup in supports]
+    by_var: dict[int, list[int]] = {}
+    for k, sup in enumerate(supports):
+        for v in sup:
+            by_var.setdefault(v, []).append(k)
+    pending: list[list[tuple[tuple[tuple[int, ...], Fraction], list[int], int]]] = [[] for _ in i0s]
+    unplaced: list[tuple[tuple[int, ...], Fraction]] = []
+
+    def place(term: tuple[tuple[int, ...], Fraction], cands: list[int], start: int) -> None:
+        if start < len(cands):
+            pending[cands[start]].append((term, cands, start))
+        else:
+            unplaced.append(term)
+
+    everyone = list(range(len(i0s)))
+    for term in r:
+        sup = [j for j, a in enumerate(term[0]) if a]
+        place(term, [k for k in by_var.get(sup[0], []) if var_sets[k].issuperset(sup)] if sup else everyone, 0)
+    for k, i in enumerate(i0s):
+        items = pending[k]
+        if not items:
             continue
-        g, left = project_gram(m0.basis, as_rational_matrix(m0.gram), mine)
+        m0 = base.sos[i]
+        g, left = project_gram(m0.basis, as_rational_matrix(m0.gram), tuple(t for t, _, _ in items))
         grams[i] = g
         new_sos[i] = SOSMultiplier(m0.constraint, m0.basis, g, m0.cone)
-        rest = rest + left
+        if left:
+            moved = {e for e, _ in left}
+            for term, cands, j in items:
+                if term[0] in moved:
+                    place(term, cands, j + 1)
+    rest: Terms = tuple(unplaced)
     projected = replace(base, sos=tuple(new_sos))
     if rest or base.kind == "infeasible":
         return projected
@@ -221,24 +258,6 @@ def rationalize(
             return projected
         new_sos[i] = SOSMultiplier(m0.constraint, m0.basis, fixed, m0.cone)
     return replace(base, sos=tuple(new_sos), bound=base.bound + sign * total)
-
-
-def _split_by_support(basis: tuple[tuple[int, ...], ...], r: Terms) -> tuple[Terms, Terms]:
-    """Residual terms whose variables all occur in ``basis`` (candidates for this block), and the others.
-
-    With one σ₀ per clique, a residual monomial goes to the first clique whose variables contain its
-    support; the Peyrl–Parrilo projection then places it there.
-    """
-    if not r or not basis:
-        return (), r
-    used = np.flatnonzero(np.array(basis, dtype=np.int64).sum(axis=0) > 0)
-    E = np.array([e for e, _ in r], dtype=np.int64)
-    outside = np.ones(E.shape[1], dtype=bool)
-    outside[used] = False
-    ok = ~np.any(E[:, outside] > 0, axis=1)
-    mine = tuple(t for t, o in zip(r, ok, strict=True) if o)
-    other = tuple(t for t, o in zip(r, ok, strict=True) if not o)
-    return mine, other
 
 
 def _entry_index(cert: Certificate) -> tuple[dict[tuple[tuple[int, int], ...], int], list[np.ndarray]]:
@@ -296,8 +315,8 @@ def _schur(blocks: list[np.ndarray], keys: list[np.ndarray], n: int) -> Any:
         # H_j[a, b] = sum over entries (p, q) of monomial a and (s, t) of monomial b of Q[p, s] Q[q, t]
         E = np.zeros((m,) + ent.shape)
         E[local, np.arange(ent.shape[0])[:, None], np.arange(ent.shape[1])[None, :]] = 1.0
-        QEQ = np.einsum("ps,bst,tq->bpq", Q, E, Q)
-        Hj = np.einsum("apq,bpq->ab", E, QEQ)
+        QEQ = Q @ E @ Q
+        Hj = E.reshape(m, -1) @ QEQ.reshape(m, -1).T
         rows.append(np.repeat(ids, m))
         cols.append(np.tile(ids, m))
         vals.append(Hj.ravel())
@@ -312,8 +331,8 @@ def _apply(mats: list[np.ndarray], keys: list[np.ndarray], n: int) -> np.ndarray
     return out
 
 
-def newton_polish(cert: Certificate, r: Terms, *, sweeps: int = 4) -> list[np.ndarray] | None:
-    """One correction onto the coefficient identities in the metric of the Gram matrices themselves.
+def newton_polish(cert: Certificate, r: Terms, *, sweeps: int = 4, rounds: int = 4) -> list[np.ndarray] | None:
+    """Corrections onto the coefficient identities in the metric of the Gram matrices themselves.
 
     The correction of smallest :math:`\\sum_j \\|Q_j^{-1/2}\\,\\Delta_j\\,Q_j^{-1/2}\\|_F^2` with
     :math:`\\mathcal A(\\Delta) = r` is :math:`\\Delta_j = Q_j\\,\\mathcal A_j^*(\\lambda)\\,Q_j` with
@@ -324,7 +343,8 @@ def newton_polish(cert: Certificate, r: Terms, *, sweeps: int = 4) -> list[np.nd
     spreads the residual evenly and breaks it.  A little of the Frobenius metric (:math:`\\mu\\,\\mathcal
     A\\mathcal A^*`, :math:`\\mu = 10^{-10}` of the largest entry) keeps :math:`H` well conditioned, and refinement
     sweeps with the same factorisation bring the identities to rounding error, so the exact projection then
-    moves the blocks by rounding error only.
+    moves the blocks by rounding error only.  Blocks a correction leaves below half the starting margin get their
+    eigenvalues raised to it, and the identities are corrected again (at most ``rounds`` times).
 
     Parameters
     ----------
@@ -332,21 +352,25 @@ def newton_polish(cert: Certificate, r: Terms, *, sweeps: int = 4) -> list[np.nd
         Its multipliers must all be positive definite :math:`\\sigma_0` blocks, else ``None``.
     r : Terms
         The exact residual of ``cert``.
-    sweeps : int
-        Refinement sweeps.
+    sweeps, rounds : int
+        Refinement sweeps per correction; corrections.
 
     Returns
     -------
     list of ndarray or None
-        New float Gram matrices, or ``None`` when the step does not apply or leaves a block indefinite (the
-        residual is too large for the margin; :func:`polish_grams` is tried next).  Untrusted: the result is
-        rounded, projected exactly and checked like any other.
+        New float Gram matrices, or ``None`` when the step does not apply or no round left every block definite
+        (:func:`polish_grams` is tried next).  Untrusted: the result is rounded, projected exactly and checked
+        like any other.
     """
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
     blocks = _sigma0_blocks(cert)
-    if blocks is None or any(not float(np.linalg.eigvalsh(b)[0]) > 0 for b in blocks):
+    if blocks is None:
+        return None
+    lows = [float(np.linalg.eigvalsh(b)[0]) for b in blocks]
+    floor = 0.5 * min(lows)
+    if not floor > 0:
         return None
     index, keys = _entry_index(cert)
     rv = _residual_vector(r, index)
@@ -356,27 +380,39 @@ def newton_polish(cert: Certificate, r: Terms, *, sweeps: int = 4) -> list[np.nd
     counts = np.zeros(n)
     for ent in keys:
         counts += np.bincount(ent.ravel(), minlength=n)
-    scale = max(float(np.abs(b).max()) for b in blocks)
-    mu = 1e-10 * scale
-    try:
-        solve = spla.factorized(sp.csc_matrix(_schur(blocks, keys, n) + mu * sp.diags(counts)))
-    except (RuntimeError, ValueError):
-        return None
-    out = [b.copy() for b in blocks]
+    C = sp.diags(counts)
+    Q = [b.copy() for b in blocks]
     want = rv
-    for _ in range(sweeps):
-        lam = solve(want)
-        if not np.all(np.isfinite(lam)):
+    for _round in range(rounds):
+        scale = max(float(np.abs(b).max()) for b in Q)
+        mu = 1e-10 * scale
+        try:
+            solve = spla.factorized(sp.csc_matrix(_schur(Q, keys, n) + mu * C))
+        except (RuntimeError, ValueError):
             return None
-        D = [Q @ lam[ent] @ Q + mu * lam[ent] for Q, ent in zip(blocks, keys, strict=True)]
-        want = want - _apply(D, keys, n)
-        out = [G + d for G, d in zip(out, D, strict=True)]
-        if np.abs(want).max(initial=0.0) <= 1e-18 * scale:
-            break
-    out = [0.5 * (G + G.T) for G in out]
-    if any(not float(np.linalg.eigvalsh(G)[0]) > 0 for G in out):
-        return None
-    return out
+        base = Q
+        for _ in range(sweeps):
+            lam = solve(want)
+            if not np.all(np.isfinite(lam)):
+                return None
+            D = [B @ lam[ent] @ B + mu * lam[ent] for B, ent in zip(base, keys, strict=True)]
+            want = want - _apply(D, keys, n)
+            Q = [G + d for G, d in zip(Q, D, strict=True)]
+            if np.abs(want).max(initial=0.0) <= 1e-18 * scale:
+                break
+        Q = [0.5 * (G + G.T) for G in Q]
+        clipped = False
+        for j, G in enumerate(Q):
+            w, V = np.linalg.eigh(G)
+            if w[0] < 0.5 * floor:
+                new = (V * np.maximum(w, floor)) @ V.T
+                new = 0.5 * (new + new.T)
+                want = want - np.bincount(keys[j].ravel(), weights=(new - G).ravel(), minlength=n)
+                Q[j] = new
+                clipped = True
+        if not clipped:
+            return Q
+    return None
 
 
 def polish_grams(cert: Certificate, r: Terms, *, iterations: int = 500) -> list[np.ndarray | None] | None:
