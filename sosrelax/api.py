@@ -162,9 +162,11 @@ def _certify(
     relax = run.relax
     if sol.z is None or not np.all(np.isfinite(sol.z)):
         return None, None
+    t_finish = time.perf_counter()
     best = run.finish(
         certificate_from_moment_dual(relax, sol.z, infeasible=infeasible, metadata=metadata)
     )
+    t_finish = time.perf_counter() - t_finish
     if infeasible:
         return best
     gamma_solver = -float(sol.z[0])  # the solver's lower bound on sign*F
@@ -184,7 +186,12 @@ def _certify(
     # Two passes: the interior-point solver alone (cheap); then, if its proof is missing or more than 1e-5
     # below the first solve's value, SCS at high accuracy (slow, but right where the interior point stalls),
     # within what is left of the budget.  The better proof is kept.
-    budget = run.time_limit if run.time_limit is not None else max(30.0, 20.0 * sol.solve_time)
+    # the default budget: 20 solves or 8 exact roundings (which dominate on long chains), at least 30 s
+    budget = (
+        run.time_limit
+        if run.time_limit is not None
+        else max(30.0, 20.0 * sol.solve_time, 8.0 * t_finish)
+    )
     deadline = time.perf_counter() + budget
     centred_solver = "clarabel" if run.solver in ("scs", "clarabel") else run.solver
     best, estimate = _backoff(run, best, gamma_solver, centred_solver, deadline, metadata)

@@ -22,6 +22,12 @@ not PSD (optimal Gram matrices are singular), the bound is backed off by a geome
 the entry :math:`Q_{11}` of the constant monomial; that repairs the null direction
 :math:`b(x^\\star)` of a unique minimiser because :math:`b(x^\\star)_1 = 1`.  See
 ``docs/certificates.md`` for when this cannot work.
+
+With several :math:`\\sigma_0` blocks, before the exact projection, the blocks are first moved onto the identities
+in floating point in their own metric (:func:`newton_polish`), so that the exact projection only moves them by
+rounding error; if that fails and the blocks hold more constant than the identity asks for, the excess goes into
+the bound (on its weak side) and the correction is tried again; then alternating projections
+(:func:`polish_grams`).
 """
 
 from __future__ import annotations
