@@ -109,18 +109,19 @@ class _Run:
             return -float("inf")
         return self.relax.sign * float(bound) / self.factor
 
-    def finish(self, cert: Certificate) -> tuple[Certificate, CheckReport]:
-        """Make a float certificate of the relaxed problem exact, map it to the user's problem, check it."""
+    def finish(self, cert: Certificate, faces: list[Any] | None = None) -> tuple[Certificate, CheckReport]:
+        """Make a float certificate of the relaxed problem exact (on ``faces`` when given: see
+        :mod:`sosrelax.relax.facial`), map it to the user's problem, check it."""
         from sosrelax.certificate.check import check_certificate
         from sosrelax.certificate.extract import with_substitution
-        from sosrelax.certificate.rational import rationalize
+        from sosrelax.certificate.rational import rationalize, rationalize_in_face
 
         box = _box(self.problem)
         if box is not None:
             cert = replace(cert, box=box)
         if self.scaling is not None:
             cert = with_substitution(cert, self.scaling, self.problem)
-        exact = rationalize(cert)
+        exact = (rationalize_in_face(cert, faces) if faces else None) or rationalize(cert)
         report = check_certificate(exact, tolerance=_LOOSE)
         if report.valid and report.bound is not None and report.bound != exact.bound:
             # the identity proves a (slightly) different bound than the solver's: restate the
@@ -194,6 +195,13 @@ def _certify(
     )
     deadline = time.perf_counter() + budget
     centred_solver = "clarabel" if run.solver in ("scs", "clarabel") else run.solver
+    faces = _faces(run)
+    if faces:
+        # every certificate lies on these faces (zeros at infinity): no Gram matrix can be definite, so the
+        # backoff below cannot succeed; certify on the faces instead
+        best, estimate = _face_backoff(run, best, gamma_solver, faces, deadline, metadata)
+        run.notes["estimate"] = estimate
+        return best
     best, estimate = _backoff(run, best, gamma_solver, centred_solver, deadline, metadata)
     far = (
         not best[1].valid
@@ -291,6 +299,75 @@ def _backoff(
             lo = run.to_relaxed(best[1].bound)
         else:
             hi = gamma
+    return best, estimate
+
+
+def _faces(run: _Run) -> list[Any]:
+    """The faces forced by zeros at infinity of an unconstrained problem's objective (see
+    :mod:`sosrelax.relax.facial`); empty when there are none or the relaxation has other multipliers."""
+    from sosrelax.relax.facial import faces_at_infinity, zeros_at_infinity
+
+    relax = run.relax
+    if (relax.problem is None or relax.equality_blocks or relax.products
+            or any(blk.constraint is not None or blk.cone != "psd" for blk in relax.gram_blocks)):
+        return []
+    V = zeros_at_infinity(relax)
+    return faces_at_infinity(relax, V) if V else []
+
+
+def _face_backoff(
+    run: _Run,
+    best: tuple[Certificate, CheckReport],
+    gamma_solver: float,
+    faces: list[Any],
+    deadline: float,
+    metadata: dict[str, str],
+) -> tuple[tuple[Certificate, CheckReport], float]:
+    """Centred certificates on the faces, for bounds backed off below the running estimate of the value (as in
+    :func:`_backoff`), made exact on the faces (:func:`~sosrelax.certificate.rational.rationalize_in_face`)."""
+    from sosrelax.certificate.extract import certificate_from_centered_dual
+    from sosrelax.relax.facial import face_program, lift_dual
+
+    relax = run.relax
+    scale = 1.0 + abs(run.factor * gamma_solver)
+    estimate = gamma_solver
+    zero = relax.zero_moment_index()
+    for step in (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3):
+        if time.perf_counter() >= deadline:
+            break
+        gamma = estimate - step * scale / run.factor
+        if best[1].valid and gamma <= run.to_relaxed(best[1].bound):
+            break
+        prog, maps = face_program(relax, faces, gamma)
+        order = float(sum(c.dim for c in prog.cones if c.kind.name == "PSD"))
+        done = False
+        for weight in (order, 1.0):
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            sol = solve_conic(replace(prog, c=prog.c * weight), "clarabel", time_limit=left)
+            if sol.z is None or sol.x is None or not np.all(np.isfinite(sol.z)):
+                continue
+            if sol.status not in (SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
+                continue
+            t = -float(sol.z[0]) / weight
+            y0 = float(sol.x[zero])
+            if sol.status is SolverStatus.OPTIMAL and y0 > 0 and np.isfinite(t):
+                estimate = min(estimate, gamma + t / y0)
+            if not t > 0:
+                continue
+            z = lift_dual(maps, sol.z / weight, margin=t)
+            z[0] = 0.0  # the margin is inside the face's Gram matrices already
+            meta = dict(metadata, certificate="centered-face", faces=str(len(faces)),
+                        backoff=repr(gamma_solver - gamma))
+            second = run.finish(certificate_from_centered_dual(relax, z, gamma, metadata=meta), faces=faces)
+            if second[1].valid:
+                if not best[1].valid or run.to_relaxed(second[1].bound) > run.to_relaxed(best[1].bound):
+                    best = second
+                done = True
+                break
+        if done:
+            break
     return best, estimate
 
 

@@ -479,3 +479,145 @@ def polish_grams(cert: Certificate, r: Terms, *, iterations: int = 500) -> list[
         if worst >= 0.5 * margin:
             return list(G)
     return None
+
+
+def _qmat(rows: list[list[Fraction]]) -> Any:
+    import flint
+
+    return flint.fmpq_mat([[flint.fmpq(v.numerator, v.denominator) for v in row] for row in rows])
+
+
+def rationalize_in_face(cert_float: Certificate, faces: Any, *, denominator: int = 2**40) -> Certificate | None:
+    """An exact certificate whose σ₀ blocks stay on the given faces (``Q = U R Uᵀ``, see
+    :mod:`sosrelax.relax.facial`), or ``None`` when the residual cannot be placed on them.
+
+    The Peyrl–Parrilo projection would leave the face (and with it positive semidefiniteness, since the face's
+    blocks are singular).  Here ``R`` is rounded and the exact residual is removed by triangular elimination:
+    per block, the products ``p_a p_b`` of its basis polynomials are brought to echelon form (distinct leading
+    monomials, graded-lexicographic order); the residual's largest monomial is removed with the echelon rows
+    that lead with it (shared equally among the blocks that have one), which only creates smaller monomials.
+    Untrusted: the checker decides.
+    """
+    import heapq
+
+    import flint
+
+    if (cert_float.equality_multipliers or cert_float.products
+            or any(m.constraint is not None for m in cert_float.sos) or cert_float.kind == "infeasible"):
+        return None
+    by_block = {f.block: f for f in faces}
+    Us: list[list[list[Fraction]]] = []
+    Rs: list[list[list[Fraction]]] = []
+    for i, m in enumerate(cert_float.sos):
+        Q = as_rational_matrix(m.gram).to_float()
+        k = Q.shape[0]
+        if i in by_block:
+            U = [list(row) for row in by_block[i].U]
+            Uf = np.array([[float(v) for v in row] for row in U])
+            P = np.linalg.pinv(Uf)
+            R = P @ Q @ P.T
+        else:
+            U = [[Fraction(int(a == b)) for b in range(k)] for a in range(k)]
+            R = Q
+        R = 0.5 * (R + R.T)
+        Rs.append([[_round(Fraction(float(v)), denominator) for v in row] for row in R])
+        Us.append(U)
+
+    def gram(U: list[list[Fraction]], R: list[list[Fraction]]) -> RationalMatrix:
+        Um = _qmat(U)
+        G = Um * _qmat(R) * Um.transpose()
+        k = len(U)
+        vals = [[Fraction(int(G[a, b].p), int(G[a, b].q)) for b in range(k)] for a in range(k)]
+        den = 1
+        for row in vals:
+            for v in row:
+                den = math.lcm(den, v.denominator)
+        num = np.array([[v.numerator * (den // v.denominator) for v in row] for row in vals], dtype=object)
+        return RationalMatrix(num, den)
+
+    base = replace(cert_float, sos=tuple(
+        replace(m, gram=gram(U, R)) for m, U, R in zip(cert_float.sos, Us, Rs, strict=True)
+    ), bound=_round(cert_float.bound, denominator))
+    r = {e: c for e, c in residual(base)}
+    if not r:
+        return base
+    # echelon rows per block: (leading monomial, polynomial, combination of the entries (a <= b) of R)
+    lead: dict[tuple[int, ...], list[tuple[int, dict[tuple[int, ...], Fraction], list[Fraction]]]] = {}
+    pairs_of: list[list[tuple[int, int]]] = []
+    for i, (m, U) in enumerate(zip(base.sos, Us, strict=True)):
+        basis = [tuple(int(v) for v in b) for b in m.basis]
+        k, rdim = len(U), len(U[0]) if U else 0
+        polys = []
+        for j in range(rdim):
+            poly: dict[tuple[int, ...], Fraction] = {}
+            for a in range(k):
+                if U[a][j]:
+                    poly[basis[a]] = poly.get(basis[a], Fraction(0)) + U[a][j]
+            polys.append(poly)
+        pairs = [(a, b) for a in range(rdim) for b in range(a, rdim)]
+        pairs_of.append(pairs)
+        prods = []
+        monos: set[tuple[int, ...]] = set()
+        for a, b in pairs:
+            pr: dict[tuple[int, ...], Fraction] = {}
+            mult = 2 if a != b else 1
+            for e1, c1 in polys[a].items():
+                for e2, c2 in polys[b].items():
+                    e = tuple(x + y for x, y in zip(e1, e2, strict=True))
+                    pr[e] = pr.get(e, Fraction(0)) + mult * c1 * c2
+            pr = {e: c for e, c in pr.items() if c}
+            prods.append(pr)
+            monos.update(pr)
+        cols = sorted(monos, key=lambda e: (sum(e), e), reverse=True)
+        col_of = {e: j for j, e in enumerate(cols)}
+        npairs = len(pairs)
+        M = flint.fmpq_mat(npairs, len(cols) + npairs)
+        for row, pr in enumerate(prods):
+            for e, c in pr.items():
+                M[row, col_of[e]] = flint.fmpq(c.numerator, c.denominator)
+            M[row, len(cols) + row] = 1
+        E, rank = M.rref()
+        for row in range(rank):
+            lc = next((j for j in range(len(cols)) if E[row, j] != 0), None)
+            if lc is None:
+                break
+            poly = {cols[j]: Fraction(int(E[row, j].p), int(E[row, j].q))
+                    for j in range(len(cols)) if E[row, j] != 0}
+            comb = [Fraction(int(E[row, len(cols) + q].p), int(E[row, len(cols) + q].q)) for q in range(npairs)]
+            lead.setdefault(cols[lc], []).append((i, poly, comb))
+    deltas = [[Fraction(0)] * len(p) for p in pairs_of]
+    heap = [(-sum(e), tuple(-v for v in e), e) for e in r]
+    heapq.heapify(heap)
+    while heap:
+        _, _, e = heapq.heappop(heap)
+        c = r.get(e, Fraction(0))
+        if not c:
+            continue
+        cands = lead.get(e)
+        if not cands:
+            return None  # a residual monomial no block of the face can lead with
+        share = c / len(cands)
+        for i, poly, comb in cands:
+            for mono, v in poly.items():
+                old = r.get(mono, Fraction(0))
+                new = old - share * v
+                if new:
+                    if not old:
+                        heapq.heappush(heap, (-sum(mono), tuple(-x for x in mono), mono))
+                    r[mono] = new
+                else:
+                    r.pop(mono, None)
+            d = deltas[i]
+            for q, w in enumerate(comb):
+                if w:
+                    d[q] += share * w
+        r.pop(e, None)
+    new_sos = []
+    for i, (m, U, R) in enumerate(zip(base.sos, Us, Rs, strict=True)):
+        R2 = [row[:] for row in R]
+        for (a, b), dv in zip(pairs_of[i], deltas[i], strict=True):
+            R2[a][b] += dv
+            if a != b:
+                R2[b][a] += dv
+        new_sos.append(replace(m, gram=gram(U, R2)))
+    return replace(base, sos=tuple(new_sos))

@@ -1,0 +1,282 @@
+"""Facial reduction for zeros at infinity: the face of the Gram cone that every certificate of an unconstrained
+problem lies on when the top-degree part of the objective vanishes on a subspace.
+
+If the top form :math:`f_{2d}` of ``f`` vanishes on a linear subspace :math:`V`, every SOS identity
+:math:`f - \\gamma = \\sum_c b_c^T Q_c b_c` forces, in each block,
+
+* :math:`Q_c\\,z_c(v) = 0` for :math:`v \\in V` (``z_c``: the degree-``d`` monomials of the block): the degree-``2d``
+  parts of the :math:`\\sigma_c` are nonnegative and sum to :math:`f_{2d}`, which vanishes at ``v``;
+* :math:`Q_c\\,z'_c(v, u) = 0` for every ``u`` when the coefficient of :math:`t^{2}s^{2}` in
+  :math:`f_{2d}(tv + su)` vanishes too (``z'``: the polarisation, :math:`z(tv + su) = t^2 z(v) + ts\\,z'(v, u) +
+  s^2 z(u)`), by the same argument one order further.
+
+No Gram matrix can then be definite, so rounding with a margin fails whatever the bound (the chained singular
+function of Conn, Gould and Toint is the classic case).  On the face :math:`Q_c = U_c R_c U_c^T` (the columns of
+``U_c`` span the orthogonal complement of those vectors) the program can be strictly feasible again.
+
+:math:`V` is found exactly: for :math:`f_{2d} = \\sum_j c_j \\ell_j^{2d}` (:math:`c_j > 0`, the usual least-squares
+structure) the Hessian at a generic point has kernel exactly :math:`\\bigcap_j \\ker \\ell_j`; it is computed at a
+random integer point in exact arithmetic, and the candidate is kept only if :math:`f_{2d}` vanishes on it exactly
+(at random rational points of it) and the polarisation test passes.  Nothing here is trusted: the certificate
+built on the face is checked like any other.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import flint
+import numpy as np
+import scipy.sparse as sp
+
+from sosrelax.conic import Cone, ConeKind, ConicProgram, smat, svec, svec_indices
+from sosrelax.relax.moment import MomentRelaxation
+
+__all__ = ["Face", "face_program", "faces_at_infinity", "lift_dual", "zeros_at_infinity"]
+
+
+@dataclass(frozen=True)
+class Face:
+    """The face of one σ₀ block: ``Q = U R U^T`` with ``U`` exact (``k × r``, rational).  The columns of ``U`` are
+    the coefficient vectors (in the block's monomial basis) of the basis polynomials ``p_j`` of the face; each
+    ``p_j`` has a distinct leading monomial (graded-lexicographic), ``basis[lead[j]]``."""
+
+    block: int
+    U: tuple[tuple[Fraction, ...], ...]
+    lead: tuple[int, ...]
+
+    @property
+    def U_float(self) -> np.ndarray:
+        return np.array([[float(v) for v in row] for row in self.U], dtype=float)
+
+
+def _qmat(rows: list[list[Fraction]] | list[list[int]]) -> Any:
+    """An exact flint matrix from rows of Fractions (or ints)."""
+    return flint.fmpq_mat([[flint.fmpq(Fraction(v).numerator, Fraction(v).denominator) for v in row]
+                           for row in rows])
+
+
+def _top_terms(relax: MomentRelaxation) -> tuple[list[tuple[tuple[int, ...], Fraction]], int]:
+    assert relax.problem is not None
+    obj = relax.problem.objective
+    index = {v: i for i, v in enumerate(relax.variables)}
+    n = len(relax.variables)
+    terms = []
+    for d, c in obj.terms():
+        e = [0] * n
+        for v, a in d.items():
+            e[index[v]] = int(a)
+        terms.append((tuple(e), Fraction(c)))
+    deg = max((sum(e) for e, _ in terms), default=0)
+    return [(e, c) for e, c in terms if sum(e) == deg], deg
+
+
+def _evaluate(terms: list[tuple[tuple[int, ...], Fraction]], x: list[Fraction]) -> Fraction:
+    total = Fraction(0)
+    for e, c in terms:
+        v = c
+        for i, a in enumerate(e):
+            if a:
+                v *= x[i] ** a
+        total += v
+    return total
+
+
+def zeros_at_infinity(relax: MomentRelaxation, *, seed: int = 0) -> list[list[Fraction]]:
+    """An exact basis of a linear subspace on which the objective's top form vanishes identically (empty when
+    none is found).  See the module docstring."""
+    top, deg = _top_terms(relax)
+    n = len(relax.variables)
+    if deg < 4 or not top:
+        return []
+    rng = random.Random(seed)
+    x = [rng.randint(1, 10**6) * rng.choice((-1, 1)) for _ in range(n)]
+    H: dict[tuple[int, int], Fraction] = {}
+    for e, c in top:
+        sup = [i for i, a in enumerate(e) if a]
+        for i in sup:
+            for j in sup:
+                ee = list(e)
+                coef = c * ee[i]
+                ee[i] -= 1
+                coef *= ee[j]
+                ee[j] -= 1
+                if coef == 0:
+                    continue
+                for k in sup:
+                    if ee[k]:
+                        coef *= Fraction(x[k]) ** ee[k]
+                H[i, j] = H.get((i, j), Fraction(0)) + coef
+    den = 1
+    for v in H.values():
+        den = den * v.denominator // np.gcd(den, v.denominator)
+    M = flint.fmpz_mat(n, n)
+    for (i, j), v in H.items():
+        M[i, j] = int(v * den)
+    N, nullity = M.nullspace()
+    if nullity == 0:
+        return []
+    basis = [[Fraction(int(N[i, j])) for i in range(n)] for j in range(nullity)]
+    # keep it only if the top form vanishes on it, at random points of it (exactly)
+    for _ in range(3):
+        w = [rng.randint(-50, 50) for _ in basis]
+        pt = [sum((wk * b[i] for wk, b in zip(w, basis, strict=True)), Fraction(0)) for i in range(n)]
+        if _evaluate(top, pt) != 0:
+            return []
+    return basis
+
+
+def _deglex_key(e: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    return (sum(e), e)
+
+
+def faces_at_infinity(relax: MomentRelaxation, V: list[list[Fraction]]) -> list[Face]:
+    """The faces of the σ₀ blocks forced by the subspace ``V`` (exact basis rows)."""
+    top, _deg = _top_terms(relax)
+    n = len(relax.variables)
+    rng = random.Random(1)
+    # the polarisation test: the t^2 s^2 coefficient of f_top(t v + s u) vanishes, at random v in V and u
+    polar = True
+    for _ in range(2):
+        w = [rng.randint(-20, 20) for _ in V]
+        v = [sum((wk * b[i] for wk, b in zip(w, V, strict=True)), Fraction(0)) for i in range(n)]
+        u = [Fraction(rng.randint(-20, 20)) for _ in range(n)]
+        # f(t v + s u) at s = 1 for t = 0..4 gives the polynomial in t; its t^2 coefficient is the test
+        vals = [_evaluate(top, [tt * vi + ui for vi, ui in zip(v, u, strict=True)]) for tt in range(5)]
+        A = _qmat([[Fraction(tt) ** p for p in range(5)] for tt in range(5)])
+        coeffs = A.solve(_qmat([[val] for val in vals]))
+        if coeffs[2, 0] != 0:
+            polar = False
+    faces = []
+    for bi, blk in enumerate(relax.gram_blocks):
+        if blk.constraint is not None or blk.cone != "psd":
+            continue
+        B = blk.full_basis(n)
+        k = B.shape[0]
+        half = int(B.sum(axis=1).max())
+        sup = np.flatnonzero(B.sum(axis=0) > 0).tolist()
+        if not sup:
+            continue
+        P = _qmat([[b[i] for i in sup] for b in V])
+        R, rank = P.rref()
+        W = [[Fraction(int(R[a, j].p), int(R[a, j].q)) for j in range(len(sup))] for a in range(rank)]
+        if not W:
+            continue
+        tops = [a for a in range(k) if int(B[a].sum()) == half]
+
+        def mono(a: int, pt: list[Fraction], B: np.ndarray = B, sup: list[int] = sup) -> Fraction:
+            val = Fraction(1)
+            for jj, i in enumerate(sup):
+                if B[a, i]:
+                    val *= pt[jj] ** int(B[a, i])
+            return val
+
+        vecs: list[list[Fraction]] = []
+        pts = [[Fraction(rng.randint(-9, 9)) for _ in sup] for _ in range(len(tops) + 2)]
+        for pt in pts:
+            # z(v) for v = a random combination of W
+            cw = [rng.randint(-9, 9) for _ in W]
+            v = [sum((c_ * w[j] for c_, w in zip(cw, W, strict=True)), Fraction(0)) for j in range(len(sup))]
+            vecs.append([mono(a, v) if a in tops else Fraction(0) for a in range(k)])
+            if polar and half == 2:
+                # z'(v, u): the part of z(v + eps u) linear in eps, for u = pt
+                e1 = [vi + ui for vi, ui in zip(v, pt, strict=True)]
+                e2 = [vi - ui for vi, ui in zip(v, pt, strict=True)]
+                vecs.append([(mono(a, e1) - mono(a, e2)) / 2 if a in tops else Fraction(0) for a in range(k)])
+        # basis of the forced kernel, in echelon form with the columns in ascending graded-lex order
+        order = sorted(range(k), key=lambda a: _deglex_key(tuple(int(t) for t in B[a])))
+        Kt = _qmat([[vec[a] for a in order] for vec in vecs])
+        Kr, kr = Kt.rref()
+        if kr == 0:
+            continue
+        pivots = []
+        for row in range(kr):
+            col = next(c for c in range(k) if Kr[row, c] != 0)
+            pivots.append(col)
+        free = [c for c in range(k) if c not in pivots]
+        # null space of the echelon rows: u_j = e_j - sum_rows Kr[row, j] e_pivot(row), j free
+        U = [[Fraction(0)] * len(free) for _ in range(k)]
+        for jj, c in enumerate(free):
+            U[order[c]][jj] = Fraction(1)
+            for row, pc in enumerate(pivots):
+                val = Kr[row, c]
+                if val != 0:
+                    U[order[pc]][jj] = -Fraction(int(val.p), int(val.q))
+        faces.append(Face(bi, tuple(tuple(r_) for r_ in U), tuple(order[c] for c in free)))
+    return faces
+
+
+def face_program(relax: MomentRelaxation, faces: list[Face], gamma: float | None = None) -> tuple[ConicProgram, Any]:
+    """The relaxation restricted to the faces: each PSD block's rows ``s = svec(M)`` become ``svec(Uᵀ M U)``.
+
+    With ``gamma`` the centred program of :func:`~sosrelax.relax.moment.centered_feasibility_program` on the
+    face: maximise ``t`` with every (reduced) Gram matrix ``⪰ t·I``.  Returns the program and what
+    :func:`lift_dual` needs.
+    """
+    prog = relax.program
+    A = prog.A.tocsr()
+    b = prog.b
+    by_block = {f.block: f for f in faces}
+    start = {blk.rows.start: i for i, blk in enumerate(relax.gram_blocks)}
+    rows_new, b_new, cones = [], [], []
+    maps: list[tuple[slice, np.ndarray | None, Cone]] = []
+    row = 0
+    for cone in prog.cones:
+        dim = cone.dim * (cone.dim + 1) // 2 if cone.kind is ConeKind.PSD else cone.dim
+        sl = slice(row, row + dim)
+        bi = start.get(row)
+        face = by_block.get(bi) if (cone.kind is ConeKind.PSD and bi is not None) else None
+        if face is None:
+            rows_new.append(A[sl])
+            b_new.append(b[sl])
+            cones.append(cone)
+            maps.append((sl, None, cone))
+        else:
+            U = face.U_float
+            r = U.shape[1]
+            L = np.empty((r * (r + 1) // 2, dim))
+            for j in range(dim):
+                e = np.zeros(dim)
+                e[j] = 1.0
+                L[:, j] = svec(U.T @ smat(e) @ U)
+            rows_new.append(sp.csr_matrix(L) @ A[sl])
+            b_new.append(L @ b[sl])
+            cones.append(Cone(ConeKind.PSD, r))
+            maps.append((sl, L, cones[-1]))
+        row += dim
+    An = sp.vstack(rows_new).tocsr()
+    bn = np.concatenate(b_new)
+    c = prog.c.copy()
+    if gamma is not None:
+        w = np.zeros(An.shape[0])
+        r0 = 0
+        for cone in cones:
+            dim = cone.dim * (cone.dim + 1) // 2 if cone.kind is ConeKind.PSD else cone.dim
+            if cone.kind is ConeKind.PSD:
+                rr, cc = svec_indices(cone.dim)
+                w[r0:r0 + dim] = (rr == cc)
+            r0 += dim
+        trace_row = -np.asarray(An.T @ w).ravel()
+        An = sp.vstack([sp.csr_matrix(trace_row[None, :]), An[1:]]).tocsr()
+        c[relax.zero_moment_index()] -= gamma
+    out = ConicProgram(c=c, A=sp.csc_matrix(An), b=bn, cones=tuple(cones), offset=0.0 if gamma is not None
+                       else prog.offset)
+    return out, maps
+
+
+def lift_dual(maps: Any, z_face: np.ndarray, *, margin: float = 0.0) -> np.ndarray:
+    """The dual of the full relaxation whose Gram matrices are ``U (R + margin·I) Uᵀ`` for the face's ``R``."""
+    parts = []
+    r0 = 0
+    for _sl, L, cone in maps:
+        dim = cone.dim * (cone.dim + 1) // 2 if cone.kind is ConeKind.PSD else cone.dim
+        zf = np.array(z_face[r0:r0 + dim], dtype=float)
+        if cone.kind is ConeKind.PSD and margin:
+            rr, cc = svec_indices(cone.dim)
+            zf = zf + margin * (rr == cc)
+        parts.append(L.T @ zf if L is not None else zf)
+        r0 += dim
+    return np.concatenate(parts)
