@@ -158,14 +158,9 @@ def test_broyden_n40_proven_within_1e5():
     assert -res.bound <= 1e-5, (res.bound, res.solver_bound)
 
 
-_FACIAL = pytest.mark.xfail(
-    reason="the quartic part vanishes on a 2-dimensional subspace, so every certificate lies on a face of the "
-    "Gram cone that the solver's answer does not show; an exact one needs facial reduction",
-    strict=True,
-)
 KNOWN = [
     (broyden_tridiagonal, 0.0),
-    pytest.param(chained_singular, 0.0, marks=_FACIAL),
+    (chained_singular, 0.0),
     (rosenbrock, 1.0),
 ]
 
