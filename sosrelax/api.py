@@ -198,10 +198,11 @@ def _certify(
     faces = _faces(run)
     if faces:
         # every certificate lies on these faces (zeros at infinity): no Gram matrix can be definite, so the
-        # backoff below cannot succeed; certify on the faces instead
+        # backoff below cannot succeed; certify on the faces first
         best, estimate = _face_backoff(run, best, gamma_solver, faces, deadline, metadata)
-        run.notes["estimate"] = estimate
-        return best
+        if best[1].valid:
+            run.notes["estimate"] = estimate
+            return best
     best, estimate = _backoff(run, best, gamma_solver, centred_solver, deadline, metadata)
     far = (
         not best[1].valid

@@ -135,9 +135,11 @@ def _deglex_key(e: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
 
 def faces_at_infinity(relax: MomentRelaxation, V: list[list[Fraction]]) -> list[Face]:
     """The faces of the σ₀ blocks forced by the subspace ``V`` (exact basis rows)."""
-    top, _deg = _top_terms(relax)
+    top, deg = _top_terms(relax)
     n = len(relax.variables)
     rng = random.Random(1)
+    if deg % 2:
+        return []
     # the polarisation test: the t^2 s^2 coefficient of f_top(t v + s u) vanishes, at random v in V and u
     polar = True
     for _ in range(2):
@@ -156,7 +158,7 @@ def faces_at_infinity(relax: MomentRelaxation, V: list[list[Fraction]]) -> list[
             continue
         B = blk.full_basis(n)
         k = B.shape[0]
-        half = int(B.sum(axis=1).max())
+        half = deg // 2  # the blocks' monomials of this degree carry the top form
         sup = np.flatnonzero(B.sum(axis=0) > 0).tolist()
         if not sup:
             continue
@@ -166,6 +168,8 @@ def faces_at_infinity(relax: MomentRelaxation, V: list[list[Fraction]]) -> list[
         if not W:
             continue
         tops = [a for a in range(k) if int(B[a].sum()) == half]
+        if not tops:
+            continue
 
         def mono(a: int, pt: list[Fraction], B: np.ndarray = B, sup: list[int] = sup) -> Fraction:
             val = Fraction(1)
