@@ -339,10 +339,10 @@ def _face_backoff(
         gamma = estimate - step * scale / run.factor
         if best[1].valid and gamma <= run.to_relaxed(best[1].bound):
             break
-        prog, maps = face_program(relax, faces, gamma)
-        order = float(sum(c.dim for c in prog.cones if c.kind.name == "PSD"))
         done = False
-        for weight in (order, 1.0):
+        for orthonormal, weighted in ((False, True), (False, False), (True, True), (True, False)):
+            prog, maps = face_program(relax, faces, gamma, orthonormal=orthonormal)
+            weight = float(sum(c.dim for c in prog.cones if c.kind.name == "PSD")) if weighted else 1.0
             left = deadline - time.perf_counter()
             if left <= 0:
                 break
@@ -353,7 +353,7 @@ def _face_backoff(
                 continue
             t = -float(sol.z[0]) / weight
             y0 = float(sol.x[zero])
-            if sol.status is SolverStatus.OPTIMAL and y0 > 0 and np.isfinite(t):
+            if sol.status is SolverStatus.OPTIMAL and y0 > 0 and np.isfinite(t) and not orthonormal:
                 estimate = min(estimate, gamma + t / y0)
             if not t > 0:
                 continue

@@ -213,12 +213,16 @@ def faces_at_infinity(relax: MomentRelaxation, V: list[list[Fraction]]) -> list[
     return faces
 
 
-def face_program(relax: MomentRelaxation, faces: list[Face], gamma: float | None = None) -> tuple[ConicProgram, Any]:
+def face_program(
+    relax: MomentRelaxation, faces: list[Face], gamma: float | None = None, *, orthonormal: bool = False
+) -> tuple[ConicProgram, Any]:
     """The relaxation restricted to the faces: each PSD block's rows ``s = svec(M)`` become ``svec(Uᵀ M U)``.
 
     With ``gamma`` the centred program of :func:`~sosrelax.relax.moment.centered_feasibility_program` on the
-    face: maximise ``t`` with every (reduced) Gram matrix ``⪰ t·I``.  Returns the program and what
-    :func:`lift_dual` needs.
+    face: maximise ``t`` with every (reduced) Gram matrix ``⪰ t·I``.  The face is parametrised by the echelon
+    basis ``U`` of :class:`Face`, or with ``orthonormal=True`` by an orthonormal basis of the same face (better
+    conditioned when ``U`` has large entries; the margin ``t`` then means something else, so each can succeed where
+    the other does not).  Returns the program and what :func:`lift_dual` needs.
     """
     prog = relax.program
     A = prog.A.tocsr()
@@ -239,7 +243,7 @@ def face_program(relax: MomentRelaxation, faces: list[Face], gamma: float | None
             cones.append(cone)
             maps.append((sl, None, cone))
         else:
-            U = face.U_float
+            U = np.linalg.qr(face.U_float)[0] if orthonormal else face.U_float
             r = U.shape[1]
             L = np.empty((r * (r + 1) // 2, dim))
             for j in range(dim):
