@@ -35,7 +35,10 @@ import scipy.sparse as sp
 from sosrelax.conic import Cone, ConeKind, ConicProgram, smat, svec, svec_indices
 from sosrelax.relax.moment import MomentRelaxation
 
-__all__ = ["Face", "face_program", "faces_at_infinity", "lift_dual", "zeros_at_infinity"]
+__all__ = ["MAX_VARIABLES", "Face", "face_program", "faces_at_infinity", "lift_dual", "zeros_at_infinity"]
+
+#: Above this many variables the exact kernel computation (a dense n × n integer matrix) is skipped.
+MAX_VARIABLES = 1000
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,10 @@ def _evaluate(terms: list[tuple[tuple[int, ...], Fraction]], x: list[Fraction]) 
 
 def zeros_at_infinity(relax: MomentRelaxation, *, seed: int = 0) -> list[list[Fraction]]:
     """An exact basis of a linear subspace on which the objective's top form vanishes identically (empty when
-    none is found).  See the module docstring."""
+    none is found, or above :data:`MAX_VARIABLES` variables).  See the module docstring."""
     top, deg = _top_terms(relax)
     n = len(relax.variables)
-    if deg < 4 or not top:
+    if deg < 4 or not top or n > MAX_VARIABLES:
         return []
     rng = random.Random(seed)
     x = [rng.randint(1, 10**6) * rng.choice((-1, 1)) for _ in range(n)]
