@@ -483,8 +483,7 @@ def _sparse_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, s
 
     from sosrelax.certificate.check import prove_psd
     from sosrelax.certificate.format import EqualityMultiplier, SOSMultiplier, float_toward
-    from sosrelax.conic import ConicProgram, SolverStatus, svec_indices, svec_scale
-    from sosrelax.solvers import solve_conic
+    from sosrelax.conic import svec_indices, svec_scale
 
     data = _shor_sparse(chain, form)
     n = chain.n
@@ -493,21 +492,12 @@ def _sparse_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, s
     obj = chain.terms(f)
     fpos, fco = _sparse_row(obj)
     fpos = np.array([data.index[int(p_)] for p_ in fpos], dtype=np.int64)
-    c = np.zeros(N)
-    for p_, q in zip(fpos, fco, strict=True):
-        c[p_] += float(q)
-    opts = {"direct_solve_method": "qdldl"} if solver == "clarabel" else None
-    sol = solve_conic(ConicProgram(c, prog.A, prog.b, prog.cones), solver, time_limit=time_limit,
-                      options=opts)
-    if sol.z is None or not np.all(np.isfinite(sol.z)) or sol.status not in (
-            SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
-        return None, None, f"SDP (cliques): solver status {sol.status.value} ({sol.solver_status})"
-    z = np.asarray(sol.z, float)
+    solved = _solve_rounded(data, prog, fpos, fco, N, n, solver, time_limit, "SDP (cliques)",
+                            qdldl=solver == "clarabel")
+    if isinstance(solved, str):
+        return None, None, solved
+    sol, z, gamma, lam, nu, P = solved
     m_h, m_g = data.n_eq, len(data.rows_g)
-    gamma = -float(z[0])
-    lam, nu, P = _rounded_multipliers(z, data.rows_g, data.rows_h, fpos, fco, N)
-    if len(data.boxes) != n:
-        return None, None, "SDP (cliques): not every variable has a box product"
     # the solver's clique matrices (float), their smallest eigenvalue
     K = len(data.cliques)
     Zs: list[np.ndarray] = []
@@ -639,6 +629,29 @@ def _dyadic_round(v: float, bits: int = 40) -> Fraction:
     return Fraction(round(v * 2.0**bits), 2**bits)
 
 
+def _solve_rounded(data: Any, prog: Any, fpos: np.ndarray, fco: Any, N: int, n: int, solver: str,
+                   time_limit: float | None, label: str, *, qdldl: bool) -> tuple[Any, ...] | str:
+    """Solve a Shor program (objective ``f`` at moment positions ``fpos``) and round its multipliers
+    (:func:`_rounded_multipliers`): ``(solution, z, γ, λ, ν, P)``, or why not (a message starting with ``label``)."""
+    from sosrelax.conic import ConicProgram, SolverStatus
+    from sosrelax.solvers import solve_conic
+
+    c = np.zeros(N)
+    for p_, q in zip(fpos, fco, strict=True):
+        c[p_] += float(q)
+    opts = {"direct_solve_method": "qdldl"} if qdldl else None
+    sol = solve_conic(ConicProgram(c, prog.A, prog.b, prog.cones), solver, time_limit=time_limit,
+                      options=opts)
+    if sol.z is None or not np.all(np.isfinite(sol.z)) or sol.status not in (
+            SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
+        return f"{label}: solver status {sol.status.value} ({sol.solver_status})"
+    z = np.asarray(sol.z, float)
+    lam, nu, P = _rounded_multipliers(z, data.rows_g, data.rows_h, fpos, fco, N)
+    if len(data.boxes) != n:
+        return f"{label}: not every variable has a box product"
+    return sol, z, -float(z[0]), lam, nu, P
+
+
 def _rounded_multipliers(z: np.ndarray, rows_g: list[tuple[np.ndarray, list[Any]]],
                          rows_h: list[tuple[np.ndarray, list[Any]]], fpos: np.ndarray, fco: list[Any],
                          N: int) -> tuple[list[Fraction], list[Fraction], list[Any]]:
@@ -701,32 +714,21 @@ def _fast_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, sol
 
     from sosrelax.certificate.check import prove_psd
     from sosrelax.certificate.format import EqualityMultiplier, SOSMultiplier, float_toward
-    from sosrelax.conic import ConicProgram, SolverStatus, svec_scale
-    from sosrelax.solvers import solve_conic
+    from sosrelax.conic import svec_scale
 
     data = _shor(chain, form)
     n = chain.n
     N = (n + 1) * (n + 2) // 2
     obj = chain.terms(f)
     fpos, fco = _sparse_row(obj)
-    c = np.zeros(N)
-    for p_, q in zip(fpos, fco, strict=True):
-        c[p_] += float(q)
-    prog = data.program
     # measured on digits networks: on programs this small qdldl reaches full accuracy where the
     # default (faer) often stops at "almost solved", whose dual costs ~1e-3 of the bound; on large
     # dense PSD blocks (thousands of moments) qdldl is ten times slower than faer
-    opts = {"direct_solve_method": "qdldl"} if solver == "clarabel" and N <= 1000 else None
-    sol = solve_conic(ConicProgram(c, prog.A, prog.b, prog.cones), solver, time_limit=time_limit,
-                      options=opts)
-    if sol.z is None or not np.all(np.isfinite(sol.z)) or sol.status not in (
-            SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
-        return None, None, f"SDP: solver status {sol.status.value} ({sol.solver_status})"
-    z = np.asarray(sol.z, float)
-    gamma = -float(z[0])
-    lam, nu, P = _rounded_multipliers(z, data.rows_g, data.rows_h, fpos, fco, N)
-    if len(data.boxes) != n:
-        return None, None, "SDP: not every variable has a box product"
+    solved = _solve_rounded(data, data.program, fpos, fco, N, n, solver, time_limit, "SDP",
+                            qdldl=solver == "clarabel" and N <= 1000)
+    if isinstance(solved, str):
+        return None, None, solved
+    sol, z, gamma, lam, nu, P = solved
     Zf = np.asarray([float(v) for v in P]) / np.where(svec_scale(n + 1) > 1, 2.0, 1.0)
     from sosrelax.conic import svec_indices
 
