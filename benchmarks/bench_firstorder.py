@@ -59,19 +59,10 @@ def sdplib(names: list[str]) -> list[tuple[str, Callable[[], ConicProgram]]]:
 
 
 def broyden(n: int) -> ConicProgram:
+    from sosrelax.problems import broyden_tridiagonal
     from sosrelax.relax.sparsity import build_sparse_relaxation
 
-    x = sr.variables("x", n)
-    f = 0
-    for i in range(n):
-        t = (3 - 2 * x[i]) * x[i] + 1
-        if i > 0:
-            t = t - x[i - 1]
-        if i < n - 1:
-            t = t - 2 * x[i + 1]
-        f = f + t * t
-    prob = sr.Problem(minimize=f)
-    return build_sparse_relaxation(prob, 2, sparsity="correlative").program
+    return build_sparse_relaxation(broyden_tridiagonal(n), 2, sparsity="correlative").program
 
 
 def dense_random(n: int, level: int, seed: int = 0) -> ConicProgram:
