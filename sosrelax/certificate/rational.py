@@ -337,6 +337,39 @@ def _apply(mats: list[np.ndarray], keys: list[np.ndarray], n: int) -> np.ndarray
     return out
 
 
+def _polish_start(
+    cert: Certificate, r: Terms
+) -> tuple[list[np.ndarray], float, list[np.ndarray], np.ndarray, np.ndarray] | None:
+    """What both float polishers start from: the σ₀ blocks, the margin to keep (half their smallest eigenvalue),
+    the entry numbering (:func:`_entry_index`), the residual as a vector and the number of entries of each
+    monomial; ``None`` when polishing does not apply (other multipliers, a block not definite, a residual monomial
+    no block represents: that is left to the exact step)."""
+    blocks = _sigma0_blocks(cert)
+    if blocks is None:
+        return None
+    margin = 0.5 * min(float(np.linalg.eigvalsh(b)[0]) for b in blocks)
+    if not margin > 0:
+        return None
+    index, keys = _entry_index(cert)
+    rv = _residual_vector(r, index)
+    if rv is None:
+        return None
+    counts = np.zeros(len(index))
+    for ent in keys:
+        counts += np.bincount(ent.ravel(), minlength=len(index))
+    return blocks, margin, keys, rv, counts
+
+
+def _raise_eigenvalues(G: np.ndarray, below: float, to: float) -> tuple[np.ndarray | None, float]:
+    """``G`` with its eigenvalues raised to at least ``to`` if its smallest is below ``below`` (else ``None``),
+    and that smallest eigenvalue."""
+    w, V = np.linalg.eigh(G)
+    if not w[0] < below:
+        return None, float(w[0])
+    new = (V * np.maximum(w, to)) @ V.T
+    return 0.5 * (new + new.T), float(w[0])
+
+
 def newton_polish(cert: Certificate, r: Terms, *, sweeps: int = 4, rounds: int = 4) -> list[np.ndarray] | None:
     """Corrections onto the coefficient identities in the metric of the Gram matrices themselves.
 
@@ -371,21 +404,11 @@ def newton_polish(cert: Certificate, r: Terms, *, sweeps: int = 4, rounds: int =
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
-    blocks = _sigma0_blocks(cert)
-    if blocks is None:
+    start = _polish_start(cert, r)
+    if start is None:
         return None
-    lows = [float(np.linalg.eigvalsh(b)[0]) for b in blocks]
-    floor = 0.5 * min(lows)
-    if not floor > 0:
-        return None
-    index, keys = _entry_index(cert)
-    rv = _residual_vector(r, index)
-    if rv is None:
-        return None
-    n = len(index)
-    counts = np.zeros(n)
-    for ent in keys:
-        counts += np.bincount(ent.ravel(), minlength=n)
+    blocks, floor, keys, rv, counts = start
+    n = rv.size
     C = sp.diags(counts)
     Q = [b.copy() for b in blocks]
     want = rv
@@ -409,10 +432,8 @@ def newton_polish(cert: Certificate, r: Terms, *, sweeps: int = 4, rounds: int =
         Q = [0.5 * (G + G.T) for G in Q]
         clipped = False
         for j, G in enumerate(Q):
-            w, V = np.linalg.eigh(G)
-            if w[0] < 0.5 * floor:
-                new = (V * np.maximum(w, floor)) @ V.T
-                new = 0.5 * (new + new.T)
+            new, _low = _raise_eigenvalues(G, 0.5 * floor, floor)
+            if new is not None:
                 want = want - np.bincount(keys[j].ravel(), weights=(new - G).ravel(), minlength=n)
                 Q[j] = new
                 clipped = True
@@ -446,21 +467,10 @@ def polish_grams(cert: Certificate, r: Terms, *, iterations: int = 500) -> list[
         apply (a block not definite, a residual monomial no block represents) or did not converge.
         Untrusted: the result is rounded, projected exactly and checked like any other.
     """
-    blocks = _sigma0_blocks(cert)
-    if blocks is None:
+    start = _polish_start(cert, r)
+    if start is None:
         return None
-    lows = [float(np.linalg.eigvalsh(b)[0]) for b in blocks]
-    margin = 0.5 * min(lows)
-    if not margin > 0:
-        return None
-    index, keys = _entry_index(cert)
-    found = _residual_vector(r, index)
-    if found is None:
-        return None  # a monomial no block can represent: leave it to the exact step
-    rv = found
-    counts = np.zeros(len(index))
-    for ent in keys:
-        counts += np.bincount(ent.ravel(), minlength=len(index))
+    blocks, margin, keys, rv, counts = start
     G = [b.copy() for b in blocks]
     for _ in range(iterations):
         step = rv / counts
@@ -469,12 +479,10 @@ def polish_grams(cert: Certificate, r: Terms, *, iterations: int = 500) -> list[
         rv[:] = 0.0
         worst = np.inf
         for j, ent in enumerate(keys):
-            w, V = np.linalg.eigh(G[j])
-            worst = min(worst, float(w[0]))
-            if w[0] < margin:
-                new = (V * np.maximum(w, margin)) @ V.T
-                new = 0.5 * (new + new.T)
-                rv -= np.bincount(ent.ravel(), weights=(new - G[j]).ravel(), minlength=len(index))
+            new, low = _raise_eigenvalues(G[j], margin, margin)
+            worst = min(worst, low)
+            if new is not None:
+                rv -= np.bincount(ent.ravel(), weights=(new - G[j]).ravel(), minlength=rv.size)
                 G[j] = new
         if worst >= 0.5 * margin:
             return list(G)
