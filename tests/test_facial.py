@@ -57,12 +57,10 @@ def test_faces_are_forced_and_leave_the_squares_of_the_linear_forms():
     assert faces_at_infinity(relax_r, zeros_at_infinity(relax_r)) == []
 
 
-def test_certificate_on_the_face_is_exact_and_singular():
-    """The face program at a bound below the optimum is strictly feasible on the face; the exact certificate
-    keeps every Gram matrix on it (singular, proven PSD by exact LDL^T) and checks; tampering with one entry is
-    rejected."""
+def _face_certificate_float():
+    """The float certificate of the centred face program of chained singular (n = 12) for the bound -1e-4, its
+    faces and the margin t the solver reported (Gram matrices U (R + t I) U^T)."""
     from sosrelax.certificate.extract import certificate_from_centered_dual, with_substitution
-    from sosrelax.certificate.rational import rationalize_in_face
     from sosrelax.solvers import solve_conic
 
     problem = chained_singular(12)
@@ -72,10 +70,19 @@ def test_certificate_on_the_face_is_exact_and_singular():
     prog, maps = face_program(relax, faces, gamma)
     sol = solve_conic(prog, "clarabel")
     t = -float(sol.z[0])
-    assert t > 0
     z = lift_dual(maps, sol.z, margin=t)
     z[0] = 0.0
-    cert = with_substitution(certificate_from_centered_dual(relax, z, gamma), sc, problem)
+    return with_substitution(certificate_from_centered_dual(relax, z, gamma), sc, problem), faces, t
+
+
+def test_certificate_on_the_face_is_exact_and_singular():
+    """The face program at a bound below the optimum is strictly feasible on the face; the exact certificate
+    keeps every Gram matrix on it (singular, proven PSD by exact LDL^T) and checks; tampering with one entry is
+    rejected."""
+    from sosrelax.certificate.rational import rationalize_in_face
+
+    cert, faces, t = _face_certificate_float()
+    assert t > 0
     exact = rationalize_in_face(cert, faces)
     assert exact is not None
     rep = check_certificate(exact)
@@ -108,19 +115,9 @@ def test_face_certificate_never_proves_above_the_optimum(bound):
     """The float certificate of a bound below the optimum 0, restated for a bound above it: the face rounding
     still produces an exact identity (it moves the difference onto the constant entries), and the checker
     rejects it, since no certificate of a bound above the optimum exists."""
-    from sosrelax.certificate.extract import certificate_from_centered_dual, with_substitution
     from sosrelax.certificate.rational import rationalize_in_face
-    from sosrelax.solvers import solve_conic
 
-    problem = chained_singular(12)
-    relax, sc = _relax(problem)
-    faces = faces_at_infinity(relax, zeros_at_infinity(relax))
-    gamma = -1e-4 / float(sc.objective_factor)
-    prog, maps = face_program(relax, faces, gamma)
-    sol = solve_conic(prog, "clarabel")
-    z = lift_dual(maps, sol.z, margin=-float(sol.z[0]))
-    z[0] = 0.0
-    cert = with_substitution(certificate_from_centered_dual(relax, z, gamma), sc, problem)
+    cert, faces, _t = _face_certificate_float()
     exact = rationalize_in_face(replace(cert, bound=bound), faces)
     assert exact is not None and exact.bound > 0  # (rounded to a multiple of 2^-40)
     rep = check_certificate(exact)
