@@ -216,6 +216,22 @@ def _certify(
     return best
 
 
+def _improves(run: _Run, second: tuple[Certificate, CheckReport], best: tuple[Certificate, CheckReport]) -> bool:
+    """Whether a checked certificate proves a better bound than the best in hand (or the best has none)."""
+    return second[1].valid and (
+        not best[1].valid or run.to_relaxed(second[1].bound) > run.to_relaxed(best[1].bound)
+    )
+
+
+def _value_estimate(sol: ConicSolution, zero: int, gamma: float, t: float) -> float | None:
+    """``γ + t/y₀``, the upper estimate of the relaxation's value from a centred solution (``None`` unless the
+    solve was clean); see :func:`_certify`."""
+    y0 = float(sol.x[zero]) if sol.x is not None else 0.0
+    if sol.status is SolverStatus.OPTIMAL and np.isfinite(y0) and y0 > 0 and np.isfinite(t):
+        return gamma + t / y0
+    return None
+
+
 def _backoff(
     run: _Run,
     best: tuple[Certificate, CheckReport],
@@ -249,24 +265,16 @@ def _backoff(
         done = False
         for sol2 in _centred_solves(run, relax, gamma, solver, left):
             assert sol2.z is not None  # _centred_solves yields finite duals only
-            t = -float(sol2.z[0])
-            y0 = float(sol2.x[zero]) if sol2.x is not None else 0.0
-            if (
-                sol2.status is SolverStatus.OPTIMAL
-                and np.isfinite(y0)
-                and y0 > 0
-                and np.isfinite(t)
-            ):
-                estimate = min(estimate, gamma + t / y0)
+            guess = _value_estimate(sol2, zero, gamma, -float(sol2.z[0]))
+            if guess is not None:
+                estimate = min(estimate, guess)
             z2, reach = _interior(relax, sol2.z, gamma)
             if reach < gamma:
                 continue  # no interior certificate at this bound (by this solver's word); see the bisection
             meta = dict(metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
             second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta))
             if second[1].valid:
-                if not best[1].valid or run.to_relaxed(second[1].bound) > run.to_relaxed(
-                    best[1].bound
-                ):
+                if _improves(run, second, best):
                     best = second
                 done = True
                 break
@@ -293,7 +301,7 @@ def _backoff(
                 continue
             meta = dict(metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
             second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta))
-            if second[1].valid and run.to_relaxed(second[1].bound) > run.to_relaxed(best[1].bound):
+            if _improves(run, second, best):
                 best, proved = second, True
                 break
         if proved:
@@ -340,32 +348,36 @@ def _face_backoff(
         if best[1].valid and gamma <= run.to_relaxed(best[1].bound):
             break
         done = False
-        for orthonormal, weighted in ((False, True), (False, False), (True, True), (True, False)):
+        for orthonormal in (False, True):
             prog, maps = face_program(relax, faces, gamma, orthonormal=orthonormal)
-            weight = float(sum(c.dim for c in prog.cones if c.kind.name == "PSD")) if weighted else 1.0
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                break
-            sol = solve_conic(replace(prog, c=prog.c * weight), "clarabel", time_limit=left)
-            if sol.z is None or sol.x is None or not np.all(np.isfinite(sol.z)):
-                continue
-            if sol.status not in (SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
-                continue
-            t = -float(sol.z[0]) / weight
-            y0 = float(sol.x[zero])
-            if sol.status is SolverStatus.OPTIMAL and y0 > 0 and np.isfinite(t) and not orthonormal:
-                estimate = min(estimate, gamma + t / y0)
-            if not t > 0:
-                continue
-            z = lift_dual(maps, sol.z / weight, margin=t)
-            z[0] = 0.0  # the margin is inside the face's Gram matrices already
-            meta = dict(metadata, certificate="centered-face", faces=str(len(faces)),
-                        backoff=repr(gamma_solver - gamma))
-            second = run.finish(certificate_from_centered_dual(relax, z, gamma, metadata=meta), faces=faces)
-            if second[1].valid:
-                if not best[1].valid or run.to_relaxed(second[1].bound) > run.to_relaxed(best[1].bound):
-                    best = second
-                done = True
+            order = float(sum(c.dim for c in prog.cones if c.kind.name == "PSD"))
+            for weight in (order, 1.0):
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    break
+                sol = solve_conic(replace(prog, c=prog.c * weight), "clarabel", time_limit=left)
+                if sol.z is None or sol.x is None or not np.all(np.isfinite(sol.z)):
+                    continue
+                if sol.status not in (SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
+                    continue
+                t = -float(sol.z[0]) / weight
+                guess = None if orthonormal else _value_estimate(sol, zero, gamma, t)
+                if guess is not None:
+                    estimate = min(estimate, guess)
+                if not t > 0:
+                    continue
+                z = lift_dual(maps, sol.z / weight, margin=t)
+                z[0] = 0.0  # the margin is inside the face's Gram matrices already
+                meta = dict(metadata, certificate="centered-face", faces=str(len(faces)),
+                            backoff=repr(gamma_solver - gamma))
+                second = run.finish(certificate_from_centered_dual(relax, z, gamma, metadata=meta),
+                                    faces=faces)
+                if second[1].valid:
+                    if _improves(run, second, best):
+                        best = second
+                    done = True
+                    break
+            if done:
                 break
         if done:
             break
