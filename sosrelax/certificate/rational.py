@@ -489,12 +489,6 @@ def polish_grams(cert: Certificate, r: Terms, *, iterations: int = 500) -> list[
     return None
 
 
-def _qmat(rows: list[list[Fraction]]) -> Any:
-    import flint
-
-    return flint.fmpq_mat([[flint.fmpq(v.numerator, v.denominator) for v in row] for row in rows])
-
-
 def rationalize_in_face(cert_float: Certificate, faces: Any, *, denominator: int = 2**40) -> Certificate | None:
     """An exact certificate whose σ₀ blocks stay on the given faces (``Q = U R Uᵀ``, see
     :mod:`sosrelax.relax.facial`), or ``None`` when the residual cannot be placed on them.
@@ -509,6 +503,8 @@ def rationalize_in_face(cert_float: Certificate, faces: Any, *, denominator: int
     import heapq
 
     import flint
+
+    from sosrelax.relax.facial import as_fraction, fmpq_matrix
 
     if (cert_float.equality_multipliers or cert_float.products
             or any(m.constraint is not None for m in cert_float.sos) or cert_float.kind == "infeasible"):
@@ -532,10 +528,10 @@ def rationalize_in_face(cert_float: Certificate, faces: Any, *, denominator: int
         Us.append(U)
 
     def gram(U: list[list[Fraction]], R: list[list[Fraction]]) -> RationalMatrix:
-        Um = _qmat(U)
-        G = Um * _qmat(R) * Um.transpose()
+        Um = fmpq_matrix(U)
+        G = Um * fmpq_matrix(R) * Um.transpose()
         k = len(U)
-        vals = [[Fraction(int(G[a, b].p), int(G[a, b].q)) for b in range(k)] for a in range(k)]
+        vals = [[as_fraction(G[a, b]) for b in range(k)] for a in range(k)]
         den = 1
         for row in vals:
             for v in row:
@@ -589,9 +585,9 @@ def rationalize_in_face(cert_float: Certificate, faces: Any, *, denominator: int
             lc = next((j for j in range(len(cols)) if E[row, j] != 0), None)
             if lc is None:
                 break
-            poly = {cols[j]: Fraction(int(E[row, j].p), int(E[row, j].q))
+            poly = {cols[j]: as_fraction(E[row, j])
                     for j in range(len(cols)) if E[row, j] != 0}
-            comb = [Fraction(int(E[row, len(cols) + q].p), int(E[row, len(cols) + q].q)) for q in range(npairs)]
+            comb = [as_fraction(E[row, len(cols) + q]) for q in range(npairs)]
             lead.setdefault(cols[lc], []).append((i, poly, comb))
     deltas = [[Fraction(0)] * len(p) for p in pairs_of]
     heap = [(-sum(e), tuple(-v for v in e), e) for e in r]

@@ -56,10 +56,15 @@ class Face:
         return np.array([[float(v) for v in row] for row in self.U], dtype=float)
 
 
-def _qmat(rows: list[list[Fraction]] | list[list[int]]) -> Any:
-    """An exact flint matrix from rows of Fractions (or ints)."""
+def fmpq_matrix(rows: list[list[Fraction]] | list[list[int]]) -> Any:
+    """An exact python-flint matrix from rows of Fractions (or ints)."""
     return flint.fmpq_mat([[flint.fmpq(Fraction(v).numerator, Fraction(v).denominator) for v in row]
                            for row in rows])
+
+
+def as_fraction(q: Any) -> Fraction:
+    """A python-flint rational as a Fraction."""
+    return Fraction(int(q.p), int(q.q))
 
 
 def _top_terms(relax: MomentRelaxation) -> tuple[list[tuple[tuple[int, ...], Fraction]], int]:
@@ -143,16 +148,17 @@ def faces_at_infinity(relax: MomentRelaxation, V: list[list[Fraction]]) -> list[
     rng = random.Random(1)
     if deg % 2:
         return []
-    # the polarisation test: the t^2 s^2 coefficient of f_top(t v + s u) vanishes, at random v in V and u
-    polar = True
-    for _ in range(2):
+    # the polarisation test (quartic top forms): the t^2 s^2 coefficient of f_top(t v + s u) vanishes, at random
+    # v in V and u
+    polar = deg == 4
+    for _ in range(2 if polar else 0):
         w = [rng.randint(-20, 20) for _ in V]
         v = [sum((wk * b[i] for wk, b in zip(w, V, strict=True)), Fraction(0)) for i in range(n)]
         u = [Fraction(rng.randint(-20, 20)) for _ in range(n)]
         # f(t v + s u) at s = 1 for t = 0..4 gives the polynomial in t; its t^2 coefficient is the test
         vals = [_evaluate(top, [tt * vi + ui for vi, ui in zip(v, u, strict=True)]) for tt in range(5)]
-        A = _qmat([[Fraction(tt) ** p for p in range(5)] for tt in range(5)])
-        coeffs = A.solve(_qmat([[val] for val in vals]))
+        A = fmpq_matrix([[Fraction(tt) ** p for p in range(5)] for tt in range(5)])
+        coeffs = A.solve(fmpq_matrix([[val] for val in vals]))
         if coeffs[2, 0] != 0:
             polar = False
     faces = []
@@ -165,9 +171,9 @@ def faces_at_infinity(relax: MomentRelaxation, V: list[list[Fraction]]) -> list[
         sup = np.flatnonzero(B.sum(axis=0) > 0).tolist()
         if not sup:
             continue
-        P = _qmat([[b[i] for i in sup] for b in V])
+        P = fmpq_matrix([[b[i] for i in sup] for b in V])
         R, rank = P.rref()
-        W = [[Fraction(int(R[a, j].p), int(R[a, j].q)) for j in range(len(sup))] for a in range(rank)]
+        W = [[as_fraction(R[a, j]) for j in range(len(sup))] for a in range(rank)]
         if not W:
             continue
         tops = [a for a in range(k) if int(B[a].sum()) == half]
@@ -188,14 +194,14 @@ def faces_at_infinity(relax: MomentRelaxation, V: list[list[Fraction]]) -> list[
             cw = [rng.randint(-9, 9) for _ in W]
             v = [sum((c_ * w[j] for c_, w in zip(cw, W, strict=True)), Fraction(0)) for j in range(len(sup))]
             vecs.append([mono(a, v) if a in tops else Fraction(0) for a in range(k)])
-            if polar and half == 2:
+            if polar:
                 # z'(v, u): the part of z(v + eps u) linear in eps, for u = pt
                 e1 = [vi + ui for vi, ui in zip(v, pt, strict=True)]
                 e2 = [vi - ui for vi, ui in zip(v, pt, strict=True)]
                 vecs.append([(mono(a, e1) - mono(a, e2)) / 2 if a in tops else Fraction(0) for a in range(k)])
         # basis of the forced kernel, in echelon form with the columns in ascending graded-lex order
         order = sorted(range(k), key=lambda a: _deglex_key(tuple(int(t) for t in B[a])))
-        Kt = _qmat([[vec[a] for a in order] for vec in vecs])
+        Kt = fmpq_matrix([[vec[a] for a in order] for vec in vecs])
         Kr, kr = Kt.rref()
         if kr == 0:
             continue
@@ -211,7 +217,7 @@ def faces_at_infinity(relax: MomentRelaxation, V: list[list[Fraction]]) -> list[
             for row, pc in enumerate(pivots):
                 val = Kr[row, c]
                 if val != 0:
-                    U[order[pc]][jj] = -Fraction(int(val.p), int(val.q))
+                    U[order[pc]][jj] = -as_fraction(val)
         faces.append(Face(bi, tuple(tuple(r_) for r_ in U), tuple(order[c] for c in free)))
     return faces
 
