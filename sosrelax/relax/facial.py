@@ -44,12 +44,11 @@ MAX_VARIABLES = 1000
 @dataclass(frozen=True)
 class Face:
     """The face of one σ₀ block: ``Q = U R U^T`` with ``U`` exact (``k × r``, rational).  The columns of ``U`` are
-    the coefficient vectors (in the block's monomial basis) of the basis polynomials ``p_j`` of the face; each
-    ``p_j`` has a distinct leading monomial (graded-lexicographic), ``basis[lead[j]]``."""
+    the coefficient vectors (in the block's monomial basis) of the basis polynomials ``p_j`` of the face, in
+    echelon form (each ``p_j`` has its own leading monomial, graded-lexicographic)."""
 
     block: int
     U: tuple[tuple[Fraction, ...], ...]
-    lead: tuple[int, ...]
 
     @property
     def U_float(self) -> np.ndarray:
@@ -218,7 +217,7 @@ def faces_at_infinity(relax: MomentRelaxation, V: list[list[Fraction]]) -> list[
                 val = Kr[row, c]
                 if val != 0:
                     U[order[pc]][jj] = -as_fraction(val)
-        faces.append(Face(bi, tuple(tuple(r_) for r_ in U), tuple(order[c] for c in free)))
+        faces.append(Face(bi, tuple(tuple(r_) for r_ in U)))
     return faces
 
 
