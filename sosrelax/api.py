@@ -121,7 +121,9 @@ class _Run:
             cert = replace(cert, box=box)
         if self.scaling is not None:
             cert = with_substitution(cert, self.scaling, self.problem)
-        exact = (rationalize_in_face(cert, faces) if faces else None) or rationalize(cert)
+        exact = rationalize_in_face(cert, faces) if faces else None
+        if exact is None:
+            exact = rationalize(cert)
         report = check_certificate(exact, tolerance=_LOOSE)
         if report.valid and report.bound is not None and report.bound != exact.bound:
             # the identity proves a (slightly) different bound than the solver's: restate the
