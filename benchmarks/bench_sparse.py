@@ -19,15 +19,10 @@ import numpy as np
 from _common import machine_line, markdown_table
 
 import sosrelax as sr
-from sosrelax.relax.moment import (
-    CompactPolynomial,
-    PolynomialSystem,
-    _Keys,
-    _to_compact,
-    build_moment_relaxation,
-    build_system_relaxation,
-)
+from sosrelax.relax.keys import CompactPolynomial, MonomialKeys, compact_to_dense, to_compact
+from sosrelax.relax.moment import build_moment_relaxation, build_system_relaxation
 from sosrelax.relax.sparsity import correlative_cliques
+from sosrelax.relax.system import PolynomialSystem
 from sosrelax.solvers import solve_conic
 
 # --------------------------------------------------------------------------------------------
@@ -57,7 +52,7 @@ def chained_system(family: str, n: int) -> PolynomialSystem:
     p = _link(expr, names)
     exps = np.asarray(p.aligned(names), dtype=np.int64)
     D = 4
-    local = _to_compact(exps, np.arange(s, dtype=np.int64), D, s)  # pad s
+    local = to_compact(exps, np.arange(s, dtype=np.int64), D, s)  # pad s
     if family == "broyden":
         starts = np.arange(-1, n - 1)  # link i uses x_{i-1}, x_i, x_{i+1}; out-of-range variables are 0
     else:
@@ -72,7 +67,7 @@ def chained_system(family: str, n: int) -> PolynomialSystem:
     G.sort(axis=2)
     idx = G[~dead].reshape(-1, D)
     cf = coefs[~dead]
-    keys = _Keys(n, D)(idx)
+    keys = MonomialKeys(n, D)(idx)
     u, first, inv = np.unique(keys, return_index=True, return_inverse=True)
     summed = np.bincount(inv.reshape(-1), weights=cf, minlength=u.size)
     idx_u = idx[first]
@@ -91,9 +86,7 @@ def chained_system(family: str, n: int) -> PolynomialSystem:
 def chained_problem(family: str, n: int) -> sr.Problem:
     """The same problem as a :class:`sosrelax.Problem` (for the dense relaxation; small n only)."""
     sysm = chained_system(family, n)
-    from sosrelax.relax.moment import _compact_to_dense
-
-    f = sr.Polynomial(_compact_to_dense(sysm.objective.indices, n), sysm.objective.coefs, sysm.variables)
+    f = sr.Polynomial(compact_to_dense(sysm.objective.indices, n), sysm.objective.coefs, sysm.variables)
     return sr.Problem(minimize=f)
 
 
@@ -132,7 +125,7 @@ def cvxpy_route(system: PolynomialSystem) -> dict[str, float]:
     n = system.n
     t0 = time.perf_counter()
     cliques, _ = correlative_cliques(system)
-    keyf = _Keys(n, 4)
+    keyf = MonomialKeys(n, 4)
     gamma = cp.Variable()
     terms: dict[int, list] = {}
     cons = []
@@ -144,7 +137,7 @@ def cvxpy_route(system: PolynomialSystem) -> dict[str, float]:
         cons.append(Q >> 0)
         for a in range(k):
             for b in range(k):
-                key = int(keyf(_to_compact((basis[a] + basis[b])[None, :], sup, 4, n))[0])
+                key = int(keyf(to_compact((basis[a] + basis[b])[None, :], sup, 4, n))[0])
                 terms.setdefault(key, []).append(Q[a, b])
     fk = keyf(system.objective.indices)
     fc = dict(zip(fk.tolist(), system.objective.coefs.tolist(), strict=True))

@@ -11,7 +11,8 @@ import sosrelax as sr
 from sosrelax.conic import ConeKind, smat
 from sosrelax.errors import InvalidValueError, SizeLimitError
 from sosrelax.poly import monomial_basis
-from sosrelax.relax.moment import build_moment_relaxation, minimum_level
+from sosrelax.relax.moment import build_moment_relaxation, build_system_relaxation, minimum_level
+from sosrelax.relax.system import PolynomialSystem
 
 
 def _moment_vector(exps: np.ndarray, points: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -88,6 +89,21 @@ def test_minimum_level_and_refusals():
     big = sr.variables("x", 60)
     with pytest.raises(SizeLimitError):
         build_moment_relaxation(sr.Problem(minimize=sum(v**2 for v in big)), 4)
+
+
+@pytest.mark.parametrize("objective_degree", [3, 4, 6])
+def test_level_too_low_message_states_the_true_degree(objective_degree):
+    x, y = sr.variables("x y")
+    prob = sr.Problem(minimize=x**objective_degree + y, subject_to=[x**2 + y**2 <= 1])
+    need = (objective_degree + 1) // 2
+    expected = (f"level 1 is too low for this problem: its polynomials have degree up to {objective_degree}, "
+                f"which needs level >= {need}; pass level={need} or higher")
+    with pytest.raises(InvalidValueError) as problem_error:
+        build_moment_relaxation(prob, 1)
+    assert str(problem_error.value) == expected
+    with pytest.raises(InvalidValueError) as system_error:
+        build_system_relaxation(PolynomialSystem.from_problem(prob), 1)
+    assert str(system_error.value) == expected
 
 
 def test_graded_basis_is_the_moment_index():

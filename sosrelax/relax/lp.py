@@ -36,18 +36,21 @@ from sosrelax.conic import Cone, ConeKind, ConicProgram
 from sosrelax.errors import InvalidValueError, SizeLimitError
 from sosrelax.poly import monomial_basis
 from sosrelax.problem import Problem
+from sosrelax.relax.keys import (
+    CompactPolynomial,
+    MonomialKeys,
+    compact_product,
+    decode_keys,
+    to_compact,
+    widen,
+)
 from sosrelax.relax.moment import (
     MAX_MOMENTS,
-    CompactPolynomial,
     EqualityBlock,
     MomentRelaxation,
-    PolynomialSystem,
-    _compact_product,
-    _Keys,
-    _to_compact,
-    _widen,
     build_moment_relaxation,
 )
+from sosrelax.relax.system import PolynomialSystem
 
 __all__ = [
     "MAX_PRODUCTS",
@@ -88,7 +91,7 @@ def handelman_products(degrees: Sequence[int], degree: int) -> list[tuple[int, .
     return out
 
 
-def _merge(idx: np.ndarray, coefs: np.ndarray, keyf: _Keys) -> tuple[np.ndarray, np.ndarray]:
+def _merge(idx: np.ndarray, coefs: np.ndarray, keyf: MonomialKeys) -> tuple[np.ndarray, np.ndarray]:
     """Keys and summed coefficients of a compact term list (duplicate monomials merged)."""
     keys = keyf(idx)
     u, inv = np.unique(keys, return_inverse=True)
@@ -128,10 +131,10 @@ def build_sherali_adams_relaxation(problem: Problem, degree: int | None = None) 
             f"the degree-{D} Sherali–Adams program in {n} variables needs {comb(n + D, D)} moments "
             f"(limit {MAX_MOMENTS}); lower the degree"
         )
-    keyf = _Keys(n, D)
+    keyf = MonomialKeys(n, D)
     if not keyf.fits:
         raise SizeLimitError(f"monomials of degree {D} in {n} variables exceed the 64-bit key; lower the degree")
-    moment_keys = np.sort(keyf(_to_compact(monomial_basis(n, D), np.arange(n, dtype=np.int64), D, n)))
+    moment_keys = np.sort(keyf(to_compact(monomial_basis(n, D), np.arange(n, dtype=np.int64), D, n)))
     N = moment_keys.size
 
     def lookup(keys: np.ndarray) -> np.ndarray:
@@ -148,8 +151,8 @@ def build_sherali_adams_relaxation(problem: Problem, degree: int | None = None) 
     eq_blocks = []
     for j, h in enumerate(system.equalities):
         beta = monomial_basis(n, D - h.degree)
-        q = _compact_product(_to_compact(beta, np.arange(n, dtype=np.int64), D, n),
-                             _widen(h.indices, max(h.degree, 0), n), D, n)
+        q = compact_product(to_compact(beta, np.arange(n, dtype=np.int64), D, n),
+                             widen(h.indices, max(h.degree, 0), n), D, n)
         T = h.indices.shape[0]
         rows_l.append(np.repeat(np.arange(beta.shape[0]), T) + row)
         cols_l.append(lookup(keyf(q)))
@@ -167,11 +170,11 @@ def build_sherali_adams_relaxation(problem: Problem, degree: int | None = None) 
             continue
         pi, pc = cache[a[:-1]]
         g = ineq[a[-1]]
-        idx = _compact_product(pi, _widen(g.indices, max(g.degree, 0), n), D, n)
+        idx = compact_product(pi, widen(g.indices, max(g.degree, 0), n), D, n)
         coefs = np.repeat(pc, g.coefs.size) * np.tile(g.coefs, pc.size)
         keys, merged = _merge(idx, coefs, keyf)
         keep = merged != 0
-        cache[a] = (_decode_rows(keys[keep], n, D), merged[keep])
+        cache[a] = (decode_keys(keys[keep], n, D), merged[keep])
     prow0 = row
     for t, a in enumerate(products):
         pi, pc = cache[a]
@@ -199,12 +202,6 @@ def build_sherali_adams_relaxation(problem: Problem, degree: int | None = None) 
         product_rows=slice(prow0, row),
         key_width=D,
     )
-
-
-def _decode_rows(keys: np.ndarray, n: int, width: int) -> np.ndarray:
-    from sosrelax.relax.moment import _decode
-
-    return _decode(keys, n, width)
 
 
 def build_dsos_relaxation(problem: Problem, level: int | None = None,

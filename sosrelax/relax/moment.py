@@ -54,13 +54,12 @@ quadratic problem is Shor's semidefinite relaxation.
 Implementation: monomials are handled in a *compact* form — each row lists the variable indices of the
 monomial with repetition, sorted ascending and padded with ``n`` — so that products are concatenations
 followed by a row sort, and a monomial's integer key is a mixed-radix number in base ``n + 1``
-(graded-lex order is the key order).  Nothing scales with ``n`` per monomial, which keeps chained problems
+(graded-lex order is the key order; :mod:`sosrelax.relax.keys`).  Nothing scales with ``n`` per monomial, which keeps chained problems
 with ``n = 10 000`` variables buildable in seconds.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -70,14 +69,33 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from sosrelax.conic import Cone, ConeKind, ConicProgram, smat, svec_indices
+from sosrelax.conic import Cone, ConeKind, ConicProgram, svec_indices
 from sosrelax.errors import InvalidValueError, SizeLimitError
 from sosrelax.poly import Polynomial, monomial_basis
-from sosrelax.problem import Problem, Sense
+from sosrelax.problem import Problem
+from sosrelax.relax.gramcone import CONES, cone_rows, gram_from_dual, trace_weights
+from sosrelax.relax.keys import (
+    CompactPolynomial,
+    MonomialKeys,
+    compact_product,
+    compact_to_dense,
+    decode_keys,
+    to_compact,
+    widen,
+    zero_key,
+)
+from sosrelax.relax.newton import (
+    BasisGroup,
+    newton_polytope_masks,
+    newton_reduced_basis,
+    sparse_newton_reduction,
+)
+from sosrelax.relax.sparsityreport import SparsityReport
+from sosrelax.relax.system import GramBlockSpec, PolynomialSystem
+from sosrelax.relax.termsparsity import term_sparse_blocks
 
 if TYPE_CHECKING:
     from sosrelax.adversary.pseudo import PseudoDistribution
-    from sosrelax.relax.sparsity import SparsityReport
 
 __all__ = [
     "CONES",
@@ -99,189 +117,6 @@ __all__ = [
 MAX_MOMENTS = 2_000_000
 #: Refuse relaxations whose largest PSD block would be larger than this.
 MAX_BLOCK = 5_000
-#: The Gram cones a moment relaxation can use.
-CONES = ("psd", "dd", "sdd")
-
-
-# --------------------------------------------------------------------------------------------
-# compact monomials
-
-
-@dataclass(frozen=True)
-class CompactPolynomial:
-    """A polynomial in compact form: ``p(x) = Σ_t c_t Π_k x_{idx[t, k]}`` (entries equal to ``n`` are 1).
-
-    Attributes
-    ----------
-    indices : ndarray of int64, shape (m, D)
-        Row ``t`` lists the variable indices of the term's monomial with repetition, sorted ascending,
-        padded with ``n``; ``D`` is at least the degree.
-    coefs : ndarray of float64, shape (m,)
-    n : int
-        Number of variables (the padding value).
-    """
-
-    indices: np.ndarray
-    coefs: np.ndarray
-    n: int
-
-    @property
-    def degree(self) -> int:
-        if self.indices.shape[0] == 0:
-            return 0
-        return int((self.indices < self.n).sum(axis=1).max())
-
-    @property
-    def support(self) -> np.ndarray:
-        """Sorted indices of the variables the polynomial uses."""
-        v = np.unique(self.indices)
-        return v[v < self.n]
-
-    @classmethod
-    def from_polynomial(cls, p: Polynomial, variables: Sequence[str]) -> CompactPolynomial:
-        """Convert a :class:`~sosrelax.poly.Polynomial` written over (a subset of) ``variables``."""
-        n = len(variables)
-        pos = {v: i for i, v in enumerate(variables)}
-        used = [v for v in p.variables if v in pos]
-        missing = [v for v in p.variables if v not in pos]
-        exps = np.asarray(p.exps, dtype=np.int64)
-        if missing:
-            cols = [p.variables.index(v) for v in missing]
-            if exps.shape[0] and np.any(exps[:, cols] != 0):
-                raise InvalidValueError(f"the polynomial uses variables {missing} outside {list(variables)}")
-        sel = [p.variables.index(v) for v in used]
-        idx = np.array([pos[v] for v in used], dtype=np.int64)
-        order = np.argsort(idx)
-        sub = exps[:, sel][:, order] if sel else np.zeros((exps.shape[0], 0), dtype=np.int64)
-        deg = max(p.degree, 0)
-        return cls(_to_compact(sub, idx[order], deg, n), np.asarray(p.coefs, dtype=float).copy(), n)
-
-
-def _to_compact(exps: np.ndarray, support: np.ndarray, width: int, pad: int) -> np.ndarray:
-    """Exponent rows over the (ascending) variables ``support`` to compact rows of ``width`` columns."""
-    m, s = exps.shape
-    out = np.full((m, max(width, 0)), pad, dtype=np.int64)
-    if m == 0 or s == 0:
-        return out
-    flat = exps.reshape(-1)
-    rows = np.repeat(np.repeat(np.arange(m, dtype=np.int64), s), flat)
-    vals = np.repeat(np.tile(np.asarray(support, dtype=np.int64), m), flat)
-    deg = exps.sum(axis=1)
-    starts = np.concatenate([[0], np.cumsum(deg)[:-1]])
-    pos = np.arange(rows.size, dtype=np.int64) - starts[rows]
-    out[rows, pos] = vals
-    return out
-
-
-def _widen(idx: np.ndarray, width: int, pad: int) -> np.ndarray:
-    """Pad (or cut pure-padding columns of) compact rows to ``width`` columns."""
-    w = idx.shape[-1]
-    if w == width:
-        return idx
-    if w > width:
-        return idx[..., :width]
-    extra = np.full((*idx.shape[:-1], width - w), pad, dtype=np.int64)
-    return np.concatenate([idx, extra], axis=-1)
-
-
-def _compact_product(a: np.ndarray, b: np.ndarray, width: int, pad: int) -> np.ndarray:
-    """All products ``a_i · b_t`` (rows ``i`` major, ``t`` minor) in compact form."""
-    na, nb = a.shape[0], b.shape[0]
-    cat = np.concatenate(
-        [np.repeat(a, nb, axis=0), np.tile(b, (na, 1))], axis=1
-    ) if a.shape[1] + b.shape[1] else np.zeros((na * nb, 0), dtype=np.int64)
-    cat.sort(axis=1)
-    return _widen(cat, width, pad)
-
-
-def _compact_to_dense(idx: np.ndarray, n: int) -> np.ndarray:
-    m = idx.shape[0]
-    out = np.zeros((m, n), dtype=np.int64)
-    if m == 0 or idx.shape[1] == 0:
-        return out
-    r = np.repeat(np.arange(m), idx.shape[1])
-    c = idx.reshape(-1)
-    keep = c < n
-    np.add.at(out, (r[keep], c[keep]), 1)
-    return out
-
-
-class _Keys:
-    """Integer keys of compact monomials whose order is the graded lexicographic order.
-
-    ``key = deg · B^D + Σ_k idx_k B^{D-1-k}`` with ``B = n + 1``; when that overflows int64 the keys are
-    ranks of the rows among every row ever registered (the caller registers them all first).
-    """
-
-    def __init__(self, n: int, width: int) -> None:
-        self.n, self.width = n, width
-        self.base = n + 1
-        # keys stay below (width + 1) * base**width
-        self.fits = width * math.log2(self.base) + math.log2(width + 1) < 62.5
-
-    def __call__(self, idx: np.ndarray) -> np.ndarray:
-        idx = _widen(idx, self.width, self.n).reshape(-1, self.width)
-        if not self.fits:
-            raise SizeLimitError(
-                f"monomials of degree {self.width} in {self.n} variables exceed the 64-bit key; "
-                "lower the level"
-            )
-        key = (idx < self.n).sum(axis=1).astype(np.int64)
-        for k in range(self.width):
-            key = key * self.base + idx[:, k]
-        return key
-
-
-def _decode(keys: np.ndarray, n: int, width: int) -> np.ndarray:
-    base = n + 1
-    out = np.empty((keys.size, width), dtype=np.int64)
-    k = keys.copy()
-    for j in range(width - 1, -1, -1):
-        out[:, j] = k % base
-        k //= base
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# problem data
-
-
-@dataclass(frozen=True)
-class PolynomialSystem:
-    """``minimise sign·f`` over ``{g_i >= 0, h_j = 0}`` in compact form (what the builder consumes).
-
-    Built from a :class:`~sosrelax.problem.Problem` by :meth:`from_problem`, or directly from compact
-    polynomials for problems too large to hold dense exponent rows (``n`` in the tens of thousands).
-    """
-
-    variables: tuple[str, ...]
-    objective: CompactPolynomial
-    inequalities: tuple[CompactPolynomial, ...]
-    equalities: tuple[CompactPolynomial, ...]
-    sign: float = 1.0
-    problem: Problem | None = None
-
-    @property
-    def n(self) -> int:
-        return len(self.variables)
-
-    @classmethod
-    def from_problem(cls, problem: Problem) -> PolynomialSystem:
-        variables = tuple(problem.variables)
-        sign = 1.0 if problem.sense is Sense.MINIMIZE else -1.0
-        return cls(
-            variables=variables,
-            objective=CompactPolynomial.from_polynomial(problem.objective, variables),
-            inequalities=tuple(CompactPolynomial.from_polynomial(g, variables) for g in problem.inequalities),
-            equalities=tuple(CompactPolynomial.from_polynomial(h, variables) for h in problem.equalities),
-            sign=sign,
-            problem=problem,
-        )
-
-    def minimum_level(self) -> int:
-        degs = [self.objective.degree, *(g.degree for g in self.inequalities)]
-        degs += [h.degree for h in self.equalities]
-        return max(1, max((d + 1) // 2 for d in degs))
 
 
 # --------------------------------------------------------------------------------------------
@@ -393,17 +228,17 @@ class MomentRelaxation:
     @cached_property
     def moment_indices(self) -> np.ndarray:
         """The moment monomials in compact form (rows of sorted variable indices padded with ``n``)."""
-        return _decode(self.moment_keys, len(self.variables), self.key_width)
+        return decode_keys(self.moment_keys, len(self.variables), self.key_width)
 
     @cached_property
     def moment_exps(self) -> np.ndarray:
         """The monomials indexing the moment vector ``y`` as exponent rows ``(N, n)``, graded lex order."""
-        return _compact_to_dense(self.moment_indices, len(self.variables))
+        return compact_to_dense(self.moment_indices, len(self.variables))
 
     def zero_moment_index(self) -> int:
         """Position of the moment ``y_0`` (of the constant monomial) in the program's variable vector."""
-        keys = _Keys(len(self.variables), self.key_width)
-        zero = keys(np.full((1, self.key_width), len(self.variables), dtype=np.int64))
+        n = len(self.variables)
+        zero = zero_key(MonomialKeys(n, self.key_width), n, self.key_width)
         return int(np.searchsorted(self.moment_keys, zero)[0])
 
     def bound_from_dual(self, dual_objective: float) -> float:
@@ -455,7 +290,7 @@ class MomentRelaxation:
         for clique in cliques:
             sup = np.asarray(clique, dtype=np.int64)
             loc = monomial_basis(len(sup), 2 * self.level)
-            keys = _Keys(n, self.key_width)(_to_compact(loc, sup, self.key_width, n))
+            keys = MonomialKeys(n, self.key_width)(to_compact(loc, sup, self.key_width, n))
             pos = np.searchsorted(self.moment_keys, keys)
             pos = np.minimum(pos, self.moment_keys.size - 1)
             hit = self.moment_keys[pos] == keys
@@ -468,153 +303,35 @@ class MomentRelaxation:
         return out
 
 
-def gram_from_dual(cone: str, k: int, zb: np.ndarray) -> np.ndarray:
-    """Rebuild a ``k × k`` Gram matrix from the dual ``zb`` of a block's rows (see :class:`GramBlock`)."""
-    zb = np.asarray(zb, dtype=float)
-    if cone == "psd" or k == 1:
-        return smat(zb) if k > 1 else zb.reshape(1, 1).copy()
-    r, c = svec_indices(k)
-    off = r != c
-    pi, pj = r[off], c[off]
-    Q = np.zeros((k, k))
-    if cone == "dd":
-        mu_d = zb[:k]
-        mp, mm = zb[k::2], zb[k + 1::2]
-        Q[np.arange(k), np.arange(k)] += mu_d
-        np.add.at(Q, (pi, pi), mp + mm)
-        np.add.at(Q, (pj, pj), mp + mm)
-        Q[pi, pj] += mp - mm
-        Q[pj, pi] += mp - mm
-        return Q
-    if cone == "sdd":
-        z0, z1, z2 = zb[0::3], zb[1::3], zb[2::3]
-        np.add.at(Q, (pi, pi), z0 + z1)
-        np.add.at(Q, (pj, pj), z0 - z1)
-        Q[pi, pj] += z2
-        Q[pj, pi] += z2
-        return Q
-    raise InvalidValueError(f"unknown Gram cone {cone!r}; choose one of {CONES}")
-
-
-def _cone_transform(cone: str, k: int) -> tuple[sp.csr_matrix, list[Cone]]:
-    """``T`` with ``s = T · m`` (``m``: the block's upper-triangle entries in svec order, unscaled)."""
-    r, c = svec_indices(k)
-    E = r.size
-    if k == 1:
-        return sp.identity(1, format="csr"), [Cone(ConeKind.NONNEG, 1)]
-    if cone == "psd":
-        w = np.where(r == c, 1.0, math.sqrt(2.0))
-        return sp.diags(w).tocsr(), [Cone(ConeKind.PSD, k)]
-    diag_pos = np.flatnonzero(r == c)  # entry index of M_ii, in order i = 0..k-1
-    dpos = np.empty(k, dtype=np.int64)
-    dpos[r[diag_pos]] = diag_pos
-    off = np.flatnonzero(r != c)
-    P = off.size
-    pi, pj = r[off], c[off]
-    if cone == "dd":
-        rows = [np.arange(k)]
-        cols = [dpos]
-        vals = [np.ones(k)]
-        for t, sgn in enumerate((1.0, -1.0)):
-            rr = k + 2 * np.arange(P) + t
-            rows += [rr, rr, rr]
-            cols += [dpos[pi], dpos[pj], off]
-            vals += [np.ones(P), np.ones(P), np.full(P, 2.0 * sgn)]
-        T = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(k + 2 * P, E))
-        return T, [Cone(ConeKind.NONNEG, k + 2 * P)]
-    if cone == "sdd":
-        base = 3 * np.arange(P)
-        rows = [base, base, base + 1, base + 1, base + 2]
-        cols = [dpos[pi], dpos[pj], dpos[pi], dpos[pj], off]
-        vals = [np.ones(P), np.ones(P), np.ones(P), -np.ones(P), np.full(P, 2.0)]
-        T = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(3 * P, E))
-        return T, [Cone(ConeKind.SOC, 3)] * P
-    raise InvalidValueError(f"unknown Gram cone {cone!r}; choose one of {', '.join(CONES)}")
-
-
-def _diag_weights(cone: str, k: int) -> np.ndarray:
-    """Weights ``w`` with ``trace M = w · s`` for the block's rows ``s`` (used by the centred program)."""
-    r, c = svec_indices(k)
-    if k == 1:
-        return np.ones(1)
-    if cone == "psd":
-        return (r == c).astype(float)
-    P = int((r != c).sum())
-    if cone == "dd":
-        return np.concatenate([np.ones(k), np.zeros(2 * P)])
-    w = np.zeros(3 * P)
-    w[0::3] = 1.0 / (k - 1)
-    return w
-
-
 def _half_degree(p: Polynomial | CompactPolynomial) -> int:
     return max(0, (p.degree + 1) // 2)
 
 
 def minimum_level(problem: Problem) -> int:
     """Smallest level at which every polynomial of the problem fits: ``max ceil(deg/2)`` (at least 1)."""
+    return max(1, (_max_degree(problem) + 1) // 2)
+
+
+def _max_degree(problem: Problem) -> int:
+    """The largest degree of the objective and the constraints."""
     degs = [problem.objective.degree]
     degs += [g.degree for g in problem.inequalities]
     degs += [h.degree for h in problem.equalities]
-    return max(1, max((d + 1) // 2 for d in degs))
-
-
-def _keys(exps: np.ndarray, base: int) -> np.ndarray:
-    """Integer keys of exponent rows (``base`` exceeds every exponent), as Python-int safe object keys."""
-    weights = np.array([base**i for i in range(exps.shape[1])], dtype=object)
-    return (exps.astype(object) * weights).sum(axis=1) if exps.shape[1] else np.zeros(len(exps), dtype=object)
-
-
-def newton_reduced_basis(support: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """Drop basis monomials that cannot occur in any SOS decomposition of a polynomial with ``support``.
-
-    A monomial ``β`` can only carry a nonzero diagonal Gram entry if ``x^{2β}`` occurs in the polynomial or
-    is produced by two *different* basis monomials; otherwise ``Q_ββ = 0`` and positive semidefiniteness
-    forces the whole row to zero (the diagonal-consistency form of the Newton polytope reduction).  Repeated
-    until nothing changes.  Valid only for a plain SOS ``σ₀`` (no constraint multipliers).
-    """
-    keep = np.ones(len(basis), dtype=bool)
-    base = int(2 * max(int(basis.max(initial=0)), int(support.max(initial=0))) + 2)
-    supp = set(_keys(support, base).tolist())
-    while True:
-        b = basis[keep]
-        k = len(b)
-        iu, ju = np.triu_indices(k, 1)
-        pair = set(_keys(b[iu] + b[ju], base).tolist()) if k > 1 else set()
-        dkeys = _keys(2 * b, base).tolist()
-        ok = np.array([d in supp or d in pair for d in dkeys], dtype=bool)
-        if ok.all():
-            return b
-        idx = np.flatnonzero(keep)
-        keep[idx[~ok]] = False
+    return max(0, *degs)
 
 
 # --------------------------------------------------------------------------------------------
 # the builder
 
 
-@dataclass
-class _BlockSpec:
-    """A Gram block before row numbering: its constraint, clique, local basis and the query keys."""
-
-    constraint: int | None
-    clique: int | None
-    support: np.ndarray | None
-    basis: np.ndarray
-    entry_rows: np.ndarray   # entry index (0..E-1) of every (entry, term) query
-    query_keys: np.ndarray   # moment key of every query
-    query_vals: np.ndarray   # coefficient of every query
-
-
-def _check_level(level: Any, dmin: int) -> int:
+def _check_level(level: Any, dmin: int, max_degree: int) -> int:
+    """``level`` as an int, at least ``dmin = max(1, ceil(max_degree / 2))``."""
     if not isinstance(level, (int, np.integer)) or isinstance(level, bool):
         raise InvalidValueError(f"level must be an integer, got {level!r}")
     level = int(level)
     if level < dmin:
         raise InvalidValueError(
-            f"level {level} is too low for this problem: its polynomials have degree up to {2 * dmin - 1 or 2},"
+            f"level {level} is too low for this problem: its polynomials have degree up to {max_degree},"
             f" which needs level >= {dmin}; pass level={dmin} or higher"
         )
     return level
@@ -657,7 +374,7 @@ def build_moment_relaxation(
         ``sign · f`` over the feasible set, hence a valid bound on the problem's optimum.
     """
     dmin = minimum_level(problem)
-    level = dmin if level is None else _check_level(level, dmin)
+    level = dmin if level is None else _check_level(level, dmin, _max_degree(problem))
     system = PolynomialSystem.from_problem(problem)
     return build_system_relaxation(system, level, cone, cliques, term_steps=term_steps, term_mode=term_mode)
 
@@ -672,20 +389,69 @@ def build_system_relaxation(
     term_mode: str = "block",
     report: SparsityReport | None = None,
 ) -> MomentRelaxation:
-    """:func:`build_moment_relaxation` on a :class:`PolynomialSystem` (compact data, any ``n``)."""
+    """:func:`build_moment_relaxation` on a :class:`PolynomialSystem` (compact data, any ``n``).
+
+    The steps: check the sizes and cliques, specify the Gram blocks (moment matrices, reduced by the Newton
+    polytope on plain SOS problems, then localizing matrices, then term sparsity) and the equality rows, index
+    the moment vector by every monomial they query, and assemble the conic program.
+    """
     if cone not in CONES:
         raise InvalidValueError(f"unknown Gram cone {cone!r}; choose one of {', '.join(CONES)}")
-    level = _check_level(level, system.minimum_level())
+    level = _check_level(level, system.minimum_level(), system.max_degree())
     n = system.n
     D = 2 * level
-    keyf = _Keys(n, D)
+    keyf = MonomialKeys(n, D)
     if not keyf.fits:
         raise SizeLimitError(
             f"monomials of degree {D} in {n} variables do not fit a 64-bit key; lower the level"
         )
-    sign = system.sign
     dense = cliques is None
+    clq = _checked_cliques(n, level, cliques)
+    clique_of_ineq = _assign(system.inequalities, clq, dense, "inequality")
+    clique_of_eq = _assign(system.equalities, clq, dense, "equality")
+    f = system.objective
+    f_keys = keyf(f.indices) if f.indices.shape[0] else np.zeros(0, dtype=np.int64)
+
+    specs = _moment_matrix_specs(system, clq, level, keyf, f_keys, dense)
+    specs += _localizing_specs(system, clq, clique_of_ineq, level, keyf, dense)
+    if term_steps > 0:
+        specs = term_sparse_blocks(specs, system, keyf, D, steps=term_steps, mode=term_mode)
+    eq_specs = _equality_specs(system, clq, clique_of_eq, level, keyf, dense)
+
+    zero = zero_key(keyf, n, D)
     if dense:
+        moment_keys = keyf(to_compact(monomial_basis(n, D), np.arange(n, dtype=np.int64), D, n))
+        moment_keys.sort()
+    else:
+        parts = [zero, f_keys] + [s.query_keys for s in specs] + [e.query_keys for e in eq_specs]
+        moment_keys = np.unique(np.concatenate(parts))
+    if moment_keys.size > MAX_MOMENTS:
+        raise SizeLimitError(f"the relaxation needs {moment_keys.size} moments (limit {MAX_MOMENTS})")
+
+    c_vec = np.zeros(moment_keys.size)
+    if f_keys.size:
+        np.add.at(c_vec, _lookup(moment_keys, f_keys), system.sign * f.coefs)
+    program, gram_blocks, eq_blocks = _assemble_program(moment_keys, c_vec, zero, specs, eq_specs, cone)
+    return MomentRelaxation(
+        problem=system.problem,
+        level=level,
+        variables=system.variables,
+        moment_keys=moment_keys,
+        program=program,
+        gram_blocks=gram_blocks,
+        equality_blocks=eq_blocks,
+        sign=system.sign,
+        cone=cone,
+        cliques=None if dense else tuple(tuple(int(v) for v in c) for c in clq),
+        sparsity=report,
+        key_width=D,
+    )
+
+
+def _checked_cliques(n: int, level: int, cliques: Sequence[Sequence[int]] | None) -> list[np.ndarray]:
+    """The cliques as sorted index arrays (one clique of every variable when dense), within the size limits."""
+    if cliques is None:
+        D = 2 * level
         n_moments = comb(n + D, D)
         if n_moments > MAX_MOMENTS:
             raise SizeLimitError(
@@ -697,47 +463,52 @@ def build_system_relaxation(
                 f"the level-{level} moment matrix in {n} variables has order {comb(n + level, level)} (limit "
                 f"{MAX_BLOCK}); lower the level or use a sparse relaxation"
             )
-        clq: list[np.ndarray] = [np.arange(n, dtype=np.int64)]
-    else:
-        clq = [np.unique(np.asarray(c, dtype=np.int64)) for c in cliques]  # type: ignore[union-attr]
-        if any(c.size and (c[0] < 0 or c[-1] >= n) for c in clq):
-            raise InvalidValueError(f"clique indices must lie in 0..{n - 1}")
-        big = max((c.size for c in clq), default=0)
-        if comb(big + level, level) > MAX_BLOCK:
-            raise SizeLimitError(
-                f"a clique of {big} variables gives a level-{level} moment matrix of order "
-                f"{comb(big + level, level)} (limit {MAX_BLOCK}); lower the level"
-            )
+        return [np.arange(n, dtype=np.int64)]
+    clq = [np.unique(np.asarray(c, dtype=np.int64)) for c in cliques]
+    if any(c.size and (c[0] < 0 or c[-1] >= n) for c in clq):
+        raise InvalidValueError(f"clique indices must lie in 0..{n - 1}")
+    big = max((c.size for c in clq), default=0)
+    if comb(big + level, level) > MAX_BLOCK:
+        raise SizeLimitError(
+            f"a clique of {big} variables gives a level-{level} moment matrix of order "
+            f"{comb(big + level, level)} (limit {MAX_BLOCK}); lower the level"
+        )
+    return clq
 
+
+def _moment_matrix_specs(
+    system: PolynomialSystem, clq: list[np.ndarray], level: int, keyf: MonomialKeys, f_keys: np.ndarray,
+    dense: bool,
+) -> list[GramBlockSpec]:
+    """One moment matrix per clique, vectorised over cliques of equal size.
+
+    On a plain SOS problem (no constraints) the bases are reduced by the Newton polytope of ``f`` and by
+    diagonal consistency (:mod:`sosrelax.relax.newton`), which changes neither the feasible Gram matrices
+    nor the bound.
+    """
+    n, D = system.n, 2 * level
     f = system.objective
-    f_keys = keyf(f.indices) if f.indices.shape[0] else np.zeros(0, dtype=np.int64)
-
-    # --- Gram block specifications -------------------------------------------------------------
-    specs: list[_BlockSpec] = []
-    unconstrained = not system.inequalities and not system.equalities
-    clique_of_ineq = _assign(system.inequalities, clq, dense, "inequality")
-    clique_of_eq = _assign(system.equalities, clq, dense, "equality")
-    # moment matrices: one per clique, vectorised over cliques of equal size
+    reduce = not system.inequalities and not system.equalities and f.indices.shape[0] > 0
     by_size: dict[int, list[int]] = {}
     for ci, c in enumerate(clq):
         by_size.setdefault(int(c.size), []).append(ci)
-    groups: list[tuple[list[int], np.ndarray, np.ndarray]] = []  # (members, basis, pair keys (C, E))
+    groups: list[BasisGroup] = []
     for s, members in sorted(by_size.items()):
         basis = monomial_basis(s, level)
-        if dense and unconstrained and f.indices.shape[0]:
-            f_dense = _compact_to_dense(f.indices, n)
+        if dense and reduce:
+            f_dense = compact_to_dense(f.indices, n)
             basis = newton_reduced_basis(np.vstack([f_dense, np.zeros((1, n), dtype=np.int64)]), basis)
-        k = basis.shape[0]
-        r, c = svec_indices(k)
-        template = _to_compact(basis[r] + basis[c], np.arange(s, dtype=np.int64), D, s)  # (E, D), pad s
+        r, c = svec_indices(basis.shape[0])
+        template = to_compact(basis[r] + basis[c], np.arange(s, dtype=np.int64), D, s)  # (E, D), pad s
         V = np.stack([np.append(clq[ci], n) for ci in members])  # (C, s+1)
         G = V[:, template]  # (C, E, D)
         G.sort(axis=2)
         groups.append((members, basis, keyf(G.reshape(-1, D)).reshape(len(members), -1)))
     keeps = [np.ones((len(m), b.shape[0]), dtype=bool) for m, b, _ in groups]
-    if unconstrained and f.indices.shape[0]:
-        keeps = _newton_polytope_masks(groups, clq, f, n)
-        keeps = _sparse_newton_reduction(groups, np.union1d(f_keys, zero_key_of(keyf, n, D)), keeps)
+    if reduce:
+        keeps = newton_polytope_masks(groups, clq, f, n)
+        keeps = sparse_newton_reduction(groups, np.union1d(f_keys, zero_key(keyf, n, D)), keeps)
+    specs: list[GramBlockSpec] = []
     for (members, basis, keys), keep in zip(groups, keeps, strict=True):
         k = basis.shape[0]
         r, c = svec_indices(k)
@@ -745,88 +516,104 @@ def build_system_relaxation(
         ent = np.full((k, k), -1, dtype=np.int64)
         ent[r, c] = np.arange(E)
         for t, ci in enumerate(members):
+            clique, support = (None, None) if dense else (ci, clq[ci])
             if keep[t].all():
-                specs.append(_BlockSpec(None, None if dense else ci, None if dense else clq[ci], basis,
-                                        np.arange(E), keys[t], np.ones(E)))
+                specs.append(GramBlockSpec(None, clique, support, basis, np.arange(E), keys[t], np.ones(E)))
                 continue
             kept = np.flatnonzero(keep[t])
             rr, cc = svec_indices(kept.size)
             e = ent[kept[rr], kept[cc]]
-            specs.append(_BlockSpec(None, None if dense else ci, None if dense else clq[ci], basis[kept],
-                                    np.arange(e.size), keys[t][e], np.ones(e.size)))
-    # localizing matrices
+            specs.append(GramBlockSpec(None, clique, support, basis[kept], np.arange(e.size), keys[t][e],
+                                       np.ones(e.size)))
+    return specs
+
+
+def _localizing_specs(
+    system: PolynomialSystem, clq: list[np.ndarray], clique_of: list[int], level: int, keyf: MonomialKeys,
+    dense: bool,
+) -> list[GramBlockSpec]:
+    """The localizing matrix ``M_{d - d_i}(g_i y)`` of every inequality, on the clique assigned to it."""
+    n, D = system.n, 2 * level
+    specs = []
     for i, g in enumerate(system.inequalities):
-        ci = clique_of_ineq[i]
+        ci = clique_of[i]
         sup = clq[ci]
-        order = level - _half_degree(g)
-        basis = monomial_basis(sup.size, order)
-        k = basis.shape[0]
-        r, c = svec_indices(k)
-        pair = _to_compact(basis[r] + basis[c], sup, D, n)
-        q = _compact_product(pair, _widen(g.indices, max(g.degree, 0), n), D, n)
+        basis = monomial_basis(sup.size, level - _half_degree(g))
+        r, c = svec_indices(basis.shape[0])
+        pair = to_compact(basis[r] + basis[c], sup, D, n)
+        q = compact_product(pair, widen(g.indices, max(g.degree, 0), n), D, n)
         T = g.indices.shape[0]
-        specs.append(_BlockSpec(i, None if dense else ci, None if dense else sup, basis,
-                                np.repeat(np.arange(r.size), T), keyf(q), np.tile(g.coefs, r.size)))
+        specs.append(GramBlockSpec(i, None if dense else ci, None if dense else sup, basis,
+                                   np.repeat(np.arange(r.size), T), keyf(q), np.tile(g.coefs, r.size)))
+    return specs
 
-    # term sparsity: split blocks
-    if term_steps > 0:
-        from sosrelax.relax.sparsity import term_sparse_blocks
 
-        specs = term_sparse_blocks(specs, system, keyf, D, steps=term_steps, mode=term_mode)
+@dataclass(frozen=True)
+class _EqualitySpec:
+    """The rows ``L_y(h_j x^β) = 0``, ``|β| <= 2d − deg h_j``, of one equality before row numbering."""
 
-    # equalities
-    eq_specs: list[tuple[int, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]] = []
+    constraint: int
+    basis: np.ndarray
+    support: np.ndarray | None
+    entry_rows: np.ndarray
+    query_keys: np.ndarray
+    query_vals: np.ndarray
+
+
+def _equality_specs(
+    system: PolynomialSystem, clq: list[np.ndarray], clique_of: list[int], level: int, keyf: MonomialKeys,
+    dense: bool,
+) -> list[_EqualitySpec]:
+    """The localizing rows of every equality, on the clique assigned to it."""
+    n, D = system.n, 2 * level
+    out = []
     for j, h in enumerate(system.equalities):
-        ci = clique_of_eq[j]
-        sup = clq[ci]
+        sup = clq[clique_of[j]]
         beta = monomial_basis(sup.size, D - h.degree)
-        q = _compact_product(_to_compact(beta, sup, D, n), _widen(h.indices, max(h.degree, 0), n), D, n)
+        q = compact_product(to_compact(beta, sup, D, n), widen(h.indices, max(h.degree, 0), n), D, n)
         T = h.indices.shape[0]
-        eq_specs.append((j, beta, None if dense else sup, np.repeat(np.arange(beta.shape[0]), T),
-                         keyf(q), np.tile(h.coefs, beta.shape[0])))
+        out.append(_EqualitySpec(j, beta, None if dense else sup, np.repeat(np.arange(beta.shape[0]), T),
+                                 keyf(q), np.tile(h.coefs, beta.shape[0])))
+    return out
 
-    # --- the moment vector ----------------------------------------------------------------------
-    zero_key = keyf(np.full((1, D), n, dtype=np.int64))
-    if dense:
-        moment_keys = keyf(_to_compact(monomial_basis(n, D), np.arange(n, dtype=np.int64), D, n))
-        moment_keys.sort()
-    else:
-        parts = [zero_key, f_keys] + [sp_.query_keys for sp_ in specs] + [e[4] for e in eq_specs]
-        moment_keys = np.unique(np.concatenate(parts))
-    if moment_keys.size > MAX_MOMENTS:
-        raise SizeLimitError(f"the relaxation needs {moment_keys.size} moments (limit {MAX_MOMENTS})")
 
-    def lookup(keys: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(moment_keys, keys)
-        if pos.size and (np.any(pos >= moment_keys.size) or np.any(moment_keys[np.minimum(
-                pos, moment_keys.size - 1)] != keys)):
-            raise InvalidValueError(
-                "the cliques do not cover a term of the objective or of a constraint; pass cliques that "
-                "contain the variables of every term (e.g. from correlative_cliques)"
-            )
-        return pos
+def _lookup(moment_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Positions of ``keys`` in the sorted ``moment_keys``; every key must be there."""
+    pos = np.searchsorted(moment_keys, keys)
+    if pos.size and (np.any(pos >= moment_keys.size) or np.any(moment_keys[np.minimum(
+            pos, moment_keys.size - 1)] != keys)):
+        raise InvalidValueError(
+            "the cliques do not cover a term of the objective or of a constraint; pass cliques that "
+            "contain the variables of every term (e.g. from correlative_cliques)"
+        )
+    return pos
 
+
+def _assemble_program(
+    moment_keys: np.ndarray, c_vec: np.ndarray, zero: np.ndarray, specs: list[GramBlockSpec],
+    eq_specs: list[_EqualitySpec], cone: str,
+) -> tuple[ConicProgram, tuple[GramBlock, ...], tuple[EqualityBlock, ...]]:
+    """Number the rows and build ``A``: ``y_0 = 1``, the equality rows (zero cone), then the Gram blocks.
+
+    Each Gram block's rows are ``−T m`` with ``m`` its entry matrix (entries × moments) and ``T`` the cone
+    transform of its order (shared by the blocks of equal order).
+    """
     N = moment_keys.size
-    c_vec = np.zeros(N)
-    if f_keys.size:
-        np.add.at(c_vec, lookup(f_keys), sign * f.coefs)
-
     rows_l: list[np.ndarray] = [np.array([0])]
-    cols_l: list[np.ndarray] = [lookup(zero_key)]
+    cols_l: list[np.ndarray] = [_lookup(moment_keys, zero)]
     vals_l: list[np.ndarray] = [np.array([1.0])]
     row = 1
     eq_blocks: list[EqualityBlock] = []
-    for j, beta, esup, erow, qk, qv in eq_specs:
-        nb = beta.shape[0]
-        rows_l.append(erow + row)
-        cols_l.append(lookup(qk))
-        vals_l.append(qv)
-        eq_blocks.append(EqualityBlock(j, beta, slice(row, row + nb), esup))
+    for e in eq_specs:
+        nb = e.basis.shape[0]
+        rows_l.append(e.entry_rows + row)
+        cols_l.append(_lookup(moment_keys, e.query_keys))
+        vals_l.append(e.query_vals)
+        eq_blocks.append(EqualityBlock(e.constraint, e.basis, slice(row, row + nb), e.support))
         row += nb
     cones: list[Cone] = [Cone(ConeKind.ZERO, row)]
     n_top = row
 
-    # Gram blocks: entry matrix m (E × N) per block, rows −T m; grouped by (order, cone) for speed
     gram_blocks: list[GramBlock] = []
     transforms: dict[int, tuple[sp.csr_matrix, list[Cone]]] = {}
     ent_rows: list[np.ndarray] = []
@@ -837,11 +624,10 @@ def build_system_relaxation(
     for spec in specs:
         k = spec.basis.shape[0]
         if k not in transforms:
-            transforms[k] = _cone_transform(cone, k)
+            transforms[k] = cone_rows(cone, k)
         T, kcones = transforms[k]
-        E = k * (k + 1) // 2
         ent_rows.append(spec.entry_rows + e_off)
-        ent_cols.append(lookup(spec.query_keys))
+        ent_cols.append(_lookup(moment_keys, spec.query_keys))
         ent_vals.append(spec.query_vals)
         T_blocks.append(T)
         size = T.shape[0]
@@ -849,7 +635,7 @@ def build_system_relaxation(
                                      cone if k > 1 else "psd", spec.support, spec.clique))
         cones.extend(kcones)
         row += size
-        e_off += E
+        e_off += k * (k + 1) // 2
     A_top = sp.csr_matrix(
         (np.concatenate(vals_l), (np.concatenate(rows_l), np.concatenate(cols_l))), shape=(n_top, N)
     )
@@ -865,119 +651,7 @@ def build_system_relaxation(
     A.eliminate_zeros()
     program = ConicProgram(c=c_vec, A=A, b=np.concatenate([[1.0], np.zeros(row - 1)]),
                            cones=_merge_cones(cones), offset=0.0)
-    return MomentRelaxation(
-        problem=system.problem,
-        level=level,
-        variables=system.variables,
-        moment_keys=moment_keys,
-        program=program,
-        gram_blocks=tuple(gram_blocks),
-        equality_blocks=tuple(eq_blocks),
-        sign=sign,
-        cone=cone,
-        cliques=None if dense else tuple(tuple(int(v) for v in c) for c in clq),
-        sparsity=report,
-        key_width=D,
-    )
-
-
-def zero_key_of(keyf: _Keys, n: int, width: int) -> np.ndarray:
-    """The key of the monomial 1."""
-    return keyf(np.full((1, width), n, dtype=np.int64))
-
-
-def _newton_polytope_masks(
-    groups: list[tuple[list[int], np.ndarray, np.ndarray]], cliques: list[np.ndarray], f: CompactPolynomial,
-    n: int,
-) -> list[np.ndarray]:
-    """Per clique, which basis monomials ``β`` satisfy ``2β ∈ New(f)`` (Reznick: every square in an SOS
-    decomposition of ``f − γ`` has its Newton polytope in ``½ New(f − γ)``).
-
-    ``New(f)`` meets the coordinate face of a clique's variables in the convex hull of the support points
-    lying in that face (all points are nonnegative), so each clique needs only the terms of ``f`` whose
-    variables it contains.  One small LP per distinct (clique pattern, candidate); patterns repeat along
-    chains, so the results are cached.
-    """
-    from scipy.optimize import linprog
-
-    F = f.indices
-    m, D = F.shape
-    t_idx = np.repeat(np.arange(m), D)
-    v_idx = F.reshape(-1)
-    ok = v_idx < n
-    B = sp.csr_matrix((np.ones(int(ok.sum())), (t_idx[ok], v_idx[ok])), shape=(m, n))
-    B.data[:] = 1.0
-    B.sum_duplicates()
-    B.data[:] = 1.0
-    nv = np.asarray(B.sum(axis=1)).ravel()
-    C = len(cliques)
-    K = sp.csr_matrix((np.ones(sum(c.size for c in cliques)),
-                       (np.concatenate(cliques) if C else np.zeros(0, dtype=np.int64),
-                        np.repeat(np.arange(C), [c.size for c in cliques]))), shape=(n, C))
-    cnt = (B @ K).tocsc()
-    cache: dict[bytes, np.ndarray] = {}
-    out = []
-    for members, basis, _ in groups:
-        keep = np.ones((len(members), basis.shape[0]), dtype=bool)
-        for t, ci in enumerate(members):
-            col = slice(cnt.indptr[ci], cnt.indptr[ci + 1])
-            terms = cnt.indices[col][cnt.data[col] == nv[cnt.indices[col]]]
-            clique = cliques[ci]
-            loc = np.searchsorted(clique, np.minimum(F[terms], clique[-1] if clique.size else 0))
-            loc = np.where(F[terms] < n, loc, clique.size)
-            pts = np.zeros((terms.size, clique.size + 1), dtype=np.int64)
-            np.add.at(pts, (np.repeat(np.arange(terms.size), D), loc.reshape(-1)), 1)
-            pts = np.unique(np.vstack([pts[:, :-1], np.zeros((1, clique.size), dtype=np.int64)]), axis=0)
-            key = pts.tobytes() + bytes(str(pts.shape) + str(basis.shape), "ascii")
-            if key not in cache:
-                res = np.ones(basis.shape[0], dtype=bool)
-                for b, beta in enumerate(basis):
-                    target = 2 * beta
-                    if any(np.array_equal(target, p_) for p_ in pts):
-                        continue
-                    A_eq = np.vstack([pts.T, np.ones((1, pts.shape[0]))]).astype(float)
-                    lp = linprog(np.zeros(pts.shape[0]), A_eq=A_eq, b_eq=np.append(target, 1.0),
-                                 bounds=(0, None), method="highs")
-                    res[b] = lp.status == 0
-                cache[key] = res
-            keep[t] = cache[key]
-        out.append(keep)
-    return out
-
-
-def _sparse_newton_reduction(
-    groups: list[tuple[list[int], np.ndarray, np.ndarray]], support: np.ndarray,
-    keeps: list[np.ndarray] | None = None,
-) -> list[np.ndarray]:
-    """Diagonal consistency across cliques (the sparse form of :func:`newton_reduced_basis`).
-
-    For ``f − γ = Σ_c b_cᵀ Q_c b_c`` a basis monomial ``β`` of clique ``c`` can carry ``Q_c,ββ > 0`` only if
-    ``x^{2β}`` occurs in ``f`` (or is the constant) or is produced by two *different* basis monomials of some
-    clique: diagonal entries are nonnegative, so the coefficient of an otherwise unproduced ``x^{2β}`` is a sum
-    of them that must vanish, and positive semidefiniteness then zeroes the whole row.  Repeated until stable.
-    """
-    if keeps is None:
-        keeps = [np.ones((len(m), b.shape[0]), dtype=bool) for m, b, _ in groups]
-    while True:
-        pair_parts = []
-        for (_, basis, keys), keep in zip(groups, keeps, strict=True):
-            r, c = svec_indices(basis.shape[0])
-            off = np.flatnonzero(r != c)
-            valid = keep[:, r[off]] & keep[:, c[off]]
-            pair_parts.append(keys[:, off][valid])
-        ok_keys = np.union1d(support, np.concatenate(pair_parts)) if pair_parts else support
-        changed = False
-        for (_, basis, keys), keep in zip(groups, keeps, strict=True):
-            r, c = svec_indices(basis.shape[0])
-            diag = np.flatnonzero(r == c)  # entry of (i, i), in order i = 0..k-1
-            dk = np.empty((keys.shape[0], basis.shape[0]), dtype=np.int64)
-            dk[:, r[diag]] = keys[:, diag]
-            bad = keep & ~np.isin(dk, ok_keys)
-            if bad.any():
-                keep &= ~bad
-                changed = True
-        if not changed:
-            return keeps
+    return program, tuple(gram_blocks), tuple(eq_blocks)
 
 
 def _merge_cones(cones: list[Cone]) -> tuple[Cone, ...]:
@@ -1033,7 +707,7 @@ def centered_feasibility_program(relax: MomentRelaxation, gamma: float) -> Conic
     A = prog.A.tocsr()
     w = np.zeros(A.shape[0])
     for blk in relax.gram_blocks:
-        w[blk.rows] = _diag_weights(blk.cone, blk.order)
+        w[blk.rows] = trace_weights(blk.cone, blk.order)
     w[relax.product_rows] = 1.0
     trace_row = -np.asarray(A.T @ w).ravel()
     A = sp.vstack([sp.csr_matrix(trace_row[None, :]), A[1:]])

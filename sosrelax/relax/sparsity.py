@@ -23,28 +23,27 @@ increase with ``steps``; all are valid.
 
 :class:`SparsityReport` states what came out (TSSOS style): clique sizes, Gram block sizes, fill edges.
 
-networkx is used for the term graphs' chordal extensions (small graphs); the csp graph's elimination is
-done here directly because clique enumeration in networkx is quadratic on long chains.
+The pieces live in their own modules and are re-exported here: the chordal extension by minimum-degree
+elimination in :mod:`sosrelax.relax.chordal` (done directly, because clique enumeration in networkx is
+quadratic on long chains), the term-sparsity block splitting in :mod:`sosrelax.relax.termsparsity` and the
+report in :mod:`sosrelax.relax.sparsityreport`.  This module finds the cliques and builds the relaxation.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
-from sosrelax.conic import svec_indices
 from sosrelax.errors import InvalidValueError
 from sosrelax.problem import Problem
-
-if TYPE_CHECKING:
-    from sosrelax.relax.moment import MomentRelaxation, PolynomialSystem, _BlockSpec, _Keys
+from sosrelax.relax.chordal import minimum_degree_cliques
+from sosrelax.relax.moment import MomentRelaxation, build_system_relaxation
+from sosrelax.relax.sparsityreport import SparsityReport
+from sosrelax.relax.system import PolynomialSystem
+from sosrelax.relax.termsparsity import term_sparse_blocks
 
 __all__ = [
     "SPARSITY",
@@ -59,65 +58,6 @@ __all__ = [
 
 #: The sparsity options of :func:`build_sparse_relaxation` (``None`` / ``"none"``: dense).
 SPARSITY = ("correlative", "term", "correlative+term")
-
-
-@dataclass(frozen=True)
-class SparsityReport:
-    """What a sparsity option produced.
-
-    Attributes
-    ----------
-    kind : str
-        ``"correlative"``, ``"term"``, ``"correlative+term"``.
-    n_variables : int
-    cliques : tuple of tuple of int
-        Variable cliques (one clique of all variables without correlative sparsity), in running
-        intersection order.
-    fill_edges : int
-        Edges the chordal extension added to the csp graph.
-    block_orders : tuple of int
-        Order of every Gram block of the relaxation.
-    term_steps : int
-        Term-sparsity iterations (0: none).
-    dense_orders : tuple of int
-        Orders of the dense relaxation's blocks (moment matrix first), for comparison.
-    """
-
-    kind: str
-    n_variables: int
-    cliques: tuple[tuple[int, ...], ...]
-    fill_edges: int
-    block_orders: tuple[int, ...]
-    term_steps: int = 0
-    dense_orders: tuple[int, ...] = ()
-
-    @property
-    def max_clique(self) -> int:
-        return max((len(c) for c in self.cliques), default=0)
-
-    def clique_sizes(self) -> dict[int, int]:
-        """``{size: number of cliques}``."""
-        return dict(sorted(Counter(len(c) for c in self.cliques).items(), reverse=True))
-
-    def block_sizes(self) -> dict[int, int]:
-        """``{Gram block order: number of blocks}``."""
-        return dict(sorted(Counter(self.block_orders).items(), reverse=True))
-
-    def __str__(self) -> str:
-        def hist(d: dict[int, int]) -> str:
-            return ", ".join(f"{k} x {v}" for k, v in d.items())
-
-        lines = [f"sparsity: {self.kind} (n = {self.n_variables})"]
-        lines.append(
-            f"  cliques: {len(self.cliques)}, largest {self.max_clique}; sizes [{hist(self.clique_sizes())}]; "
-            f"chordal extension added {self.fill_edges} edges"
-        )
-        if self.term_steps:
-            lines.append(f"  term sparsity: {self.term_steps} support-extension step(s)")
-        lines.append(f"  Gram blocks: {len(self.block_orders)}; orders [{hist(self.block_sizes())}]")
-        if self.dense_orders:
-            lines.append(f"  dense relaxation: orders [{hist(dict(Counter(self.dense_orders)))}]")
-        return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,70 +89,12 @@ def csp_edges(system: PolynomialSystem) -> np.ndarray:
     return np.column_stack([keys // n, keys % n])
 
 
-def minimum_degree_cliques(n: int, edges: np.ndarray) -> tuple[list[tuple[int, ...]], int]:
-    """Maximal cliques of the chordal extension given by greedy minimum-degree elimination.
-
-    Eliminating a vertex ``v`` joins its remaining neighbours pairwise (fill edges); ``{v} ∪ N(v)`` is then a
-    clique of the extension.  It is maximal unless a vertex ``w`` whose first eliminated higher neighbour is
-    ``v`` had exactly one more higher neighbour than ``v`` (then ``{v} ∪ N(v) ⊂ {w} ∪ N(w)``).  The maximal
-    cliques listed in reverse elimination order satisfy the running intersection property.
-
-    Returns
-    -------
-    cliques : list of sorted tuples
-    fill : int
-        Number of fill edges added.
-    """
-    adj: list[set[int]] = [set() for _ in range(n)]
-    for u, v in np.asarray(edges, dtype=np.int64).tolist():
-        if u != v:
-            adj[u].add(v)
-            adj[v].add(u)
-    heap = [(len(adj[v]), v) for v in range(n)]
-    heapq.heapify(heap)
-    done = bytearray(n)
-    pos = [0] * n
-    higher: list[frozenset[int]] = [frozenset()] * n
-    order: list[int] = []
-    fill = 0
-    while heap:
-        d, v = heapq.heappop(heap)
-        if done[v] or d != len(adj[v]):
-            continue
-        nb = list(adj[v])
-        for i, a in enumerate(nb):
-            aa = adj[a]
-            for b in nb[i + 1:]:
-                if b not in aa:
-                    aa.add(b)
-                    adj[b].add(a)
-                    fill += 1
-        for a in nb:
-            adj[a].discard(v)
-            heapq.heappush(heap, (len(adj[a]), a))
-        higher[v] = frozenset(nb)
-        pos[v] = len(order)
-        order.append(v)
-        done[v] = 1
-    maximal = bytearray(b"\x01") * n
-    for w in order:
-        hw = higher[w]
-        if hw:
-            p = min(hw, key=pos.__getitem__)
-            if len(hw) == len(higher[p]) + 1:
-                maximal[p] = 0
-    cliques = [tuple(sorted({v, *higher[v]})) for v in reversed(order) if maximal[v]]
-    return cliques, fill
-
-
 def correlative_cliques(problem: Problem | PolynomialSystem) -> tuple[list[tuple[int, ...]], int]:
     """Cliques of the correlative sparsity pattern (chordal extension by minimum-degree elimination).
 
     Returns the cliques (variable indices, sorted; running intersection order) and the number of fill
     edges of the chordal extension.
     """
-    from sosrelax.relax.moment import PolynomialSystem
-
     system = PolynomialSystem.from_problem(problem) if isinstance(problem, Problem) else problem
     return minimum_degree_cliques(system.n, csp_edges(system))
 
@@ -224,85 +106,6 @@ def sparsity_pays(problem: Problem, ratio: float = 0.5) -> bool:
         return False
     cliques, _ = correlative_cliques(problem)
     return max((len(c) for c in cliques), default=0) <= ratio * n
-
-
-# --------------------------------------------------------------------------------------------
-# term sparsity
-
-
-def _components(k: int, ii: np.ndarray, jj: np.ndarray, mode: str) -> list[np.ndarray]:
-    """Blocks of the term graph on ``k`` nodes with edges ``(ii, jj)``."""
-    if mode == "block":
-        g = sp.coo_matrix((np.ones(ii.size), (ii, jj)), shape=(k, k))
-        m, lab = connected_components(g, directed=False)
-        order = np.argsort(lab, kind="stable")
-        cuts = np.flatnonzero(np.diff(lab[order])) + 1
-        return [np.sort(b) for b in np.split(order, cuts)]
-    if mode == "chordal":
-        edges = np.column_stack([ii, jj])
-        cliques, _ = minimum_degree_cliques(k, edges[ii != jj])
-        return [np.array(c, dtype=np.int64) for c in cliques]
-    raise InvalidValueError(f"term sparsity mode {mode!r} is not 'block' or 'chordal'")
-
-
-def term_sparse_blocks(
-    specs: list[_BlockSpec],
-    system: PolynomialSystem,
-    keyf: _Keys,
-    width: int,
-    *,
-    steps: int = 1,
-    mode: str = "block",
-) -> list[_BlockSpec]:
-    """Split every Gram block into term-sparsity blocks (see the module docstring)."""
-    from sosrelax.relax.moment import _BlockSpec, _widen
-
-    n = system.n
-    support = [keyf(_widen(system.objective.indices, width, n))]
-    support += [keyf(_widen(p.indices, width, n)) for p in system.inequalities]
-    for spec in specs:
-        if spec.constraint is None:
-            k = spec.basis.shape[0]
-            r, c = svec_indices(k)
-            diag = np.flatnonzero(r == c)
-            support.append(spec.query_keys[np.isin(spec.entry_rows, diag)])
-    A = np.unique(np.concatenate(support))
-    blocks: list[list[np.ndarray]] = []
-    for _ in range(max(1, steps)):
-        blocks = []
-        new_support = [A]
-        for spec in specs:
-            k = spec.basis.shape[0]
-            r, c = svec_indices(k)
-            E = r.size
-            hit = np.isin(spec.query_keys, A)
-            active = np.bincount(spec.entry_rows[hit], minlength=E) > 0
-            active[r == c] = True
-            comps = _components(k, r[active], c[active], mode)
-            blocks.append(comps)
-            lab = np.full((k, k), -1, dtype=np.int64)
-            for bi, comp in enumerate(comps):
-                lab[np.ix_(comp, comp)] = bi
-            inside = lab[r, c] >= 0
-            new_support.append(spec.query_keys[inside[spec.entry_rows]])
-        A = np.unique(np.concatenate(new_support))
-    out: list[_BlockSpec] = []
-    for spec, comps in zip(specs, blocks, strict=True):
-        k = spec.basis.shape[0]
-        r, c = svec_indices(k)
-        ent = np.full((k, k), -1, dtype=np.int64)
-        ent[r, c] = np.arange(r.size)
-        starts = np.searchsorted(spec.entry_rows, np.arange(r.size))
-        ends = np.searchsorted(spec.entry_rows, np.arange(r.size), side="right")
-        for comp in comps:
-            kk = comp.size
-            rr, cc = svec_indices(kk)
-            e = ent[comp[rr], comp[cc]]
-            cnt = ends[e] - starts[e]
-            q = np.repeat(starts[e], cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-            out.append(_BlockSpec(spec.constraint, spec.clique, spec.support, spec.basis[comp],
-                                  np.repeat(np.arange(rr.size), cnt), spec.query_keys[q], spec.query_vals[q]))
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -340,8 +143,6 @@ def build_sparse_relaxation(
     MomentRelaxation
         A relaxation of the dense one at the same level: its bound is valid and never better.
     """
-    from sosrelax.relax.moment import PolynomialSystem, build_system_relaxation
-
     kind = "none" if sparsity is None else str(sparsity)
     if kind not in ("none", *SPARSITY):
         raise InvalidValueError(
