@@ -34,6 +34,7 @@ it shares no code with the relaxations or solvers whose output it checks.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -56,7 +57,16 @@ from sosrelax.certificate.format import (
 )
 from sosrelax.errors import CertificateFormatError, InvalidValueError
 
-__all__ = ["CheckReport", "CheckStatus", "check_certificate", "prove_psd", "residual"]
+__all__ = [
+    "CheckReport",
+    "CheckStatus",
+    "check_certificate",
+    "claim_holds",
+    "problem_mismatch",
+    "prove_psd",
+    "residual",
+    "show_rational",
+]
 
 DEFAULT_TOLERANCE = Fraction(1, 10**6)
 """Largest accepted relative gap between the claimed and the proven bound."""
@@ -96,6 +106,14 @@ class CheckReport:
         to float (0.0 where PSD was proven exactly without a margin).
     time : float
         Seconds spent.
+    claim_holds : bool
+        True only when the certificate is valid *and* the bound the file states holds exactly:
+        ``bound >= claimed_bound`` for ``lower_bound``, ``bound <= claimed_bound`` for
+        ``upper_bound``, always for a verified ``infeasible`` certificate.  ``valid`` alone may
+        mean a bound slightly weaker than the claim (within ``tolerance``) was proven.
+    over_limit : bool
+        True when the certificate was refused because checking it would exceed a resource
+        limit (:class:`~sosrelax.certificate.format.Limits`), not because it is wrong.
     """
 
     valid: bool
@@ -106,25 +124,64 @@ class CheckReport:
     residual_norm: float
     min_eigen_lower_bounds: tuple[float, ...]
     time: float
+    claim_holds: bool = False
+    over_limit: bool = False
 
     @property
     def bound_float(self) -> float | None:
-        """The proven bound as a float, or ``None``."""
-        return None if self.bound is None else float(self.bound)
+        """The proven bound as the nearest float (``±inf`` beyond the float range), or ``None``."""
+        return None if self.bound is None else _float_or_inf(self.bound)
 
     def __float__(self) -> float:
-        return float("nan") if self.bound is None else float(self.bound)
+        return float("nan") if self.bound is None else _float_or_inf(self.bound)
 
     def __repr__(self) -> str:
-        b = "None" if self.bound is None else f"{float(self.bound):.12g}"
+        b = "None" if self.bound is None else show_rational(self.bound)
         return (
             f"CheckReport(status={self.status.value}, bound={b}, reason={self.reason!r}, "
             f"residual_norm={self.residual_norm:.3g}, time={self.time:.3f}s)"
         )
 
 
+def _float_or_inf(q: Fraction) -> float:
+    try:
+        return float(q)
+    except OverflowError:
+        return math.inf if q > 0 else -math.inf
+
+
+def show_rational(q: Fraction, digits: int = 12) -> str:
+    """``q`` in ``%.12g`` style, also when it is beyond the float range (then from its digits)."""
+    try:
+        f = float(q)
+    except OverflowError:
+        f = math.inf
+    if math.isfinite(f):
+        return f"{f:.{digits}g}"
+    whole = str(abs(q.numerator) // q.denominator)
+    sign = "-" if q < 0 else ""
+    mant = whole[0] + ("." + whole[1:digits].rstrip("0") if whole[1:digits].strip("0") else "")
+    return f"{sign}{mant}e+{len(whole) - 1}"
+
+
 class _Reject(Exception):
     """Internal: a certificate fails; the message becomes the report's reason."""
+
+
+class _OverLimit(_Reject):
+    """Internal: checking would exceed a resource limit; the certificate is refused unchecked."""
+
+
+_EXP_CAP = 2**62
+"""Exponents (and exponent sums) must stay below this so that int64 arithmetic cannot wrap."""
+
+
+def _exp_sum_guard(a: int, b: int) -> None:
+    if a + b >= _EXP_CAP:
+        raise _OverLimit(
+            f"an exponent sum {a} + {b} would overflow 64-bit integers; exponents this large "
+            "cannot be checked"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,6 +266,7 @@ def _mul(a: _Poly, b: _Poly) -> _Poly:
         (ea, ca), (eb, cb) = (eb, cb), (ea, ca)
     if ea.shape[0] == 0 or eb.shape[0] == 0:
         return np.zeros((0, ea.shape[1]), dtype=np.int64), np.zeros(0, dtype=object)
+    _exp_sum_guard(int(ea.max(initial=0)), int(eb.max(initial=0)))
     es = [eb + ea[i] for i in range(ea.shape[0])]
     cs = [cb * ca[i] for i in range(ea.shape[0])]
     return _combine(np.vstack(es), np.concatenate(cs))
@@ -229,6 +287,8 @@ def _gram_poly(basis: np.ndarray, g: RationalMatrix) -> _Poly:
     k, n = basis.shape
     if k == 0:
         return np.zeros((0, n), dtype=np.int64), np.zeros(0, dtype=object)
+    top = int(basis.max(initial=0))
+    _exp_sum_guard(top, top)
     iu, ju = np.triu_indices(k)
     e = basis[iu] + basis[ju]
     num = g.numerators
@@ -348,8 +408,32 @@ def _dyadic(x: float, bits: int = 40) -> Fraction:
     return Fraction(int(round(float(m) * 2**bits))) * Fraction(2) ** (int(e) - bits)
 
 
+def _ldl_work(num: np.ndarray, den: int) -> int:
+    """The cost estimate :math:`k^4 b` of an exact :math:`LDL^T` (``b`` the largest entry's bits)."""
+    k = num.shape[0]
+    if num.dtype == np.int64:
+        top = int(np.abs(num).max(initial=0))
+    else:
+        top = max((abs(int(v)) for v in num.flat), default=0)
+    bits = max(top.bit_length(), 1) + den.bit_length()
+    return k**4 * bits
+
+
+def _guarded_ldl(num: np.ndarray, den: int, max_ldl_work: int) -> tuple[bool, str]:
+    work = _ldl_work(num, den)
+    if work > max_ldl_work:
+        raise _OverLimit(
+            f"proving this Gram matrix (order {num.shape[0]}) semidefinite needs an exact LDL^T "
+            f"of estimated work {work:.3g}, over Limits.max_ldl_work = {max_ldl_work:.3g}; "
+            "give the matrix a positive margin, shorter entries, or raise the limit if the file "
+            "is trusted"
+        )
+    return _ldl_psd(num, den)
+
+
 def prove_psd(
-    gram: RationalMatrix, *, exact_limit: int = EXACT_LDL_LIMIT, method: str = "auto"
+    gram: RationalMatrix, *, exact_limit: int = EXACT_LDL_LIMIT, method: str = "auto",
+    max_ldl_work: int = DEFAULT_LIMITS.max_ldl_work,
 ) -> tuple[bool, Fraction, str]:
     """Decide/prove positive semidefiniteness and bound the smallest eigenvalue rigorously.
 
@@ -372,7 +456,23 @@ def prove_psd(
         no margin; negative when :math:`Q` is not, or not provably, PSD).
     detail : str
         How it was proven, or why not.
+
+    Notes
+    -----
+    An exact :math:`LDL^T` whose estimated cost :math:`k^4 b` exceeds ``max_ldl_work`` is not
+    attempted; the matrix is then reported as not proven PSD (``psd`` False).
     """
+    try:
+        return _prove_psd(gram, exact_limit, method, max_ldl_work)
+    except _OverLimit as e:
+        g_lb = _gershgorin(gram.numerators, gram.denominator)
+        return False, min(g_lb, Fraction(0)), str(e)
+
+
+def _prove_psd(
+    gram: RationalMatrix, exact_limit: int, method: str, max_ldl_work: int
+) -> tuple[bool, Fraction, str]:
+    """:func:`prove_psd`, raising :class:`_OverLimit` instead of skipping an oversized LDL^T."""
     num, den = gram.numerators, gram.denominator
     k = num.shape[0]
     if k == 0:
@@ -381,7 +481,7 @@ def prove_psd(
     if method == "auto" and g_lb >= 0:
         return True, g_lb, "diagonally dominant"
     if method == "ldl":
-        ok, why = _ldl_psd(num, den)
+        ok, why = _guarded_ldl(num, den, max_ldl_work)
         return ok, Fraction(0) if ok else min(g_lb, Fraction(0)), why
     qf = gram.to_float()
     scale = float(np.abs(qf).max())
@@ -396,7 +496,7 @@ def prove_psd(
             if _prove_shift(num, den, qf, t):
                 return True, t, "float-guided exact congruence to a diagonally dominant matrix"
     if method == "auto" and k <= exact_limit:
-        ok, why = _ldl_psd(num, den)
+        ok, why = _guarded_ldl(num, den, max_ldl_work)
         if ok:
             return True, Fraction(0), why
         detail = why
@@ -459,7 +559,7 @@ def _basis_sq_max(basis: np.ndarray, box: tuple[tuple[Fraction, Fraction], ...])
     """:math:`\\max_{box} \\|b(x)\\|^2 \\le \\sum_\\beta \\max_{box} x^{2\\beta}`."""
     total = Fraction(0)
     for e in basis:
-        total += _mono_interval(2 * e, box)[1]
+        total += _mono_interval(2 * e.astype(object), box)[1]
     return total
 
 
@@ -586,20 +686,20 @@ def _substitute(p: _Poly, subst: tuple[tuple[Fraction, Fraction], ...]) -> _Poly
     n = e.shape[1]
     if e.shape[0] == 0:
         return p
-    powers: dict[tuple[int, int], _Poly] = {}
+    powers: dict[int, list[_Poly]] = {}
 
     def power(i: int, k: int) -> _Poly:
-        key = (i, k)
-        if key not in powers:
-            if k == 0:
-                powers[key] = _one(n)
-            else:
-                lin_e = np.zeros((2, n), dtype=np.int64)
-                lin_e[1, i] = 1
-                lin_c = np.empty(2, dtype=object)
-                lin_c[:] = [_fq(subst[i][0]), _fq(subst[i][1])]
-                powers[key] = _combine(*_mul(power(i, k - 1), (lin_e, lin_c)))
-        return powers[key]
+        # (c_i + s_i u_i)^k by repeated multiplication, iteratively (no recursion depth limit);
+        # the degree limit of the certificate bounds k
+        table = powers.setdefault(i, [_one(n)])
+        if len(table) <= k:
+            lin_e = np.zeros((2, n), dtype=np.int64)
+            lin_e[1, i] = 1
+            lin_c = np.empty(2, dtype=object)
+            lin_c[:] = [_fq(subst[i][0]), _fq(subst[i][1])]
+            while len(table) <= k:
+                table.append(_combine(*_mul(table[-1], (lin_e, lin_c))))
+        return table[k]
 
     parts_e, parts_c = [], []
     for row, coef in zip(e, c, strict=True):
@@ -615,64 +715,206 @@ def _substitute(p: _Poly, subst: tuple[tuple[Fraction, Fraction], ...]) -> _Poly
 # the checker
 
 
-def _validate(cert: Certificate) -> None:
+def _validate(cert: Certificate, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Structural checks, and every :class:`Limits` entry, before any arithmetic.
+
+    A certificate built in memory gets the same limits as one read from a file: exponents,
+    sizes, number lengths, degrees and the estimated work of expanding the identity.
+    """
     n = len(cert.variables)
     if cert.kind not in KINDS:
         raise _Reject(f"kind: {cert.kind!r} is not one of {KINDS}")
+    if n > limits.max_variables:
+        raise _OverLimit(f"variables: {n}, over Limits.max_variables = {limits.max_variables}")
+    top_exp = min(limits.max_exponent, _EXP_CAP - 1)
+    max_bits = int(limits.max_digits * 3.3219280948873626) + 1
 
-    def terms_check(t: Terms, path: str) -> bool:
-        for a, (e, _) in enumerate(t):
-            if len(e) != n:
-                raise _Reject(f"{path}.exponents[{a}]: {len(e)} entries but {n} variables")
-            if any(v < 0 for v in e):
-                raise _Reject(f"{path}.exponents[{a}]: negative exponent")
-        return True
+    def num_ok(q: Fraction, path: str) -> None:
+        if q.numerator.bit_length() > max_bits or q.denominator.bit_length() > max_bits:
+            raise _OverLimit(f"{path}: a number with more than {limits.max_digits} digits, over "
+                             "Limits.max_digits")
 
-    def terms_ok(t: Terms, path: str) -> None:
+    def items_ok(seq: tuple[Any, ...], path: str) -> None:
+        if len(seq) > limits.max_items:
+            raise _OverLimit(f"{path}: {len(seq)} entries, over Limits.max_items = "
+                             f"{limits.max_items}")
+
+    def exps_ok(e: tuple[int, ...], path: str) -> int:
+        if len(e) != n:
+            raise _Reject(f"{path}: {len(e)} entries but {n} variables")
+        for v in e:
+            if v < 0:
+                raise _Reject(f"{path}: negative exponent")
+            if v > top_exp:
+                raise _OverLimit(f"{path}: exponent {v} is over Limits.max_exponent = {top_exp}")
+        d = sum(e)
+        if d > limits.max_degree:
+            raise _OverLimit(f"{path}: total degree {d} is over Limits.max_degree = "
+                             f"{limits.max_degree}")
+        return d
+
+    def terms_check(t: Terms, path: str) -> int:
+        if len(t) > limits.max_terms:
+            raise _OverLimit(f"{path}: {len(t)} terms, over Limits.max_terms = {limits.max_terms}")
+        deg = -1
+        for a, (e, c) in enumerate(t):
+            deg = max(deg, exps_ok(e, f"{path}.exponents[{a}]"))
+            num_ok(c, f"{path}.coefficients[{a}]")
+        return deg
+
+    def terms_ok(t: Terms, path: str) -> int:
         # a Terms object that passed once (for this n) passes again; a failure raises, never cached
-        _memo("valid", t, n, lambda: terms_check(t, path))
+        return _memo("valid", t, n, lambda: terms_check(t, path))  # type: ignore[no-any-return]
 
+    def degree_ok(d: int, path: str) -> None:
+        if d > limits.max_degree:
+            raise _OverLimit(f"{path}: the product has total degree {d}, over "
+                             f"Limits.max_degree = {limits.max_degree}")
+
+    for name in ("inequalities", "equalities", "sos", "equality_multipliers", "products",
+                 "lemmas", "derived"):
+        items_ok(getattr(cert, name), name)
+    num_ok(cert.bound, "bound")
     terms_ok(cert.objective, "objective")
-    for i, g in enumerate(cert.inequalities):
-        terms_ok(g, f"inequalities[{i}]")
-    for j, h in enumerate(cert.equalities):
-        terms_ok(h, f"equalities[{j}]")
+    g_deg = [terms_ok(g, f"inequalities[{i}]") for i, g in enumerate(cert.inequalities)]
+    h_deg = [terms_ok(h, f"equalities[{j}]") for j, h in enumerate(cert.equalities)]
     m_ineq, m_eq = len(cert.inequalities), len(cert.equalities)
+    sos_deg: list[int] = []
     for s, m in enumerate(cert.sos):
         if m.constraint is not None and not 0 <= m.constraint < m_ineq:
             raise _Reject(f"sos[{s}].constraint: {m.constraint} is not an inequality index "
                           f"(there are {m_ineq})")
         if m.cone not in CONES:
             raise _Reject(f"sos[{s}].cone: {m.cone!r} is not one of {CONES}")
+        k = len(m.basis)
+        if k > limits.max_gram_order:
+            raise _OverLimit(f"sos[{s}].basis: {k} monomials, over Limits.max_gram_order = "
+                             f"{limits.max_gram_order}")
+        bdeg = 0
         for a, b in enumerate(m.basis):
             if len(b) != n or any(v < 0 for v in b):
                 raise _Reject(f"sos[{s}].basis[{a}]: not an exponent of {n} variables")
+            bdeg = max(bdeg, exps_ok(b, f"sos[{s}].basis[{a}]"))
         gm = as_rational_matrix(m.gram)
-        k = len(m.basis)
         if gm.shape != (k, k):
             raise _Reject(f"sos[{s}].gram: shape {gm.shape} does not match basis length {k}")
+        _gram_size_ok(gm, max_bits, limits, f"sos[{s}].gram")
         if not gm.is_symmetric():
             bad = np.argwhere(gm.numerators != gm.numerators.T)[0]
             raise _Reject(f"sos[{s}].gram[{bad[0]}][{bad[1]}]: Gram matrix is not symmetric")
+        d = 2 * bdeg + (0 if m.constraint is None else max(g_deg[m.constraint], 0))
+        degree_ok(d, f"sos[{s}]")
+        sos_deg.append(d)
     for j, em in enumerate(cert.equality_multipliers):
         if not 0 <= em.constraint < m_eq:
             raise _Reject(f"equality_multipliers[{j}].constraint: {em.constraint} is not an "
                           f"equality index (there are {m_eq})")
-        terms_ok(em.poly, f"equality_multipliers[{j}].poly")
+        d = terms_ok(em.poly, f"equality_multipliers[{j}].poly")
+        degree_ok(max(d, 0) + max(h_deg[em.constraint], 0), f"equality_multipliers[{j}]")
     for p, pm in enumerate(cert.products):
         if pm.coefficient < 0:
             raise _Reject(f"products[{p}].coefficient: {pm.coefficient} is negative")
+        num_ok(pm.coefficient, f"products[{p}].coefficient")
+        items_ok(pm.constraints, f"products[{p}].constraints")
         for c in pm.constraints:
             if not 0 <= c < m_ineq:
                 raise _Reject(f"products[{p}].constraints: {c} is not an inequality index")
-    if cert.box is not None and len(cert.box) != n:
-        raise _Reject(f"box: {len(cert.box)} intervals but {n} variables")
+        degree_ok(sum(max(g_deg[c], 0) for c in pm.constraints), f"products[{p}]")
+    if cert.box is not None:
+        if len(cert.box) != n:
+            raise _Reject(f"box: {len(cert.box)} intervals but {n} variables")
+        for i, (lo, hi) in enumerate(cert.box):
+            num_ok(lo, f"box[{i}][0]")
+            num_ok(hi, f"box[{i}][1]")
     if cert.substitution is not None:
         if len(cert.substitution) != n:
             raise _Reject(f"substitution: {len(cert.substitution)} entries but {n} variables")
-        for i, (_, sc) in enumerate(cert.substitution):
+        for i, (c0, sc) in enumerate(cert.substitution):
             if sc <= 0:
                 raise _Reject(f"substitution[{i}]: scale {sc} is not positive")
+            num_ok(c0, f"substitution[{i}][0]")
+            num_ok(sc, f"substitution[{i}][1]")
+    work = _work_estimate(cert, n, g_deg, h_deg)
+    if work > limits.max_work:
+        raise _OverLimit(
+            f"expanding the certificate identity needs an estimated {work:.3g} exact coefficient "
+            f"products, over Limits.max_work = {limits.max_work:.3g}; split the proof or raise "
+            "the limit if the file is trusted"
+        )
+
+
+def _gram_size_ok(gm: RationalMatrix, max_bits: int, limits: Limits, path: str) -> None:
+    num = gm.numerators
+    if num.dtype == np.int64:
+        top = int(np.abs(num).max(initial=0))
+    else:
+        top = max((abs(int(v)) for v in num.flat), default=0)
+    # an entry p/q of the file is num/den with num = p (den/q): allow both at the digit limit
+    den_bits = gm.denominator.bit_length()
+    if den_bits > max_bits * max(1, len(gm)) or top.bit_length() > max_bits + den_bits:
+        raise _OverLimit(f"{path}: entries with more than {limits.max_digits} digits, over "
+                         "Limits.max_digits")
+
+
+def _work_estimate(cert: Certificate, n: int, g_deg: list[int], h_deg: list[int]) -> int:
+    """Upper estimate of the exact coefficient products needed to expand the identity.
+
+    A product of polynomials with ``a`` and ``b`` terms costs ``a * b``; a product of degree
+    ``d`` has at most ``C(n + d, n)`` terms.  The change of variables expands each monomial
+    :math:`x^e` into at most :math:`\\prod_i (e_i + 1)` terms.
+    """
+    cap = 1 << 62
+
+    def dense(d: int) -> int:
+        return math.comb(n + max(d, 0), n) if n else 1
+
+    sub = cert.substitution is not None
+
+    def size(t: Terms, d: int) -> tuple[int, int]:
+        """(terms after the change of variables, work to expand them)."""
+        if not sub:
+            return len(t), len(t)
+        w = 0
+        for e, _ in t:
+            prod = 1
+            for v in e:
+                if v:
+                    prod = min(prod * (v + 1), cap)
+            w = min(w + prod, cap)
+        return min(w, dense(d)), w
+
+    work = 0
+    sizes_g: list[int] = []
+    for t, d in zip((cert.objective, *cert.inequalities, *cert.equalities),
+                    (0, *g_deg, *h_deg), strict=False):
+        m, w = size(t, d)
+        work += w
+        sizes_g.append(m)
+    if sub:  # the tables of powers (c_i + s_i u_i)^k, k up to the largest exponent
+        for i in range(n):
+            top = max((e[i] for t in (cert.objective, *cert.inequalities, *cert.equalities)
+                       for e, _ in t), default=0)
+            work += top * (top + 1) // 2
+    g_size = sizes_g[1:1 + len(cert.inequalities)]
+    h_size = sizes_g[1 + len(cert.inequalities):]
+    for m in cert.sos:
+        k = len(m.basis)
+        pairs = k * (k + 1) // 2
+        work += pairs
+        if m.constraint is not None:
+            bdeg = max((sum(b) for b in m.basis), default=0)
+            work += min(pairs, dense(2 * bdeg)) * g_size[m.constraint]
+    for em in cert.equality_multipliers:
+        work += len(em.poly) * h_size[em.constraint]
+    for pm in cert.products:
+        acc, deg = 1, 0
+        for c in pm.constraints:
+            work += acc * g_size[c]
+            deg += max(g_deg[c], 0)
+            acc = min(acc * g_size[c], dense(deg))
+            if work >= cap:
+                return work
+    return work
 
 
 def _residual(
@@ -836,13 +1078,14 @@ always checked in full.  At most :data:`_CHAINS_MAX` chains are kept."""
 _CHAINS_MAX = 8
 
 
-def _check_lemmas(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method: str
-                  ) -> _FactIndex:
+def _check_lemmas(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method: str,
+                  limits: Limits = DEFAULT_LIMITS) -> _FactIndex:
     """Check the lemmas in order and return their proven conclusions (read-only)."""
     derived = set(cert.derived)
     base_ineq = {_canonical(g) for i, g in enumerate(cert.inequalities) if i not in derived}
     base_eq = {_canonical(h) for h in cert.equalities}
-    key = (cert.variables, tolerance, exact_limit, psd_method, tuple(id(lem) for lem in cert.lemmas))
+    key = (cert.variables, tolerance, exact_limit, psd_method, limits,
+           tuple(id(lem) for lem in cert.lemmas))
     hit = _CHAINS.get(key)
     if (hit is not None and len(hit.lemmas) == len(cert.lemmas)
             and all(a is b for a, b in zip(hit.lemmas, cert.lemmas, strict=True))
@@ -872,9 +1115,9 @@ def _check_lemmas(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_
                 raise _Reject(f"{where}.equalities[{j}]: not among the certificate's equalities")
             needs_eq.add(_canonical(h))
         try:
-            _, proven, _, _, _ = _check(lem, tolerance, exact_limit, psd_method, facts)
+            _, proven, _, _, _ = _check(lem, tolerance, exact_limit, psd_method, facts, limits)
         except _Reject as e:
-            raise _Reject(f"{where}: {e}") from e
+            raise type(e)(f"{where}: {e}") from e
         assert proven is not None
         _add_fact(facts, lem.kind, _as_dict(lem.objective), proven)
     if len(_CHAINS) >= _CHAINS_MAX:
@@ -884,11 +1127,11 @@ def _check_lemmas(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_
 
 
 def _check(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method: str,
-           facts: _FactIndex | None = None,
+           facts: _FactIndex | None = None, limits: Limits = DEFAULT_LIMITS,
            ) -> tuple[CheckStatus, Fraction | None, str, float, tuple[float, ...]]:
-    _validate(cert)
+    _validate(cert, limits)
     if cert.lemmas:
-        facts = _check_lemmas(cert, tolerance, exact_limit, psd_method)
+        facts = _check_lemmas(cert, tolerance, exact_limit, psd_method, limits)
     for i in cert.derived:
         if not 0 <= i < len(cert.inequalities):
             raise _Reject(f"derived: {i} is not an inequality index")
@@ -896,8 +1139,9 @@ def _check(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method:
             raise _Reject(f"inequalities[{i}]: listed as derived but no proven lemma implies it")
     gam = cert.bound
     r, g_polys, sigmas = _residual(cert)
-    r_norm = float(sum((abs(_to_fraction(c)) for c in r[1]), Fraction(0)))
-    r_const = np.flatnonzero(r[0].sum(axis=1) == 0) if r[0].shape[0] else np.zeros(0, int)
+    r_norm = _float_or_inf(sum((abs(_to_fraction(c)) for c in r[1]), Fraction(0)))
+    # the constant term is the all-zero exponent row (not "row sum 0": sums could wrap)
+    r_const = np.flatnonzero(~r[0].any(axis=1)) if r[0].shape[0] else np.zeros(0, int)
     r0 = _to_fraction(r[1][r_const[0]]) if r_const.size else Fraction(0)
     r_is_const = r[0].shape[0] == r_const.size
 
@@ -908,7 +1152,10 @@ def _check(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method:
     for s, (m, (_, g)) in enumerate(zip(cert.sos, sigmas, strict=True)):
         if m.cone == "dd" and _gershgorin(g.numerators, g.denominator) < 0:
             notes.append(f"Gram {s} is not diagonally dominant; proving PSD instead")
-        ok, mu, why = prove_psd(g, exact_limit=exact_limit, method=psd_method)
+        try:
+            ok, mu, why = _prove_psd(g, exact_limit, psd_method, limits.max_ldl_work)
+        except _OverLimit as e:
+            raise _OverLimit(f"sos[{s}]: {e}") from e
         psd_ok.append(ok)
         mus.append(mu)
         if not ok:
@@ -917,7 +1164,8 @@ def _check(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method:
 
     if r_is_const and all(psd_ok):
         slack = r0
-        how = "identity holds exactly" if r0 == 0 else f"constant residual {float(r0):.3g} absorbed"
+        how = ("identity holds exactly" if r0 == 0
+               else f"constant residual {show_rational(r0, 3)} absorbed")
     else:
         if cert.box is None:
             if not r_is_const:
@@ -949,24 +1197,93 @@ def _check(cert: Certificate, tolerance: Fraction, exact_limit: int, psd_method:
             neg += mu * bmax * gmax
         slack = r_lo + neg
         how = (f"residual (1-norm {r_norm:.3g}) and negative eigenvalues absorbed over the box "
-               f"(loss {float(-slack):.3g})")
+               f"(loss {show_rational(-slack, 3)})")
     if cert.kind == "infeasible":
         # -1 - r(x) = sum(...) >= neg on K; K nonempty would give r_lo + neg <= -1
         if slack > -1:
             return (CheckStatus.VERIFIED, None, f"K is empty: {how}", r_norm, mu_floats)
-        raise _Reject(f"infeasibility not proven: {how}, margin {float(slack + 1):.3g} <= 0")
+        raise _Reject(f"infeasibility not proven: {how}, margin {show_rational(slack + 1, 3)} <= 0")
     proven = gam + slack if cert.kind == "lower_bound" else gam - slack
     gap = -slack  # how much weaker than claimed (negative: stronger)
     allowed = tolerance * max(Fraction(1), abs(gam))
     if gap > allowed:
         word = "lower" if cert.kind == "lower_bound" else "upper"
         raise _Reject(
-            f"proves only the {word} bound {float(proven):.12g}, not the claimed "
-            f"{float(gam):.12g} (gap {float(gap):.3g} over the tolerance {float(allowed):.3g}); "
-            + how
+            f"proves only the {word} bound {show_rational(proven)}, not the claimed "
+            f"{show_rational(gam)} (gap {show_rational(gap, 3)} over the tolerance "
+            f"{show_rational(allowed, 3)}); " + how
         )
     extra = ("; " + "; ".join(notes)) if notes else ""
     return CheckStatus.VERIFIED, proven, how + extra, r_norm, mu_floats
+
+
+def _problem_key(poly: Any, order: list[int], what: str) -> frozenset[tuple[tuple[int, ...], Fraction]]:
+    """The exact terms of a problem polynomial, its exponent columns put in certificate order."""
+    try:
+        exps = np.asarray(poly.exps)
+        coefs = [Fraction(float(c)) for c in np.asarray(poly.coefs).tolist()]
+    except AttributeError as e:
+        raise InvalidValueError(f"problem {what} is not a sosrelax Polynomial") from e
+    out: dict[tuple[int, ...], Fraction] = {}
+    for row, c in zip(exps.tolist(), coefs, strict=True):
+        key = tuple(int(row[j]) for j in order)
+        out[key] = out.get(key, Fraction(0)) + c
+    return frozenset((k, v) for k, v in out.items() if v != 0)
+
+
+def _cert_key(t: Terms) -> frozenset[tuple[tuple[int, ...], Fraction]]:
+    return frozenset(_as_dict_raw(t).items())
+
+
+def problem_mismatch(cert: Certificate, problem: Any) -> str | None:
+    """Why ``cert`` is not a proof about ``problem`` (a :class:`sosrelax.Problem`), or ``None``.
+
+    The certificate is about the problem when, as exact polynomials: its variables are the
+    problem's (same names; the order may differ), its objective is the problem's objective
+    (``lower_bound`` for ``minimize``, ``upper_bound`` for ``maximize``; an ``infeasible``
+    certificate proves every bound and has no objective), and its inequalities (without the
+    ``derived`` lemma conclusions) and equalities are the problem's, as sets.  Problem
+    coefficients are read as the exact rationals their float64 values denote.
+    """
+    names = tuple(str(v) for v in problem.variables)
+    if sorted(names) != sorted(cert.variables):
+        return (f"its variables {list(cert.variables)} are not the problem's {list(names)}")
+
+    def key(poly: Any, what: str) -> frozenset[tuple[tuple[int, ...], Fraction]]:
+        pv = tuple(str(v) for v in getattr(poly, "variables", names))
+        if sorted(pv) != sorted(names):
+            raise InvalidValueError(f"problem {what} is not declared over the problem's variables")
+        return _problem_key(poly, [pv.index(v) for v in cert.variables], what)
+
+    sense = getattr(getattr(problem, "sense", None), "value", None)
+    if cert.kind != "infeasible":
+        want = {"minimize": "lower_bound", "maximize": "upper_bound"}.get(str(sense))
+        if cert.kind != want:
+            return (f"it is a {cert.kind.replace('_', ' ')} certificate but the problem is to "
+                    f"{sense}")
+        if _cert_key(cert.objective) != key(problem.objective, "objective"):
+            return "its objective is not the problem's objective"
+    derived = set(cert.derived)
+    c_ineq = {_cert_key(g) for i, g in enumerate(cert.inequalities) if i not in derived}
+    p_ineq = {key(g, f"inequality {i}") for i, g in enumerate(problem.inequalities)}
+    if c_ineq != p_ineq:
+        return (f"its inequalities are not the problem's ({len(c_ineq - p_ineq)} not in the "
+                f"problem, {len(p_ineq - c_ineq)} of the problem missing)")
+    c_eq = {_cert_key(h) for h in cert.equalities}
+    p_eq = {key(h, f"equality {j}") for j, h in enumerate(problem.equalities)}
+    if c_eq != p_eq:
+        return (f"its equalities are not the problem's ({len(c_eq - p_eq)} not in the problem, "
+                f"{len(p_eq - c_eq)} of the problem missing)")
+    return None
+
+
+def claim_holds(kind: str, bound: Fraction | None, claimed: Fraction | None) -> bool:
+    """True when the proven ``bound`` is at least as strong as the ``claimed`` one."""
+    if kind == "infeasible":
+        return True
+    if bound is None or claimed is None:
+        return False
+    return bound >= claimed if kind == "lower_bound" else bound <= claimed
 
 
 def check_certificate(
@@ -976,6 +1293,7 @@ def check_certificate(
     exact_limit: int = EXACT_LDL_LIMIT,
     psd_method: str = "auto",
     limits: Limits = DEFAULT_LIMITS,
+    problem: Any = None,
 ) -> CheckReport:
     """Check a certificate exactly and report the bound it proves.
 
@@ -986,13 +1304,22 @@ def check_certificate(
     tolerance : Fraction or float
         Largest accepted gap between the claimed and the proven bound, relative to
         ``max(1, |claimed|)``.  A certificate whose identity proves only a bound weaker than that
-        is rejected (the proven value is stated in the reason).
+        is rejected (the proven value is stated in the reason); one within the tolerance is
+        ``valid`` with the weaker ``bound``, and ``claim_holds`` says whether the stated claim
+        itself was proven.
     exact_limit : int
         Largest Gram order for which exact :math:`LDL^T` is used when no margin is visible.
     psd_method : {"auto", "ldl", "congruence"}
         How to prove positive semidefiniteness (see :func:`prove_psd`).
     limits : Limits
-        Size limits for reading a file.
+        Resource limits, enforced for files and for in-memory certificates alike: sizes and
+        number lengths, exponents and degrees, the estimated work of expanding the identity and
+        of exact :math:`LDL^T` factorisations.  A certificate over a limit is ``REJECTED`` with
+        ``over_limit`` set.  Limits never affect soundness: a check either completes exactly or
+        refuses.
+    problem : sosrelax.Problem, optional
+        When given, the certificate is valid only if it is about exactly this problem (see
+        :func:`problem_mismatch`): same variables, objective, sense and constraints.
 
     Returns
     -------
@@ -1001,18 +1328,31 @@ def check_certificate(
     """
     t0 = time.perf_counter()
     claimed: Fraction | None = None
+    over = False
     try:
         c = cert if isinstance(cert, Certificate) else Certificate.load(cert, limits=limits)
         claimed = None if c.kind == "infeasible" else c.bound
+        if problem is not None:
+            why = problem_mismatch(c, problem)
+            if why is not None:
+                raise _Reject(f"the certificate is not about the given problem: {why}")
         try:
-            status, bound, reason, rn, mus = _check(c, Fraction(tolerance), exact_limit, psd_method)
+            status, bound, reason, rn, mus = _check(c, Fraction(tolerance), exact_limit,
+                                                    psd_method, None, limits)
         finally:
             _MEMO.clear()
-        return CheckReport(status is CheckStatus.VERIFIED, status, bound, claimed, reason, rn, mus,
-                           time.perf_counter() - t0)
+        valid = status is CheckStatus.VERIFIED
+        return CheckReport(valid, status, bound, claimed, reason, rn, mus,
+                           time.perf_counter() - t0,
+                           claim_holds=valid and claim_holds(c.kind, bound, claimed))
+    except _OverLimit as e:
+        reason = f"over a resource limit: {e}"
+        over = True
     except (_Reject, CertificateFormatError, InvalidValueError) as e:
         reason = str(e)
-    except (ValueError, TypeError, OverflowError, ZeroDivisionError, MemoryError) as e:
+        over = "over the limit" in reason or "over Limits." in reason
+    except (ValueError, TypeError, OverflowError, ZeroDivisionError, MemoryError,
+            RecursionError) as e:
         reason = f"malformed certificate ({type(e).__name__}: {e})"
     return CheckReport(False, CheckStatus.REJECTED, None, claimed, reason, float("nan"), (),
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, over_limit=over)

@@ -94,6 +94,24 @@ class Limits:
         Largest number of constraints, multipliers or products in one list.
     max_exponent : int
         Largest single exponent.
+    max_degree : int
+        Largest total degree of any polynomial the checker forms: the problem's polynomials, each
+        :math:`b^T Q b` and :math:`\\sigma_i g_i`, each product :math:`\\prod_i g_i^{a_i}`, each
+        :math:`\\lambda_j h_j` and every polynomial after the change of variables.
+    max_work : int
+        Largest estimated number of exact coefficient products needed to expand the identity
+        (Gram forms, multiplier products, constraint products, the change of variables).
+    max_ldl_work : int
+        Largest :math:`k^4 \\cdot b` accepted for an exact :math:`LDL^T` of a Gram matrix of order
+        :math:`k` with :math:`b`-bit entries (about 2 ns per unit); a larger matrix whose
+        semidefiniteness only the exact factorisation could prove is refused.
+
+    Notes
+    -----
+    The limits bound the resources a check may use; they never decide soundness.  A certificate
+    over a limit is refused (the checker says which limit and by how much), never accepted
+    without its proof.  The same limits apply to certificates read from files and to
+    :class:`Certificate` objects built in memory.
     """
 
     max_file_bytes: int = 256 * 2**20
@@ -104,6 +122,9 @@ class Limits:
     max_depth: int = 8
     max_items: int = 100_000
     max_exponent: int = 10_000
+    max_degree: int = 1_000
+    max_work: int = 20_000_000
+    max_ldl_work: int = 1_500_000_000
 
 
 DEFAULT_LIMITS = Limits()
@@ -614,17 +635,36 @@ def canonical_json(obj: dict[str, Any]) -> bytes:
 
 
 def read_limited(path: str | os.PathLike[str], limits: Limits) -> tuple[Path, bytes]:
-    """The bytes of a certificate file, its size checked against ``limits`` before it is read."""
+    """The bytes of a certificate file, at most ``limits.max_file_bytes`` of them.
+
+    The size is checked before the file is read, and the read itself stops one byte past the
+    limit, so a device or pipe that never ends (``/dev/zero``) or a file that grows while it is
+    read is refused instead of exhausting memory.
+
+    Raises
+    ------
+    CertificateFormatError
+        When the file cannot be read or is over the limit.
+    """
     p = Path(path)
+    cap = limits.max_file_bytes
     try:
         size = p.stat().st_size
+        if size > cap:
+            raise CertificateFormatError(
+                f"{p}: file has {size} bytes, over the limit of {cap}; raise "
+                "Limits.max_file_bytes if the file is trusted"
+            )
+        with p.open("rb") as fh:
+            data = fh.read(cap + 1)
     except OSError as e:
         raise CertificateFormatError(f"{p}: cannot read certificate file ({e})") from e
-    if size > limits.max_file_bytes:
+    if len(data) > cap:
         raise CertificateFormatError(
-            f"{p}: file has {size} bytes, over the limit of {limits.max_file_bytes}"
+            f"{p}: more than {cap} bytes, over the limit; raise Limits.max_file_bytes if the "
+            "file is trusted"
         )
-    return p, p.read_bytes()
+    return p, data
 
 
 def float_toward(q: Fraction, down: bool) -> float:
@@ -814,7 +854,9 @@ class _Reader:
                     "(Gram matrices are written as full rows)"
                 )
             for j, s in enumerate(r):
-                if isinstance(s, str) and len(s) <= self.lim.max_digits and s.isdigit() and (
+                if isinstance(s, str) and len(s) <= self.lim.max_digits and s.isascii() and (
+                    s.isdigit()
+                ) and (
                     s == "0" or s[0] != "0"
                 ):
                     nums.append(int(s))
