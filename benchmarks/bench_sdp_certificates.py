@@ -2,7 +2,7 @@
 
 Run by hand (``python benchmarks/bench_sdp_certificates.py``); prints the table and writes it to
 ``docs/benchmarks/sdp_certificates.md``.  For each instance and solver (Clarabel at its default
-tolerance, SCS at eps 1e-4) it runs :func:`sosrelax.certificate.sdp.prove_sdpa_bound` and
+tolerance, SCS at eps 1e-4) it runs :func:`sosrelax.certificate.sdpround.prove_sdpa_bound` and
 reports the first solve's time, the certificate time (rounding, exact projection, interior
 re-solves when needed, exact check), the checker's share, and the proven bound against the
 published optimum (SDPA convention: the proven bound must be ≤ published).
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sosrelax.certificate.sdp import prove_sdpa_bound
+from sosrelax.certificate.sdpround import prove_sdpa_bound
 from sosrelax.sdpa import read_sdpa
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,28 +21,36 @@ from sosrelax.certificate.format import (
     terms_from_arrays,
 )
 from sosrelax.certificate.rational import rationalize
-from sosrelax.certificate.sdp import SDPBoundResult, SDPCertificate, prove_sdpa_bound
+from sosrelax.certificate.sdp import SDPCertificate
 from sosrelax.certificate.sdpcheck import SDPCheckReport, check_sdp_certificate
+from sosrelax.certificate.sdpround import SDPBoundResult, prove_sdpa_bound
 
 
 def check_any(cert: object) -> CheckReport | SDPCheckReport:
     """Check a certificate of either kind: a polynomial (Positivstellensatz) certificate or an SDPA
-    dual-bound certificate, given as an object or a file path.  Never raises on a bad proof."""
+    dual-bound certificate, given as an object or a file path.  Never raises on a bad proof.
+
+    A path is read once, at most ``DEFAULT_LIMITS.max_file_bytes`` bytes, and its JSON nesting
+    is bounded before it is parsed to find its kind."""
     import json
     import os
+
+    from sosrelax.certificate.format import read_limited
+    from sosrelax.certificate.jsonlimits import nesting_depth
 
     if isinstance(cert, SDPCertificate):
         return check_sdp_certificate(cert)
     if isinstance(cert, (str, os.PathLike)):
         try:
-            if os.path.getsize(cert) <= DEFAULT_LIMITS.max_file_bytes:
-                with open(cert, "rb") as fh:
-                    kind = json.loads(fh.read()).get("kind")
-                if kind == "sdpa_dual_bound":
+            _, data = read_limited(cert, DEFAULT_LIMITS)
+            if nesting_depth(data) <= DEFAULT_LIMITS.max_depth:
+                doc = json.loads(data)
+                if isinstance(doc, dict) and doc.get("kind") == "sdpa_dual_bound":
                     return check_sdp_certificate(cert)
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, RecursionError):
             pass  # the regular reader reports what is wrong with the file
     return check_certificate(cert)  # type: ignore[arg-type]
+
 
 __all__ = [
     "DEFAULT_LIMITS",

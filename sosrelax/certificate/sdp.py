@@ -42,20 +42,19 @@ values of its binary64 floats (what every solver sees); they differ from the dec
 SDPLIB file by at most half a unit in the last place per entry.
 
 This module imports only the standard library, numpy and the certificate format, so that the
-checker can read certificates without loading any solver; :func:`prove_sdpa_bound` loads the
-(untrusted) solving and rounding code only when it is called.
+checker can read certificates without loading any solver; the (untrusted) solving and rounding that make
+certificates, :func:`sosrelax.certificate.sdpround.prove_sdpa_bound`, live in
+:mod:`sosrelax.certificate.sdpround`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
-from enum import Enum
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -64,26 +63,18 @@ from sosrelax.certificate.format import (
     FORMAT_NAME,
     Limits,
     RationalMatrix,
-    _nesting_depth,
     canonical_json,
-    float_toward,
     format_rational,
     parse_rational,
     read_limited,
 )
+from sosrelax.certificate.jsonlimits import parse_exact_json
 from sosrelax.errors import CertificateFormatError, InvalidValueError
-
-if TYPE_CHECKING:
-    from sosrelax.certificate.sdpcheck import SDPCheckReport
-    from sosrelax.sdpa import SDPAProblem
 
 __all__ = [
     "SDP_FORMAT_VERSION",
     "SDP_KIND",
-    "SDPBoundResult",
-    "SDPBoundStatus",
     "SDPCertificate",
-    "prove_sdpa_bound",
 ]
 
 SDP_KIND = "sdpa_dual_bound"
@@ -297,22 +288,6 @@ def _obj(cert: SDPCertificate) -> dict[str, Any]:
 # reader
 
 
-def _reject_constant(name: str) -> Any:
-    raise CertificateFormatError(f"{name} is not a number in this format (exact rationals only)")
-
-
-def _reject_float(text: str) -> Any:
-    raise CertificateFormatError(
-        f"JSON number {text[:40]!r}: floats are not allowed; write exact rationals as strings"
-    )
-
-
-def _small_int(text: str) -> int:
-    if len(text) > 19:
-        raise CertificateFormatError(f"JSON integer {text[:40]}...: too long for an index")
-    return int(text)
-
-
 def _obj_fields(v: Any, path: str, required: set[str]) -> dict[str, Any]:
     if not isinstance(v, dict):
         raise CertificateFormatError(f"{path}: expected an object, got {type(v).__name__}")
@@ -373,28 +348,35 @@ def _matrix(nums: list[int], dens: list[int], shape: tuple[int, int]) -> Rationa
     return RationalMatrix(num, den)
 
 
+def _dual_block(yb: Any, b: int, path: str, limits: Limits) -> RationalMatrix:
+    """One block of ``Y``: full rows for a PSD block of order ``b > 0``, the diagonal when ``b < 0``."""
+    if b < 0:
+        items = _list(yb, path, -b)
+        if len(items) != -b:
+            raise CertificateFormatError(f"{path}: {len(items)} entries, diagonal block order is {-b}")
+        a, d = _rationals(items, path, limits)
+        return _matrix(a, d, (1, -b))
+    rows = _list(yb, path, b)
+    if len(rows) != b:
+        raise CertificateFormatError(f"{path}: {len(rows)} rows, block order is {b}")
+    nums: list[int] = []
+    dens: list[int] = []
+    for r_i, rw in enumerate(rows):
+        items = _list(rw, f"{path}[{r_i}]", b)
+        if len(items) != b:
+            raise CertificateFormatError(
+                f"{path}[{r_i}]: {len(items)} entries, block order is {b} "
+                "(PSD blocks are written as full rows)"
+            )
+        a, d = _rationals(items, f"{path}[{r_i}]", limits)
+        nums.extend(a)
+        dens.extend(d)
+    return _matrix(nums, dens, (b, b))
+
+
 def _load(data: bytes | str, limits: Limits) -> SDPCertificate:
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    if len(raw) > limits.max_file_bytes:
-        raise CertificateFormatError(
-            f"(root): {len(raw)} bytes, over the limit of {limits.max_file_bytes}"
-        )
-    depth = _nesting_depth(raw)
-    if depth > limits.max_depth:
-        raise CertificateFormatError(
-            f"(root): JSON nesting depth {depth} is over the limit of {limits.max_depth}"
-        )
-    try:
-        doc = json.loads(
-            raw.decode("utf-8"),
-            parse_constant=_reject_constant,
-            parse_float=_reject_float,
-            parse_int=_small_int,
-        )
-    except CertificateFormatError:
-        raise
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as e:
-        raise CertificateFormatError(f"(root): not valid JSON ({e})") from e
+    doc = parse_exact_json(raw, max_bytes=limits.max_file_bytes, max_depth=limits.max_depth)
     if not isinstance(doc, dict):
         raise CertificateFormatError("(root): expected a JSON object")
     if doc.get("format") != FORMAT_NAME:
@@ -444,34 +426,10 @@ def _load(data: bytes | str, limits: Limits) -> SDPCertificate:
         raise CertificateFormatError(
             f"dual: {len(dual_l)} blocks but the problem has {len(blocks)}"
         )
-    dual = []
-    for i, (yb, b) in enumerate(zip(dual_l, blocks.tolist(), strict=True)):
-        path = f"dual[{i}]"
-        if b > 0:
-            rows = _list(yb, path, b)
-            if len(rows) != b:
-                raise CertificateFormatError(f"{path}: {len(rows)} rows, block order is {b}")
-            nums: list[int] = []
-            dens: list[int] = []
-            for r_i, rw in enumerate(rows):
-                items = _list(rw, f"{path}[{r_i}]", b)
-                if len(items) != b:
-                    raise CertificateFormatError(
-                        f"{path}[{r_i}]: {len(items)} entries, block order is {b} "
-                        "(PSD blocks are written as full rows)"
-                    )
-                a, d = _rationals(items, f"{path}[{r_i}]", limits)
-                nums.extend(a)
-                dens.extend(d)
-            dual.append(_matrix(nums, dens, (b, b)))
-        else:
-            items = _list(yb, path, -b)
-            if len(items) != -b:
-                raise CertificateFormatError(
-                    f"{path}: {len(items)} entries, diagonal block order is {-b}"
-                )
-            a, d = _rationals(items, path, limits)
-            dual.append(_matrix(a, d, (1, -b)))
+    dual = [
+        _dual_block(yb, b, f"dual[{i}]", limits)
+        for i, (yb, b) in enumerate(zip(dual_l, blocks.tolist(), strict=True))
+    ]
     meta = doc["metadata"]
     if not isinstance(meta, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in meta.items()
@@ -495,139 +453,3 @@ def _load(data: bytes | str, limits: Limits) -> SDPCertificate:
         )
     except InvalidValueError as e:
         raise CertificateFormatError(f"problem/dual: {e}") from e
-
-
-# ----------------------------------------------------------------------------------------------
-# the prover's result
-
-
-class SDPBoundStatus(Enum):
-    """Outcome of :func:`prove_sdpa_bound`."""
-
-    PROVEN = "proven"
-    """The checker verified a certificate: ``bound`` is a lower bound on (P)'s optimum."""
-    NO_BOUND = "no_bound"
-    """No certificate passed the checker; ``message`` says why.  Nothing is claimed."""
-
-
-@dataclass(frozen=True)
-class SDPBoundResult:
-    """A proven lower bound on the optimum of SDPA's (P), or the reason there is none.
-
-    Attributes
-    ----------
-    status : SDPBoundStatus
-    bound : Fraction or None
-        The bound the checker proved, :math:`F_0 \\bullet Y \\le \\min (P)` (exact); ``None``
-        unless ``status`` is ``PROVEN``.  In SDPLIB's table convention this is a lower bound on
-        the published "optimal objective value".
-    certificate : SDPCertificate or None
-        The verified certificate (``None`` when no bound was proven).
-    report : SDPCheckReport or None
-        The checker's report on the last certificate tried.
-    solver : str
-        Backend used for the solves.
-    solver_status : str
-        sosrelax's verdict on the first solve (after its residual recheck), e.g. ``"optimal"``.
-    solver_objective : float
-        The first solve's dual objective :math:`F_0 \\bullet Y` as the solver reported it
-        (untrusted; NaN without a dual point).
-    method : str
-        ``"projection"`` (the solver's :math:`Y`, rounded and projected), ``"interior"`` (an
-        interior dual at a backed-off level) or ``"none"``.
-    backoff : float
-        The level :math:`\\delta` given up by the interior re-solve (0 for ``"projection"``).
-    solve_time, certify_time : float
-        Seconds in the first solve; seconds in everything after it (rounding, projection,
-        re-solves, checking).
-    check_time : float
-        Seconds in the checker alone (part of ``certify_time``).
-    message : str
-        What happened, in words.
-    """
-
-    status: SDPBoundStatus
-    bound: Fraction | None
-    certificate: SDPCertificate | None
-    report: SDPCheckReport | None
-    solver: str
-    solver_status: str
-    solver_objective: float
-    method: str
-    backoff: float
-    solve_time: float
-    certify_time: float
-    check_time: float
-    message: str
-
-    @property
-    def success(self) -> bool:
-        """``status is SDPBoundStatus.PROVEN``."""
-        return self.status is SDPBoundStatus.PROVEN
-
-    @property
-    def bound_float(self) -> float | None:
-        """The proven bound rounded down to a float (still a valid lower bound), or ``None``."""
-        return None if self.bound is None else float_toward(self.bound, down=True)
-
-    def __repr__(self) -> str:
-        b = "None" if self.bound is None else f"{float(self.bound):.12g}"
-        return (
-            f"SDPBoundResult(status={self.status.value}, bound={b}, method={self.method!r}, "
-            f"solver={self.solver!r}, solver_status={self.solver_status!r}, "
-            f"message={self.message!r})"
-        )
-
-
-def prove_sdpa_bound(
-    problem: SDPAProblem,
-    solver: str = "clarabel",
-    *,
-    tolerance: float | None = None,
-    time_limit: float | None = None,
-    options: dict[str, Any] | None = None,
-    backoffs: tuple[float, ...] | None = None,
-    metadata: dict[str, str] | None = None,
-) -> SDPBoundResult:
-    """Solve an SDPA problem and return a lower bound on (P)'s optimum that the checker proved.
-
-    Solve (P)/(D) with ``solver``, take the dual matrix :math:`Y`, round it to rationals and
-    project it exactly onto :math:`\\{F_i \\bullet Y = c_i\\}`; if the projected :math:`Y` is
-    provably PSD its exact :math:`F_0 \\bullet Y` is the bound.  Optimal duals are usually
-    singular, so rounding may break definiteness: then re-solve for an interior dual
-    (maximise :math:`t` s.t. :math:`F_i \\bullet Y = c_i`, :math:`F_0 \\bullet Y \\ge \\gamma -
-    \\delta`, :math:`Y \\succeq tI`, :math:`t \\le 1`) at growing :math:`\\delta`, whose margin
-    survives rounding; the bound is then about :math:`\\gamma - \\delta`.  Every candidate goes
-    through :func:`sosrelax.certificate.sdpcheck.check_sdp_certificate`; only its verdict counts,
-    whatever the solver said.
-
-    Parameters
-    ----------
-    problem : SDPAProblem
-    solver : str
-        Backend name for :func:`sosrelax.solvers.solve_conic` (``"clarabel"``, ``"scs"``, ...).
-    tolerance, time_limit, options
-        Passed to the solver (every solve).
-    backoffs : tuple of float, optional
-        The relative levels :math:`\\delta / (1 + |\\gamma|)` tried by the interior re-solve, in
-        order.  Default ``(1e-7, 1e-5)``, scaled up to the solver's tolerance when it is coarser.
-    metadata : dict, optional
-        Informational strings stored in the certificate (instance name, ...).
-
-    Returns
-    -------
-    SDPBoundResult
-        ``PROVEN`` with the exact bound, or ``NO_BOUND`` with the reason.  Mathematical outcomes
-        (solver failures, infeasible problems, rejected certificates) are statuses, never raised.
-    """
-    from sosrelax.certificate.sdpround import prove_bound  # untrusted solving and rounding
-
-    return prove_bound(
-        problem,
-        solver,
-        tolerance=tolerance,
-        time_limit=time_limit,
-        options=options,
-        backoffs=backoffs,
-        metadata=metadata,
-    )

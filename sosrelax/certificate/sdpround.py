@@ -42,14 +42,16 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
+from enum import Enum
 from fractions import Fraction
 from typing import Any
 
 import flint
 import numpy as np
 
-from sosrelax.certificate.format import RationalMatrix
-from sosrelax.certificate.sdp import SDPBoundResult, SDPBoundStatus, SDPCertificate
+from sosrelax.certificate.format import RationalMatrix, float_toward
+from sosrelax.certificate.sdp import SDPCertificate
 from sosrelax.certificate.sdpcheck import (
     SDPCheckReport,
     check_sdp_certificate,
@@ -61,11 +63,14 @@ from sosrelax.solvers import solve_conic
 
 __all__ = [
     "DEFAULT_BACKOFFS",
+    "SDPBoundResult",
+    "SDPBoundStatus",
     "certificate_from_dual",
     "dual_blocks",
     "interior_problem",
     "project_dual",
     "prove_bound",
+    "prove_sdpa_bound",
     "round_dual",
 ]
 
@@ -77,6 +82,88 @@ ROUND_BITS = 40
 
 MAX_GRAM_PAIRS = 20_000_000
 """Largest number of entry pairs :math:`\\sum_{pos} k_{pos}^2` for building :math:`G` exactly."""
+
+
+# ----------------------------------------------------------------------------------------------
+# the prover's result
+
+
+class SDPBoundStatus(Enum):
+    """Outcome of :func:`prove_sdpa_bound`."""
+
+    PROVEN = "proven"
+    """The checker verified a certificate: ``bound`` is a lower bound on (P)'s optimum."""
+    NO_BOUND = "no_bound"
+    """No certificate passed the checker; ``message`` says why.  Nothing is claimed."""
+
+
+@dataclass(frozen=True)
+class SDPBoundResult:
+    """A proven lower bound on the optimum of SDPA's (P), or the reason there is none.
+
+    Attributes
+    ----------
+    status : SDPBoundStatus
+    bound : Fraction or None
+        The bound the checker proved, :math:`F_0 \\bullet Y \\le \\min (P)` (exact); ``None``
+        unless ``status`` is ``PROVEN``.  In SDPLIB's table convention this is a lower bound on
+        the published "optimal objective value".
+    certificate : SDPCertificate or None
+        The verified certificate (``None`` when no bound was proven).
+    report : SDPCheckReport or None
+        The checker's report on the last certificate tried.
+    solver : str
+        Backend used for the solves.
+    solver_status : str
+        sosrelax's verdict on the first solve (after its residual recheck), e.g. ``"optimal"``.
+    solver_objective : float
+        The first solve's dual objective :math:`F_0 \\bullet Y` as the solver reported it
+        (untrusted; NaN without a dual point).
+    method : str
+        ``"projection"`` (the solver's :math:`Y`, rounded and projected), ``"interior"`` (an
+        interior dual at a backed-off level) or ``"none"``.
+    backoff : float
+        The level :math:`\\delta` given up by the interior re-solve (0 for ``"projection"``).
+    solve_time, certify_time : float
+        Seconds in the first solve; seconds in everything after it (rounding, projection,
+        re-solves, checking).
+    check_time : float
+        Seconds in the checker alone (part of ``certify_time``).
+    message : str
+        What happened, in words.
+    """
+
+    status: SDPBoundStatus
+    bound: Fraction | None
+    certificate: SDPCertificate | None
+    report: SDPCheckReport | None
+    solver: str
+    solver_status: str
+    solver_objective: float
+    method: str
+    backoff: float
+    solve_time: float
+    certify_time: float
+    check_time: float
+    message: str
+
+    @property
+    def success(self) -> bool:
+        """``status is SDPBoundStatus.PROVEN``."""
+        return self.status is SDPBoundStatus.PROVEN
+
+    @property
+    def bound_float(self) -> float | None:
+        """The proven bound rounded down to a float (still a valid lower bound), or ``None``."""
+        return None if self.bound is None else float_toward(self.bound, down=True)
+
+    def __repr__(self) -> str:
+        b = "None" if self.bound is None else f"{float(self.bound):.12g}"
+        return (
+            f"SDPBoundResult(status={self.status.value}, bound={b}, method={self.method!r}, "
+            f"solver={self.solver!r}, solver_status={self.solver_status!r}, "
+            f"message={self.message!r})"
+        )
 
 
 def dual_blocks(problem: SDPAProblem, sol: ConicSolution) -> list[np.ndarray] | None:
@@ -384,7 +471,7 @@ def prove_bound(
     backoffs: tuple[float, ...] | None = None,
     metadata: dict[str, str] | None = None,
 ) -> SDPBoundResult:
-    """Implementation of :func:`sosrelax.certificate.sdp.prove_sdpa_bound` (see there)."""
+    """Implementation of :func:`prove_sdpa_bound` (see there)."""
     meta = {"solver": solver, **(metadata or {})}
     t0 = time.perf_counter()
     sol = solve_conic(
@@ -476,4 +563,56 @@ def prove_bound(
         None, report, "none", 0.0,
         f"no certificate: projection of the solver's dual failed ({first_why}); "
         + "; ".join(tried),
+    )
+
+
+def prove_sdpa_bound(
+    problem: SDPAProblem,
+    solver: str = "clarabel",
+    *,
+    tolerance: float | None = None,
+    time_limit: float | None = None,
+    options: dict[str, Any] | None = None,
+    backoffs: tuple[float, ...] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> SDPBoundResult:
+    """Solve an SDPA problem and return a lower bound on (P)'s optimum that the checker proved.
+
+    Solve (P)/(D) with ``solver``, take the dual matrix :math:`Y`, round it to rationals and
+    project it exactly onto :math:`\\{F_i \\bullet Y = c_i\\}`; if the projected :math:`Y` is
+    provably PSD its exact :math:`F_0 \\bullet Y` is the bound.  Optimal duals are usually
+    singular, so rounding may break definiteness: then re-solve for an interior dual
+    (maximise :math:`t` s.t. :math:`F_i \\bullet Y = c_i`, :math:`F_0 \\bullet Y \\ge \\gamma -
+    \\delta`, :math:`Y \\succeq tI`, :math:`t \\le 1`) at growing :math:`\\delta`, whose margin
+    survives rounding; the bound is then about :math:`\\gamma - \\delta`.  Every candidate goes
+    through :func:`sosrelax.certificate.sdpcheck.check_sdp_certificate`; only its verdict counts,
+    whatever the solver said.
+
+    Parameters
+    ----------
+    problem : SDPAProblem
+    solver : str
+        Backend name for :func:`sosrelax.solvers.solve_conic` (``"clarabel"``, ``"scs"``, ...).
+    tolerance, time_limit, options
+        Passed to the solver (every solve).
+    backoffs : tuple of float, optional
+        The relative levels :math:`\\delta / (1 + |\\gamma|)` tried by the interior re-solve, in
+        order.  Default ``(1e-7, 1e-5)``, scaled up to the solver's tolerance when it is coarser.
+    metadata : dict, optional
+        Informational strings stored in the certificate (instance name, ...).
+
+    Returns
+    -------
+    SDPBoundResult
+        ``PROVEN`` with the exact bound, or ``NO_BOUND`` with the reason.  Mathematical outcomes
+        (solver failures, infeasible problems, rejected certificates) are statuses, never raised.
+    """
+    return prove_bound(
+        problem,
+        solver,
+        tolerance=tolerance,
+        time_limit=time_limit,
+        options=options,
+        backoffs=backoffs,
+        metadata=metadata,
     )
