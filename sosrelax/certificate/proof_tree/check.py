@@ -1,0 +1,663 @@
+"""The independent checker of network proof trees: float64 bounds with proven rounding-error terms.
+
+For every leaf of every disjunct's split tree the checker recomputes the leaf's domain (input box
+and ReLU-sign constraints) from the preorder walk, computes pre-activation bounds layer by layer
+(CROWN back-substitution or forward linear bounds, intersected with interval arithmetic) and a
+lower bound of the leaf objective ``g = Σ λ_k (−atom_k)`` by back-substitution.  Every float64
+operation's rounding error is bounded and subtracted (``docs/proof-trees.md``, "Why the checker is
+sound"), so the bound is a rigorous lower bound of ``min g`` over the leaf's domain; a leaf is
+accepted when that bound is ``> 0`` or when the domain is proven empty.  Leaves are processed in
+batches with numpy.  The checker imports nothing from the search or the bound propagation code.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from sosrelax.certificate.proof_tree.format import (
+    DEFAULT_TREE_LIMITS,
+    INTERMEDIATE_METHODS,
+    SEMANTICS,
+    DisjunctProof,
+    ProofTree,
+    TreeLimits,
+)
+from sosrelax.errors import CertificateFormatError, InvalidValueError
+
+__all__ = ["LeafBounds", "ProofReport", "check_leaves", "check_proof_tree"]
+
+_U = 2.0**-53
+"""Unit roundoff of binary64."""
+_TINY = 2.0**-1000
+"""Per unit of magnitude, covers every underflow error (each is at most 2^-1075 per product)."""
+_BIG = 2.0**1000
+"""Bounds beyond this magnitude make a leaf fail (keeps every later float operation finite)."""
+_BIG32 = 2.0**120
+"""In the float32 semantics bounds must stay far below the binary32 overflow threshold."""
+_BATCH_ELEMENTS = 2**22
+"""Leaves per batch are chosen so that one back-substitution array has about this many entries."""
+
+
+class _Reject(Exception):
+    """Internal: the tree is invalid; ``node`` is the (disjunct, node index) at fault, if any."""
+
+    def __init__(self, msg: str, node: tuple[int, int] | None = None) -> None:
+        super().__init__(msg)
+        self.node = node
+
+
+@dataclass(frozen=True)
+class LeafBounds:
+    """Rigorous per-leaf results for one disjunct.
+
+    Attributes
+    ----------
+    disjunct : int
+        Index of the disjunct.
+    node_index : ndarray of int
+        Preorder index of each leaf node.
+    bound : ndarray of float
+        A rigorous lower bound of ``min g`` over the leaf's domain; ``+inf`` where the domain is
+        proven empty, ``nan`` where the bounds could not be computed (overflow).
+    empty : ndarray of bool
+        Whether the leaf's domain was proven empty.
+    """
+
+    disjunct: int
+    node_index: np.ndarray
+    bound: np.ndarray
+    empty: np.ndarray
+
+    @property
+    def accepted(self) -> np.ndarray:
+        """Per leaf: proven empty, or bound ``> 0`` (NaN is never accepted)."""
+        return np.asarray(self.empty | (self.bound > 0), dtype=bool)
+
+    def failed(self) -> np.ndarray:
+        """Preorder indices of the leaves the checker does not accept."""
+        return np.asarray(self.node_index[~self.accepted])
+
+
+@dataclass(frozen=True)
+class ProofReport:
+    """What the proof-tree checker proved.
+
+    Attributes
+    ----------
+    valid : bool
+        True only when every leaf of every disjunct was proven; then no input of any disjunct's box
+        satisfies all of that disjunct's atoms (under the file's semantics).
+    reason : str
+        Why it was rejected, or what was verified.
+    disjuncts, nodes, leaves : int
+        Sizes of what was checked (up to the point of rejection).
+    min_margin : float or None
+        Smallest rigorous leaf bound among leaves whose domain is not empty.
+    seconds : float
+        Time spent.
+    network_sha256 : str
+        Hash of the network's weights ("" when the file could not be read).
+    semantics : str
+        ``"real"`` or ``"float32"`` ("" when the file could not be read).
+    failed_leaf : (int, int) or None
+        ``(disjunct, node index)`` of the first node at fault.
+    leaf_bounds : tuple of LeafBounds
+        Per disjunct checked, the rigorous per-leaf bounds.
+    """
+
+    valid: bool
+    reason: str
+    disjuncts: int = 0
+    nodes: int = 0
+    leaves: int = 0
+    min_margin: float | None = None
+    seconds: float = 0.0
+    network_sha256: str = ""
+    semantics: str = ""
+    failed_leaf: tuple[int, int] | None = None
+    leaf_bounds: tuple[LeafBounds, ...] = field(default=(), repr=False)
+
+    def failed_leaves(self) -> tuple[tuple[int, int], ...]:
+        """Every ``(disjunct, node index)`` leaf that was computed and not accepted."""
+        return tuple((lb.disjunct, int(i)) for lb in self.leaf_bounds for i in lb.failed())
+
+
+# ------------------------------------------------------------------------------ entry points
+def check_proof_tree(
+    source: ProofTree | dict[str, Any] | str | os.PathLike[str],
+    *,
+    network: Any = None,
+    limits: TreeLimits = DEFAULT_TREE_LIMITS,
+    batch: int = 4096,
+) -> ProofReport:
+    """Check a network proof tree rigorously.
+
+    Parameters
+    ----------
+    source : ProofTree, dict, str or path
+        The tree, its parsed JSON object, its JSON text, or a path to the file.
+    network : sequence of (W, b), or an object with ``weights`` and ``biases``, optional
+        When given, the embedded network must be bitwise equal to it (same shapes, same float64
+        values), binding the proof to the network it speaks about.
+    limits : TreeLimits
+        Size limits for reading.
+    batch : int
+        Largest number of leaves bounded at once.
+
+    Returns
+    -------
+    ProofReport
+        ``valid`` is True only when every leaf is proven (rigorous bound ``> 0`` or empty domain).
+        Never raises on a malformed or wrong proof: those are reports with ``valid=False``.
+    """
+    t0 = time.perf_counter()
+    sha = sem = ""
+    n_nodes = n_leaves = n_disj = 0
+    margins: list[float] = []
+    done: list[LeafBounds] = []
+    try:
+        tree = _as_tree(source, limits)
+        sha, sem = tree.network_sha256, tree.semantics
+        net = _prepare(tree, network)
+        for d_i, dis in enumerate(tree.disjuncts):
+            lb = _check_disjunct(net, tree, d_i, dis, batch)
+            done.append(lb)
+            n_disj += 1
+            n_nodes += len(dis.nodes)
+            n_leaves += len(lb.node_index)
+            fin = lb.bound[~lb.empty]
+            if fin.size:
+                margins.append(float(np.min(fin)))
+            bad = lb.failed()
+            if bad.size:
+                first = int(bad[0])
+                b = float(lb.bound[lb.node_index == first][0])
+                raise _Reject(
+                    f"disjunct {d_i}: {bad.size} of {lb.node_index.size} leaves not proven; first at node {first} "
+                    f"with rigorous bound {b:.6g} (must be > 0)", (d_i, first))
+        reason = (f"verified: {n_disj} disjunct(s), {n_leaves} leaves, semantics {sem}, "
+                  f"intermediate {tree.intermediate}")
+        ok, failed = True, None
+    except _Reject as e:
+        reason, ok, failed = str(e), False, e.node
+    except (CertificateFormatError, InvalidValueError) as e:
+        reason, ok, failed = str(e), False, None
+    except (ValueError, TypeError, KeyError, OverflowError, ZeroDivisionError, MemoryError, IndexError) as e:
+        reason, ok, failed = f"malformed proof tree ({type(e).__name__}: {e})", False, None
+    return ProofReport(ok, reason, n_disj, n_nodes, n_leaves, min(margins) if margins else None,
+                       time.perf_counter() - t0, sha, sem, failed, tuple(done))
+
+
+def check_leaves(
+    source: ProofTree | dict[str, Any] | str | os.PathLike[str],
+    *,
+    network: Any = None,
+    disjuncts: Sequence[int] | None = None,
+    limits: TreeLimits = DEFAULT_TREE_LIMITS,
+    batch: int = 4096,
+) -> tuple[LeafBounds, ...]:
+    """Rigorous bounds of every leaf (all of them, not stopping at the first failure).
+
+    Raises :class:`~sosrelax.errors.CertificateFormatError` when the tree is malformed (bad
+    fields, bad tree shape, split outside the box, bad lambdas or alpha, network mismatch).
+    """
+    tree = _as_tree(source, limits)
+    try:
+        net = _prepare(tree, network)
+        which = range(len(tree.disjuncts)) if disjuncts is None else disjuncts
+        return tuple(_check_disjunct(net, tree, i, tree.disjuncts[i], batch) for i in which)
+    except _Reject as e:
+        raise CertificateFormatError(str(e)) from e
+
+
+def _as_tree(source: Any, limits: TreeLimits) -> ProofTree:
+    if isinstance(source, ProofTree):
+        return source
+    if isinstance(source, dict):
+        return ProofTree.from_dict(source, limits=limits)
+    if isinstance(source, str) and source.lstrip().startswith("{"):
+        return ProofTree.from_json(source, limits=limits)
+    if isinstance(source, (str, os.PathLike)):
+        return ProofTree.load(source, limits=limits)
+    raise CertificateFormatError(f"cannot check a {type(source).__name__}; give a ProofTree, dict, JSON text or path")
+
+
+# ------------------------------------------------------------------------------ network
+class _Net:
+    """The network's matrices with the derived arrays every batch shares (1-based layers)."""
+
+    def __init__(self, layers: tuple[tuple[np.ndarray, np.ndarray], ...], f32: bool) -> None:
+        self.L = len(layers)
+        self.f32 = f32
+        self.W: list[np.ndarray] = [np.zeros((0, 0))] + [np.ascontiguousarray(w) for w, _ in layers]
+        self.b: list[np.ndarray] = [np.zeros(0)] + [b for _, b in layers]
+        self.absW = [np.abs(w) for w in self.W]
+        self.absb = [np.abs(b) for b in self.b]
+        self.Wp = [np.maximum(w, 0.0) for w in self.W]
+        self.Wn = [np.minimum(w, 0.0) for w in self.W]
+        self.dims = [layers[0][0].shape[1]] + [w.shape[0] for w, _ in layers]
+        nmax = max(self.dims)
+        # One generous constant for every relative rounding error: dot products of length <= 2 nmax + 1,
+        # accumulated over at most 3 L + 16 further additions, with a factor 2 for the error terms' own rounding.
+        self.G = 2.0 * (2 * nmax + 3 * self.L + 16) * _U
+        self.hidden = self.dims[1:-1]
+        self.offsets = np.concatenate([[0], np.cumsum(self.hidden)]).astype(int)
+        self.H = int(self.offsets[-1])
+        self.big = _BIG32 if f32 else _BIG
+        # gamma32_{n+1} for each layer, rounded up generously
+        self.g32 = [0.0] + [1.0001 * (n + 1) * 2.0**-24 / (1 - (n + 1) * 2.0**-24) for n in self.dims[:-1]]
+
+
+def _prepare(tree: ProofTree, network: Any) -> _Net:
+    if tree.semantics not in SEMANTICS:
+        raise _Reject(f"semantics {tree.semantics!r} is not one of {SEMANTICS}")
+    if tree.intermediate not in INTERMEDIATE_METHODS:
+        raise _Reject(f"intermediate {tree.intermediate!r} is not one of {INTERMEDIATE_METHODS}")
+    if not tree.layers:
+        raise _Reject("the network has no layers")
+    prev = None
+    for k, (w, b) in enumerate(tree.layers):
+        if w.ndim != 2 or b.shape != (w.shape[0],) or 0 in w.shape:
+            raise _Reject(f"layer {k}: weight {w.shape} and bias {b.shape} do not form an affine map")
+        if prev is not None and w.shape[1] != prev:
+            raise _Reject(f"layer {k}: {w.shape[1]} columns but the previous layer has {prev} rows")
+        prev = w.shape[0]
+        if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+            raise _Reject(f"layer {k}: weights or biases contain NaN or an infinity")
+        if tree.semantics == "float32" and not (np.array_equal(w.astype(np.float32).astype(np.float64), w)
+                                                 and np.array_equal(b.astype(np.float32).astype(np.float64), b)):
+            raise _Reject(f"layer {k}: float32 semantics needs weights and biases that are float32 values")
+    if tree.input_shape and math.prod(tree.input_shape) != tree.layers[0][0].shape[1]:
+        raise _Reject(f"input_shape {tree.input_shape} does not match {tree.layers[0][0].shape[1]} inputs")
+    if network is not None:
+        if hasattr(network, "weights") and hasattr(network, "biases"):
+            given = list(zip(network.weights, network.biases, strict=True))
+        else:
+            given = list(network)
+        if len(given) != len(tree.layers):
+            raise _Reject(f"the proof's network has {len(tree.layers)} layers, the given network {len(given)}")
+        for k, ((w, b), (gw, gb)) in enumerate(zip(tree.layers, given, strict=True)):
+            gw = np.asarray(gw, dtype=np.float64)
+            gb = np.asarray(gb, dtype=np.float64).reshape(-1)
+            if gw.shape != w.shape or gb.shape != b.shape or gw.tobytes() != w.tobytes() or gb.tobytes() != b.tobytes():
+                raise _Reject(f"layer {k}: the proof's network is not bitwise equal to the given network")
+    return _Net(tree.layers, tree.semantics == "float32")
+
+
+# ------------------------------------------------------------------------------ rounding helpers
+def _down(x: np.ndarray) -> np.ndarray:
+    return np.nextafter(x, -np.inf)
+
+
+def _up(x: np.ndarray) -> np.ndarray:
+    return np.nextafter(x, np.inf)
+
+
+def _float_down(q: Fraction) -> float:
+    f = float(q)
+    return float(np.nextafter(f, -np.inf)) if Fraction(f) > q else f
+
+
+def _float_up(q: Fraction) -> float:
+    f = float(q)
+    return float(np.nextafter(f, np.inf)) if Fraction(f) < q else f
+
+
+def _bdot(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``out[b, r] = Σ_n x[b, r, n] v[b, n]`` (batched matrix-vector product)."""
+    return np.matmul(x, v[:, :, None])[:, :, 0]
+
+
+# ------------------------------------------------------------------------------ the preorder walk
+def _walk(net: _Net, d_i: int, dis: DisjunctProof) -> tuple[list[Any], np.ndarray, np.ndarray]:
+    """Leaves ``(node index, lo, hi, constraints, lambdas, alpha)``; the root box rounded outward."""
+    n0 = net.dims[0]
+    if len(dis.lo) != n0 or len(dis.hi) != n0:
+        raise _Reject(f"disjunct {d_i}: the box has {len(dis.lo)}/{len(dis.hi)} bounds for {n0} inputs")
+    try:
+        lo_b = np.array([_float_down(Fraction(q)) for q in dis.lo])
+        hi_b = np.array([_float_up(Fraction(q)) for q in dis.hi])
+        lo_v = np.array([_float_up(Fraction(q)) for q in dis.lo])
+        hi_v = np.array([_float_down(Fraction(q)) for q in dis.hi])
+    except OverflowError as e:
+        raise _Reject(f"disjunct {d_i}: a box bound does not fit in float64") from e
+    if not (np.all(np.isfinite(lo_b)) and np.all(np.isfinite(hi_b))):
+        raise _Reject(f"disjunct {d_i}: a box bound does not fit in float64")
+    n_out = net.dims[-1]
+    for a_i, a in enumerate(dis.atoms):
+        if any(not 0 <= int(i) < n0 for i, _ in a.x) or any(not 0 <= int(j) < n_out for j, _ in a.y):
+            raise _Reject(f"disjunct {d_i}: atom {a_i} names an input or output that does not exist")
+    n_atoms = len(dis.atoms)
+    leaves: list[Any] = []
+    stack: list[Any] = [(lo_b, hi_b, lo_v, hi_v, None)]
+    for idx, nd in enumerate(dis.nodes):
+        where = f"disjunct {d_i}, node {idx}"
+        if not stack:
+            raise _Reject(f"{where}: trailing node after the tree is complete", (d_i, idx))
+        lo, hi, lv, hv, cons = stack.pop()
+        kind = nd[0] if isinstance(nd, tuple) and len(nd) == 3 else None
+        if kind == "s":
+            i, v = nd[1], nd[2]
+            if type(i) is not int or not 0 <= i < n0:
+                raise _Reject(f"{where}: input index {i!r} does not exist (0..{n0 - 1})", (d_i, idx))
+            if not isinstance(v, float) or not math.isfinite(v):
+                raise _Reject(f"{where}: split value {v!r} is not a finite float", (d_i, idx))
+            if not lv[i] <= v <= hv[i]:
+                raise _Reject(f"{where}: split value {v!r} is outside the box [{lv[i]!r}, {hv[i]!r}] of input {i}",
+                              (d_i, idx))
+            hi1, hv1, lo2, lv2 = hi.copy(), hv.copy(), lo.copy(), lv.copy()
+            hi1[i] = hv1[i] = v
+            lo2[i] = lv2[i] = v
+            stack.append((lo2, hi, lv2, hv, cons))
+            stack.append((lo, hi1, lv, hv1, cons))
+        elif kind == "r":
+            k, j = nd[1], nd[2]
+            if type(k) is not int or not 0 <= k < net.L - 1 or type(j) is not int or not 0 <= j < net.hidden[k]:
+                raise _Reject(f"{where}: ReLU split on neuron ({k!r}, {j!r}) that does not exist", (d_i, idx))
+            flat = int(net.offsets[k]) + j
+            stack.append((lo, hi, lv, hv, (flat, 1, cons)))
+            stack.append((lo, hi, lv, hv, (flat, -1, cons)))
+        elif kind == "l":
+            lam_raw, alpha = nd[1], nd[2]
+            if not isinstance(lam_raw, (tuple, list)) or len(lam_raw) != n_atoms:
+                raise _Reject(f"{where}: expected {n_atoms} lambdas (one per atom)", (d_i, idx))
+            try:
+                lam = np.array([float(x) for x in lam_raw], dtype=np.float64)
+            except (TypeError, ValueError) as e:
+                raise _Reject(f"{where}: lambdas must be floats", (d_i, idx)) from e
+            if not np.all(np.isfinite(lam)) or np.any(lam < 0):
+                raise _Reject(f"{where}: lambdas must be finite and nonnegative", (d_i, idx))
+            if not np.any(lam > 0):
+                raise _Reject(f"{where}: lambdas are all zero", (d_i, idx))
+            if alpha is not None:
+                if not isinstance(alpha, (bytes, bytearray)) or len(alpha) != net.H:
+                    got = len(alpha) if isinstance(alpha, (bytes, bytearray)) else type(alpha).__name__
+                    raise _Reject(f"{where}: alpha must have {net.H} bytes (one per hidden neuron), got {got}",
+                                  (d_i, idx))
+            leaves.append((idx, lo, hi, cons, lam, alpha))
+        else:
+            raise _Reject(f"{where}: unknown node {nd!r:.60}", (d_i, idx))
+    if stack:
+        raise _Reject(f"disjunct {d_i}: the tree is truncated ({len(stack)} subtree(s) missing after "
+                      f"{len(dis.nodes)} nodes)", (d_i, len(dis.nodes)))
+    return leaves, lo_b, hi_b
+
+
+# ------------------------------------------------------------------------------ per disjunct
+def _rational_matrix(rows: list[dict[int, Fraction]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest floats of a rational matrix and an upper bound of the entrywise rounding error."""
+    m = np.zeros((len(rows), n))
+    err = np.zeros((len(rows), n))
+    for r, row in enumerate(rows):
+        for c, q in row.items():
+            f = float(q)
+            m[r, c] = f
+            err[r, c] = _float_up(abs(Fraction(f) - q))
+    return m, err
+
+
+def _check_disjunct(net: _Net, tree: ProofTree, d_i: int, dis: DisjunctProof, batch: int) -> LeafBounds:
+    leaves, _, _ = _walk(net, d_i, dis)
+    n0, n_out = net.dims[0], net.dims[-1]
+    try:
+        ys: list[dict[int, Fraction]] = []
+        xs: list[dict[int, Fraction]] = []
+        for a in dis.atoms:
+            yd: dict[int, Fraction] = {}
+            xd: dict[int, Fraction] = {}
+            for j, c in a.y:
+                yd[int(j)] = yd.get(int(j), Fraction(0)) + Fraction(c)
+            for i, c in a.x:
+                xd[int(i)] = xd.get(int(i), Fraction(0)) + Fraction(c)
+            ys.append(yd)
+            xs.append(xd)
+        by, by_err = _rational_matrix(ys, n_out)
+        bx, bx_err = _rational_matrix(xs, n0)
+        cs, cs_err = _rational_matrix([{0: Fraction(a.const)} for a in dis.atoms], 1)
+    except OverflowError as e:
+        raise _Reject(f"disjunct {d_i}: an atom coefficient does not fit in float64") from e
+    obj = (by, by_err, bx, bx_err, cs[:, 0], cs_err[:, 0])
+    nmax = max(net.dims)
+    per = max(1, min(batch, _BATCH_ELEMENTS // (2 * nmax * nmax)))
+    idx = np.array([lf[0] for lf in leaves], dtype=np.int64)
+    bounds = np.empty(len(leaves))
+    empty = np.zeros(len(leaves), dtype=bool)
+    for s in range(0, len(leaves), per):
+        chunk = leaves[s:s + per]
+        with np.errstate(all="ignore"):
+            bnd, emp = _bound_batch(net, tree.intermediate, chunk, obj)
+        bounds[s:s + per] = bnd
+        empty[s:s + per] = emp
+    return LeafBounds(d_i, idx, bounds, empty)
+
+
+# ------------------------------------------------------------------------------ the bounds
+class _Layers:
+    """Per-layer data of a batch, 1-based (index 0: the network input)."""
+
+    def __init__(self, L: int) -> None:
+        def empty() -> list[Any]:
+            return [None] * (L + 1)
+
+        self.l, self.u = empty(), empty()          # rigorous bounds of z_m, after the split constraints
+        self.yh = empty()                          # magnitude bound of y_m (y_0 = the network input)
+        self.e: list[Any] = empty()                # float32 perturbation bounds of z_m (None in real semantics)
+        self.vw = empty()                          # |W_m| yh_{m-1}, doubled for m = 1 (see _backsub_lower)
+        self.vmass = empty()                       # per-neuron weights of the error mass in back-substitution
+        self.act, self.unst = empty(), empty()     # neuron states
+        self.A, self.S, self.T = empty(), empty(), empty()  # adaptive lower slope, upper slope and intercept
+
+
+def _bound_batch(net: _Net, method: str, chunk: list[Any], obj: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Rigorous lower bounds of the leaf objectives of a batch of leaves, and their emptiness."""
+    B, L, G = len(chunk), net.L, net.G
+    lo_o = np.stack([lf[1] for lf in chunk])
+    hi_o = np.stack([lf[2] for lf in chunk])
+    lam = np.stack([lf[4] for lf in chunk])
+    neg = np.zeros((B, net.H), dtype=bool)
+    pos = np.zeros((B, net.H), dtype=bool)
+    for r, lf in enumerate(chunk):
+        c = lf[3]
+        while c is not None:
+            (neg if c[1] < 0 else pos)[r, c[0]] = True
+            c = c[2]
+    has_alpha = np.array([lf[5] is not None for lf in chunk])
+    alpha = np.zeros((B, net.H))
+    if has_alpha.any():
+        alpha[has_alpha] = np.stack([np.frombuffer(bytes(lf[5]), dtype=np.uint8) for lf in chunk
+                                     if lf[5] is not None]).astype(np.float64) / 255.0
+    # the network's input box: in float32 semantics the input is rounded to float32 first
+    if net.f32:
+        lo32 = lo_o.astype(np.float32)
+        lo32 = np.where(lo32.astype(np.float64) > lo_o, np.nextafter(lo32, np.float32(-np.inf)), lo32)
+        hi32 = hi_o.astype(np.float32)
+        hi32 = np.where(hi32.astype(np.float64) < hi_o, np.nextafter(hi32, np.float32(np.inf)), hi32)
+        lo, hi = lo32.astype(np.float64), hi32.astype(np.float64)
+    else:
+        lo, hi = lo_o, hi_o
+    xh = np.maximum(np.abs(lo), np.abs(hi))
+    xho = np.maximum(np.abs(lo_o), np.abs(hi_o))
+    bad = ~(np.all(xh <= net.big, axis=1) & np.all(xho <= net.big, axis=1))
+    empty = np.any(lo_o > hi_o, axis=1) & ~bad
+    mag = 1.0 + xh.sum(axis=1) + xho.sum(axis=1)
+    ly = _Layers(L)
+    ly.l[0], ly.u[0], ly.yh[0] = lo, hi, xh
+    fwd: Any = None
+    for m in range(1, L + 1):
+        tiny = (_TINY * mag)[:, None]
+        vwm = ly.yh[m - 1] @ net.absW[m].T
+        if net.f32:
+            ly.e[m] = (net.g32[m] * (vwm + net.absb[m])) * (1 + G) + (net.dims[m - 1] + 1) * 2.0**-149
+        em = ly.e[m] if net.f32 else 0.0
+        ly.vw[m] = 2.0 * vwm if m == 1 else vwm
+        # interval arithmetic (for m = 1: the exact affine map concretised over the box)
+        rl, ru = (lo, hi) if m == 1 else (np.maximum(ly.l[m - 1], 0.0), np.maximum(ly.u[m - 1], 0.0))
+        lo_v = rl @ net.Wp[m].T + ru @ net.Wn[m].T + net.b[m]
+        hi_v = ru @ net.Wp[m].T + rl @ net.Wn[m].T + net.b[m]
+        mass = vwm + net.absb[m] + em
+        l = _down(lo_v - em - G * mass - tiny)
+        u = _up(hi_v + em + G * mass + tiny)
+        if method == "crown" and 2 <= m < L:
+            n = net.dims[m]
+            eye = np.eye(n)
+            lam_rows = np.broadcast_to(np.concatenate([eye, -eye])[None], (B, 2 * n, n))
+            zero = np.zeros((B, 2 * n))
+            low = _backsub_lower(net, ly, m, lam_rows, zero, zero, ly.A, lo, hi, tiny)
+            l = np.maximum(l, low[:, :n])
+            u = np.minimum(u, -low[:, n:])
+        elif method == "forward" and m < L:
+            fwd = _forward_affine(net, m, fwd, ly.e[m], xh, tiny, B)
+            fl_, fu_ = _forward_concretize(fwd, lo, hi, xh, G, tiny)
+            l, u = np.maximum(l, fl_), np.minimum(u, fu_)
+        if m < L:
+            sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
+            u = np.where(neg[:, sl], np.minimum(u, 0.0), u)
+            l = np.where(pos[:, sl], np.maximum(l, 0.0), l)
+        layer_bad = ~(np.all(np.abs(l) <= net.big, axis=1) & np.all(np.abs(u) <= net.big, axis=1))
+        bad |= layer_bad & ~empty
+        empty |= ~bad & np.any(l > u, axis=1)
+        ly.l[m], ly.u[m] = l, u
+        zh = np.maximum(np.abs(l), np.abs(u))
+        ly.yh[m] = np.maximum(u, 0.0)
+        mag = mag + np.where(np.isfinite(zh), zh, 0.0).sum(axis=1)
+        if m < L:
+            inact = u <= 0
+            act = (l >= 0) & ~inact
+            unst = ~inact & ~act
+            # upper line y <= s z + t on [l, u]: s >= u/(u-l) and t >= -s l (rounded up, see the docs)
+            s = _up(_up(np.maximum((u / (u - l)) * (1 + 8 * _U), 0.0)))
+            t = _up(-s * l)
+            ly.act[m], ly.unst[m] = act, unst
+            ly.A[m] = np.where(act | (unst & (u > -l)), 1.0, 0.0)
+            ly.S[m] = np.where(act, 1.0, np.where(unst, s, 0.0))
+            ly.T[m] = np.where(unst, t, 0.0)
+            ly.vmass[m] = ly.vw[m] + net.absb[m] + em + np.where(unst, zh, 0.0)
+            if method == "forward":
+                fwd = _forward_relu(fwd, ly.A[m], ly.S[m], ly.T[m], xh, G, (_TINY * mag)[:, None])
+    # the objective g = c·f(x) + cx·x + k0 with c = -λ·B_y, cx = -λ·B_x, k0 = -λ·consts
+    by, by_err, bx, bx_err, cst, cst_err = obj
+    c = -(lam @ by)
+    dc = (lam @ by_err) * (1 + G) + G * (lam @ np.abs(by)) + _TINY
+    cx = -(lam @ bx)
+    dcx = (lam @ bx_err) * (1 + G) + G * (lam @ np.abs(bx)) + _TINY
+    k0 = -(lam @ cst)
+    dk0 = (lam @ cst_err) * (1 + G) + G * (lam @ np.abs(cst)) + _TINY
+    fh = np.maximum(np.abs(ly.l[L]), np.abs(ly.u[L]))
+    slack = (dc * fh).sum(axis=1) + (dcx * xho).sum(axis=1) + dk0
+    # the input part of g over its own (original) box; in float32 semantics the network sees another
+    in_val = np.sum(np.maximum(cx, 0.0) * lo_o + np.minimum(cx, 0.0) * hi_o, axis=1)
+    const0 = k0 - slack + in_val
+    mass0 = np.abs(k0) + slack + 2.0 * (np.abs(cx) * xho).sum(axis=1)
+    tiny = (_TINY * mag)[:, None]
+    a_obj = ly.A
+    if has_alpha.any():
+        a_obj = list(ly.A)
+        for m in range(1, L):
+            sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
+            own = np.where(ly.act[m], 1.0, np.where(ly.unst[m], alpha[:, sl], 0.0))
+            a_obj[m] = np.where(has_alpha[:, None], own, ly.A[m])
+    low = _backsub_lower(net, ly, L, c[:, None, :], const0[:, None], mass0[:, None], a_obj, lo, hi, tiny)[:, 0]
+    # interval bound of g from the output bounds (tighter is fine: take the maximum)
+    ibp = (np.maximum(c, 0.0) * ly.l[L] + np.minimum(c, 0.0) * ly.u[L]).sum(axis=1) + const0
+    ibp = _down(ibp - G * ((np.abs(c) * fh).sum(axis=1) + mass0) - tiny[:, 0])
+    bound = np.maximum(low, ibp)
+    bound = np.where(np.isfinite(bound) & ~bad, bound, np.nan)
+    return np.where(empty, np.inf, bound), empty
+
+
+def _backsub_lower(net: _Net, ly: _Layers, K: int, lam: np.ndarray, const: np.ndarray, mass: np.ndarray,
+                   slopes: list[Any], lo: np.ndarray, hi: np.ndarray, tiny: np.ndarray) -> np.ndarray:
+    """Rigorous lower bound of ``Σ_n lam[b, r, n] z_K[n] + const[b, r]`` over the leaf domains, shape (B, R).
+
+    ``lam`` holds exact float64 coefficients; ``mass`` is the absolute size of everything already
+    folded into ``const``.  Every term added to the constant, and every rounding error of a computed
+    coefficient times a magnitude bound of what it multiplies, is added to ``mass``; the result
+    subtracts ``G·mass + tiny`` and rounds down.
+    """
+    B, R, _ = lam.shape
+    absl = np.abs(lam)
+    const = const + lam @ net.b[K]
+    # |Λ_K| (|b_K| + e_K + |W_K| yh_{K-1}): the last term covers the rounding of μ = Λ_K W_K
+    vt = net.absb[K] + ly.vw[K]
+    if ly.e[K] is not None:
+        const = const - _bdot(absl, ly.e[K])
+        vt = vt + ly.e[K]
+    mass = mass + _bdot(absl, np.broadcast_to(vt, (B, vt.shape[-1])))
+    for m in range(K - 1, 0, -1):
+        mu = (lam.reshape(B * R, -1) @ net.W[m + 1]).reshape(B, R, -1)
+        mun = np.minimum(mu, 0.0)
+        lam = np.maximum(mu, 0.0) * slopes[m][:, None, :] + mun * ly.S[m][:, None, :]
+        absl = np.abs(lam)
+        tt = _bdot(mun, ly.T[m])
+        const = const + tt + lam @ net.b[m]
+        if ly.e[m] is not None:
+            const = const - _bdot(absl, ly.e[m])
+        mass = mass + _bdot(absl, ly.vmass[m]) - tt
+    cin = (lam.reshape(B * R, -1) @ net.W[1]).reshape(B, R, -1)
+    val = const + _bdot(np.maximum(cin, 0.0), lo) + _bdot(np.minimum(cin, 0.0), hi)
+    return _down(val - net.G * mass - tiny)
+
+
+_Forms = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""``(AL, cL, EL, AU, cU, EU)``: ``AL x + cL - EL <= v <= AU x + cU + EU`` on the leaf domain."""
+
+
+def _forward_affine(net: _Net, m: int, yf: _Forms | None, em: np.ndarray | None, xh: np.ndarray,
+                    tiny: np.ndarray, B: int) -> _Forms:
+    """Linear forms of ``z_m`` from those of ``y_{m-1}`` (``yf`` None: ``z_1 = W_1 x + b_1`` exactly)."""
+    G = net.G
+    if yf is None:
+        w = np.broadcast_to(net.W[1][None], (B,) + net.W[1].shape)
+        cb = np.broadcast_to(net.b[1], (B, net.dims[1]))
+        err = np.zeros((B, net.dims[1])) if em is None else em
+        return w, cb, err, w, cb, err
+    AyL, cyL, EyL, AyU, cyU, EyU = yf
+    n0 = AyL.shape[2]
+    w2 = np.hstack([net.Wp[m], net.Wn[m]])
+    aw2 = np.abs(w2)
+
+    def apply(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        y = np.concatenate([first, second], axis=1).transpose(0, 2, 1).reshape(B * n0, -1)
+        return (y @ w2.T).reshape(B, n0, -1).transpose(0, 2, 1)
+
+    AL, AU = apply(AyL, AyU), apply(AyU, AyL)
+    cL = np.concatenate([cyL, cyU], axis=1) @ w2.T + net.b[m]
+    cU = np.concatenate([cyU, cyL], axis=1) @ w2.T + net.b[m]
+    szL = _bdot(np.abs(AyL), xh) + np.abs(cyL)
+    szU = _bdot(np.abs(AyU), xh) + np.abs(cyU)
+    extra = 0.0 if em is None else em
+    EL = (np.concatenate([EyL, EyU], axis=1) @ aw2.T) * (1 + G) \
+        + G * (np.concatenate([szL, szU], axis=1) @ aw2.T + net.absb[m]) + extra + tiny
+    EU = (np.concatenate([EyU, EyL], axis=1) @ aw2.T) * (1 + G) \
+        + G * (np.concatenate([szU, szL], axis=1) @ aw2.T + net.absb[m]) + extra + tiny
+    return AL, cL, EL, AU, cU, EU
+
+
+def _forward_concretize(f: _Forms, lo: np.ndarray, hi: np.ndarray, xh: np.ndarray, G: float,
+                        tiny: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    AL, cL, EL, AU, cU, EU = f
+    lv = _bdot(np.maximum(AL, 0.0), lo) + _bdot(np.minimum(AL, 0.0), hi) + cL - EL
+    uv = _bdot(np.maximum(AU, 0.0), hi) + _bdot(np.minimum(AU, 0.0), lo) + cU + EU
+    ml = _bdot(np.abs(AL), xh) + np.abs(cL) + EL
+    mu = _bdot(np.abs(AU), xh) + np.abs(cU) + EU
+    return _down(lv - G * ml - tiny), _up(uv + G * mu + tiny)
+
+
+def _forward_relu(f: _Forms, a: np.ndarray, s: np.ndarray, t: np.ndarray, xh: np.ndarray, G: float,
+                  tiny: np.ndarray) -> _Forms:
+    """Forms of ``y = relu(z)``: lower ``a·lower(z)`` (a in {0, 1}), upper ``s·upper(z) + t``."""
+    AL, cL, EL, AU, cU, EU = f
+    AyL, cyL, EyL = AL * a[:, :, None], cL * a, EL * a
+    AyU = AU * s[:, :, None]
+    scu = cU * s
+    cyU = scu + t
+    EyU = EU * s * (1 + G) + G * (_bdot(np.abs(AyU), xh) + np.abs(scu) + t) + tiny
+    return AyL, cyL, EyL, AyU, cyU, EyU
