@@ -96,7 +96,8 @@ _TMP: list[str] = []
 
 def store_only(results: list[BatchResult], claims: list[sr.Claim]) -> float:
     """Seconds per row to write the 40 result rows again (files first, then one transaction each)."""
-    from sosrelax.batch import ClaimSpec, _record, _Task
+    from sosrelax.batch.claims import ClaimSpec, Task
+    from sosrelax.batch.runner import record
     from sosrelax.store import ResultStore
 
     recs = []
@@ -111,9 +112,9 @@ def store_only(results: list[BatchResult], claims: list[sr.Claim]) -> float:
     with tempfile.TemporaryDirectory() as d, ResultStore(Path(d) / "s.sqlite") as db:
         t0 = time.perf_counter()
         for rec, spec, key in recs:
-            task = _Task(key=key, name="c", spec=spec, deferred=None, certify_kwargs={"rng": 0},
-                         memory_limit=None, wall_limit=1.0)
-            _record(db, task, rec)
+            task = Task(key=key, name="c", spec=spec, deferred=None, certify_kwargs={"rng": 0},
+                        memory_limit=None, wall_limit=1.0)
+            record(db, task, rec)
         return (time.perf_counter() - t0) / len(recs)
 
 

@@ -32,7 +32,7 @@ from sosrelax.errors import ParseError
 from sosrelax.poly import Constraint, Polynomial
 from sosrelax.problem import Claim, Problem
 
-__all__ = ["ProblemFile", "parse_relation", "read_problem_file"]
+__all__ = ["ProblemFile", "bounds_from_table", "constraints_from_table", "parse_relation", "read_problem_file"]
 
 _KNOWN = {
     "problem": {"variables", "minimize", "maximize", "subject_to", "bounds"},
@@ -123,8 +123,8 @@ def read_problem_file(path: str | os.PathLike[str]) -> ProblemFile:
         objective = Polynomial.parse(pt[key], variables)
     except ParseError as e:
         raise ParseError(f"{path}: problem.{key}: {e}") from e
-    constraints = _constraints(path, "problem.subject_to", pt.get("subject_to", []), variables)
-    bounds = _bounds(path, pt.get("bounds"))
+    constraints = constraints_from_table(path, "problem.subject_to", pt.get("subject_to", []), variables)
+    bounds = bounds_from_table(path, pt.get("bounds"))
     problem = Problem(
         **{key: objective},
         subject_to=constraints,
@@ -138,7 +138,7 @@ def read_problem_file(path: str | os.PathLike[str]) -> ProblemFile:
         if "statement" not in ct or not isinstance(ct["statement"], str):
             raise ParseError(f'{path}: [claim] needs statement = "f(x) <= t"')
         statement = parse_relation(ct["statement"], variables, f"{path}: claim.statement")
-        extra = _constraints(path, "claim.subject_to", ct.get("subject_to", []), variables)
+        extra = constraints_from_table(path, "claim.subject_to", ct.get("subject_to", []), variables)
         box = []
         for name, (lo, hi) in (bounds or {}).items():
             v = Polynomial.parse(name, variables)
@@ -147,7 +147,12 @@ def read_problem_file(path: str | os.PathLike[str]) -> ProblemFile:
     return ProblemFile(path=path, problem=problem, relaxation=relaxation, claim=claim)
 
 
-def _constraints(path: str, key: str, items: Any, variables: list[str] | None) -> list[Constraint]:
+def constraints_from_table(path: str, key: str, items: Any, variables: list[str] | None) -> list[Constraint]:
+    """The constraints of a TOML list of relation strings (``"x^2 + y^2 <= 1"``) at ``key`` of file ``path``.
+
+    Raises :class:`~sosrelax.errors.ParseError` naming the file and the entry when an item is not a string or
+    not a relation.
+    """
     if not isinstance(items, list):
         raise ParseError(f'{path}: {key} must be a list of strings like "x^2 + y^2 <= 1"')
     out = []
@@ -158,7 +163,12 @@ def _constraints(path: str, key: str, items: Any, variables: list[str] | None) -
     return out
 
 
-def _bounds(path: str, bounds: Any) -> dict[str, tuple[float, float]] | None:
+def bounds_from_table(path: str, bounds: Any) -> dict[str, tuple[float, float]] | None:
+    """Variable bounds ``{name: (lower, upper)}`` from a TOML table ``{ x = [-1, 1] }`` (``None``: none).
+
+    Raises :class:`~sosrelax.errors.ParseError` naming the file and the variable when an entry is not a pair
+    of numbers.
+    """
     if bounds is None:
         return None
     if not isinstance(bounds, dict):
@@ -171,5 +181,12 @@ def _bounds(path: str, bounds: Any) -> dict[str, tuple[float, float]] | None:
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
         ):
             raise ParseError(f"{path}: problem.bounds.{name} must be [lower, upper], got {pair!r}")
+        for v in pair:
+            if isinstance(v, int) and not (abs(v) <= 2**53 or float(v) == v if abs(v) < 2**1023
+                                           else False):
+                raise ParseError(
+                    f"{path}: problem.bounds.{name}: the integer {v} is not exactly representable "
+                    "as a float64 (it would be rounded); rescale so that integers stay below 2**53"
+                )
         out[name] = (float(pair[0]), float(pair[1]))
     return out
