@@ -45,6 +45,7 @@ __all__ = [
     "mean_candidates",
     "project_to_box",
     "psd_projection",
+    "sign_equality_variable",
     "sign_variables",
     "uniform_candidates",
 ]
@@ -54,8 +55,8 @@ CandidateGenerator = Callable[
 ]
 
 
-def _is_sign_equality(h: Polynomial) -> str | None:
-    """Name of ``x`` if ``h = c (x² − 1)`` for some ``c ≠ 0``, else ``None``."""
+def sign_equality_variable(h: Polynomial) -> str | None:
+    """Name of ``x`` if ``h = c (x² − 1)`` for some ``c ≠ 0`` (the equality ``h = 0`` says ``x = ±1``), else ``None``."""
     if h.nterms != 2 or h.degree != 2:
         return None
     exps = np.asarray(h.exps)
@@ -75,7 +76,7 @@ def sign_variables(problem: Any) -> np.ndarray:
 
     Such variables are ±1 exactly, and rounding to ±1 meets their equality in exact arithmetic.
     """
-    names = {_is_sign_equality(h) for h in problem.equalities} - {None}
+    names = {sign_equality_variable(h) for h in problem.equalities} - {None}
     return np.array([v in names for v in problem.variables], dtype=bool)
 
 

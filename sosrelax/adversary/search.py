@@ -38,13 +38,13 @@ import scipy.optimize
 from sosrelax.adversary.pseudo import PseudoDistribution
 from sosrelax.adversary.rounding import (
     CandidateGenerator,
-    _is_sign_equality,
     atoms_candidates,
     box_of,
     gaussian_candidates,
     hyperplane_candidates,
     mean_candidates,
     project_to_box,
+    sign_equality_variable,
     sign_variables,
     uniform_candidates,
 )
@@ -163,7 +163,7 @@ def _target(problem_or_claim: Problem | Claim) -> _Target:
         )
     variables = tuple(problem.variables)
     pm = sign_variables(problem)
-    others = tuple(h for h in problem.equalities if _is_sign_equality(h) is None)
+    others = tuple(h for h in problem.equalities if sign_equality_variable(h) is None)
     lo, hi = box_of(problem)
     univariate = all(_is_interval(g) for g in problem.inequalities)
     bounded_used = all(
@@ -372,6 +372,63 @@ def _as_rng(rng: np.random.Generator | int) -> np.random.Generator:
     )
 
 
+def _candidates(t: _Target, pseudo: PseudoDistribution | None, gen: np.random.Generator, n_samples: int,
+                n_starts: int, n_uniform: int) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate points (projected to the box) and the name of the generator of each.
+
+    With moments: the atoms, the mean, Gaussian and (for ±1 variables) hyperplane samples; always
+    ``n_uniform`` uniform box samples.  Rows with non-finite entries are dropped.
+    """
+    n = len(t.variables)
+    generators: list[tuple[str, CandidateGenerator, int]] = []
+    if pseudo is not None:
+        generators += [
+            ("atom", atoms_candidates, n_starts),
+            ("mean", mean_candidates, 1),
+            ("gaussian", gaussian_candidates, n_samples),
+            ("hyperplane", hyperplane_candidates, n_samples if np.any(t.pm) else 0),
+        ]
+    generators.append(("uniform", uniform_candidates, n_uniform))
+    blocks, labels = [], []
+    for name, fn, k in generators:
+        rows = fn(pseudo, t.problem, gen, k) if k > 0 else np.zeros((0, n))
+        rows = rows[np.all(np.isfinite(rows), axis=1)]
+        blocks.append(rows)
+        labels += [name] * rows.shape[0]
+    cands = project_to_box(np.vstack(blocks) if blocks else np.zeros((0, n)), t.problem)
+    return cands, np.array(labels, dtype=object)
+
+
+def _check_all(t: _Target, finals: list[tuple[np.ndarray, str]], end: float) -> tuple[list[_Checked], int]:
+    """Exact checks of the final points, then a repair of the infeasible local-search results.
+
+    Stops at ``end`` (after at least one check); returns the checked points and the number of exact checks.
+    """
+    checked: list[_Checked] = []
+    anchors: list[np.ndarray] = []
+    pending: list[tuple[np.ndarray, str]] = []
+    n_exact = 0
+    for x, s in finals:
+        if time.perf_counter() > end and checked:
+            break
+        c = _check(t, x, s)
+        n_exact += 1
+        checked.append(c)
+        if c.attack.feasible:
+            anchors.append(x)
+        else:
+            pending.append((x, s))
+    for x, s in pending:
+        if time.perf_counter() > end:
+            break
+        if s.endswith("+local"):
+            c2 = _repair(t, x, anchors, s, end)
+            if c2 is not None:
+                checked.append(c2)
+                n_exact += 1
+    return checked, n_exact
+
+
 def attack(
     problem_or_claim: Problem | Claim,
     pseudo: PseudoDistribution | None,
@@ -417,26 +474,9 @@ def attack(
     end = t0 + float(budget_s)
     gen = _as_rng(rng)
     t = _target(problem_or_claim)
-    n = len(t.variables)
     if n_uniform is None:
         n_uniform = n_samples if pseudo is None else 0
-    generators: list[tuple[str, CandidateGenerator, int]] = []
-    if pseudo is not None:
-        generators += [
-            ("atom", atoms_candidates, n_starts),
-            ("mean", mean_candidates, 1),
-            ("gaussian", gaussian_candidates, n_samples),
-            ("hyperplane", hyperplane_candidates, n_samples if np.any(t.pm) else 0),
-        ]
-    generators.append(("uniform", uniform_candidates, n_uniform))
-    blocks, labels = [], []
-    for name, fn, k in generators:
-        rows = fn(pseudo, t.problem, gen, k) if k > 0 else np.zeros((0, n))
-        rows = rows[np.all(np.isfinite(rows), axis=1)]
-        blocks.append(rows)
-        labels += [name] * rows.shape[0]
-    cands = project_to_box(np.vstack(blocks) if blocks else np.zeros((0, n)), t.problem)
-    src = np.array(labels, dtype=object)
+    cands, src = _candidates(t, pseudo, gen, n_samples, n_starts, n_uniform)
     n_cand = cands.shape[0]
     if n_cand == 0:
         return AttackResult(AttackStatus.NO_FEASIBLE_POINT, None, None, 0, 0, 0,
@@ -467,28 +507,7 @@ def attack(
             finals.append((x, str(src[i]) + "+local"))
             n_local += 1
 
-    checked: list[_Checked] = []
-    anchors: list[np.ndarray] = []
-    pending: list[tuple[np.ndarray, str]] = []
-    n_exact = 0
-    for x, s in finals:
-        if time.perf_counter() > end and checked:
-            break
-        c = _check(t, x, s)
-        n_exact += 1
-        checked.append(c)
-        if c.attack.feasible:
-            anchors.append(x)
-        else:
-            pending.append((x, s))
-    for x, s in pending:
-        if time.perf_counter() > end:
-            break
-        if s.endswith("+local"):
-            c2 = _repair(t, x, anchors, s, end)
-            if c2 is not None:
-                checked.append(c2)
-                n_exact += 1
+    checked, n_exact = _check_all(t, finals, end)
 
     feasible = [c for c in checked if c.attack.feasible]
     elapsed = time.perf_counter() - t0
