@@ -14,15 +14,18 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum, StrEnum
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sosrelax.errors import InvalidValueError, SizeLimitError
 from sosrelax.problem import Claim
 from sosrelax.result import SolveResult
+
+if TYPE_CHECKING:
+    from sosrelax.adversary.search import AttackResult
 
 __all__ = ["RungLog", "Verdict", "VerdictStatus", "certify", "parse_schedule"]
 
@@ -197,32 +200,80 @@ def certify(
         ``certified`` only if the independent checker verified a certificate that settles the claim;
         ``falsified`` only with a counterexample re-evaluated exactly; ``unknown`` otherwise.
     """
-    from sosrelax.adversary.search import attack
-    from sosrelax.api import solve
-
     if not isinstance(claim, Claim):
         raise InvalidValueError(
             f"certify() expects a sosrelax.Claim, got {type(claim).__name__}; write "
             "sr.Claim(f <= t, subject_to=[...])"
         )
-    t_start = time.perf_counter()
+    run = _Run(claim, time_limit, time.perf_counter(), sys.stderr.isatty() if progress is None else progress)
     rungs = parse_schedule(schedule, claim, max_level)
-    strict = claim.constraint.kind.name == "GT"
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     budget = attack_budget if attack_budget is not None else min(10.0, 0.2 * time_limit)
-    show = sys.stderr.isatty() if progress is None else progress
-    log: list[RungLog] = []
-    best_bound: float | None = None
-    best_attack: float | None = None
-    if show:
+    if run.show:
         print(
             f"{'rung':>8}  {'proven bound':>14}  {'best attack':>14}  {'time':>8}  outcome",
             file=sys.stderr,
         )
+    for rung in rungs:
+        name = _rung_name(rung)
+        if run.remaining() <= 0:
+            run.record(RungLog(name, {}, None, None, None, 0.0, "skipped: time limit reached"))
+            break
+        outcome = _try_rung(run, rung, name, solver, gen, budget)
+        if isinstance(outcome, Verdict):
+            return outcome
+        if outcome is _Next.STOP:
+            break
+    best_bound, best_attack = run.best_bound, run.best_attack
+    gap = (
+        "" if best_bound is None or best_attack is None else f"; gap {best_attack - best_bound:.3g}"
+    )
+    return run.verdict(
+        VerdictStatus.UNKNOWN,
+        f"neither proven nor falsified within the schedule and budget: best proven bound "
+        f"{_fmt(best_bound)}, best attack {_fmt(best_attack)}{gap}",
+    )
 
-    def record(row: RungLog) -> None:
-        log.append(row)
-        if show:
+
+def _rung_name(rung: Rung) -> str:
+    """``"sos-2"``, ``"lp"``, ``"sos-2/correlative"``: the rung's label in the log."""
+    relaxation, level = rung[0], rung[1]
+    sparsity = rung[2] if len(rung) > 2 else None
+    name = relaxation if level is None else f"{relaxation}-{level}"
+    return name if sparsity is None else f"{name}/{sparsity}"
+
+
+class _Next(Enum):
+    """What the loop does after a rung that reached no verdict."""
+
+    CONTINUE = "continue"
+    STOP = "stop"
+
+
+@dataclass
+class _Run:
+    """The state of one :func:`certify` call: the log, the live table and the best values so far."""
+
+    claim: Claim
+    time_limit: float
+    t_start: float
+    show: bool
+    log: list[RungLog] = field(default_factory=list)
+    best_bound: float | None = None
+    best_attack: float | None = None
+
+    @property
+    def strict(self) -> bool:
+        return self.claim.constraint.kind.name == "GT"
+
+    def remaining(self) -> float:
+        """Seconds left of the time limit."""
+        return self.time_limit - (time.perf_counter() - self.t_start)
+
+    def record(self, row: RungLog) -> None:
+        """Append ``row`` to the log (and print it when the live table is on)."""
+        self.log.append(row)
+        if self.show:
             print(
                 f"{row.rung:>8}  {_fmt(row.bound):>14}  {_fmt(row.attack_value):>14}  {row.time_s:7.2f}s  "
                 f"{row.outcome}",
@@ -230,145 +281,107 @@ def certify(
                 flush=True,
             )
 
-    def verdict(status: VerdictStatus, message: str, **kw: Any) -> Verdict:
+    def verdict(self, status: VerdictStatus, message: str, **kw: Any) -> Verdict:
+        """The verdict with the log so far; ``bound`` and ``attack_value`` default to the best values."""
         return Verdict(
             status=status,
-            claim=claim,
-            bound=kw.pop("bound", best_bound),
-            attack_value=kw.pop("attack_value", best_attack),
+            claim=self.claim,
+            bound=kw.pop("bound", self.best_bound),
+            attack_value=kw.pop("attack_value", self.best_attack),
             counterexample=kw.pop("counterexample", None),
             certificate=kw.pop("certificate", None),
-            log=tuple(log),
+            log=tuple(self.log),
             message=message,
-            time_s=time.perf_counter() - t_start,
+            time_s=time.perf_counter() - self.t_start,
         )
 
-    for rung in rungs:
-        relaxation, level = rung[0], rung[1]
-        sparsity = rung[2] if len(rung) > 2 else None
-        name = relaxation if level is None else f"{relaxation}-{level}"
-        if sparsity is not None:
-            name = f"{name}/{sparsity}"
-        remaining = time_limit - (time.perf_counter() - t_start)
-        if remaining <= 0:
-            record(RungLog(name, {}, None, None, None, 0.0, "skipped: time limit reached"))
-            break
-        t0 = time.perf_counter()
-        try:
-            res: SolveResult = solve(
-                claim.problem,
-                relaxation=relaxation,
-                level=level,
-                solver=solver,
-                sparsity=sparsity,
-                time_limit=remaining,
-            )
-        except SizeLimitError as e:
-            record(RungLog(name, {}, None, None, None, time.perf_counter() - t0, f"skipped: {e}"))
-            if relaxation == "sos":
-                break  # higher SOS levels only grow
-            continue  # a too-large LP/SOCP rung does not rule out the SOS rungs
-        except (
-            InvalidValueError
-        ) as e:  # a rung that does not apply to this claim (e.g. Shor on a quartic)
-            record(RungLog(name, {}, None, None, None, time.perf_counter() - t0, f"skipped: {e}"))
-            continue
-        sizes = res.info.get("sizes", {})
-        # K proven empty: the claim holds vacuously
-        if res.certified and res.certificate is not None and res.certificate.kind == "infeasible":
-            record(
-                RungLog(
-                    name, sizes, float("inf"), None, None, time.perf_counter() - t0, "certified"
-                )
-            )
-            return verdict(
+
+def _try_rung(run: _Run, rung: Rung, name: str, solver: str, gen: np.random.Generator,
+              budget: float) -> Verdict | _Next:
+    """Solve one rung, check its certificate, and attack its moments; a verdict when that settles the claim.
+
+    A rung that does not apply (or is too large) is logged as skipped; after a too-large SOS rung the loop
+    stops, since higher levels only grow.
+    """
+    from sosrelax.api import solve
+
+    relaxation, level = rung[0], rung[1]
+    sparsity = rung[2] if len(rung) > 2 else None
+    remaining = run.remaining()
+    t0 = time.perf_counter()
+    try:
+        res: SolveResult = solve(run.claim.problem, relaxation=relaxation, level=level, solver=solver,
+                                 sparsity=sparsity, time_limit=remaining)
+    except SizeLimitError as e:
+        run.record(RungLog(name, {}, None, None, None, time.perf_counter() - t0, f"skipped: {e}"))
+        # higher SOS levels only grow; a too-large LP/SOCP rung does not rule out the SOS rungs
+        return _Next.STOP if relaxation == "sos" else _Next.CONTINUE
+    except InvalidValueError as e:  # a rung that does not apply to this claim (e.g. Shor on a quartic)
+        run.record(RungLog(name, {}, None, None, None, time.perf_counter() - t0, f"skipped: {e}"))
+        return _Next.CONTINUE
+    sizes = res.info.get("sizes", {})
+    # K proven empty: the claim holds vacuously
+    if res.certified and res.certificate is not None and res.certificate.kind == "infeasible":
+        run.record(RungLog(name, sizes, float("inf"), None, None, time.perf_counter() - t0, "certified"))
+        return run.verdict(
+            VerdictStatus.CERTIFIED,
+            "the set K is empty (infeasibility certificate verified), so the claim holds",
+            bound=float("inf"),
+            certificate=res.certificate,
+        )
+    if res.bound is not None and res.check is not None and res.check.valid:
+        assert res.check.bound is not None
+        proven = Fraction(res.check.bound)
+        run.best_bound = res.bound if run.best_bound is None else max(run.best_bound, res.bound)
+        if _settles(proven, run.strict):
+            run.record(RungLog(name, sizes, res.bound, res.solver_bound, None, time.perf_counter() - t0,
+                               "certified"))
+            return run.verdict(
                 VerdictStatus.CERTIFIED,
-                "the set K is empty (infeasibility certificate verified), so the claim holds",
-                bound=float("inf"),
+                f"min p >= {res.bound:.10g} proven at rung {name} (certificate verified)",
                 certificate=res.certificate,
             )
-        if res.bound is not None and res.check is not None and res.check.valid:
-            assert res.check.bound is not None
-            proven = Fraction(res.check.bound)
-            best_bound = res.bound if best_bound is None else max(best_bound, res.bound)
-            if _settles(proven, strict):
-                record(
-                    RungLog(
-                        name,
-                        sizes,
-                        res.bound,
-                        res.solver_bound,
-                        None,
-                        time.perf_counter() - t0,
-                        "certified",
-                    )
-                )
-                return verdict(
-                    VerdictStatus.CERTIFIED,
-                    f"min p >= {res.bound:.10g} proven at rung {name} (certificate verified)",
-                    certificate=res.certificate,
-                )
-        if relaxation in ("lp", "dsos", "sdsos"):
-            # cheap bounding rungs: their moments are not PSD-constrained, so the adversary waits for
-            # the SDP/SOS rungs
-            outcome = "gap" if res.bound is not None else f"no bound ({res.status.value})"
-            record(RungLog(name, sizes, res.bound, res.solver_bound, None, time.perf_counter() - t0, outcome))
-            continue
-        t_att = time.perf_counter()
-        # a cheap moment-guided round first (atoms, mean, a few samples and starts), the full
-        # round only when it finds nothing
-        found = attack(claim, res.pseudo, rng=gen, budget_s=min(budget, max(remaining, 0.5)),
-                       n_samples=16, n_starts=2)
-        if found.counterexample is None:
-            remaining = time_limit - (time.perf_counter() - t_start)
-            wider = attack(claim, res.pseudo, rng=gen, budget_s=min(budget, max(remaining, 0.5)))
-            if wider.counterexample is not None or (
-                wider.best is not None and wider.best.feasible
-                and (found.best is None or not found.best.feasible
-                     or wider.best.value < found.best.value)
-            ):
-                found = wider
-        t_att = time.perf_counter() - t_att
-        if found.best is not None and found.best.feasible:
-            v = found.best.value
-            best_attack = v if best_attack is None else min(best_attack, v)
-        if found.counterexample is not None:
-            record(
-                RungLog(
-                    name,
-                    sizes,
-                    res.bound,
-                    res.solver_bound,
-                    found.counterexample.value,
-                    time.perf_counter() - t0,
-                    "falsified",
-                    t_att,
-                )
-            )
-            return verdict(
-                VerdictStatus.FALSIFIED,
-                f"counterexample found at rung {name}: p = {found.counterexample.value:.10g} "
-                "(re-evaluated exactly)",
-                counterexample=dict(found.counterexample.point),
-            )
-        outcome = "gap" if res.bound is not None else f"no bound ({res.status.value})"
-        record(
-            RungLog(
-                name,
-                sizes,
-                res.bound,
-                res.solver_bound,
-                None if found.best is None or not found.best.feasible else found.best.value,
-                time.perf_counter() - t0,
-                outcome,
-                t_att,
-            )
+    outcome = "gap" if res.bound is not None else f"no bound ({res.status.value})"
+    if relaxation in ("lp", "dsos", "sdsos"):
+        # cheap bounding rungs: their moments are not PSD-constrained, so the adversary waits for
+        # the SDP/SOS rungs
+        run.record(RungLog(name, sizes, res.bound, res.solver_bound, None, time.perf_counter() - t0, outcome))
+        return _Next.CONTINUE
+    t_att = time.perf_counter()
+    found = _attack_moments(run, res.pseudo, gen, budget, remaining)
+    t_att = time.perf_counter() - t_att
+    if found.best is not None and found.best.feasible:
+        v = found.best.value
+        run.best_attack = v if run.best_attack is None else min(run.best_attack, v)
+    if found.counterexample is not None:
+        run.record(RungLog(name, sizes, res.bound, res.solver_bound, found.counterexample.value,
+                           time.perf_counter() - t0, "falsified", t_att))
+        return run.verdict(
+            VerdictStatus.FALSIFIED,
+            f"counterexample found at rung {name}: p = {found.counterexample.value:.10g} "
+            "(re-evaluated exactly)",
+            counterexample=dict(found.counterexample.point),
         )
-    gap = (
-        "" if best_bound is None or best_attack is None else f"; gap {best_attack - best_bound:.3g}"
-    )
-    return verdict(
-        VerdictStatus.UNKNOWN,
-        f"neither proven nor falsified within the schedule and budget: best proven bound "
-        f"{_fmt(best_bound)}, best attack {_fmt(best_attack)}{gap}",
-    )
+    attack_value = None if found.best is None or not found.best.feasible else found.best.value
+    run.record(RungLog(name, sizes, res.bound, res.solver_bound, attack_value, time.perf_counter() - t0,
+                       outcome, t_att))
+    return _Next.CONTINUE
+
+
+def _attack_moments(run: _Run, pseudo: Any, gen: np.random.Generator, budget: float,
+                    remaining: float) -> AttackResult:
+    """A cheap moment-guided round first (atoms, mean, a few samples and starts); the full round only when
+    it finds no counterexample, kept when it finds one or a better exactly feasible point."""
+    from sosrelax.adversary.search import attack
+
+    found = attack(run.claim, pseudo, rng=gen, budget_s=min(budget, max(remaining, 0.5)),
+                   n_samples=16, n_starts=2)
+    if found.counterexample is None:
+        wider = attack(run.claim, pseudo, rng=gen, budget_s=min(budget, max(run.remaining(), 0.5)))
+        if wider.counterexample is not None or (
+            wider.best is not None and wider.best.feasible
+            and (found.best is None or not found.best.feasible
+                 or wider.best.value < found.best.value)
+        ):
+            found = wider
+    return found
