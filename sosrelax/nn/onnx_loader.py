@@ -5,9 +5,18 @@ Supported operators: ``Gemm``, ``MatMul``, ``Add``, ``Sub``, ``Mul`` and ``Div``
 ``BatchNormalization`` (folded into the affine map), ``Conv`` and ``AveragePool`` (2-D, unrolled to
 affine maps; meant for small inputs).  Old-style files that list initialisers among
 ``graph.input`` are read too.  Anything else raises :class:`~sosrelax.errors.ParseError` naming the
-node and the operator.
+node and the operator; so do an operator set of the default domain below :data:`OPSET_RANGE` or
+newer than the installed ``onnx`` package knows, an operator of another domain, and a tensor whose
+element type is not ``float32``/``float64`` (integer tensors only as shape constants), each naming
+the culprit.
 
-Every affine operator is a numpy function of a batch of tensors.  The affine map between two ReLUs
+The operators follow the ONNX semantics exactly: ``MatMul`` is ``numpy.matmul`` (a 1-D operand is a
+vector: promoted to a matrix, the added axis removed again), ``Add``/``Sub``/``Mul``/``Div`` broadcast
+multidirectionally like numpy (a constant of higher rank than the data adds leading axes), ``Gemm`` is
+``alpha·A'·B' + beta·C`` with ``transA``/``transB`` and the data tensor in any of the three places.
+
+Every affine operator is a numpy function of a batch of tensors (the batch axis in front of the
+model's own axes, which keep their ONNX meaning).  The affine map between two ReLUs
 is obtained by probing that composition with the unit vectors (linear part, biases switched off)
 and with zero (bias), so the weights of a single ``Gemm``/``MatMul`` come out exactly.
 """
@@ -25,7 +34,16 @@ import numpy as np
 from sosrelax.errors import BackendNotAvailableError, InvalidValueError, ParseError
 from sosrelax.nn.ir import Affine, Network, ReLU, from_operations
 
-__all__ = ["SUPPORTED_OPERATORS", "cross_check", "load_onnx", "onnx_forward", "onnx_tensors"]
+__all__ = ["OPSET_RANGE", "SUPPORTED_OPERATORS", "cross_check", "load_onnx", "onnx_forward", "onnx_tensors"]
+
+#: Operator-set versions of the default ONNX domain the loader is tested with (inclusive); newer sets
+#: that the installed ``onnx`` package defines are read too.
+OPSET_RANGE = (7, 21)
+
+#: Element types (``onnx.TensorProto`` codes) of data tensors and weights: FLOAT, DOUBLE.
+_FLOAT_TYPES = {1: "float32", 11: "float64"}
+#: Also allowed for constants (shapes, axes): INT32, INT64.
+_INT_TYPES = {6: "int32", 7: "int64"}
 
 SUPPORTED_OPERATORS = (
     "Add", "AveragePool", "BatchNormalization", "Constant", "Conv", "Div", "Dropout", "Flatten",
@@ -90,10 +108,12 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
     except Exception as e:  # the protobuf errors are not a stable type
         raise ParseError(f"{p}: not a readable ONNX model ({e})") from e
     g = model.graph
-    consts: dict[str, np.ndarray] = {
-        t.name: numpy_helper.to_array(t).astype(np.float64) if numpy_helper.to_array(t).dtype.kind == "f"
-        else numpy_helper.to_array(t) for t in g.initializer
-    }
+    _check_opsets(model, p)
+    consts: dict[str, np.ndarray] = {}
+    for t in g.initializer:
+        _check_elem_type(int(t.data_type), f"{p.name}: initializer {t.name!r}", weights=True)
+        v = numpy_helper.to_array(t)
+        consts[t.name] = v.astype(np.float64) if v.dtype.kind == "f" else v
     data_inputs = [i for i in g.input if i.name not in consts]
     if len(data_inputs) != 1:
         raise ParseError(
@@ -101,10 +121,12 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
             f"({', '.join(i.name for i in data_inputs)})"
         )
     inp = data_inputs[0]
+    _check_elem_type(int(inp.type.tensor_type.elem_type), f"{p.name}: input {inp.name!r}")
     dims = [d.dim_value if d.dim_value > 0 else 1 for d in inp.type.tensor_type.shape.dim]
     in_shape = tuple(int(d) for d in dims) or (1,)
     if len(g.output) != 1:
         raise ParseError(f"{p}: expected exactly one output, found {len(g.output)}")
+    _check_elem_type(int(g.output[0].type.tensor_type.elem_type), f"{p.name}: output {g.output[0].name!r}")
     n_in = int(np.prod(in_shape))
 
     ops: list[Affine | ReLU] = []
@@ -123,25 +145,36 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
     for idx, node in enumerate(g.node):
         op = node.op_type
         where = f"{p.name}: node {idx} ({node.name or 'unnamed'}, operator {op})"
-        a = _attrs(node)
+        if node.domain not in ("", "ai.onnx"):
+            raise ParseError(f"{where}: operator of domain {node.domain!r} is not supported (only the "
+                             "default ONNX domain)")
+        if op not in SUPPORTED_OPERATORS:
+            raise ParseError(
+                f"{where}: unsupported operator {op!r}; supported: {', '.join(SUPPORTED_OPERATORS)}"
+            )
+        if not node.output or not node.output[0]:
+            raise ParseError(f"{where}: the node has no output")
+        try:
+            a = _attrs(node)
+        except Exception as e:  # a malformed attribute: onnx raises assorted types
+            raise ParseError(f"{where}: unreadable attributes ({e})") from e
         ins = list(node.input)
         if op == "Constant":
             consts[node.output[0]] = _constant_value(a, where)
             continue
+        unknown = [i for i in ins if i and i != current and i not in consts]
+        if unknown:
+            raise ParseError(f"{where}: operand {unknown[0]!r} is neither a constant nor the data "
+                             "tensor of the chain (only constant weights and one chain of operators "
+                             "from the input are supported)")
         uses_data = current in ins
         if not uses_data:
             # constant folding for shape arithmetic on constants
             consts[node.output[0]] = _fold(op, [consts[i] for i in ins if i], a, where)
             continue
-        if op not in SUPPORTED_OPERATORS:
-            raise ParseError(
-                f"{where}: unsupported operator {op!r}; supported: {', '.join(SUPPORTED_OPERATORS)}"
-            )
-        others = [i for i in ins if i and i != current]
-        for o in others:
-            if o not in consts and not (op == "Reshape" and o in consts):
-                raise ParseError(f"{where}: operand {o!r} is not a constant (only constant "
-                                 "weights are supported)")
+        if ins.count(current) > 1:
+            raise ParseError(f"{where}: the data tensor {current!r} is used twice by one node (a "
+                             "product or sum of the data with itself is not supported)")
         if op == "Relu":
             flush()
             k = sum(isinstance(o, ReLU) for o in ops)
@@ -175,10 +208,42 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
     return net
 
 
+def _check_opsets(model: Any, p: Path) -> None:
+    """Refuse operator sets of the default domain below :data:`OPSET_RANGE` or unknown to the installed
+    ``onnx`` package (newer sets it knows are read: the supported operators kept their meaning)."""
+    from onnx import defs
+
+    lo, hi = OPSET_RANGE
+    newest = int(defs.onnx_opset_version())
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx") and not lo <= int(o.version) <= max(hi, newest):
+            raise ParseError(
+                f"{p}: the model uses ONNX operator set {o.version}, which "
+                + ("is too old" if o.version < lo else f"does not exist (the newest is {newest})")
+                + f"; supported: {lo} to {hi} (export it again with opset_version between {lo} and {hi})"
+            )
+
+
+def _check_elem_type(code: int, what: str, *, weights: bool = False) -> None:
+    """Refuse element types other than float32/float64 (and int32/int64 for constants)."""
+    if code in _FLOAT_TYPES or (weights and code in _INT_TYPES):
+        return
+    try:
+        from onnx import TensorProto
+
+        name = TensorProto.DataType.Name(code).lower()
+    except Exception:  # an unknown code
+        name = f"type code {code}"
+    allowed = "float32 or float64" + (" (int32/int64 for shape constants)" if weights else "")
+    raise ParseError(f"{what} has element type {name}; supported: {allowed} (convert the model, e.g. "
+                     "with onnxconverter_common's float16 tools, to float32)")
+
+
 def _constant_value(a: dict[str, Any], where: str) -> np.ndarray:
     from onnx import numpy_helper
 
     if "value" in a:
+        _check_elem_type(int(a["value"].data_type), f"{where}: value", weights=True)
         v = numpy_helper.to_array(a["value"])
         return v.astype(np.float64) if v.dtype.kind == "f" else v
     for key in ("value_float", "value_int"):
@@ -191,7 +256,24 @@ def _constant_value(a: dict[str, Any], where: str) -> np.ndarray:
 
 
 def _fold(op: str, vals: list[np.ndarray], a: dict[str, Any], where: str) -> np.ndarray:
-    if op in ("Identity", "Dropout"):
+    """The value of an operator whose operands are all constants."""
+    try:
+        return _fold_values(op, vals, a, where)
+    except (ValueError, IndexError, TypeError, ZeroDivisionError) as e:
+        raise ParseError(f"{where}: cannot evaluate on constants ({e})") from e
+
+
+def _fold_values(op: str, vals: list[np.ndarray], a: dict[str, Any], where: str) -> np.ndarray:
+    if not vals:
+        raise ParseError(f"{where}: the node has no operands")
+    if op in ("Identity", "Dropout", "Relu"):
+        return np.maximum(vals[0], 0) if op == "Relu" else vals[0]
+    if op == "MatMul":
+        return np.matmul(vals[0], vals[1])
+    if op == "Flatten":
+        axis = int(a.get("axis", 1))
+        axis = axis + vals[0].ndim if axis < 0 else axis
+        return vals[0].reshape(int(np.prod(vals[0].shape[:axis])), -1)
         return vals[0]
     if op == "Add":
         return vals[0] + vals[1]
@@ -202,16 +284,43 @@ def _fold(op: str, vals: list[np.ndarray], a: dict[str, Any], where: str) -> np.
     if op == "Div":
         return vals[0] / vals[1]
     if op == "Reshape":
-        return vals[0].reshape(_reshape_target(vals[0].shape, vals[1]))
+        return vals[0].reshape(_reshape_target(vals[0].shape, vals[1], bool(a.get("allowzero", 0))))
     if op == "Transpose":
         return np.transpose(vals[0], a.get("perm"))
     raise ParseError(f"{where}: unsupported operator {op!r} on constants")
 
 
-def _reshape_target(shape: tuple[int, ...], spec: np.ndarray) -> tuple[int, ...]:
+def _reshape_target(shape: tuple[int, ...], spec: np.ndarray, allowzero: bool = False) -> tuple[int, ...]:
+    """ONNX ``Reshape``'s target: a 0 copies the input's dimension (unless ``allowzero``), -1 is inferred."""
     target = [int(v) for v in np.asarray(spec).reshape(-1)]
-    out = [shape[i] if v == 0 else v for i, v in enumerate(target)]
+    if allowzero:
+        return tuple(target)
+    out = [shape[i] if v == 0 and i < len(shape) else v for i, v in enumerate(target)]
     return tuple(out)
+
+
+def _lift(X: np.ndarray, rank: int) -> np.ndarray:
+    """A batch ``(m, *shape)`` with singleton axes after the batch axis up to ``rank`` model axes, so
+    that numpy broadcasts the model axes against a constant of that rank as ONNX does."""
+    k = rank - (X.ndim - 1)
+    return X.reshape(X.shape[0], *(1,) * k, *X.shape[1:]) if k > 0 else X
+
+
+def _matmul_fn(c: np.ndarray, data_first: bool, rank: int) -> _AffineFn:
+    """``x @ c`` (``data_first``) or ``c @ x`` with ``numpy.matmul`` semantics per sample ``x`` of
+    rank ``rank``, applied to a batch."""
+    if rank == 1 and c.ndim == 1:  # the dot product, either way round
+        return lambda X, bias: X @ c
+    if rank == 1:  # x is a vector: x @ c = (x[None, :] @ c)[..., 0, :]; c @ x = (c @ x[:, None])[..., 0]
+        lead = (1,) * (c.ndim - 2)
+        if data_first:
+            return lambda X, bias: np.matmul(X.reshape(X.shape[0], *lead, 1, -1), c)[..., 0, :]
+        return lambda X, bias: np.matmul(c, X.reshape(X.shape[0], *lead, -1, 1))[..., 0]
+    if c.ndim == 1:  # c is a vector: numpy promotes it and drops the added axis, batch axes stay
+        return (lambda X, bias: np.matmul(X, c)) if data_first else (lambda X, bias: np.matmul(c, X))
+    if data_first:
+        return lambda X, bias: np.matmul(_lift(X, c.ndim), c)
+    return lambda X, bias: np.matmul(c, _lift(X, c.ndim))
 
 
 def _affine_op(
@@ -224,48 +333,38 @@ def _affine_op(
     def shaped(fn: _AffineFn) -> tuple[_AffineFn, tuple[int, ...]]:
         try:
             out = fn(probe, True)
-        except ValueError as e:
+        except (ValueError, IndexError, TypeError) as e:
             raise ParseError(f"{where}: shapes do not fit ({e})") from e
         return fn, tuple(out.shape[1:])
 
+    rank = len(shape)
     if op in ("Add", "Sub", "Mul", "Div"):
+        if len(ins) != 2:
+            raise ParseError(f"{where}: expected two operands, got {len(ins)}")
         first = ins[0] == current
         c = consts[ins[1] if first else ins[0]].astype(np.float64)
+        zero = np.zeros(c.shape)  # keeps the broadcast shape when the constant is switched off
         if op == "Add":
-            return shaped(lambda X, bias: X + c if bias else X)
+            return shaped(lambda X, bias: _lift(X, c.ndim) + (c if bias else zero))
         if op == "Sub":
             if first:
-                return shaped(lambda X, bias: X - c if bias else X)
-            return shaped(lambda X, bias: c - X if bias else -X)
+                return shaped(lambda X, bias: _lift(X, c.ndim) - (c if bias else zero))
+            return shaped(lambda X, bias: (c if bias else zero) - _lift(X, c.ndim))
         if op == "Mul":
-            return shaped(lambda X, bias: X * c)
+            return shaped(lambda X, bias: _lift(X, c.ndim) * c)
         if not first:
             raise ParseError(f"{where}: division by the data tensor is not affine")
-        return shaped(lambda X, bias: X / c)
+        return shaped(lambda X, bias: _lift(X, c.ndim) / c)
     if op == "MatMul":
-        if ins[0] != current:
-            c = consts[ins[0]].astype(np.float64)
-            return shaped(lambda X, bias: np.matmul(c, X))
-        c = consts[ins[1]].astype(np.float64)
-        return shaped(lambda X, bias: np.matmul(X, c))
+        if len(ins) != 2:
+            raise ParseError(f"{where}: expected two operands, got {len(ins)}")
+        first = ins[0] == current
+        c = consts[ins[1] if first else ins[0]].astype(np.float64)
+        if c.ndim == 0 or rank == 0:
+            raise ParseError(f"{where}: MatMul of a scalar is not defined")
+        return shaped(_matmul_fn(c, first, rank))
     if op == "Gemm":
-        alpha = float(a.get("alpha", 1.0))
-        beta = float(a.get("beta", 1.0))
-        if ins[0] != current or a.get("transA", 0):
-            raise ParseError(f"{where}: only Gemm(X, B[, C]) with transA=0 is supported")
-        bm = consts[ins[1]].astype(np.float64)
-        if a.get("transB", 0):
-            bm = bm.T
-        cm = consts[ins[2]].astype(np.float64) if len(ins) > 2 and ins[2] else None
-
-        def gemm(X: np.ndarray, bias: bool) -> np.ndarray:
-            y = np.matmul(X, bm)
-            if alpha != 1.0:
-                y = alpha * y
-            if bias and cm is not None:
-                y = y + (beta * cm if beta != 1.0 else cm)
-            return y
-        return shaped(gemm)
+        return shaped(_gemm_fn(ins, current, consts, a, rank, where))
     if op == "Flatten":
         axis = int(a.get("axis", 1))
         axis = axis + len(shape) if axis < 0 else axis
@@ -274,13 +373,15 @@ def _affine_op(
     if op == "Reshape":
         if ins[1] not in consts:
             raise ParseError(f"{where}: the target shape must be a constant")
-        target = _reshape_target(shape, consts[ins[1]])
+        target = _reshape_target(shape, consts[ins[1]], bool(a.get("allowzero", 0)))
         return shaped(lambda X, bias: X.reshape(X.shape[0], *target))
     if op == "Transpose":
         perm = a.get("perm") or list(range(len(shape)))[::-1]
         full = [0, *(int(q) + 1 for q in perm)]
         return shaped(lambda X, bias: np.transpose(X, full))
     if op == "BatchNormalization":
+        if len(ins) < 5 or ins[0] != current:
+            raise ParseError(f"{where}: expected BatchNormalization(X, scale, B, mean, var)")
         scale, bb, mean, var = (consts[i].astype(np.float64) for i in ins[1:5])
         eps = float(a.get("epsilon", 1e-5))
         s = scale / np.sqrt(var + eps)
@@ -290,10 +391,61 @@ def _affine_op(
         t_ = t.reshape(-1, *extra)
         return shaped(lambda X, bias: X * s_ + t_ if bias else X * s_)
     if op == "Conv":
+        if ins[0] != current:
+            raise ParseError(f"{where}: only Conv(X, W[, B]) with the data as X is supported")
         return shaped(_conv_fn(ins, consts, a, shape, where))
     if op == "AveragePool":
         return shaped(_avgpool_fn(a, shape, where))
     raise ParseError(f"{where}: unsupported operator {op!r}")  # pragma: no cover
+
+
+def _gemm_fn(ins: list[str], current: str, consts: dict[str, np.ndarray], a: dict[str, Any], rank: int,
+             where: str) -> _AffineFn:
+    """``Y = alpha·A'·B' + beta·C`` (``A' = Aᵀ`` if ``transA``, ``B'`` likewise) with the data tensor as
+    ``A``, ``B`` or ``C``; the other operands are constants."""
+    alpha = float(a.get("alpha", 1.0))
+    beta = float(a.get("beta", 1.0))
+    ta, tb = bool(a.get("transA", 0)), bool(a.get("transB", 0))
+    if len(ins) < 2:
+        raise ParseError(f"{where}: Gemm needs the operands A and B")
+    pos = ins.index(current)
+    if pos < 2 and rank != 2:
+        raise ParseError(f"{where}: Gemm needs a 2-D operand, the data tensor has rank {rank}")
+
+    def const(i: int) -> np.ndarray | None:
+        return consts[ins[i]].astype(np.float64) if len(ins) > i and ins[i] else None
+
+    def t2(M: np.ndarray, flag: bool) -> np.ndarray:  # transpose the model axes of a batch
+        return np.swapaxes(M, -1, -2) if flag else M
+
+    cm = const(2) if pos != 2 else None
+    if pos == 2:  # the data is C: beta·X + alpha·A'·B', broadcast to the shape of A'·B'
+        am, bm = const(0), const(1)
+        assert am is not None and bm is not None
+        ab = alpha * (t2(am, ta) @ t2(bm, tb))
+        zero = np.zeros(ab.shape)
+        return lambda X, bias: beta * _lift(X, 2) + (ab if bias else zero)
+    other = const(1 - pos)
+    assert other is not None
+    if other.ndim != 2:
+        raise ParseError(f"{where}: Gemm needs 2-D operands, {ins[1 - pos]!r} has rank {other.ndim}")
+    if pos == 0:
+        bm = t2(other, tb)
+
+        def lin(X: np.ndarray) -> np.ndarray:
+            return alpha * np.matmul(t2(X, ta), bm)
+    else:
+        am = t2(other, ta)
+
+        def lin(X: np.ndarray) -> np.ndarray:
+            return alpha * np.matmul(am, t2(X, tb))
+
+    def gemm(X: np.ndarray, bias: bool) -> np.ndarray:
+        y = lin(X)
+        if cm is not None:
+            y = y + (beta * cm if bias else np.zeros(cm.shape))
+        return y
+    return gemm
 
 
 def _pads(a: dict[str, Any], where: str) -> tuple[int, int, int, int]:
@@ -386,11 +538,16 @@ def cross_check(
         return float("nan")
     sess = _session(ort, path)
     inp = sess.get_inputs()[0]
+    dtype = np.float64 if "double" in str(inp.type) else np.float32
     worst = 0.0
     for _ in range(samples):
-        x = rng.uniform(-1.0, 1.0, size=net.input_shape).astype(np.float32)
+        x = rng.uniform(-1.0, 1.0, size=net.input_shape).astype(dtype)
         ours = net.forward(x.reshape(-1).astype(np.float64))
-        theirs = np.asarray(sess.run(None, {inp.name: x})[0], dtype=np.float64).reshape(-1)
+        try:
+            got = sess.run(None, {inp.name: x})[0]
+        except Exception as e:  # onnxruntime's errors are not a stable type
+            raise ParseError(f"{path}: onnxruntime cannot evaluate the model ({_first_line(e)})") from e
+        theirs = np.asarray(got, dtype=np.float64).reshape(-1)
         if theirs.shape != ours.shape:
             raise InvalidValueError(
                 f"{path}: the IR has {ours.size} outputs but onnxruntime returns {theirs.size}"
@@ -405,12 +562,20 @@ def cross_check(
     return worst
 
 
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def _session(ort: Any, path: str | os.PathLike[str]) -> Any:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime's errors are not a stable type
+        raise ParseError(f"{path}: onnxruntime cannot load the model ({_first_line(e)})") from e
 
 
 def onnx_forward(path: str | os.PathLike[str], x: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
