@@ -120,38 +120,9 @@ def project_gram(
     return RationalMatrix(num, den), tuple(rest)
 
 
-def rationalize(
-    cert_float: Certificate,
-    *,
-    denominator: int = 2**40,
-    backoff_start: float = 1e-3,
-    backoff_factor: float = 4.0,
-    max_backoff_steps: int = 6,
-    max_backoff: float = 5e-7,
-    polish: bool = True,
-) -> Certificate:
-    """Turn a floating-point certificate into an exact one the checker can verify.
-
-    Parameters
-    ----------
-    cert_float : Certificate
-        A certificate whose multipliers came from a solver (float values converted exactly).
-        The problem data (objective, constraints, box) is kept as is: it defines the claim.
-    denominator : int
-        Every multiplier entry is rounded to a multiple of ``1/denominator`` first.
-    backoff_start, backoff_factor, max_backoff_steps, max_backoff
-        The bound backoff schedule: :math:`\\delta_k = ` ``backoff_start`` ``·`` ``backoff_factor``
-        :math:`^k` times the cap ``max_backoff · max(1, |γ|)`` (relative, below the checker's default
-        tolerance), tried until the projected :math:`\\sigma_0` is PSD; never beyond the cap.
-
-    Returns
-    -------
-    Certificate
-        With ``residual == 0`` when the projection succeeded.  When no backoff within the cap
-        restores definiteness, the projected certificate at the original bound is returned: the
-        checker then either absorbs the small negative eigenvalues over a box or rejects it.
-        Nothing here is trusted.
-    """
+def _rounded(cert_float: Certificate, denominator: int) -> Certificate:
+    """Every multiplier entry (and a bound) rounded to a multiple of ``1/denominator``; product coefficients
+    are kept nonnegative."""
     sos = tuple(
         replace(m, gram=_round_matrix(as_rational_matrix(m.gram), denominator))
         for m in cert_float.sos
@@ -164,36 +135,46 @@ def rationalize(
         ProductMultiplier(p.constraints, max(Fraction(0), _round(p.coefficient, denominator)))
         for p in cert_float.products
     )
-    base = replace(cert_float, sos=sos, equality_multipliers=eqm, products=prods,
+    return replace(cert_float, sos=sos, equality_multipliers=eqm, products=prods,
                    bound=_round(cert_float.bound, denominator)
                    if cert_float.kind != "infeasible" else cert_float.bound)
-    i0s = [i for i, m in enumerate(sos) if m.constraint is None]
-    if not i0s:
-        return base
-    r = residual(base)
-    if r and base.kind != "infeasible" and polish and len(i0s) > 1:
-        polished: list[np.ndarray] | list[np.ndarray | None] | None = newton_polish(base, r)
-        if polished is None:
-            # The Gram matrices hold more constant than the identity asks for (e.g. an interior-point iterate
-            # whose margin came out negative): taking it from sigma_0 would eat the margin of the nearly singular
-            # directions, so the bound moves to the weak side by that excess instead.
-            r0 = dict(r).get((0,) * len(base.variables), Fraction(0))
-            if r0 < 0:
-                base = replace(base, bound=base.bound + r0 if base.kind == "lower_bound" else base.bound - r0)
-                r = residual(base)
-                polished = newton_polish(base, r) if r else None
-        if polished is None and r:
-            polished = polish_grams(base, r)
-        if polished is not None:
-            base = replace(base, sos=tuple(
-                replace(m, gram=_round_matrix(gram_from_array(g), denominator)) if g is not None else m
-                for m, g in zip(base.sos, polished, strict=True)
-            ))
+
+
+def _polished(base: Certificate, r: Terms, denominator: int) -> tuple[Certificate, Terms]:
+    """Several σ₀ blocks: move their Gram matrices toward the exact identity first (Newton polish, else
+    gradient polish) so that the projection's corrections stay small; returns the certificate and its
+    residual."""
+    polished: list[np.ndarray] | list[np.ndarray | None] | None = newton_polish(base, r)
+    if polished is None:
+        # The Gram matrices hold more constant than the identity asks for (e.g. an interior-point iterate
+        # whose margin came out negative): taking it from sigma_0 would eat the margin of the nearly singular
+        # directions, so the bound moves to the weak side by that excess instead.
+        r0 = dict(r).get((0,) * len(base.variables), Fraction(0))
+        if r0 < 0:
+            base = replace(base, bound=base.bound + r0 if base.kind == "lower_bound" else base.bound - r0)
             r = residual(base)
+            polished = newton_polish(base, r) if r else None
+    if polished is None and r:
+        polished = polish_grams(base, r)
+    if polished is not None:
+        base = replace(base, sos=tuple(
+            replace(m, gram=_round_matrix(gram_from_array(g), denominator)) if g is not None else m
+            for m, g in zip(base.sos, polished, strict=True)
+        ))
+        r = residual(base)
+    return base, r
+
+
+def _project_residual(base: Certificate, i0s: list[int], r: Terms
+                      ) -> tuple[list[SOSMultiplier], dict[int, RationalMatrix], Terms]:
+    """Remove the residual ``r`` exactly by projecting σ₀ blocks (Peyrl–Parrilo).
+
+    Each residual monomial goes to the first σ₀ whose variables contain its support; what a block cannot
+    represent moves on to the next such block.  Returns the new multipliers, the projected Gram matrices
+    by multiplier index, and the terms no block could take.
+    """
     new_sos = list(base.sos)
     grams: dict[int, RationalMatrix] = {}
-    # each residual monomial goes to the first sigma_0 whose variables contain its support; what a block cannot
-    # represent moves on to the next such block
     supports = [np.flatnonzero(np.array(base.sos[i].basis, dtype=np.int64).reshape(len(base.sos[i].basis), -1)
                                .sum(axis=0) > 0).tolist() for i in i0s]
     var_sets = [frozenset(sup) for sup in supports]
@@ -227,7 +208,49 @@ def rationalize(
             for term, cands, j in items:
                 if term[0] in moved:
                     place(term, cands, j + 1)
-    rest: Terms = tuple(unplaced)
+    return new_sos, grams, tuple(unplaced)
+
+
+def rationalize(
+    cert_float: Certificate,
+    *,
+    denominator: int = 2**40,
+    backoff_start: float = 1e-3,
+    backoff_factor: float = 4.0,
+    max_backoff_steps: int = 6,
+    max_backoff: float = 5e-7,
+    polish: bool = True,
+) -> Certificate:
+    """Turn a floating-point certificate into an exact one the checker can verify.
+
+    Parameters
+    ----------
+    cert_float : Certificate
+        A certificate whose multipliers came from a solver (float values converted exactly).
+        The problem data (objective, constraints, box) is kept as is: it defines the claim.
+    denominator : int
+        Every multiplier entry is rounded to a multiple of ``1/denominator`` first.
+    backoff_start, backoff_factor, max_backoff_steps, max_backoff
+        The bound backoff schedule: :math:`\\delta_k = ` ``backoff_start`` ``·`` ``backoff_factor``
+        :math:`^k` times the cap ``max_backoff · max(1, |γ|)`` (relative, below the checker's default
+        tolerance), tried until the projected :math:`\\sigma_0` is PSD; never beyond the cap.
+
+    Returns
+    -------
+    Certificate
+        With ``residual == 0`` when the projection succeeded.  When no backoff within the cap
+        restores definiteness, the projected certificate at the original bound is returned: the
+        checker then either absorbs the small negative eigenvalues over a box or rejects it.
+        Nothing here is trusted.
+    """
+    base = _rounded(cert_float, denominator)
+    i0s = [i for i, m in enumerate(base.sos) if m.constraint is None]
+    if not i0s:
+        return base
+    r = residual(base)
+    if r and base.kind != "infeasible" and polish and len(i0s) > 1:
+        base, r = _polished(base, r, denominator)
+    new_sos, grams, rest = _project_residual(base, i0s, r)
     projected = replace(base, sos=tuple(new_sos))
     if rest or base.kind == "infeasible":
         return projected
@@ -489,29 +512,17 @@ def polish_grams(cert: Certificate, r: Terms, *, iterations: int = 500) -> list[
     return None
 
 
-def rationalize_in_face(cert_float: Certificate, faces: Any, *, denominator: int = 2**40) -> Certificate | None:
-    """An exact certificate whose σ₀ blocks stay on the given faces (``Q = U R Uᵀ``, see
-    :mod:`sosrelax.relax.facial`), or ``None`` when the residual cannot be placed on them.
+#: Echelon rows by leading monomial: (block, polynomial, combination of the entries ``a <= b`` of ``R``).
+_Lead = dict[tuple[int, ...], list[tuple[int, dict[tuple[int, ...], Fraction], list[Fraction]]]]
 
-    The Peyrl–Parrilo projection would leave the face (and with it positive semidefiniteness, since the face's
-    blocks are singular).  Here ``R`` is rounded and the exact residual is removed by triangular elimination:
-    per block, the products ``p_a p_b`` of its basis polynomials are brought to echelon form (distinct leading
-    monomials, graded-lexicographic order); the residual's largest monomial is removed with the echelon rows
-    that lead with it (shared equally among the blocks that have one), which only creates smaller monomials.
-    Untrusted: the checker decides.
-    """
-    import heapq
 
-    import flint
-
-    from sosrelax.relax.facial import as_fraction, fmpq_matrix
-
-    if (cert_float.equality_multipliers or cert_float.products
-            or any(m.constraint is not None for m in cert_float.sos) or cert_float.kind == "infeasible"):
-        return None
-    by_block = {f.block: f for f in faces}
+def _face_factors(cert_float: Certificate, faces: Any, denominator: int
+                  ) -> tuple[list[list[list[Fraction]]], list[list[list[Fraction]]]]:
+    """Per σ₀ block the face basis ``U`` (the identity off the faces) and ``R ≈ U⁺ Q U⁺ᵀ`` rounded to
+    multiples of ``1/denominator``."""
     Us: list[list[list[Fraction]]] = []
     Rs: list[list[list[Fraction]]] = []
+    by_block = {f.block: f for f in faces}
     for i, m in enumerate(cert_float.sos):
         Q = as_rational_matrix(m.gram).to_float()
         k = Q.shape[0]
@@ -526,27 +537,33 @@ def rationalize_in_face(cert_float: Certificate, faces: Any, *, denominator: int
         R = 0.5 * (R + R.T)
         Rs.append([[_round(Fraction(float(v)), denominator) for v in row] for row in R])
         Us.append(U)
+    return Us, Rs
 
-    def gram(U: list[list[Fraction]], R: list[list[Fraction]]) -> RationalMatrix:
-        Um = fmpq_matrix(U)
-        G = Um * fmpq_matrix(R) * Um.transpose()
-        k = len(U)
-        vals = [[as_fraction(G[a, b]) for b in range(k)] for a in range(k)]
-        den = 1
-        for row in vals:
-            for v in row:
-                den = math.lcm(den, v.denominator)
-        num = np.array([[v.numerator * (den // v.denominator) for v in row] for row in vals], dtype=object)
-        return RationalMatrix(num, den)
 
-    base = replace(cert_float, sos=tuple(
-        replace(m, gram=gram(U, R)) for m, U, R in zip(cert_float.sos, Us, Rs, strict=True)
-    ), bound=_round(cert_float.bound, denominator))
-    r = {e: c for e, c in residual(base)}
-    if not r:
-        return base
-    # echelon rows per block: (leading monomial, polynomial, combination of the entries (a <= b) of R)
-    lead: dict[tuple[int, ...], list[tuple[int, dict[tuple[int, ...], Fraction], list[Fraction]]]] = {}
+def _face_gram(U: list[list[Fraction]], R: list[list[Fraction]]) -> RationalMatrix:
+    """The exact Gram matrix ``U R Uᵀ``."""
+    from sosrelax.relax.facial import as_fraction, fmpq_matrix
+
+    Um = fmpq_matrix(U)
+    G = Um * fmpq_matrix(R) * Um.transpose()
+    k = len(U)
+    vals = [[as_fraction(G[a, b]) for b in range(k)] for a in range(k)]
+    den = 1
+    for row in vals:
+        for v in row:
+            den = math.lcm(den, v.denominator)
+    num = np.array([[v.numerator * (den // v.denominator) for v in row] for row in vals], dtype=object)
+    return RationalMatrix(num, den)
+
+
+def _echelon_rows(base: Certificate, Us: list[list[list[Fraction]]]) -> tuple[_Lead, list[list[tuple[int, int]]]]:
+    """Per block the products ``p_a p_b`` of its face basis polynomials in echelon form (distinct leading
+    monomials, graded-lexicographic order), indexed by leading monomial; and each block's pairs ``(a, b)``."""
+    import flint
+
+    from sosrelax.relax.facial import as_fraction
+
+    lead: _Lead = {}
     pairs_of: list[list[tuple[int, int]]] = []
     for i, (m, U) in enumerate(zip(base.sos, Us, strict=True)):
         basis = [tuple(int(v) for v in b) for b in m.basis]
@@ -589,6 +606,16 @@ def rationalize_in_face(cert_float: Certificate, faces: Any, *, denominator: int
                     for j in range(len(cols)) if E[row, j] != 0}
             comb = [as_fraction(E[row, len(cols) + q]) for q in range(npairs)]
             lead.setdefault(cols[lc], []).append((i, poly, comb))
+    return lead, pairs_of
+
+
+def _eliminate(r: dict[tuple[int, ...], Fraction], lead: _Lead, pairs_of: list[list[tuple[int, int]]]
+               ) -> list[list[Fraction]] | None:
+    """Remove the residual ``r`` (consumed) largest monomial first with the echelon rows that lead with it,
+    shared equally among the blocks that have one; returns the changes of each block's ``R`` entries, or
+    ``None`` when a residual monomial has no such row."""
+    import heapq
+
     deltas = [[Fraction(0)] * len(p) for p in pairs_of]
     heap = [(-sum(e), tuple(-v for v in e), e) for e in r]
     heapq.heapify(heap)
@@ -599,7 +626,7 @@ def rationalize_in_face(cert_float: Certificate, faces: Any, *, denominator: int
             continue
         cands = lead.get(e)
         if not cands:
-            return None  # a residual monomial no block of the face can lead with
+            return None
         share = c / len(cands)
         for i, poly, comb in cands:
             for mono, v in poly.items():
@@ -616,6 +643,34 @@ def rationalize_in_face(cert_float: Certificate, faces: Any, *, denominator: int
                 if w:
                     d[q] += share * w
         r.pop(e, None)
+    return deltas
+
+
+def rationalize_in_face(cert_float: Certificate, faces: Any, *, denominator: int = 2**40) -> Certificate | None:
+    """An exact certificate whose σ₀ blocks stay on the given faces (``Q = U R Uᵀ``, see
+    :mod:`sosrelax.relax.facial`), or ``None`` when the residual cannot be placed on them.
+
+    The Peyrl–Parrilo projection would leave the face (and with it positive semidefiniteness, since the face's
+    blocks are singular).  Here ``R`` is rounded and the exact residual is removed by triangular elimination:
+    per block, the products ``p_a p_b`` of its basis polynomials are brought to echelon form (distinct leading
+    monomials, graded-lexicographic order); the residual's largest monomial is removed with the echelon rows
+    that lead with it (shared equally among the blocks that have one), which only creates smaller monomials.
+    Untrusted: the checker decides.
+    """
+    if (cert_float.equality_multipliers or cert_float.products
+            or any(m.constraint is not None for m in cert_float.sos) or cert_float.kind == "infeasible"):
+        return None
+    Us, Rs = _face_factors(cert_float, faces, denominator)
+    base = replace(cert_float, sos=tuple(
+        replace(m, gram=_face_gram(U, R)) for m, U, R in zip(cert_float.sos, Us, Rs, strict=True)
+    ), bound=_round(cert_float.bound, denominator))
+    r = {e: c for e, c in residual(base)}
+    if not r:
+        return base
+    lead, pairs_of = _echelon_rows(base, Us)
+    deltas = _eliminate(r, lead, pairs_of)
+    if deltas is None:
+        return None  # a residual monomial no block of the face can lead with
     new_sos = []
     for i, (m, U, R) in enumerate(zip(base.sos, Us, Rs, strict=True)):
         R2 = [row[:] for row in R]
@@ -623,5 +678,5 @@ def rationalize_in_face(cert_float: Certificate, faces: Any, *, denominator: int
             R2[a][b] += dv
             if a != b:
                 R2[b][a] += dv
-        new_sos.append(replace(m, gram=gram(U, R2)))
+        new_sos.append(replace(m, gram=_face_gram(U, R2)))
     return replace(base, sos=tuple(new_sos))
