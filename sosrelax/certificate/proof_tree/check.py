@@ -311,6 +311,11 @@ def _float_up(q: Fraction) -> float:
     return float(np.nextafter(f, np.inf)) if Fraction(f) < q else f
 
 
+def _rdot(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Row-wise dot product ``out[r] = Σ_n x[r, n] v[r, n]``."""
+    return np.einsum("ij,ij->i", x, v)
+
+
 def _bdot(x: np.ndarray, v: np.ndarray) -> np.ndarray:
     """``out[b, r] = Σ_n x[b, r, n] v[b, n]`` (batched matrix-vector product)."""
     return np.matmul(x, v[:, :, None])[:, :, 0]
@@ -433,7 +438,7 @@ def _check_disjunct(net: _Net, tree: ProofTree, d_i: int, dis: DisjunctProof, ba
     for s in range(0, len(leaves), per):
         chunk = leaves[s:s + per]
         with np.errstate(all="ignore"):
-            bnd, emp = _bound_batch(net, tree.intermediate, chunk, obj)
+            bnd, emp, _ = _bound_batch(net, tree.intermediate, chunk, obj)
         bounds[s:s + per] = bnd
         empty[s:s + per] = emp
     return LeafBounds(d_i, idx, bounds, empty)
@@ -456,8 +461,9 @@ class _Layers:
         self.A, self.S, self.T = empty(), empty(), empty()  # adaptive lower slope, upper slope and intercept
 
 
-def _bound_batch(net: _Net, method: str, chunk: list[Any], obj: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Rigorous lower bounds of the leaf objectives of a batch of leaves, and their emptiness."""
+def _bound_batch(net: _Net, method: str, chunk: list[Any],
+                 obj: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, _Layers]:
+    """Rigorous lower bounds of the leaf objectives of a batch of leaves, their emptiness, the layers."""
     B, L, G = len(chunk), net.L, net.G
     lo_o = np.stack([lf[1] for lf in chunk])
     hi_o = np.stack([lf[2] for lf in chunk])
@@ -506,13 +512,20 @@ def _bound_batch(net: _Net, method: str, chunk: list[Any], obj: tuple[np.ndarray
         l = _down(lo_v - em - G * mass - tiny)
         u = _up(hi_v + em + G * mass + tiny)
         if method == "crown" and 2 <= m < L:
-            n = net.dims[m]
-            eye = np.eye(n)
-            lam_rows = np.broadcast_to(np.concatenate([eye, -eye])[None], (B, 2 * n, n))
-            zero = np.zeros((B, 2 * n))
-            low = _backsub_lower(net, ly, m, lam_rows, zero, zero, ly.A, lo, hi, tiny)
-            l = np.maximum(l, low[:, :n])
-            u = np.minimum(u, -low[:, n:])
+            # back-substitute the rows ±e_j of the neurons that interval arithmetic (and a z <= 0 split)
+            # does not already prove inactive; for those the tighter bounds change nothing
+            sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
+            need = (u > 0) & ~neg[:, sl]
+            bi, jj = np.nonzero(need)
+            nr = bi.size
+            rows = np.zeros((2 * nr, net.dims[m]))
+            rows[np.arange(nr), jj] = 1.0
+            rows[nr + np.arange(nr), jj] = -1.0
+            bi2 = np.concatenate([bi, bi])
+            zero = np.zeros(2 * nr)
+            low = _backsub_lower(net, ly, m, rows, bi2, zero, zero, ly.A, lo, hi, tiny[:, 0])
+            l[bi, jj] = np.maximum(l[bi, jj], low[:nr])
+            u[bi, jj] = np.minimum(u[bi, jj], -low[nr:])
         elif method == "forward" and m < L:
             fwd = _forward_affine(net, m, fwd, ly.e[m], xh, tiny, B)
             fl_, fu_ = _forward_concretize(fwd, lo, hi, xh, G, tiny)
@@ -564,46 +577,47 @@ def _bound_batch(net: _Net, method: str, chunk: list[Any], obj: tuple[np.ndarray
             sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
             own = np.where(ly.act[m], 1.0, np.where(ly.unst[m], alpha[:, sl], 0.0))
             a_obj[m] = np.where(has_alpha[:, None], own, ly.A[m])
-    low = _backsub_lower(net, ly, L, c[:, None, :], const0[:, None], mass0[:, None], a_obj, lo, hi, tiny)[:, 0]
+    low = _backsub_lower(net, ly, L, c, np.arange(B), const0, mass0, a_obj, lo, hi, tiny[:, 0])
     # interval bound of g from the output bounds (tighter is fine: take the maximum)
     ibp = (np.maximum(c, 0.0) * ly.l[L] + np.minimum(c, 0.0) * ly.u[L]).sum(axis=1) + const0
     ibp = _down(ibp - G * ((np.abs(c) * fh).sum(axis=1) + mass0) - tiny[:, 0])
     bound = np.maximum(low, ibp)
     bound = np.where(np.isfinite(bound) & ~bad, bound, np.nan)
-    return np.where(empty, np.inf, bound), empty
+    return np.where(empty, np.inf, bound), empty, ly
 
 
-def _backsub_lower(net: _Net, ly: _Layers, K: int, lam: np.ndarray, const: np.ndarray, mass: np.ndarray,
-                   slopes: list[Any], lo: np.ndarray, hi: np.ndarray, tiny: np.ndarray) -> np.ndarray:
-    """Rigorous lower bound of ``Σ_n lam[b, r, n] z_K[n] + const[b, r]`` over the leaf domains, shape (B, R).
+def _backsub_lower(net: _Net, ly: _Layers, K: int, lam: np.ndarray, bi: np.ndarray, const: np.ndarray,
+                   mass: np.ndarray, slopes: list[Any], lo: np.ndarray, hi: np.ndarray,
+                   tiny: np.ndarray) -> np.ndarray:
+    """Rigorous lower bound of ``lam[r]·z_K + const[r]`` over the domain of leaf ``bi[r]``, one per row.
 
-    ``lam`` holds exact float64 coefficients; ``mass`` is the absolute size of everything already
-    folded into ``const``.  Every term added to the constant, and every rounding error of a computed
-    coefficient times a magnitude bound of what it multiplies, is added to ``mass``; the result
-    subtracts ``G·mass + tiny`` and rounds down.
+    ``lam`` (rows × n_K) holds exact float64 coefficients; ``mass`` is the absolute size of
+    everything already folded into ``const``.  Every term added to the constant, and every
+    rounding error of a computed coefficient times a magnitude bound of what it multiplies, is
+    added to ``mass``; the result subtracts ``G·mass + tiny[leaf]`` and rounds down.
     """
-    B, R, _ = lam.shape
     absl = np.abs(lam)
     const = const + lam @ net.b[K]
     # |Λ_K| (|b_K| + e_K + |W_K| yh_{K-1}): the last term covers the rounding of μ = Λ_K W_K
-    vt = net.absb[K] + ly.vw[K]
+    vt = net.absb[K] + ly.vw[K][bi]
     if ly.e[K] is not None:
-        const = const - _bdot(absl, ly.e[K])
-        vt = vt + ly.e[K]
-    mass = mass + _bdot(absl, np.broadcast_to(vt, (B, vt.shape[-1])))
+        ek = ly.e[K][bi]
+        const = const - _rdot(absl, ek)
+        vt = vt + ek
+    mass = mass + _rdot(absl, vt)
     for m in range(K - 1, 0, -1):
-        mu = (lam.reshape(B * R, -1) @ net.W[m + 1]).reshape(B, R, -1)
+        mu = lam @ net.W[m + 1]
         mun = np.minimum(mu, 0.0)
-        lam = np.maximum(mu, 0.0) * slopes[m][:, None, :] + mun * ly.S[m][:, None, :]
+        lam = np.maximum(mu, 0.0) * slopes[m][bi] + mun * ly.S[m][bi]
         absl = np.abs(lam)
-        tt = _bdot(mun, ly.T[m])
+        tt = _rdot(mun, ly.T[m][bi])
         const = const + tt + lam @ net.b[m]
         if ly.e[m] is not None:
-            const = const - _bdot(absl, ly.e[m])
-        mass = mass + _bdot(absl, ly.vmass[m]) - tt
-    cin = (lam.reshape(B * R, -1) @ net.W[1]).reshape(B, R, -1)
-    val = const + _bdot(np.maximum(cin, 0.0), lo) + _bdot(np.minimum(cin, 0.0), hi)
-    return _down(val - net.G * mass - tiny)
+            const = const - _rdot(absl, ly.e[m][bi])
+        mass = mass + _rdot(absl, ly.vmass[m][bi]) - tt
+    cin = lam @ net.W[1]
+    val = const + _rdot(np.maximum(cin, 0.0), lo[bi]) + _rdot(np.minimum(cin, 0.0), hi[bi])
+    return _down(val - net.G * mass - tiny[bi])
 
 
 _Forms = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
