@@ -15,146 +15,38 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from sosrelax.errors import ParseError
+from sosrelax.nn.vnnlib_common import (
+    MAX_DISJUNCTS,
+    Atom,
+    Disjunct,
+    HiddenTensor,
+    Monomial,
+    PolyAtom,
+    PolyVar,
+    Property,
+    check_finite,
+    check_nesting,
+    to_disjunct,
+)
 
-__all__ = ["Atom", "Disjunct", "HiddenTensor", "PolyAtom", "Property", "parse_vnnlib", "read_vnnlib"]
+__all__ = [
+    "Atom",
+    "Disjunct",
+    "HiddenTensor",
+    "Monomial",
+    "PolyAtom",
+    "PolyVar",
+    "Property",
+    "parse_vnnlib",
+    "read_vnnlib",
+]
 
 _TOKEN = re.compile(r"\(|\)|[^\s()]+")
-_MAX_DISJUNCTS = 10_000
-
-
-@dataclass(frozen=True)
-class Atom:
-    """``Σ x[i]·X_i + Σ y[j]·Y_j + const >= 0`` (``> 0`` when ``strict``)."""
-
-    x: tuple[tuple[int, Fraction], ...]
-    y: tuple[tuple[int, Fraction], ...]
-    const: Fraction
-    strict: bool = False
-
-    def value(self, xv: list[Fraction], yv: list[Fraction]) -> Fraction:
-        """Exact value of the left-hand side."""
-        return (sum((c * xv[i] for i, c in self.x), Fraction(0))
-                + sum((c * yv[j] for j, c in self.y), Fraction(0)) + self.const)
-
-    def holds(self, xv: list[Fraction], yv: list[Fraction]) -> bool:
-        """Exact truth at a point."""
-        v = self.value(xv, yv)
-        return v > 0 if self.strict else v >= 0
-
-
-#: A variable of a polynomial atom: ``("X", 0, i)`` input, ``("Y", 0, j)`` output, ``("H", t, k)``
-#: entry ``k`` (row-major) of declared hidden tensor ``t``; once bound to a network, ``("Z", l, j)``
-#: pre-activation and ``("R", l, j)`` post-activation of neuron ``j`` of hidden layer ``l``.
-PolyVar = tuple[str, int, int]
-
-#: A monomial: ``(variable, exponent)`` pairs, sorted, exponents >= 1 (empty: the constant 1).
-Monomial = tuple[tuple[PolyVar, int], ...]
-
-
-@dataclass(frozen=True)
-class PolyAtom:
-    """``Σ c_m · m >= 0`` (``> 0`` when ``strict``) for monomials ``m`` of :data:`PolyVar` variables.
-
-    Coefficients are exact rationals; ``line`` is the line of the atom in its file (0: unknown).
-    """
-
-    terms: tuple[tuple[Monomial, Fraction], ...]
-    strict: bool = False
-    line: int = 0
-
-    @property
-    def degree(self) -> int:
-        """Total degree."""
-        return max((sum(e for _, e in m) for m, _ in self.terms), default=0)
-
-    @property
-    def variables(self) -> frozenset[PolyVar]:
-        """The variables that occur."""
-        return frozenset(v for m, _ in self.terms for v, _ in m)
-
-    def value(self, xv: list[Fraction], yv: list[Fraction],
-              zs: list[list[Fraction]] | None = None) -> Fraction:
-        """Exact value; ``zs`` are the pre-activations of every layer (``Network.activations_exact``),
-        needed when the atom mentions hidden neurons."""
-        total = Fraction(0)
-        for m, c in self.terms:
-            t = c
-            for (kind, a, b), e in m:
-                if kind == "X":
-                    v = xv[b]
-                elif kind == "Y":
-                    v = yv[b]
-                elif kind in ("Z", "R") and zs is not None:
-                    v = zs[a][b]
-                    if kind == "R" and v < 0:
-                        v = Fraction(0)
-                else:
-                    raise ValueError(f"the atom mentions {kind}[{a}, {b}], which is not bound to a network "
-                                     "layer; bind the property first (spec_poly.bind_hidden)")
-                t *= v**e
-            total += t
-        return total
-
-    def holds(self, xv: list[Fraction], yv: list[Fraction], zs: list[list[Fraction]] | None = None) -> bool:
-        """Exact truth at a point."""
-        v = self.value(xv, yv, zs)
-        return v > 0 if self.strict else v >= 0
-
-
-@dataclass(frozen=True)
-class HiddenTensor:
-    """A ``declare-hidden`` tensor: VNN-LIB name, ONNX tensor name, shape and declaring line.
-
-    ``layer`` and ``stage`` (``"pre"`` or ``"post"`` activation) are set once bound to a network.
-    """
-
-    name: str
-    onnx_name: str
-    shape: tuple[int, ...]
-    line: int = 0
-    layer: int | None = None
-    stage: str | None = None
-
-    @property
-    def size(self) -> int:
-        """Number of entries."""
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
-
-
-@dataclass(frozen=True)
-class Disjunct:
-    """One conjunction: the input box ``lo <= X <= hi``, the linear atoms and the polynomial ones."""
-
-    lo: tuple[Fraction, ...]
-    hi: tuple[Fraction, ...]
-    atoms: tuple[Atom, ...]
-    poly: tuple[PolyAtom, ...] = ()
-
-    def holds(self, xv: list[Fraction], yv: list[Fraction], zs: list[list[Fraction]] | None = None) -> bool:
-        """Exact truth of the conjunction (box included); ``zs`` as in :meth:`PolyAtom.value`."""
-        return (all(a <= v <= b for a, v, b in zip(self.lo, xv, self.hi, strict=True))
-                and all(a.holds(xv, yv) for a in self.atoms)
-                and all(p.holds(xv, yv, zs) for p in self.poly))
-
-
-@dataclass(frozen=True)
-class Property:
-    """A VNN-LIB property: sat iff some disjunct has a point."""
-
-    n_inputs: int
-    n_outputs: int
-    disjuncts: tuple[Disjunct, ...]
-    source: str = ""
-    hidden: tuple[HiddenTensor, ...] = ()
 
 
 def read_vnnlib(path: str | os.PathLike[str]) -> Property:
@@ -196,8 +88,17 @@ def parse_vnnlib(text: str, *, source: str = "<string>") -> Property:
 
     Supported: ``declare-const`` of ``X_i``/``Y_j`` (type ``Real``), ``assert`` of ``<=``, ``>=``,
     ``<``, ``>``, ``=`` between linear terms (``+``, ``-``, ``*`` by a number), ``and``, ``or``.
-    Errors name the line and the construct.
+    Errors name the line and the construct; numbers must lie in the float64 range and parentheses
+    may nest at most :data:`~sosrelax.nn.vnnlib_common.MAX_NESTING` levels.
     """
+    check_nesting(text, source)
+    try:
+        return _parse(text, source)
+    except RecursionError as e:  # pragma: no cover - check_nesting keeps the depth small
+        raise ParseError(f"{source}: the formula is nested too deeply") from e
+
+
+def _parse(text: str, source: str) -> Property:
     xs: set[int] = set()
     ys: set[int] = set()
     asserts: list[tuple[Any, int]] = []
@@ -229,15 +130,15 @@ def parse_vnnlib(text: str, *, source: str = "<string>") -> Property:
         dnf = _and(dnf, _formula(f, source, nx, ny))
     disjuncts = []
     for conj in dnf:
-        d = _to_disjunct(conj, nx, source)
+        d = to_disjunct(conj, nx, source)
         if d is not None:
             disjuncts.append(d)
     return Property(nx, ny, tuple(disjuncts), source)
 
 
 def _and(a: list[list[Atom]], b: list[list[Atom]]) -> list[list[Atom]]:
-    if len(a) * len(b) > _MAX_DISJUNCTS:
-        raise ParseError(f"the property expands to more than {_MAX_DISJUNCTS} disjuncts")
+    if len(a) * len(b) > MAX_DISJUNCTS:
+        raise ParseError(f"the property expands to more than {MAX_DISJUNCTS} disjuncts")
     return [x + y for x in a for y in b]
 
 
@@ -263,6 +164,8 @@ def _formula(node: Any, source: str, nx: int, ny: int) -> list[list[Atom]]:
         lhs = _term(args[0], source, nx, ny)
         rhs = _term(args[1], source, nx, ny)
         diff = _lin_sub(lhs, rhs) if op in (">=", ">") else _lin_sub(rhs, lhs)
+        for v in diff.values():  # products of numbers can leave the float range too
+            check_finite(v, f"{source}:{line}", f"a coefficient of this ({op} ...)")
         if op == "=":
             return [[_atom(diff, False), _atom(_lin_neg(diff), False)]]
         return [[_atom(diff, op in ("<", ">"))]]
@@ -282,9 +185,10 @@ def _term(node: Any, source: str, nx: int, ny: int) -> _LinT:
                 raise ParseError(f"{source}:{line}: {item} is not declared")
             return {(m.group(1), i): Fraction(1)}
         try:
-            return {None: Fraction(item)}
+            value = Fraction(item)
         except (ValueError, ZeroDivisionError) as e:
             raise ParseError(f"{source}:{line}: {item!r} is neither a variable nor a number") from e
+        return {None: check_finite(value, f"{source}:{line}", f"the number {item}")}
     if not item:
         raise ParseError(f"{source}:{line}: empty term")
     op = item[0][0]
@@ -334,26 +238,3 @@ def _atom(d: _LinT, strict: bool) -> Atom:
     x = tuple(sorted((k[1], v) for k, v in d.items() if k is not None and k[0] == "X" and v))
     y = tuple(sorted((k[1], v) for k, v in d.items() if k is not None and k[0] == "Y" and v))
     return Atom(x, y, d.get(None, Fraction(0)), strict)
-
-
-def _to_disjunct(conj: list[Atom], nx: int, source: str) -> Disjunct | None:
-    """Split single-input atoms into the box; ``None`` when the box is empty."""
-    lo: list[Fraction | None] = [None] * nx
-    hi: list[Fraction | None] = [None] * nx
-    rest: list[Atom] = []
-    for a in conj:
-        if len(a.x) == 1 and not a.y and not a.strict:
-            i, c = a.x[0]
-            v = -a.const / c
-            if c > 0:  # c X + d >= 0  ->  X >= -d/c
-                lo[i] = v if lo[i] is None else max(lo[i], v)  # type: ignore[type-var]
-            else:
-                hi[i] = v if hi[i] is None else min(hi[i], v)  # type: ignore[type-var]
-        else:
-            rest.append(a)
-    missing = [i for i in range(nx) if lo[i] is None or hi[i] is None]
-    if missing:
-        raise ParseError(f"{source}: input X_{missing[0]} has no lower and upper bound (a box is required)")
-    if any(a > b for a, b in zip(lo, hi, strict=True)):  # type: ignore[operator]
-        return None
-    return Disjunct(tuple(lo), tuple(hi), tuple(rest))  # type: ignore[arg-type]

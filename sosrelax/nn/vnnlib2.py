@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from sosrelax.errors import ParseError
-from sosrelax.nn.vnnlib import (
-    _MAX_DISJUNCTS,
+from sosrelax.nn.vnnlib_common import (
+    MAX_DISJUNCTS,
     Atom,
     Disjunct,
     HiddenTensor,
@@ -38,7 +38,9 @@ from sosrelax.nn.vnnlib import (
     PolyAtom,
     PolyVar,
     Property,
-    _to_disjunct,
+    check_finite,
+    check_nesting,
+    to_disjunct,
 )
 
 __all__ = ["is_vnnlib2", "parse_vnnlib2", "read_vnnlib2"]
@@ -146,6 +148,14 @@ def parse_vnnlib2(text: str, *, source: str = "<string>") -> Property:
         import vnnlib
     except ImportError as e:  # pragma: no cover - the onnx extra installs it
         raise ParseError("reading VNN-LIB 2.0 needs the 'vnnlib' package (pip install vnnlib)") from e
+    check_nesting(text, source)
+    try:
+        return _parse(vnnlib, text, source)
+    except RecursionError as e:  # pragma: no cover - check_nesting keeps the depth small
+        raise ParseError(f"{source}: the formula is nested too deeply") from e
+
+
+def _parse(vnnlib: Any, text: str, source: str) -> Property:
     try:
         q = vnnlib.parse_query_string(text)
     except vnnlib.VNNLibException as e:
@@ -180,9 +190,10 @@ def parse_vnnlib2(text: str, *, source: str = "<string>") -> Property:
     def number(expr: Any, where: str) -> Fraction:
         lex = getattr(expr, "lexeme", None)
         try:
-            return Fraction(str(lex)) if lex is not None else _exact(expr.value)
+            value = Fraction(str(lex)) if lex is not None else _exact(expr.value)
         except (ValueError, ZeroDivisionError, OverflowError) as e:
             raise ParseError(f"{where}: {lex!r} is not a finite number") from e
+        return check_finite(value, where, f"the number {lex}")
 
     def poly(expr: Any, where: str) -> _Poly:
         if isinstance(expr, vnnlib.Var):
@@ -221,6 +232,8 @@ def parse_vnnlib2(text: str, *, source: str = "<string>") -> Property:
         raise ParseError(f"{where}: unsupported arithmetic {type(expr).__name__} in {expr}")
 
     def atom(p: _Poly, strict: bool, line: int) -> Atom | PolyAtom:
+        for c in p.values():  # products of numbers can leave the float range too
+            check_finite(c, f"{source}:{line}" if line else source, "a coefficient of this comparison")
         linear = all(len(m) <= 1 and all(e == 1 and v[0] in ("X", "Y") for v, e in m) for m in p)
         if linear:
             x = tuple(sorted((m[0][0][2], c) for m, c in p.items() if m and m[0][0][0] == "X"))
@@ -247,14 +260,14 @@ def parse_vnnlib2(text: str, *, source: str = "<string>") -> Property:
                 else:
                     raise ParseError(f"{where}: comparison {name} is not supported")
             alts.append(atoms)
-        if len(dnf) * len(alts) > _MAX_DISJUNCTS:
-            raise ParseError(f"{source}: the property expands to more than {_MAX_DISJUNCTS} disjuncts")
+        if len(dnf) * len(alts) > MAX_DISJUNCTS:
+            raise ParseError(f"{source}: the property expands to more than {MAX_DISJUNCTS} disjuncts")
         dnf = [x + y for x in dnf for y in alts]
     disjuncts: list[Disjunct] = []
     for atoms_ in dnf:
         lin = [a for a in atoms_ if isinstance(a, Atom)]
         nonlin = tuple(a for a in atoms_ if isinstance(a, PolyAtom))
-        d = _to_disjunct(lin, nx, source)
+        d = to_disjunct(lin, nx, source)
         if d is not None:
             disjuncts.append(replace(d, poly=nonlin) if nonlin else d)
     return Property(nx, ny, tuple(disjuncts), source, tuple(hidden))
