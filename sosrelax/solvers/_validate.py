@@ -47,6 +47,64 @@ def _fmt(name: str, value: float, tol: float) -> str:
     return f"{name} {value:.2e} > {tol:.0e}"
 
 
+def _check_infeasibility(prog: ConicProgram, zv: np.ndarray | None, tol: float) -> tuple[Residuals, list[str]]:
+    """Check ``z`` as a certificate of primal infeasibility: ``bᵀz < 0``, ``Aᵀz ≈ 0``, ``z ∈ K*``."""
+    failures: list[str] = []
+    res = compute_residuals(prog, None, None, zv, certificate="infeasible")
+    if zv is None:
+        failures.append("no finite certificate z was returned")
+    else:
+        bz = float(prog.b @ zv)
+        if not bz < 0.0:
+            failures.append(f"bᵀz = {bz:.3e} is not negative")
+        if not res.dual_certificate <= tol:
+            failures.append(_fmt("relative ‖Aᵀz‖", res.dual_certificate, tol))
+        if not res.dual_cone <= tol:
+            failures.append(_fmt("dual cone violation", res.dual_cone, tol))
+    return res, failures
+
+
+def _check_unboundedness(prog: ConicProgram, xv: np.ndarray | None, sv: np.ndarray | None,
+                         tol: float) -> tuple[Residuals, list[str]]:
+    """Check ``(x, s)`` as a certificate of dual infeasibility: ``cᵀx < 0``, ``Ax + s ≈ 0``, ``s ∈ K``."""
+    failures: list[str] = []
+    res = compute_residuals(prog, xv, sv, None, certificate="unbounded")
+    if xv is None:
+        failures.append("no finite certificate x was returned")
+    else:
+        cx = float(prog.c @ xv)
+        if not cx < 0.0:
+            failures.append(f"cᵀx = {cx:.3e} is not negative")
+        if not res.primal_certificate <= tol:
+            failures.append(_fmt("relative ‖Ax + s‖", res.primal_certificate, tol))
+        if not res.primal_cone <= tol:
+            failures.append(_fmt("primal cone violation", res.primal_cone, tol))
+    return res, failures
+
+
+def _message(solver: str, solver_status: str, claimed: SolverStatus, mode: SolverStatus, failures: list[str],
+             what: str, tol: float) -> str:
+    """What the backend claimed and what our checks made of it, in words."""
+    if mode is not claimed:
+        verdict = "fails" if failures else "passes"
+        message = (
+            f"{solver} stopped with {solver_status!r} ({claimed.value}); read as a "
+            f"{mode.value} certificate it {verdict} our checks at tolerance {tol:.0e}"
+            + (": " + "; ".join(failures) if failures else "")
+        )
+    elif failures:
+        message = (
+            f"{solver} reported {solver_status!r} but our check failed: "
+            + "; ".join(failures)
+            + " — the answer is not trusted"
+        )
+    elif what:
+        message = f"{solver} reported {solver_status!r}: {what} (tolerance {tol:.0e})"
+    else:
+        message = f"{solver} stopped with {solver_status!r} ({claimed.value})"
+    return message
+
+
 def checked_solution(
     prog: ConicProgram,
     *,
@@ -92,33 +150,13 @@ def checked_solution(
 
     if mode is SolverStatus.INFEASIBLE:
         xv = sv = None
-        res = compute_residuals(prog, None, None, zv, certificate="infeasible")
-        if zv is None:
-            failures.append("no finite certificate z was returned")
-        else:
-            bz = float(prog.b @ zv)
-            if not bz < 0.0:
-                failures.append(f"bᵀz = {bz:.3e} is not negative")
-            if not res.dual_certificate <= tol:
-                failures.append(_fmt("relative ‖Aᵀz‖", res.dual_certificate, tol))
-            if not res.dual_cone <= tol:
-                failures.append(_fmt("dual cone violation", res.dual_cone, tol))
+        res, failures = _check_infeasibility(prog, zv, tol)
         what = "primal infeasible, certificate z checked"
     elif mode is SolverStatus.UNBOUNDED:
         zv = None
         if xv is not None and sv is None:
             sv = -(prog.A @ xv)
-        res = compute_residuals(prog, xv, sv, None, certificate="unbounded")
-        if xv is None:
-            failures.append("no finite certificate x was returned")
-        else:
-            cx = float(prog.c @ xv)
-            if not cx < 0.0:
-                failures.append(f"cᵀx = {cx:.3e} is not negative")
-            if not res.primal_certificate <= tol:
-                failures.append(_fmt("relative ‖Ax + s‖", res.primal_certificate, tol))
-            if not res.primal_cone <= tol:
-                failures.append(_fmt("primal cone violation", res.primal_cone, tol))
+        res, failures = _check_unboundedness(prog, xv, sv, tol)
         what = "dual infeasible (unbounded), certificate x checked"
     else:
         res = compute_residuals(prog, xv, sv, zv)
@@ -150,24 +188,9 @@ def checked_solution(
             failures.extend(_fmt(n, v, tol) for n, v in checks if not v <= tol)
         what = "optimal, residuals checked" if claimed is SolverStatus.OPTIMAL else ""
 
-    if mode is not claimed:
-        verdict = "fails" if failures else "passes"
-        message = (
-            f"{solver} stopped with {solver_status!r} ({claimed.value}); read as a "
-            f"{mode.value} certificate it {verdict} our checks at tolerance {tol:.0e}"
-            + (": " + "; ".join(failures) if failures else "")
-        )
-    elif failures:
+    message = _message(solver, solver_status, claimed, mode, failures, what, tol)
+    if failures and mode is claimed:
         status = SolverStatus.INACCURATE
-        message = (
-            f"{solver} reported {solver_status!r} but our check failed: "
-            + "; ".join(failures)
-            + " — the answer is not trusted"
-        )
-    elif what:
-        message = f"{solver} reported {solver_status!r}: {what} (tolerance {tol:.0e})"
-    else:
-        message = f"{solver} stopped with {solver_status!r} ({claimed.value})"
     if note:
         message += f"; {note}"
     return ConicSolution(

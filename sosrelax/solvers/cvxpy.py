@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from sosrelax.conic import ConeKind, ConicProgram, ConicSolution, SolverStatus, svec, svec_indices
+from sosrelax.conic import (
+    Cone,
+    ConeKind,
+    ConicProgram,
+    ConicSolution,
+    SolverStatus,
+    svec,
+    svec_indices,
+)
 from sosrelax.errors import BackendNotAvailableError
 from sosrelax.solvers._validate import checked_solution, error_solution
 
@@ -99,6 +107,52 @@ def _svec_to_vec_matrix(n: int) -> sp.csr_matrix:
     return sp.csr_matrix((v, (r, c)), shape=(n * n, rows.size))
 
 
+def _cone_constraints(prog: ConicProgram, slack: Any) -> tuple[list[Any], list[tuple[Cone, slice]]]:
+    """cvxpy constraints ``slack[block] ∈ K_block`` for every nonempty cone, and each one's cone and rows."""
+    import cvxpy as cp
+
+    constraints: list[Any] = []
+    slices = []
+    for k, sl in zip(prog.cones, prog.cone_slices(), strict=True):
+        if k.size == 0:
+            continue
+        e = slack[sl]
+        if k.kind is ConeKind.ZERO:
+            con: Any = e == 0
+        elif k.kind is ConeKind.NONNEG:
+            con = e >= 0
+        elif k.kind is ConeKind.SOC:
+            con = cp.SOC(e[0], e[1:])
+        else:
+            X = cp.reshape(_svec_to_vec_matrix(k.dim) @ e, (k.dim, k.dim), order="F")
+            con = X >> 0
+        constraints.append(con)
+        slices.append((k, sl))
+    return constraints, slices
+
+
+def _dual_vector(prog: ConicProgram, constraints: list[Any], slices: list[tuple[Cone, slice]]) -> np.ndarray | None:
+    """The dual ``z`` in ``prog``'s row order and svec vectorisation (``None`` when a dual is missing)."""
+    zv: np.ndarray | None = np.zeros(prog.nrows)
+    for con, (k, sl) in zip(constraints, slices, strict=True):
+        dual = con.dual_value
+        if dual is None or zv is None:
+            zv = None
+            continue
+        if k.kind is ConeKind.PSD:
+            Y = np.asarray(dual, dtype=np.float64)
+            zv[sl] = svec((Y + Y.T) / 2.0)
+        elif k.kind is ConeKind.SOC:
+            parts = dual if isinstance(dual, list | tuple) else [dual]
+            zv[sl] = np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
+        elif k.kind is ConeKind.ZERO:
+            # cvxpy's multiplier of ``e == 0`` enters its Lagrangian with a plus sign
+            zv[sl] = -np.ravel(np.asarray(dual, dtype=np.float64))
+        else:
+            zv[sl] = np.ravel(np.asarray(dual, dtype=np.float64))
+    return zv
+
+
 def solve(
     prog: ConicProgram,
     name: str,
@@ -127,23 +181,7 @@ def solve(
     t0 = time.perf_counter()
     x = cp.Variable(prog.nvar)
     slack = prog.b - prog.A @ x
-    constraints: list[Any] = []
-    slices = []
-    for k, sl in zip(prog.cones, prog.cone_slices(), strict=True):
-        if k.size == 0:
-            continue
-        e = slack[sl]
-        if k.kind is ConeKind.ZERO:
-            con: Any = e == 0
-        elif k.kind is ConeKind.NONNEG:
-            con = e >= 0
-        elif k.kind is ConeKind.SOC:
-            con = cp.SOC(e[0], e[1:])
-        else:
-            X = cp.reshape(_svec_to_vec_matrix(k.dim) @ e, (k.dim, k.dim), order="F")
-            con = X >> 0
-        constraints.append(con)
-        slices.append((k, sl))
+    constraints, slices = _cone_constraints(prog, slack)
     problem = cp.Problem(cp.Minimize(prog.c @ x + prog.offset), constraints)
     kwargs: dict[str, Any] = {}
     if tolerance is not None:
@@ -215,23 +253,7 @@ def solve(
     }.get(raw, SolverStatus.ERROR)
     xv = None if x.value is None else np.asarray(x.value, dtype=np.float64)
     sv = None if xv is None else prog.b - prog.A @ xv
-    zv: np.ndarray | None = np.zeros(prog.nrows)
-    for con, (k, sl) in zip(constraints, slices, strict=True):
-        dual = con.dual_value
-        if dual is None or zv is None:
-            zv = None
-            continue
-        if k.kind is ConeKind.PSD:
-            Y = np.asarray(dual, dtype=np.float64)
-            zv[sl] = svec((Y + Y.T) / 2.0)
-        elif k.kind is ConeKind.SOC:
-            parts = dual if isinstance(dual, list | tuple) else [dual]
-            zv[sl] = np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
-        elif k.kind is ConeKind.ZERO:
-            # cvxpy's multiplier of ``e == 0`` enters its Lagrangian with a plus sign
-            zv[sl] = -np.ravel(np.asarray(dual, dtype=np.float64))
-        else:
-            zv[sl] = np.ravel(np.asarray(dual, dtype=np.float64))
+    zv = _dual_vector(prog, constraints, slices)
     return checked_solution(
         prog,
         claimed=claimed,

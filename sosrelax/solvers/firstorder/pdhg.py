@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -105,6 +106,36 @@ def estimate_norm(sp: ScaledProgram, iterations: int = 50, seed: int = 0) -> flo
     return math.sqrt(lam) if lam > 0 else 1.0
 
 
+def _initial_primal_weight(sp: ScaledProgram, opt: PdhgOptions) -> float:
+    """``ω`` from the options, else ``‖c̃‖₂/‖b̃‖₂`` (1 when either vanishes)."""
+    if opt.primal_weight is not None:
+        return float(opt.primal_weight)
+    nb = sp.backend.scalar(sp.backend.xp.linalg.norm(sp.b))
+    nc = sp.backend.scalar(sp.backend.xp.linalg.norm(sp.c))
+    return nc / nb if nb > 1e-10 and nc > 1e-10 else 1.0
+
+
+def _certificate(sp: ScaledProgram, dzs: tuple[Any, ...], dxs: tuple[Any, ...], k: int,
+                 itol: float) -> Outcome | None:
+    """An INFEASIBLE outcome when a dual difference ``dz`` is a certificate of primal infeasibility, an
+    UNBOUNDED one when a primal difference ``dx`` certifies unboundedness, else ``None``."""
+    for dz in dzs:
+        cert_z = check_infeasible(sp, dz, itol)
+        if cert_z is not None:
+            return Outcome(
+                SolverStatus.INFEASIBLE, None, None, cert_z, k, "primal_infeasible",
+                f"primal infeasibility certificate found after {k} iterations",
+            )
+    for dx in dxs:
+        cert_x = check_unbounded(sp, dx, itol)
+        if cert_x is not None:
+            return Outcome(
+                SolverStatus.UNBOUNDED, cert_x[0], cert_x[1], None, k, "dual_infeasible",
+                f"unboundedness certificate found after {k} iterations",
+            )
+    return None
+
+
 def solve_pdhg(
     sp: ScaledProgram, settings: Settings, options: PdhgOptions | None = None
 ) -> Outcome:
@@ -125,12 +156,7 @@ def solve_pdhg(
 
     norm_a = estimate_norm(sp)
     eta = opt.step_safety / norm_a
-    nb = be.scalar(xp.linalg.norm(sp.b))
-    nc = be.scalar(xp.linalg.norm(sp.c))
-    if opt.primal_weight is not None:
-        omega = float(opt.primal_weight)
-    else:
-        omega = nc / nb if nb > 1e-10 and nc > 1e-10 else 1.0
+    omega = _initial_primal_weight(sp, opt)
     rho = float(opt.reflection)
 
     x = xp.zeros(sp.n)
@@ -169,21 +195,9 @@ def solve_pdhg(
             if meas.converged(settings.tolerance):
                 status, raw = SolverStatus.OPTIMAL, "converged"
                 break
-            itol = settings.infeasibility_tolerance
-            for dz in (zt - z0, zt - z):
-                cert_z = check_infeasible(sp, dz, itol)
-                if cert_z is not None:
-                    return Outcome(
-                        SolverStatus.INFEASIBLE, None, None, cert_z, k, "primal_infeasible",
-                        f"primal infeasibility certificate found after {k} iterations",
-                    )
-            for dx in (xt - x0, xt - x):
-                cert_x = check_unbounded(sp, dx, itol)
-                if cert_x is not None:
-                    return Outcome(
-                        SolverStatus.UNBOUNDED, cert_x[0], cert_x[1], None, k, "dual_infeasible",
-                        f"unboundedness certificate found after {k} iterations",
-                    )
+            found = _certificate(sp, (zt - z0, zt - z), (xt - x0, xt - x), k, settings.infeasibility_tolerance)
+            if found is not None:
+                return found
             if (
                 settings.time_limit is not None
                 and time.perf_counter() - t_start >= settings.time_limit
@@ -191,13 +205,8 @@ def solve_pdhg(
                 status, raw = SolverStatus.TIME_LIMIT, "time_limit"
                 break
             # fixed-point residual in the PDHG norm
-            dx_ = xt - x
             dz_ = zt - z
-            r2 = (
-                xp.dot(dx_, dx_) / tau
-                + xp.dot(dz_, dz_) / sigma
-                - 2.0 * xp.dot(dz_, Axt - Ax)
-            )
+            r2 = xp.dot(xt - x, xt - x) / tau + xp.dot(dz_, dz_) / sigma - 2.0 * xp.dot(dz_, Axt - Ax)
             r = math.sqrt(max(be.scalar(r2), 0.0))
             if k == 1:
                 r0 = r
