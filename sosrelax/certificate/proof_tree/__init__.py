@@ -9,6 +9,7 @@ from sosrelax.certificate.proof_tree.check import (
     ProofReport,
     check_leaves,
     check_proof_tree,
+    leaf_layer_bounds,
 )
 from sosrelax.certificate.proof_tree.format import (
     DEFAULT_TREE_LIMITS,
@@ -35,5 +36,6 @@ __all__ = [
     "TreeLimits",
     "check_leaves",
     "check_proof_tree",
+    "leaf_layer_bounds",
     "network_sha256",
 ]

@@ -32,7 +32,7 @@ from sosrelax.certificate.proof_tree.format import (
 )
 from sosrelax.errors import CertificateFormatError, InvalidValueError
 
-__all__ = ["LeafBounds", "ProofReport", "check_leaves", "check_proof_tree"]
+__all__ = ["LeafBounds", "ProofReport", "check_leaves", "check_proof_tree", "leaf_layer_bounds"]
 
 _U = 2.0**-53
 """Unit roundoff of binary64."""
@@ -218,6 +218,33 @@ def check_leaves(
         raise CertificateFormatError(str(e)) from e
 
 
+def leaf_layer_bounds(
+    source: ProofTree | dict[str, Any] | str | os.PathLike[str], disjunct: int, node_index: int,
+    *, limits: TreeLimits = DEFAULT_TREE_LIMITS,
+) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """The rigorous bounds ``(l_k, u_k)`` of ``z_1, …, z_L`` that the checker uses on one leaf.
+
+    For every input of the leaf's box (rounded to float32 first in the float32 semantics) that
+    satisfies the leaf's ReLU-split constraints, ``l_k <= z_k <= u_k``.  Raises
+    :class:`~sosrelax.errors.CertificateFormatError` for a malformed tree or a node that is not a leaf.
+    """
+    tree = _as_tree(source, limits)
+    try:
+        net = _prepare(tree, None)
+        leaves, _, _ = _walk(net, disjunct, tree.disjuncts[disjunct])
+    except _Reject as e:
+        raise CertificateFormatError(str(e)) from e
+    hit = [lf for lf in leaves if lf[0] == node_index]
+    if not hit:
+        raise CertificateFormatError(f"disjunct {disjunct}: node {node_index} is not a leaf")
+    n_atoms = len(tree.disjuncts[disjunct].atoms)
+    zy, zx, zc = np.zeros((n_atoms, net.dims[-1])), np.zeros((n_atoms, net.dims[0])), np.zeros(n_atoms)
+    obj = (zy, zy, zx, zx, zc, zc)
+    with np.errstate(all="ignore"):
+        _, _, ly = _bound_batch(net, tree.intermediate, hit, obj)
+    return tuple((ly.l[m][0], ly.u[m][0]) for m in range(1, net.L + 1))
+
+
 def _as_tree(source: Any, limits: TreeLimits) -> ProofTree:
     if isinstance(source, ProofTree):
         return source
@@ -348,7 +375,7 @@ def _walk(net: _Net, d_i: int, dis: DisjunctProof) -> tuple[list[Any], np.ndarra
         if not stack:
             raise _Reject(f"{where}: trailing node after the tree is complete", (d_i, idx))
         lo, hi, lv, hv, cons = stack.pop()
-        kind = nd[0] if isinstance(nd, tuple) and len(nd) == 3 else None
+        kind = nd[0] if isinstance(nd, (tuple, list)) and len(nd) == 3 else None
         if kind == "s":
             i, v = nd[1], nd[2]
             if type(i) is not int or not 0 <= i < n0:

@@ -289,10 +289,9 @@ def _parse_rational(v: Any, where: str, limits: TreeLimits) -> Fraction:
             f"{where}: expected an exact rational written 'p' or 'p/q' (at most {limits.max_digits} characters), "
             f"got {v!r:.60}"
         )
-    q = Fraction(v)
     if "/" in v and int(v.split("/")[1]) == 0:
         raise CertificateFormatError(f"{where}: zero denominator in {v!r}")
-    return q
+    return Fraction(v)
 
 
 def _parse_hex_float(v: Any, where: str) -> float:
