@@ -19,7 +19,16 @@ from sosrelax.certificate import check_any as check_certificate
 from sosrelax.certificate.check import CheckReport
 from sosrelax.certificate.format import Certificate
 from sosrelax.certify import Verdict, VerdictStatus, certify
-from sosrelax.errors import InvalidOperationError, SosrelaxError
+from sosrelax.errors import (
+    BackendNotAvailableError,
+    CertificateFormatError,
+    InvalidOperationError,
+    InvalidValueError,
+    ParseError,
+    SizeLimitError,
+    SosrelaxError,
+    UnknownVariableError,
+)
 from sosrelax.poly import Constraint, ConstraintKind, Polynomial, monomial_basis, variables
 from sosrelax.problem import Claim, Problem, Sense, ball, box, hypercube, simplex
 from sosrelax.result import SolveResult, Status
@@ -27,22 +36,28 @@ from sosrelax.result import SolveResult, Status
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackendNotAvailableError",
     "BatchResult",
     "BatchStatus",
     "Certificate",
+    "CertificateFormatError",
     "CheckReport",
     "Claim",
     "Constraint",
     "ConstraintKind",
     "DeferredClaim",
     "InvalidOperationError",
+    "InvalidValueError",
+    "ParseError",
     "PseudoDistribution",
     "Polynomial",
     "Problem",
     "Sense",
+    "SizeLimitError",
     "SolveResult",
     "SosrelaxError",
     "Status",
+    "UnknownVariableError",
     "Verdict",
     "VerdictStatus",
     "__version__",

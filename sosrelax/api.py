@@ -487,6 +487,8 @@ def solve(
     scale: bool = True,
     fallback: str | None = "scs",
     solver_options: dict[str, Any] | None = None,
+    device: str | None = None,
+    memory_limit: float | None = None,
 ) -> SolveResult:
     """Bound the optimum of ``problem`` with a convex relaxation and prove the bound.
 
@@ -515,7 +517,17 @@ def solve(
     time_limit, tolerance, verbose
         Passed to the backend.
     solver_options : dict, optional
-        Backend options passed through to ``solver`` (e.g. ``{"device": "gpu"}`` for ``"firstorder"``).
+        Backend options passed through to ``solver`` (e.g. ``{"method": "admm"}`` for ``"firstorder"``).
+    device : {None, "cpu", "gpu", "auto"}
+        Where the first-order backend (``solver="firstorder"``) runs; ``"auto"`` takes a GPU when cupy
+        and CUDA are present.  ``None``: the backend's default (the CPU).  Other solvers run on the CPU
+        only: for them anything but ``None``/``"cpu"`` raises :class:`~sosrelax.errors.InvalidValueError`.
+    memory_limit : float, optional
+        Bytes the dense relaxation may need (:func:`sosrelax.relax.footprint.estimate`, a lower estimate
+        computed before anything is built); above it :class:`~sosrelax.errors.SizeLimitError` is raised
+        with the sizes and what to do instead.  ``None``: half the physical memory
+        (:func:`sosrelax.relax.footprint.default_memory_limit`); ``math.inf``: no check.  Sparse and
+        ``"lp"`` relaxations are not estimated.
     fallback : str or None
         A second backend (SCS by default) tried at high accuracy when the first one stops short or its
         certificate proves a noticeably weaker bound; the better *proven* bound is kept.  ``None``: never.
@@ -534,6 +546,12 @@ def solve(
             f"solve() expects a sosrelax.Problem, got {type(problem).__name__}; build one with "
             "sr.Problem(minimize=f, subject_to=[...])"
         )
+    solver_options = _with_device(solver, device, solver_options)
+    if relaxation in _CONES and sparsity in (None, "none"):
+        from sosrelax.relax.footprint import check_fits
+
+        lvl = level if isinstance(level, int) and not isinstance(level, bool) else None  # _build checks it
+        check_fits(problem, 1 if relaxation == "sdp" else lvl, _CONES[relaxation], solver, memory_limit)
     t0 = time.perf_counter()
     scaling = choose_scaling(problem) if scale else None
     relax = _build(
@@ -672,6 +690,30 @@ def solve(
         message=message,
         problem=problem,
     )
+
+
+#: Values of ``device=``.
+_DEVICES = ("cpu", "gpu", "auto")
+
+
+def _with_device(
+    solver: str, device: str | None, options: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """``options`` with ``device`` added for the first-order backend; other solvers run on the CPU."""
+    if device is None:
+        return options
+    if not isinstance(device, str) or device.strip().lower() not in _DEVICES:
+        raise InvalidValueError(f"device must be one of {', '.join(repr(d) for d in _DEVICES)} or None, "
+                                f"got {device!r}")
+    key = device.strip().lower()
+    if solver == "firstorder":
+        return {**(options or {}), "device": key}
+    if key != "cpu":
+        raise InvalidValueError(
+            f"device={device!r} needs solver='firstorder' (the first-order backend runs on the GPU); "
+            f"solver {solver!r} runs on the CPU only: leave device=None or pass solver='firstorder'"
+        )
+    return options
 
 
 def _message(

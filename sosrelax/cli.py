@@ -3,16 +3,22 @@
 Exit codes
 ----------
 ``sosrelax solve``: 0 a bound was proven, 1 no bound proven (infeasible/unbounded/inaccurate relaxation),
-2 bad input.  ``sosrelax check``: 0 verified, 1 rejected, 2 unreadable.  ``sosrelax certify``: 0 certified,
+2 bad input.  ``sosrelax check``: 0 the file's stated claim is proven exactly,
+1 rejected (or only a weaker bound than stated is proven), 2 unreadable or over a resource limit.  ``sosrelax certify``: 0 certified,
 10 falsified, 20 unknown, 2 bad input.  ``sosrelax batch``: 0 every claim certified, 10 at least one
 falsified, 20 otherwise (some unknown, error or timeout), 2 bad input; ``sosrelax batch export``: 0.  Errors go to stderr as one line, without a traceback unless
-``--debug`` is given.
+``--debug`` is given.  A file that cannot be read (a folder, no permission) is bad input (2).  An output file
+(``--certificate``, ``--counterexample``) is written atomically after the answer is printed, creating missing
+parent folders; if it still cannot be written, one line on stderr says so and the exit code stays the
+answer's.  When the reader of stdout goes away (``sosrelax solve ... | head``) the command stops quietly
+with 141 (128 + SIGPIPE, as the shell reports a process killed by it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +33,10 @@ EXIT_INPUT = 2
 EXIT_CERTIFIED = 0
 EXIT_FALSIFIED = 10
 EXIT_UNKNOWN = 20
+EXIT_BROKEN_PIPE = 141
+
+#: ``--sparsity`` values of ``sosrelax solve`` (``none``: the dense relaxation).
+_SPARSITY_CHOICES = ("none", "correlative", "term", "correlative+term")
 
 
 def _version() -> str:
@@ -48,15 +58,23 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("solve", help="solve a relaxation of PROBLEM.toml and prove its bound")
     s.add_argument("problem", help="problem file (TOML)")
-    s.add_argument("--relaxation", choices=["sos", "sdp"], default=None)
+    s.add_argument("--relaxation", choices=["sos", "sdp", "lp", "dsos", "sdsos"], default=None,
+                   help="the rung (default: [relaxation].kind of the file, else sos)")
     s.add_argument("--level", type=int, default=None)
     s.add_argument("--solver", default=None)
+    s.add_argument("--sparsity", choices=_SPARSITY_CHOICES, default=None,
+                   help="exploit sparsity (default: [relaxation].sparsity of the file, else none)")
+    s.add_argument("--time-limit", type=float, default=None,
+                   help="seconds given to the solver (default: [relaxation].time_limit of the file)")
     s.add_argument("--certificate", metavar="PATH", help="write the verified certificate here")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
 
     c = sub.add_parser("check", help="check a certificate file with the independent exact checker")
     c.add_argument("certificate", help="certificate file (JSON)")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
+    c.add_argument("--problem", metavar="FILE.toml",
+                   help="valid only if the certificate is about exactly this problem (objective, "
+                   "sense and constraints)")
 
     v = sub.add_parser("certify", help="certify or falsify a claim over the set of PROBLEM.toml")
     v.add_argument(
@@ -107,17 +125,22 @@ def _solve(args: argparse.Namespace) -> int:
     import sosrelax as sr
     from sosrelax.problemfile import read_problem_file
 
-    pf = read_problem_file(args.problem)
+    _check_output(args.certificate, "--certificate")
+    pf = read_problem_file(_input_file(args.problem))
     rel = pf.relaxation
+    sparsity = args.sparsity if args.sparsity is not None else rel.get("sparsity")
     res = sr.solve(
         pf.problem,
         relaxation=args.relaxation or rel.get("kind", "sos"),
         level=args.level if args.level is not None else rel.get("level"),
         solver=args.solver or rel.get("solver", "clarabel"),
-        time_limit=rel.get("time_limit"),
+        sparsity=None if sparsity == "none" else sparsity,
+        time_limit=args.time_limit if args.time_limit is not None else rel.get("time_limit"),
     )
+    code = EXIT_OK if res.bound is not None else EXIT_NEGATIVE
+    written = False
     if args.certificate and res.certificate is not None and res.certified:
-        res.certificate.save(args.certificate)
+        written = _write_output(args.certificate, res.certificate.to_json(), "certificate")
     if args.json:
         out: dict[str, Any] = {
             "status": res.status.value,
@@ -132,11 +155,42 @@ def _solve(args: argparse.Namespace) -> int:
     else:
         _print_result(pf.problem, res)
         if args.certificate:
-            if res.certified:
+            if written:
                 print(f"certificate written to {args.certificate}")
-            else:
+            elif not res.certified:
                 print("no verified certificate: nothing written", file=sys.stderr)
-    return EXIT_OK if res.bound is not None else EXIT_NEGATIVE
+    return code
+
+
+def _input_file(path: str) -> str:
+    """``path`` when it names a readable regular file; else a :class:`ParseError` saying what it is."""
+    if os.path.isdir(path):
+        raise ParseError(f"{path}: is a folder; give a problem file (TOML), e.g. examples/camel.toml")
+    if os.path.exists(path) and not os.access(path, os.R_OK):
+        raise ParseError(f"{path}: not readable (permission denied)")
+    return path
+
+
+def _check_output(path: str | None, option: str) -> None:
+    """Refuse, before any work, an output path that can never be a file (an existing folder)."""
+    if path and os.path.isdir(path):
+        raise ParseError(f"{option} {path}: is a folder; give a file name, e.g. {os.path.join(path, 'out.json')}")
+
+
+def _write_output(path: str, data: str | bytes, what: str) -> bool:
+    """Write ``data`` to ``path`` atomically (missing parent folders are created).
+
+    Called after the answer is printed: a failure is reported on stderr as one line and returns
+    ``False`` (the caller keeps the answer's exit code), it never raises.
+    """
+    try:
+        _write_atomic(path, data)
+    except OSError as e:
+        reason = e.strerror or str(e)
+        print(f"sosrelax: error: cannot write the {what} to {path}: {reason} (the answer above stands)",
+              file=sys.stderr)
+        return False
+    return True
 
 
 def _print_result(problem: Any, res: Any) -> None:
@@ -159,37 +213,130 @@ def _print_result(problem: Any, res: Any) -> None:
         print("time        : " + ", ".join(f"{k} {v:.3f}s" for k, v in t.items()))
 
 
+def _check_poly_text(terms: Any, names: Sequence[str], limit: int = 200) -> str:
+    """A certificate polynomial as text (``x^2 - 2*x + 1``), exact coefficients, shortened."""
+    from fractions import Fraction
+
+    parts: list[str] = []
+    for e, c in terms:
+        c = Fraction(c)
+        if c == 0:
+            continue
+        mono = "*".join(
+            (v if k == 1 else f"{v}^{k}") for v, k in zip(names, e, strict=False) if k
+        )
+        mag = abs(c)
+        coef = str(mag.numerator) if mag.denominator == 1 else f"({mag.numerator}/{mag.denominator})"
+        body = mono if mono and mag == 1 else (f"{coef}*{mono}" if mono else coef)
+        parts.append(("- " if c < 0 else "+ ") + body)
+        if sum(len(p) + 1 for p in parts) > limit:
+            parts.append("+ ...")
+            break
+    if not parts:
+        return "0"
+    text = " ".join(parts)
+    return text[2:] if text.startswith("+ ") else "-" + text[2:]
+
+
+def _check_statement(cert: Any) -> tuple[str, str]:
+    """(objective line, set line) of a polynomial certificate, for the report."""
+    names = list(cert.variables)
+    derived = set(cert.derived)
+    cons = [f"{_check_poly_text(g, names, 80)} >= 0"
+            for i, g in enumerate(cert.inequalities) if i not in derived]
+    cons += [f"{_check_poly_text(h, names, 80)} == 0" for h in cert.equalities]
+    shown = ", ".join(cons[:8]) + (f", ... ({len(cons)} constraints)" if len(cons) > 8 else "")
+    space = f"x = ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''}) in R^{len(names)}"
+    where = f"{space} with {shown}" if cons else f"every {space}"
+    sense = {"lower_bound": "minimize", "upper_bound": "maximize"}.get(cert.kind, "none")
+    obj = "none (infeasibility)" if cert.kind == "infeasible" else (
+        f"{sense} {_check_poly_text(cert.objective, names)}")
+    return obj, where
+
+
+def _check_float(q: Any, down: bool) -> float | None:
+    """A proven bound as a float rounded so that it stays proven (±inf or the largest float
+    beyond the float range)."""
+    import math
+
+    from sosrelax.certificate.format import float_toward
+
+    if q is None:
+        return None
+    try:
+        return float_toward(q, down)
+    except OverflowError:
+        if q > 0:
+            return math.inf if not down else sys.float_info.max
+        return -math.inf if down else -sys.float_info.max
+
+
 def _check(args: argparse.Namespace) -> int:
-    from sosrelax.certificate import check_any
-    from sosrelax.certificate.format import Certificate
+    from sosrelax.certificate.check import check_certificate, show_rational
+    from sosrelax.certificate.format import DEFAULT_LIMITS, Certificate, read_limited
     from sosrelax.certificate.sdp import SDPCertificate
+    from sosrelax.certificate.sdpcheck import check_sdp_certificate
     from sosrelax.errors import CertificateFormatError
 
+    def fail(status: str, why: str) -> int:
+        if args.json:
+            print(json.dumps({"status": status, "reason": why}, sort_keys=True))
+        else:
+            print(f"sosrelax: {args.certificate}: {status}: {why}", file=sys.stderr)
+        return EXIT_INPUT
+
+    problem = None
+    if args.problem:
+        from sosrelax.problemfile import read_problem_file
+
+        problem = read_problem_file(args.problem).problem
+    cert: Any
     try:
-        cert: Any = Certificate.load(args.certificate)
-    except (CertificateFormatError, OSError) as e:
-        try:  # an SDPA dual-bound certificate?
-            cert = SDPCertificate.load(args.certificate)
-        except (CertificateFormatError, OSError):
-            if args.json:
-                print(json.dumps({"status": "unreadable", "reason": str(e)}, sort_keys=True))
-            else:
-                print(f"sosrelax: {args.certificate}: unreadable: {e}", file=sys.stderr)
-            return EXIT_INPUT
-    report = check_any(cert)
+        _, data = read_limited(args.certificate, DEFAULT_LIMITS)
+        try:
+            cert = Certificate.from_json(data)
+        except CertificateFormatError as e:
+            try:  # an SDPA dual-bound certificate?
+                cert = SDPCertificate.from_json(data)
+            except CertificateFormatError:
+                raise e from None
+    except CertificateFormatError as e:
+        return fail("unreadable", str(e))
+    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as e:
+        return fail("unreadable", f"{type(e).__name__}: {e}")
     kind = getattr(cert, "kind", "sdpa_dual_bound")
+    report: Any
+    if isinstance(cert, SDPCertificate):
+        if problem is not None:
+            return fail("unreadable", "--problem applies to polynomial certificates only; this is "
+                        "an SDPA dual-bound certificate")
+        report = check_sdp_certificate(cert)
+        holds = bool(report.valid)
+        over = False
+        statement: tuple[str, str] | None = None
+    else:
+        report = check_certificate(cert, problem=problem)
+        holds = bool(report.claim_holds)
+        over = bool(report.over_limit)
+        statement = _check_statement(cert)
+    if over:
+        return fail("refused", report.reason)
+    word = "lower" if kind == "lower_bound" else "upper"
     if args.json:
         print(
             json.dumps(
                 {
                     "status": report.status.value,
                     "valid": report.valid,
+                    "claim_holds": holds,
                     "bound": None if report.bound is None else str(report.bound),
-                    "bound_float": None if report.bound is None else float(report.bound),
+                    "bound_float": _check_float(report.bound, down=kind != "upper_bound"),
                     "claimed_bound": None
                     if report.claimed_bound is None
                     else str(report.claimed_bound),
                     "kind": kind,
+                    "objective": None if statement is None else statement[0],
+                    "set": None if statement is None else statement[1],
                     "reason": report.reason,
                 },
                 indent=2,
@@ -197,16 +344,25 @@ def _check(args: argparse.Namespace) -> int:
             )
         )
     else:
-        if report.valid:
+        if statement is not None:
+            print(f"objective: {statement[0]}")
+            print(f"set      : {statement[1]}")
+        if holds:
             what = (
-                "infeasibility"
+                "infeasibility (the set is empty)"
                 if kind == "infeasible"
-                else f"{kind.replace('_', ' ')} {report.bound_float:.12g}"
+                else f"{kind.replace('_', ' ')} {show_rational(report.bound)}"
             )
             print(f"verified: {what}  ({report.reason})")
+        elif report.valid:
+            print(
+                f"rejected: the stated {word} bound {show_rational(report.claimed_bound)} is not "
+                f"proven; only the weaker {word} bound {show_rational(report.bound)} holds  "
+                f"({report.reason})"
+            )
         else:
             print(f"rejected: {report.reason}")
-    return EXIT_OK if report.valid else EXIT_NEGATIVE
+    return EXIT_OK if holds else EXIT_NEGATIVE
 
 
 def _certify(args: argparse.Namespace) -> int:
@@ -214,7 +370,9 @@ def _certify(args: argparse.Namespace) -> int:
     from sosrelax.problem import Claim
     from sosrelax.problemfile import parse_relation, read_problem_file
 
-    pf = read_problem_file(args.problem)
+    _check_output(args.certificate, "--certificate")
+    _check_output(args.counterexample, "--counterexample")
+    pf = read_problem_file(_input_file(args.problem))
     if args.claim:
         names = list(pf.problem.variables)
         statement = parse_relation(args.claim, names, "--claim")
@@ -243,26 +401,34 @@ def _certify(args: argparse.Namespace) -> int:
             + ", ".join(f"{k} = {v!r}" for k, v in verdict.counterexample.items())
         )
         if args.counterexample:
-            _write_atomic(
-                args.counterexample, json.dumps(verdict.counterexample, indent=2, sort_keys=True)
-            )
+            text = json.dumps(verdict.counterexample, indent=2, sort_keys=True) + "\n"
+            if _write_output(args.counterexample, text, "counterexample"):
+                print(f"counterexample written to {args.counterexample}")
     if verdict.certificate is not None and args.certificate:
-        verdict.certificate.save(args.certificate)
-        print(f"certificate written to {args.certificate}")
+        if _write_output(args.certificate, verdict.certificate.to_json(), "certificate"):
+            print(f"certificate written to {args.certificate}")
     return {"certified": EXIT_CERTIFIED, "falsified": EXIT_FALSIFIED}.get(
         verdict.status.value, EXIT_UNKNOWN
     )
 
 
-def _write_atomic(path: str, text: str) -> None:
-    import os
+def _write_atomic(path: str, data: str | bytes) -> None:
+    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``."""
     import tempfile
 
     d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text + "\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -374,15 +540,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_INPUT
     try:
-        return handlers[args.command](args)
+        code = handlers[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows up here at the latest
+        return code
+    except BrokenPipeError:
+        return _broken_pipe()
     except SosrelaxError as e:
         if args.debug:
             raise
         print(f"sosrelax: error: {e}", file=sys.stderr)
         return EXIT_INPUT
+    except OSError as e:  # an input file that cannot be read: a folder, no permission, a device
+        if args.debug:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"sosrelax: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
         print("sosrelax: interrupted", file=sys.stderr)
         return 130
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away: point stdout at the null device so that the interpreter's
+    final flush stays silent, and exit with 141."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is no real file (e.g. captured in-process)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

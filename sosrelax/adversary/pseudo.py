@@ -149,7 +149,8 @@ class _RowIndex:
 
     def find(self, query: np.ndarray) -> np.ndarray:
         """Row positions of ``query`` rows, ``-1`` where absent."""
-        q = np.asarray(query, dtype=np.int64).reshape(-1, self.rows.shape[1])
+        n = self.rows.shape[1]
+        q = _as_rows(np.asarray(query, dtype=np.int64), n)
         if self._collide:
             return monomial_index(self.rows, q)
         if self.rows.shape[0] == 0 or q.shape[0] == 0:
@@ -159,6 +160,15 @@ class _RowIndex:
         cand = self._order[pos]
         hit = (self._sorted[pos] == kq) & np.all(self.rows[cand] == q, axis=1)
         return np.where(hit, cand, -1)
+
+
+def _as_rows(a: np.ndarray, n: int) -> np.ndarray:
+    """``a`` of shape ``(..., n)`` as a matrix of rows.  With ``n = 0`` (a problem without variables)
+    ``reshape(-1, 0)`` is ambiguous: the rows are counted from the leading axes instead (a 1-D array is
+    one row)."""
+    if n:
+        return a.reshape(-1, n)
+    return a.reshape(int(np.prod(a.shape[:-1])) if a.ndim > 1 else 1, 0)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -302,7 +312,7 @@ class PseudoDistribution:
                 f"M_{k} on {n} variables must be {basis.shape[0]}×{basis.shape[0]}, got {m.shape}"
             )
         full = monomial_basis(n, 2 * k)
-        sums = (basis[:, None, :] + basis[None, :, :]).reshape(-1, n)
+        sums = _as_rows(basis[:, None, :] + basis[None, :, :], n)
         idx = _RowIndex(full).find(sums)
         counts = np.bincount(idx, minlength=full.shape[0])
         moments = np.bincount(idx, weights=m.ravel(), minlength=full.shape[0]) / counts
@@ -322,7 +332,7 @@ class PseudoDistribution:
         """
         variables = tuple(variables)
         exps = monomial_basis(len(variables), 2 * int(level))
-        pts = np.asarray(points, dtype=np.float64).reshape(-1, len(variables))
+        pts = _as_rows(np.asarray(points, dtype=np.float64), len(variables))
         w = np.asarray(weights, dtype=np.float64).reshape(-1)
         if w.shape[0] != pts.shape[0]:
             raise InvalidValueError(f"{pts.shape[0]} points but {w.shape[0]} weights")
@@ -381,7 +391,7 @@ class PseudoDistribution:
     def second_moments(self) -> np.ndarray:
         """``Ẽ[x xᵀ] / Ẽ[1]``, shape (n, n); needs level ≥ 1."""
         eye = np.eye(self.n, dtype=np.int64)
-        sums = (eye[:, None, :] + eye[None, :, :]).reshape(-1, self.n)
+        sums = _as_rows(eye[:, None, :] + eye[None, :, :], self.n)
         return self._lookup(sums).reshape(self.n, self.n) / self.mass
 
     def cov(self) -> np.ndarray:
@@ -400,7 +410,7 @@ class PseudoDistribution:
                 f"moment matrix order k={k} must satisfy 0 ≤ k ≤ level={self.level}"
             )
         basis = monomial_basis(self.n, k)
-        sums = (basis[:, None, :] + basis[None, :, :]).reshape(-1, self.n)
+        sums = _as_rows(basis[:, None, :] + basis[None, :, :], self.n)
         return self._lookup(sums).reshape(basis.shape[0], basis.shape[0])
 
     def localizing_matrix(self, g: Polynomial, k: int) -> np.ndarray:
@@ -414,7 +424,7 @@ class PseudoDistribution:
             return np.zeros((nb, nb))
         gexps = g.aligned(self.variables)
         sums = basis[:, None, None, :] + basis[None, :, None, :] + gexps[None, None, :, :]
-        vals = self._lookup(sums.reshape(-1, self.n)).reshape(nb, nb, gexps.shape[0])
+        vals = self._lookup(_as_rows(sums, self.n)).reshape(nb, nb, gexps.shape[0])
         return vals @ np.asarray(g.coefs, dtype=np.float64)
 
     def rank(self, k: int | None = None, tol: float = DEFAULT_RANK_TOL) -> int:
@@ -516,7 +526,7 @@ class PseudoDistribution:
             return AtomsResult(False, empty, np.zeros(0), r, math.inf, order,
                                f"no atoms: echelon form found {len(pivots)} pivots for rank {r}")
         piv = basis[pivots]
-        shifted = (piv[None, :, :] + np.eye(self.n, dtype=np.int64)[:, None, :]).reshape(-1, self.n)
+        shifted = _as_rows(piv[None, :, :] + np.eye(self.n, dtype=np.int64)[:, None, :], self.n)
         rows = _RowIndex(basis).find(shifted)
         if np.any(rows < 0):
             return AtomsResult(False, empty, np.zeros(0), r, math.inf, order,

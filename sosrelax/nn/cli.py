@@ -4,7 +4,9 @@
 ``unknown``, ``timed-out``; after ``sat`` the assignment follows in the standard's format (section
 5.3.1): per declared tensor (inputs, hidden tensors, outputs) one header line ``NAME TYPE [dims]``
 and its values, row-major, one per line.  ``--vnncomp-result PATH`` also writes a VNN-COMP result file (``sat`` with the witness
-``((X_0 v) … (Y_0 v) …)``, ``unsat``, ``unknown``, ``timeout`` or ``error``), atomically.
+``((X_0 v) … (Y_0 v) …)``, ``unsat``, ``unknown``, ``timeout`` or ``error``), atomically, creating
+missing parent folders; a folder given as that path is bad input (checked before any work), and a
+result file that still cannot be written is reported on stderr after the answer (exit code unchanged).
 
 Exit codes: 0 whenever an answer was printed (whatever the answer), 2 for bad input (unreadable or
 unsupported model, syntax error in the property, mismatched dimensions), with one line on stderr.
@@ -80,10 +82,19 @@ def run_supports(args: argparse.Namespace) -> int:
 
 def _write_atomic(path: str, text: str) -> None:
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=str(p.parent or Path(".")), prefix=p.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, p)
+    parent = p.parent if str(p.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(parent), prefix=p.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -95,6 +106,12 @@ def run_verify(args: argparse.Namespace) -> int:
     if len(args.network) != 1 or "=" not in args.network[0]:
         raise ParseError("--network takes NAME=MODEL.onnx, once (one network per property)")
     model = args.network[0].split("=", 1)[1]
+    for path, what in ((args.spec, "property"), (model, "network")):
+        if os.path.isdir(path):
+            raise ParseError(f"{path}: is a folder; give the {what} file")
+    if args.vnncomp_result and os.path.isdir(args.vnncomp_result):
+        raise ParseError(f"--vnncomp-result {args.vnncomp_result}: is a folder; give a file name, "
+                         f"e.g. {os.path.join(args.vnncomp_result, 'result.txt')}")
     net, prop = vnnlib_claims(model, args.spec)
     res = verify(net, prop, onnx_path=model, timeout=args.timeout, rng=args.seed)
     status = res.status.value
@@ -119,5 +136,9 @@ def run_verify(args: argparse.Namespace) -> int:
             pairs = [f"(X_{i} {float(v)!r})" for i, v in enumerate(x)]
             pairs += [f"(Y_{j} {float(v)!r})" for j, v in enumerate(y)]
             text += "\n(" + "\n".join(pairs) + ")"
-        _write_atomic(args.vnncomp_result, text + "\n")
+        try:
+            _write_atomic(args.vnncomp_result, text + "\n")
+        except OSError as e:
+            print(f"sosrelax: error: cannot write the result file {args.vnncomp_result}: "
+                  f"{e.strerror or e} (the answer above stands)", file=sys.stderr)
     return EXIT_ANSWERED
