@@ -20,6 +20,7 @@ from sosrelax.certificate.format import (
     gram_from_array,
     terms_from_arrays,
 )
+from sosrelax.certificate.proof_tree import ProofReport, ProofTree, check_proof_tree
 from sosrelax.certificate.rational import rationalize
 from sosrelax.certificate.sdp import SDPCertificate
 from sosrelax.certificate.sdpcheck import SDPCheckReport, check_sdp_certificate
@@ -62,6 +63,8 @@ __all__ = [
     "EqualityMultiplier",
     "Limits",
     "ProductMultiplier",
+    "ProofReport",
+    "ProofTree",
     "RationalMatrix",
     "SOSMultiplier",
     "Terms",
@@ -70,6 +73,7 @@ __all__ = [
     "SDPCheckReport",
     "check_any",
     "check_certificate",
+    "check_proof_tree",
     "check_sdp_certificate",
     "gram_from_array",
     "prove_psd",
