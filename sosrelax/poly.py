@@ -16,6 +16,15 @@ Everything here is plain floating-point algebra except :meth:`Polynomial.evaluat
 reads every coefficient and every coordinate as the exact rational it denotes (``Fraction(float)``
 is exact) and returns the exact value of the polynomial at that point.
 
+Exactness of the numbers you write: a float is taken as the float64 it is; an integer, numpy integer,
+:class:`fractions.Fraction` or integer literal in :meth:`Polynomial.parse` text must be exactly
+representable as a float64, otherwise :class:`~sosrelax.errors.InvalidValueError` names it (so
+``(2**53 + 1) * x`` is refused rather than silently becoming ``2**53 * x``).  Arithmetic *between*
+float coefficients (``+ - * / **`` of polynomials and numbers) is IEEE float64 arithmetic and rounds
+like any float computation: ``(x + 0.1)**2`` has the coefficient ``0.1 * 0.1``, ``3**40 * x`` written
+as ``x * 3.0**40`` is the rounded power.  The polynomial that a certificate is about is the one
+these floats denote, read exactly; build coefficients that must be exact from exact floats.
+
 Comparisons between polynomials build :class:`Constraint` objects (``1 - x**2 - y**2 >= 0``) instead
 of booleans; structural equality is :meth:`Polynomial.equals`.
 
@@ -179,12 +188,24 @@ def _var_name(v: Any) -> str:
 
 
 def _as_float(c: Any, what: str) -> float:
+    """``c`` as a float64, refusing exact numbers (integers, fractions) that float64 would round.
+
+    A Python/numpy integer or a :class:`fractions.Fraction` denotes an exact value; silently
+    rounding ``2**53 + 1`` to ``2**53`` would change the polynomial (and the claim proven about
+    it).  Such a value raises :class:`InvalidValueError` naming it; floats are taken as given.
+    """
     try:
         v = float(c)
     except OverflowError as e:
         raise InvalidValueError(f"{what} {c!r} is too large for a float64 coefficient") from e
     if not math.isfinite(v):
         raise InvalidValueError(f"{what} is {v!r}; coefficients and values must be finite")
+    if isinstance(c, numbers.Rational) and not isinstance(c, bool) and Fraction(v) != c:
+        raise InvalidValueError(
+            f"{what} {c} is not exactly representable as a float64 (it would be rounded to "
+            f"{v!r}); coefficients are float64: rescale the problem so that its numbers are "
+            "exact floats (integers up to 2**53, dyadic fractions)"
+        )
     return v
 
 
@@ -326,6 +347,14 @@ class Polynomial:
             raise InvalidValueError(
                 f"coefficients must be real numbers, got an array of dtype {c.dtype}"
             )
+        if c.dtype.kind in "iu" and c.size:
+            for i, raw in enumerate(c.reshape(-1).tolist()):
+                if abs(raw) > 2**53 and int(float(raw)) != raw:
+                    raise InvalidValueError(
+                        f"coefficient {i} = {raw} is not exactly representable as a float64 (it "
+                        f"would be rounded to {float(raw)!r}); rescale so that integers stay "
+                        "below 2**53"
+                    )
         c = np.array(c, dtype=np.float64).reshape(-1) if c.ndim <= 1 else c
         if c.ndim != 1:
             raise InvalidValueError(f"coefs must be one-dimensional, got shape {np.shape(coefs)}")
@@ -448,7 +477,8 @@ class Polynomial:
             else:
                 rows.append(list(mono))
         exps = np.array(rows, dtype=np.int64).reshape(len(items), len(names))
-        return cls(exps, [float(c) for _, c in items], names)
+        return cls(exps, [_as_float(c, f"the coefficient of term {i}")
+                          for i, (_, c) in enumerate(items)], names)
 
     @classmethod
     def parse(cls, text: str, variables: Sequence[str] | None = None) -> Polynomial:
@@ -1597,10 +1627,19 @@ def _sympy_to_poly(expr: Any, text: str) -> Polynomial | float:
     if expr.is_Symbol:
         return Polynomial.variable(expr.name)
     if expr.is_Rational:  # Integer is a Rational
+        exact = Fraction(int(expr.p), int(expr.q))
         try:
-            return float(Fraction(int(expr.p), int(expr.q)))
+            v = float(exact)
         except OverflowError as e:
             raise InvalidValueError(f"the number {expr} in {text!r} is not a finite float64") from e
+        if int(expr.q) == 1 and Fraction(v) != exact:
+            # decimal literals are bound to the exact value of their float64 already; an integer
+            # literal float64 cannot hold would be silently rounded
+            raise InvalidValueError(
+                f"the integer {expr} in {text!r} is not exactly representable as a float64 (it "
+                f"would be rounded to {v!r}); rescale so that integers stay below 2**53"
+            )
+        return v
     if expr.is_Add:
         parts = [_sympy_to_poly(a, text) for a in expr.args]
         polys = [p for p in parts if isinstance(p, Polynomial)]

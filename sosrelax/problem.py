@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from sosrelax.errors import InvalidOperationError, InvalidValueError, UnknownVariableError
-from sosrelax.poly import Constraint, ConstraintKind, Polynomial, _var_name
+from sosrelax.poly import Constraint, ConstraintKind, Polynomial, _as_float, _var_name
 
 __all__ = [
     "Claim",
@@ -98,7 +98,7 @@ def _as_poly(f: Any, what: str) -> Polynomial:
     if isinstance(f, Polynomial):
         return f
     if isinstance(f, numbers.Real) and not isinstance(f, bool):
-        return Polynomial.constant(float(f))
+        return Polynomial.constant(_as_float(f, what))
     if isinstance(f, Constraint):
         raise InvalidOperationError(
             f"{what} is the constraint '{f}', expected a polynomial; put constraints in "
@@ -116,6 +116,10 @@ def _bound_value(v: Any, name: str, side: str) -> float | None:
         f = float(v)
     except (TypeError, ValueError) as e:
         raise InvalidValueError(f"bounds[{name!r}] {side} bound {v!r} is not a number") from e
+    except OverflowError:
+        f = _as_float(v, f"bounds[{name!r}] {side} bound")
+    if math.isfinite(f):
+        _as_float(v, f"bounds[{name!r}] {side} bound")  # refuses exact numbers float64 rounds
     if math.isnan(f):
         raise InvalidValueError(f"bounds[{name!r}] has a NaN {side} bound; use ±inf or None")
     if math.isinf(f):

@@ -315,12 +315,17 @@ def _gram_poly(basis: np.ndarray, g: RationalMatrix) -> _Poly:
 # positive semidefiniteness
 
 
-def _ldl_psd(num: np.ndarray, den: int) -> tuple[bool, str]:
+def _ldl_psd(num: np.ndarray, den: int, max_work: int | None = None) -> tuple[bool, str]:
     """Exact :math:`LDL^T` with symmetric (diagonal) pivoting on the integer matrix ``num``.
 
-    ``num / den`` is PSD iff ``num`` is.  Returns ``(is_psd, explanation)``.
+    ``num / den`` is PSD iff ``num`` is.  Returns ``(is_psd, explanation)``.  The work is
+    counted as it goes (each elimination step on an ``m x m`` block whose pivot has ``b`` bits
+    costs ``12 m^2 b``, which adds up to about :math:`k^4 b` for a dense matrix whose entries grow
+    as usual); past ``max_work`` the factorisation stops with :class:`_OverLimit`.  Low-rank
+    matrices finish in a few steps however long their entries.
     """
     k = num.shape[0]
+    spent = 0
     S = np.empty((k, k), dtype=object)
     S[:, :] = [[flint.fmpq(int(v)) for v in row] for row in num]
     step = 0
@@ -342,6 +347,15 @@ def _ldl_psd(num: np.ndarray, den: int) -> tuple[bool, str]:
             continue
         p = int(np.argmax(d))
         piv = S[p, p]
+        if max_work is not None:
+            spent += 12 * S.shape[0] ** 2 * max(64, int(piv.p).bit_length() + int(piv.q).bit_length())
+            if spent > max_work:
+                raise _OverLimit(
+                    f"the exact LDL^T proving this Gram matrix (order {k}) semidefinite passed "
+                    f"Limits.max_ldl_work = {max_work:.3g} after {step} of up to {k} steps; give "
+                    "the matrix a positive margin or shorter entries, or raise the limit if the "
+                    "file is trusted"
+                )
         keep = np.ones(S.shape[0], dtype=bool)
         keep[p] = False
         c = S[keep, p]
@@ -408,27 +422,8 @@ def _dyadic(x: float, bits: int = 40) -> Fraction:
     return Fraction(int(round(float(m) * 2**bits))) * Fraction(2) ** (int(e) - bits)
 
 
-def _ldl_work(num: np.ndarray, den: int) -> int:
-    """The cost estimate :math:`k^4 b` of an exact :math:`LDL^T` (``b`` the largest entry's bits)."""
-    k = num.shape[0]
-    if num.dtype == np.int64:
-        top = int(np.abs(num).max(initial=0))
-    else:
-        top = max((abs(int(v)) for v in num.flat), default=0)
-    bits = max(top.bit_length(), 1) + den.bit_length()
-    return k**4 * bits
-
-
 def _guarded_ldl(num: np.ndarray, den: int, max_ldl_work: int) -> tuple[bool, str]:
-    work = _ldl_work(num, den)
-    if work > max_ldl_work:
-        raise _OverLimit(
-            f"proving this Gram matrix (order {num.shape[0]}) semidefinite needs an exact LDL^T "
-            f"of estimated work {work:.3g}, over Limits.max_ldl_work = {max_ldl_work:.3g}; "
-            "give the matrix a positive margin, shorter entries, or raise the limit if the file "
-            "is trusted"
-        )
-    return _ldl_psd(num, den)
+    return _ldl_psd(num, den, max_ldl_work)
 
 
 def prove_psd(
@@ -459,8 +454,8 @@ def prove_psd(
 
     Notes
     -----
-    An exact :math:`LDL^T` whose estimated cost :math:`k^4 b` exceeds ``max_ldl_work`` is not
-    attempted; the matrix is then reported as not proven PSD (``psd`` False).
+    An exact :math:`LDL^T` whose counted work passes ``max_ldl_work`` is abandoned; the matrix
+    is then reported as not proven PSD (``psd`` False).
     """
     try:
         return _prove_psd(gram, exact_limit, method, max_ldl_work)
@@ -746,7 +741,11 @@ def _validate(cert: Certificate, limits: Limits = DEFAULT_LIMITS) -> None:
             if v < 0:
                 raise _Reject(f"{path}: negative exponent")
             if v > top_exp:
-                raise _OverLimit(f"{path}: exponent {v} is over Limits.max_exponent = {top_exp}")
+                if v > limits.max_exponent:
+                    raise _OverLimit(f"{path}: exponent {v} is over Limits.max_exponent = "
+                                     f"{limits.max_exponent}")
+                raise _OverLimit(f"{path}: exponent {v} would overflow the checker's 64-bit "
+                                 "exponent arithmetic; it cannot be checked")
         d = sum(e)
         if d > limits.max_degree:
             raise _OverLimit(f"{path}: total degree {d} is over Limits.max_degree = "

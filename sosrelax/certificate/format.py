@@ -102,9 +102,10 @@ class Limits:
         Largest estimated number of exact coefficient products needed to expand the identity
         (Gram forms, multiplier products, constraint products, the change of variables).
     max_ldl_work : int
-        Largest :math:`k^4 \\cdot b` accepted for an exact :math:`LDL^T` of a Gram matrix of order
-        :math:`k` with :math:`b`-bit entries (about 2 ns per unit); a larger matrix whose
-        semidefiniteness only the exact factorisation could prove is refused.
+        Largest work of one exact :math:`LDL^T` (counted while it runs: :math:`12 m^2 b` per
+        elimination step on an :math:`m \\times m` block with a :math:`b`-bit pivot, about
+        :math:`k^4 b` for a dense order-:math:`k` matrix; about 1 ns per unit); a matrix whose
+        semidefiniteness only a longer factorisation could prove is refused.
 
     Notes
     -----
@@ -124,7 +125,7 @@ class Limits:
     max_exponent: int = 10_000
     max_degree: int = 1_000
     max_work: int = 20_000_000
-    max_ldl_work: int = 1_500_000_000
+    max_ldl_work: int = 500_000_000
 
 
 DEFAULT_LIMITS = Limits()
