@@ -110,6 +110,8 @@ def _parse(text: str, source: str) -> Property:
             if len(item) != 3 or item[2][0] != "Real":
                 raise ParseError(f"{source}:{line}: expected (declare-const NAME Real)")
             name = item[1][0]
+            if not isinstance(name, str):
+                raise ParseError(f"{source}:{line}: expected (declare-const NAME Real), got a list as NAME")
             m = re.fullmatch(r"([XY])_(\d+)", name)
             if not m:
                 raise ParseError(f"{source}:{line}: variable {name!r} is not X_i or Y_j")

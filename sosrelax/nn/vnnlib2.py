@@ -148,7 +148,7 @@ def parse_vnnlib2(text: str, *, source: str = "<string>") -> Property:
         import vnnlib
     except ImportError as e:  # pragma: no cover - the onnx extra installs it
         raise ParseError("reading VNN-LIB 2.0 needs the 'vnnlib' package (pip install vnnlib)") from e
-    check_nesting(text, source)
+    check_nesting(text, source, ascii_only=True)  # the reader package fails on other text
     try:
         return _parse(vnnlib, text, source)
     except RecursionError as e:  # pragma: no cover - check_nesting keeps the depth small
@@ -160,6 +160,8 @@ def _parse(vnnlib: Any, text: str, source: str) -> Property:
         q = vnnlib.parse_query_string(text)
     except vnnlib.VNNLibException as e:
         raise ParseError(_package_error(str(e).strip(), source)) from e
+    except (ValueError, RuntimeError, UnicodeError) as e:  # the package's other failures
+        raise ParseError(f"{source}: not readable as VNN-LIB 2.0 ({e})") from e
     nets = list(q.networks)
     if len(nets) != 1:
         raise ParseError(f"{source}: {len(nets)} networks declared; only one (SNET) is supported")

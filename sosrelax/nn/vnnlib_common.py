@@ -38,11 +38,16 @@ MAX_NESTING = 200
 _FLOAT_MAX = Fraction(sys.float_info.max)
 
 
-def check_nesting(text: str, source: str) -> None:
+def check_nesting(text: str, source: str, *, ascii_only: bool = False) -> None:
     """Refuse ``text`` whose parentheses nest deeper than :data:`MAX_NESTING` (comments after ``;``
-    and ``"quoted"`` names are skipped); the message names the line."""
+    and ``"quoted"`` names are skipped) and, with ``ascii_only``, text with a non-ASCII character
+    anywhere; the message names the line."""
     depth = 0
     for lineno, line in enumerate(text.splitlines(), 1):
+        if ascii_only and not line.isascii():
+            col = next(i for i, ch in enumerate(line) if not ch.isascii())
+            raise ParseError(f"{source}:{lineno}:{col + 1}: non-ASCII character {line[col]!r}; VNN-LIB text "
+                             "is ASCII")
         quoted = False
         for ch in line:
             if ch == '"':
