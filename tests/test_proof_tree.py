@@ -108,15 +108,18 @@ def leaf_domains(tree: ProofTree, d: int = 0) -> dict[int, tuple[np.ndarray, np.
     """Node index -> (lo, hi, [(layer, neuron, sign)]) of each leaf, by an independent preorder walk."""
     out = {}
     dis = tree.disjuncts[d]
-    stack = [(np.array([float(q) for q in dis.lo]), np.array([float(q) for q in dis.hi]), [])]
+    stack: list[tuple[np.ndarray, np.ndarray, list[tuple[int, int, int]]]] = [
+        (np.array([float(q) for q in dis.lo]), np.array([float(q) for q in dis.hi]), [])]
     for idx, nd in enumerate(dis.nodes):
         lo, hi, cons = stack.pop()
         if nd[0] == "s":
             h1, l2 = hi.copy(), lo.copy()
-            h1[nd[1]] = l2[nd[1]] = nd[2]
+            i = int(nd[1])  # type: ignore[arg-type]
+            h1[i] = l2[i] = nd[2]
             stack += [(l2, hi, cons), (lo, h1, cons)]
         elif nd[0] == "r":
-            stack += [(lo, hi, [*cons, (nd[1], nd[2], 1)]), (lo, hi, [*cons, (nd[1], nd[2], -1)])]
+            k, j = int(nd[1]), int(nd[2])  # type: ignore[arg-type]
+            stack += [(lo, hi, [*cons, (k, j, 1)]), (lo, hi, [*cons, (k, j, -1)])]
         else:
             out[idx] = (lo, hi, cons)
     assert not stack
@@ -211,7 +214,7 @@ def test_checker_imports_only_trusted_modules() -> None:
                "sosrelax.certificate.proof_tree.format", "sosrelax.certificate.proof_tree.check"}
     for name in ("__init__.py", "format.py", "check.py"):
         tree = ast.parse((ROOT / "sosrelax" / "certificate" / "proof_tree" / name).read_text())
-        found = set()
+        found: set[str] = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 found.update(a.name for a in node.names)

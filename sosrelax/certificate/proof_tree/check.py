@@ -584,18 +584,21 @@ def _bound_batch(net: _Net, method: str, chunk: list[Any],
                 fwd = _forward_relu(fwd, ly.A[m], ly.S[m], ly.T[m], xh, G, (_TINY * mag)[:, None])
     # the objective g = c·f(x) + cx·x + k0 with c = -λ·B_y, cx = -λ·B_x, k0 = -λ·consts
     by, by_err, bx, bx_err, cst, cst_err = obj
+    ga = max(G, 2.0 * (lam.shape[1] + 4) * _U)  # covers dot products over the atoms
     c = -(lam @ by)
-    dc = (lam @ by_err) * (1 + G) + G * (lam @ np.abs(by)) + _TINY
+    dc = (lam @ by_err) * (1 + ga) + ga * (lam @ np.abs(by)) + _TINY
     cx = -(lam @ bx)
-    dcx = (lam @ bx_err) * (1 + G) + G * (lam @ np.abs(bx)) + _TINY
+    dcx = (lam @ bx_err) * (1 + ga) + ga * (lam @ np.abs(bx)) + _TINY
     k0 = -(lam @ cst)
-    dk0 = (lam @ cst_err) * (1 + G) + G * (lam @ np.abs(cst)) + _TINY
+    dk0 = (lam @ cst_err) * (1 + ga) + ga * (lam @ np.abs(cst)) + _TINY
     fh = np.maximum(np.abs(ly.l[L]), np.abs(ly.u[L]))
     slack = (dc * fh).sum(axis=1) + (dcx * xho).sum(axis=1) + dk0
-    # the input part of g over its own (original) box; in float32 semantics the network sees another
+    # the input part of g: in the real semantics added to the back-substituted input coefficients; in
+    # float32 semantics the network sees the rounded input, so the part is bounded over the original box
     in_val = np.sum(np.maximum(cx, 0.0) * lo_o + np.minimum(cx, 0.0) * hi_o, axis=1)
-    const0 = k0 - slack + in_val
-    mass0 = np.abs(k0) + slack + 2.0 * (np.abs(cx) * xho).sum(axis=1)
+    in_mass = 2.0 * (np.abs(cx) * xho).sum(axis=1)
+    const0 = k0 - slack
+    mass0 = np.abs(k0) + slack + in_mass
     tiny = (_TINY * mag)[:, None]
     a_obj = ly.A
     if has_alpha.any():
@@ -604,9 +607,12 @@ def _bound_batch(net: _Net, method: str, chunk: list[Any],
             sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
             own = np.where(ly.act[m], 1.0, np.where(ly.unst[m], alpha[:, sl], 0.0))
             a_obj[m] = np.where(has_alpha[:, None], own, ly.A[m])
-    low = _backsub_lower(net, ly, L, c, np.arange(B), const0, mass0, a_obj, lo, hi, tiny[:, 0])
+    if net.f32:
+        low = _backsub_lower(net, ly, L, c, np.arange(B), const0 + in_val, mass0, a_obj, lo, hi, tiny[:, 0])
+    else:
+        low = _backsub_lower(net, ly, L, c, np.arange(B), const0, mass0, a_obj, lo, hi, tiny[:, 0], cx)
     # interval bound of g from the output bounds (tighter is fine: take the maximum)
-    ibp = (np.maximum(c, 0.0) * ly.l[L] + np.minimum(c, 0.0) * ly.u[L]).sum(axis=1) + const0
+    ibp = (np.maximum(c, 0.0) * ly.l[L] + np.minimum(c, 0.0) * ly.u[L]).sum(axis=1) + const0 + in_val
     ibp = _down(ibp - G * ((np.abs(c) * fh).sum(axis=1) + mass0) - tiny[:, 0])
     bound = np.maximum(low, ibp)
     bound = np.where(np.isfinite(bound) & ~bad, bound, np.nan)
@@ -615,13 +621,15 @@ def _bound_batch(net: _Net, method: str, chunk: list[Any],
 
 def _backsub_lower(net: _Net, ly: _Layers, K: int, lam: np.ndarray, bi: np.ndarray, const: np.ndarray,
                    mass: np.ndarray, slopes: list[Any], lo: np.ndarray, hi: np.ndarray,
-                   tiny: np.ndarray) -> np.ndarray:
+                   tiny: np.ndarray, cx: np.ndarray | None = None) -> np.ndarray:
     """Rigorous lower bound of ``lam[r]·z_K + const[r]`` over the domain of leaf ``bi[r]``, one per row.
 
     ``lam`` (rows × n_K) holds exact float64 coefficients; ``mass`` is the absolute size of
     everything already folded into ``const``.  Every term added to the constant, and every
     rounding error of a computed coefficient times a magnitude bound of what it multiplies, is
-    added to ``mass``; the result subtracts ``G·mass + tiny[leaf]`` and rounds down.
+    added to ``mass``; the result subtracts ``G·mass + tiny[leaf]`` and rounds down.  ``cx`` (one
+    row per row of ``lam``, optional) is added to the input coefficients before they are
+    concretised; the caller accounts for its magnitude in ``mass``.
     """
     absl = np.abs(lam)
     const = const + lam @ net.b[K]
@@ -643,6 +651,8 @@ def _backsub_lower(net: _Net, ly: _Layers, K: int, lam: np.ndarray, bi: np.ndarr
             const = const - _rdot(absl, ly.e[m][bi])
         mass = mass + _rdot(absl, ly.vmass[m][bi]) - tt
     cin = lam @ net.W[1]
+    if cx is not None:
+        cin = cin + cx
     val = const + _rdot(np.maximum(cin, 0.0), lo[bi]) + _rdot(np.minimum(cin, 0.0), hi[bi])
     return _down(val - net.G * mass - tiny[bi])
 
@@ -674,11 +684,11 @@ def _forward_affine(net: _Net, m: int, yf: _Forms | None, em: np.ndarray | None,
     cU = np.concatenate([cyU, cyL], axis=1) @ w2.T + net.b[m]
     szL = _bdot(np.abs(AyL), xh) + np.abs(cyL)
     szU = _bdot(np.abs(AyU), xh) + np.abs(cyU)
-    extra = 0.0 if em is None else em
+    extra = 0.0 if em is None else em  # also in the mass: covers the rounding of the additions below
     EL = (np.concatenate([EyL, EyU], axis=1) @ aw2.T) * (1 + G) \
-        + G * (np.concatenate([szL, szU], axis=1) @ aw2.T + net.absb[m]) + extra + tiny
+        + G * (np.concatenate([szL, szU], axis=1) @ aw2.T + net.absb[m] + extra) + extra + tiny
     EU = (np.concatenate([EyU, EyL], axis=1) @ aw2.T) * (1 + G) \
-        + G * (np.concatenate([szU, szL], axis=1) @ aw2.T + net.absb[m]) + extra + tiny
+        + G * (np.concatenate([szU, szL], axis=1) @ aw2.T + net.absb[m] + extra) + extra + tiny
     return AL, cL, EL, AU, cU, EU
 
 

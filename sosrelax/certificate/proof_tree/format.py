@@ -334,7 +334,7 @@ def _network_from_dict(v: Any, limits: TreeLimits) -> tuple[tuple[tuple[np.ndarr
     lays = net["layers"]
     if not isinstance(lays, list) or not 1 <= len(lays) <= limits.max_layers:
         raise CertificateFormatError(f"proof tree: network.layers must be a list of 1 to {limits.max_layers} layers")
-    dims = []
+    dims: list[tuple[int, int]] = []
     params = 0
     for k, ly in enumerate(lays):
         where = f"proof tree: network.layers[{k}]"
