@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench docs lint clean
+.PHONY: demo test test-all fuzz bench docs lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m ''
+
+fuzz: $(STAMP)
+	SOSRELAX_FUZZ_EXAMPLES=$${SOSRELAX_FUZZ_EXAMPLES:-2000} $(PY) -m pytest -q -m fuzz
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
