@@ -763,7 +763,9 @@ def _validate(cert: Certificate, limits: Limits = DEFAULT_LIMITS) -> None:
 
     def terms_ok(t: Terms, path: str) -> int:
         # a Terms object that passed once (for this n) passes again; a failure raises, never cached
-        return _memo("valid", t, n, lambda: terms_check(t, path))  # type: ignore[no-any-return]
+        d = _memo("valid", t, n, lambda: terms_check(t, path))
+        assert isinstance(d, int)
+        return d
 
     def degree_ok(d: int, path: str) -> None:
         if d > limits.max_degree:
@@ -886,9 +888,9 @@ def _work_estimate(cert: Certificate, n: int, g_deg: list[int], h_deg: list[int]
     sizes_g: list[int] = []
     for t, d in zip((cert.objective, *cert.inequalities, *cert.equalities),
                     (0, *g_deg, *h_deg), strict=False):
-        m, w = size(t, d)
+        size_t, w = size(t, d)
         work += w
-        sizes_g.append(m)
+        sizes_g.append(size_t)
     if sub:  # the tables of powers (c_i + s_i u_i)^k, k up to the largest exponent
         for i in range(n):
             top = max((e[i] for t in (cert.objective, *cert.inequalities, *cert.equalities)
