@@ -1,0 +1,319 @@
+"""Batched floating-point bounds of a ReLU network over many input boxes at once.
+
+Everything here works on a batch of ``B`` sub-domains (input boxes ``lo, hi`` of shape ``(B, n0)``, and
+optional ReLU phase constraints) with plain array arithmetic, so that one call bounds thousands of
+sub-domains with a few large matrix products.  The bounds guide the search; they are not proofs: the
+proof tree the search emits is re-checked by :mod:`sosrelax.certificate.proof_tree` with rigorous
+rounding-error bounds.  The algorithms are the ones that checker recomputes (see ``docs/proof-trees.md``):
+
+- **intermediate bounds** (``"crown"``): the pre-activation bounds of hidden layer ``m >= 1`` come from
+  back-substituting the rows ``±e_j`` through the earlier layers (CROWN, Zhang et al., NeurIPS 2018),
+  with the upper line :math:`y \\le s(z - l)`, :math:`s = u/(u-l)`, and the adaptive lower slope
+  (1 if :math:`u > -l`, else 0) for each unstable neuron; intersected with interval arithmetic;
+- **final bound**: the same back-substitution of the objective rows, with lower slopes ``alpha`` that the
+  caller may optimise (any slope in ``[0, 1]`` gives a valid bound), and the input coefficients ``g`` of
+  the resulting linear lower bound (they drive the branching and the attack).
+
+``float32`` semantics: each pre-activation gets an extra perturbation bounded by
+:math:`\\gamma_{n+1}(|W|\\hat y + |b|)` (binary32 accumulation in any order), so the bounds cover every
+float32 execution of the network as well as the exact one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "FLOAT32_UNIT",
+    "Arrays",
+    "Bounds",
+    "final_bounds",
+    "intermediate_bounds",
+    "optimise_slopes",
+    "relaxation",
+]
+
+#: Unit roundoff of IEEE binary32.
+FLOAT32_UNIT = 2.0**-24
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """The network as arrays: ``z_{m} = W[m] y_{m-1} + b[m]`` (``y_{-1} = x``), ReLU between layers."""
+
+    W: tuple[np.ndarray, ...]
+    b: tuple[np.ndarray, ...]
+    absW: tuple[np.ndarray, ...]
+    float32: bool = False
+
+    @classmethod
+    def from_network(cls, net: object, *, float32: bool = False) -> Arrays:
+        """From a :class:`sosrelax.nn.ir.Network` (weights taken as float64)."""
+        Ws = tuple(np.ascontiguousarray(w, dtype=np.float64) for w in net.weights)  # type: ignore[attr-defined]
+        bs = tuple(np.ascontiguousarray(b, dtype=np.float64) for b in net.biases)  # type: ignore[attr-defined]
+        return cls(Ws, bs, tuple(np.abs(w) for w in Ws), float32)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.W)
+
+    def rounding(self, m: int, ymax: np.ndarray) -> np.ndarray | None:
+        """Bound of the binary32 error of layer ``m`` given ``|y_{m-1}| <= ymax`` (``(B, n)``), or None."""
+        if not self.float32:
+            return None
+        n = self.W[m].shape[1] + 1
+        gamma = n * FLOAT32_UNIT / (1 - n * FLOAT32_UNIT)
+        return gamma * (ymax @ self.absW[m].T + np.abs(self.b[m])) + n * 2.0**-149
+
+
+@dataclass
+class Bounds:
+    """Pre-activation bounds ``lower[m] <= z_m <= upper[m]`` of the hidden layers, each ``(B, n_m)``."""
+
+    lower: list[np.ndarray]
+    upper: list[np.ndarray]
+    err: list[np.ndarray | None]  # float32 rounding bound of each layer (None: exact semantics)
+    empty: np.ndarray  # (B,) a phase constraint contradicts the bounds: the sub-domain is empty
+
+
+def relaxation(l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(a, s, t)``: lower slope (adaptive), upper slope and upper intercept of ``max(z, 0)`` on ``[l, u]``.
+
+    Active neurons (``l >= 0``) get ``a = s = 1``, inactive ones (``u <= 0``) ``a = s = 0``, ``t = 0``.
+    """
+    act = l >= 0
+    uns = (l < 0) & (u > 0)
+    den = np.where(uns, u - l, 1.0)
+    s = np.where(uns, u / den, act.astype(np.float64))
+    t = np.where(uns, -s * l, 0.0)
+    a = np.where(uns, (u > -l).astype(np.float64), act.astype(np.float64))
+    return a, s, t
+
+
+def _interval(arr: Arrays, m: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    c = 0.5 * (lo + hi)
+    r = 0.5 * (hi - lo)
+    zc = c @ arr.W[m].T + arr.b[m]
+    zr = r @ arr.absW[m].T
+    return zc - zr, zc + zr
+
+
+def _concretize(g: np.ndarray, const: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``min over the box of g·x + const``: g ``(B, R, n0)``, const ``(B, R)``, boxes ``(B, n0)``."""
+    c = 0.5 * (lo + hi)
+    r = 0.5 * (hi - lo)
+    return const + np.einsum("brn,bn->br", g, c) - np.einsum("brn,bn->br", np.abs(g), r)
+
+
+def _matmul(lam: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``lam @ w`` for ``lam`` of shape ``(B, R, n)`` and a shared ``w`` ``(n, k)`` as one GEMM."""
+    B, R, n = lam.shape
+    return (lam.reshape(B * R, n) @ w).reshape(B, R, w.shape[1])
+
+
+def backsubstitute(arr: Arrays, bounds: Bounds, m: int, mu: np.ndarray, const: np.ndarray,
+                   slopes: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Back-substitute ``mu · y_{m-1} + const`` down to the input.
+
+    ``mu`` ``(B, R, n_{m-1})`` are the coefficients on the post-activations of hidden layer ``m - 1``.
+    Returns ``(g, const)``: a linear lower bound ``g·x + const`` valid on every sub-domain.
+    ``slopes[k]`` (``(B, n_k)``, values in ``[0, 1]``) replace the adaptive lower slopes of the unstable
+    neurons of layer ``k``.
+    """
+    for k in range(m - 1, -1, -1):
+        a, s, t = relaxation(bounds.lower[k], bounds.upper[k])
+        if slopes is not None and slopes[k] is not None:
+            uns = (bounds.lower[k] < 0) & (bounds.upper[k] > 0)
+            a = np.where(uns, slopes[k], a)
+        lam = mu * np.where(mu >= 0, a[:, None, :], s[:, None, :])
+        const = const + np.einsum("brn,bn->br", np.minimum(mu, 0.0), t)
+        const = const + lam @ arr.b[k]
+        if bounds.err[k] is not None:
+            const = const - np.einsum("brn,bn->br", np.abs(lam), bounds.err[k])
+        mu = _matmul(lam, arr.W[k])
+        if k == 0:
+            return mu, const
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _backsub_rows(arr: Arrays, rel: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                  errs: list[np.ndarray | None], m: int, mu: np.ndarray, const: np.ndarray,
+                  box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`backsubstitute` for a flat list of rows, row ``r`` belonging to sub-domain ``box[r]``."""
+    for k in range(m - 1, -1, -1):
+        a, s, t = (x[box] for x in rel[k])
+        lam = mu * np.where(mu >= 0, a, s)
+        const = const + np.einsum("rn,rn->r", np.minimum(mu, 0.0), t) + lam @ arr.b[k]
+        err = errs[k]
+        if err is not None:
+            const = const - np.einsum("rn,rn->r", np.abs(lam), err[box])
+        mu = lam @ arr.W[k]
+    return mu, const
+
+
+def intermediate_bounds(arr: Arrays, lo: np.ndarray, hi: np.ndarray,
+                        phases: list[np.ndarray] | None = None) -> Bounds:
+    """CROWN pre-activation bounds of every hidden layer, intersected with interval arithmetic.
+
+    ``phases[m]`` (``(B, n_m)`` int8, optional) fixes the sign of neurons: -1 for ``z <= 0``, +1 for
+    ``z >= 0``, 0 free.  A sub-domain whose constraints contradict its bounds is flagged ``empty``.
+    """
+    B = lo.shape[0]
+    lows: list[np.ndarray] = []
+    ups: list[np.ndarray] = []
+    errs: list[np.ndarray | None] = []
+    empty = np.zeros(B, dtype=bool)
+    bounds = Bounds(lows, ups, errs, empty)
+    xlo, xhi = lo, hi
+    if arr.float32:
+        xlo, xhi = _round_out32(lo, hi)
+    ymax = np.maximum(np.abs(xlo), np.abs(xhi))
+    rel: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    cen, rad = 0.5 * (xlo + xhi), 0.5 * (xhi - xlo)
+    for m in range(arr.n_layers - 1):
+        err = arr.rounding(m, ymax)
+        if m == 0:
+            l, u = _interval(arr, 0, xlo, xhi)
+        else:
+            l, u = _interval(arr, m, np.maximum(lows[-1], 0), np.maximum(ups[-1], 0))
+            # CROWN rows for the neurons interval arithmetic does not already prove inactive
+            need = u > 0
+            if phases is not None and phases[m] is not None:
+                need &= phases[m] >= 0
+            bi, jj = np.nonzero(need)
+            if bi.size:
+                W, b = arr.W[m], arr.b[m]
+                box = np.concatenate([bi, bi])
+                mu = np.concatenate([W[jj], -W[jj]])
+                const = np.concatenate([b[jj], -b[jj]])
+                g, c = _backsub_rows(arr, rel, errs, m, mu, const, box)
+                val = c + np.einsum("rn,rn->r", g, cen[box]) - np.einsum("rn,rn->r", np.abs(g), rad[box])
+                nr = bi.size
+                l = l.copy()
+                u = u.copy()
+                l[bi, jj] = np.maximum(l[bi, jj], val[:nr])
+                u[bi, jj] = np.minimum(u[bi, jj], -val[nr:])
+        if err is not None:
+            l, u = l - err, u + err
+        if phases is not None and phases[m] is not None:
+            ph = phases[m]
+            u = np.where(ph < 0, np.minimum(u, 0.0), u)
+            l = np.where(ph > 0, np.maximum(l, 0.0), l)
+            empty |= np.any(l > u, axis=1)
+        lows.append(l)
+        ups.append(u)
+        errs.append(err)
+        rel.append(relaxation(l, u))
+        ymax = np.maximum(u, 0.0)
+    bounds.empty = empty
+    return bounds
+
+
+def final_bounds(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray, C: np.ndarray,
+                 d: np.ndarray, Cx: np.ndarray | None = None,
+                 slopes: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Lower bounds of the rows ``C f(x) + Cx x + d`` on every sub-domain.
+
+    ``C`` ``(R, n_out)``, ``d`` ``(R,)``, ``Cx`` ``(R, n0)`` (input terms of the objective, optional).
+    Returns ``(lb, g)``: ``lb`` ``(B, R)`` and the input coefficients ``g`` ``(B, R, n0)`` of the linear
+    lower bound (input terms included).
+    """
+    B = lo.shape[0]
+    L = arr.n_layers - 1
+    lam = np.broadcast_to(C[None], (B,) + C.shape)
+    const = np.broadcast_to((C @ arr.b[L] + d)[None], (B, C.shape[0])).copy()
+    xlo, xhi = (lo, hi) if not arr.float32 else _round_out32(lo, hi)
+    if arr.float32:
+        ymax = np.maximum(bounds.upper[L - 1], 0.0) if L else np.maximum(np.abs(xlo), np.abs(xhi))
+        err = arr.rounding(L, ymax)
+        const = const - np.einsum("rn,bn->br", np.abs(C), err)
+    if L == 0:
+        g = np.broadcast_to((C @ arr.W[0])[None], (B, C.shape[0], lo.shape[1]))
+    else:
+        mu = _matmul(np.ascontiguousarray(lam), arr.W[L])
+        g, const = backsubstitute(arr, bounds, L, mu, const, slopes)
+    lb = _concretize(g, const, xlo, xhi)
+    if Cx is not None:
+        lb = lb + _concretize(np.broadcast_to(Cx[None], (B,) + Cx.shape), np.zeros_like(lb), lo, hi)
+        g = g + Cx[None]
+    return lb, g
+
+
+def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray, C: np.ndarray,
+                    d: np.ndarray, Cx: np.ndarray | None = None, *, steps: int = 8, lr: float = 0.25,
+                    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Lower bounds of the rows ``C f(x) + Cx x + d`` with lower ReLU slopes optimised per row (alpha-CROWN).
+
+    Projected sign-gradient ascent on the slopes of the unstable neurons, the gradient of the bound
+    computed in closed form by a reverse sweep of the back-substitution; slopes are quantised to
+    multiples of 1/255 (the proof tree's encoding), and the best bound of each row is kept.
+    Returns ``(lb, g, slopes)`` with ``slopes[k]`` of shape ``(B, R, n_k)``.
+    """
+    B, n0 = lo.shape
+    L = arr.n_layers - 1
+    R = C.shape[0]
+    xlo, xhi = (lo, hi) if not arr.float32 else _round_out32(lo, hi)
+    cen, rad = 0.5 * (xlo + xhi), 0.5 * (xhi - xlo)
+    rel = [relaxation(bounds.lower[k], bounds.upper[k]) for k in range(L)]
+    uns = [(bounds.lower[k] < 0) & (bounds.upper[k] > 0) for k in range(L)]
+    alpha = [np.broadcast_to(rel[k][0][:, None, :], (B, R, rel[k][0].shape[1])).copy() for k in range(L)]
+    best_lb = np.full((B, R), -np.inf)
+    best_g = np.zeros((B, R, n0))
+    best_alpha = [a.copy() for a in alpha]
+    const0 = np.broadcast_to((C @ arr.b[L] + d)[None], (B, R)).copy()
+    if arr.float32:
+        err = arr.rounding(L, np.maximum(bounds.upper[L - 1], 0.0))
+        const0 = const0 - np.einsum("rn,bn->br", np.abs(C), err)
+    for it in range(steps + 1):
+        q = [np.round(a * 255.0) / 255.0 for a in alpha]
+        mus: list[np.ndarray] = [np.empty(0)] * L
+        slopes: list[np.ndarray] = [np.empty(0)] * L
+        mu = _matmul(np.ascontiguousarray(np.broadcast_to(C[None], (B, R, C.shape[1]))), arr.W[L])
+        const = const0
+        for k in range(L - 1, -1, -1):
+            a, s, t = rel[k]
+            pos = mu >= 0
+            sl = np.where(pos, np.where(uns[k][:, None, :], q[k], a[:, None, :]), s[:, None, :])
+            lam = mu * sl
+            const = const + np.einsum("brn,bn->br", np.minimum(mu, 0.0), t) + lam @ arr.b[k]
+            if bounds.err[k] is not None:
+                const = const - np.einsum("brn,bn->br", np.abs(lam), bounds.err[k])
+            mus[k], slopes[k] = mu, sl
+            mu = _matmul(lam, arr.W[k])
+        g = mu
+        lb = const + np.einsum("brn,bn->br", g, cen) - np.einsum("brn,bn->br", np.abs(g), rad)
+        better = lb > best_lb
+        best_lb = np.where(better, lb, best_lb)
+        best_g = np.where(better[:, :, None], g, best_g)
+        for k in range(L):
+            best_alpha[k] = np.where(better[:, :, None], q[k], best_alpha[k])
+        if it == steps:
+            break
+        # reverse sweep: D = d bound / d lam_k
+        G = cen[:, None, :] - np.sign(g) * rad[:, None, :]
+        D = _matmul(G, np.ascontiguousarray(arr.W[0].T)) + arr.b[0]
+        for k in range(L):
+            mu_k = mus[k]
+            grad = D * mu_k
+            step = lr * (0.7**it)
+            upd = uns[k][:, None, :] & (mu_k >= 0)
+            alpha[k] = np.where(upd, np.clip(alpha[k] + step * np.sign(grad), 0.0, 1.0), alpha[k])
+            if k + 1 < L:
+                dmu = D * slopes[k] + np.where(mu_k < 0, rel[k][2][:, None, :], 0.0)
+                D = _matmul(dmu, np.ascontiguousarray(arr.W[k + 1].T)) + arr.b[k + 1]
+    if Cx is not None:
+        best_lb = best_lb + _concretize(np.broadcast_to(Cx[None], (B,) + Cx.shape),
+                                        np.zeros_like(best_lb), lo, hi)
+        best_g = best_g + Cx[None]
+    return best_lb, best_g, best_alpha
+
+
+def _round_out32(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest float32 box containing every float32 rounding of ``[lo, hi]``."""
+    l32 = lo.astype(np.float32)
+    h32 = hi.astype(np.float32)
+    l32 = np.where(l32.astype(np.float64) > lo, np.nextafter(l32, np.float32(-np.inf)), l32)
+    h32 = np.where(h32.astype(np.float64) < hi, np.nextafter(h32, np.float32(np.inf)), h32)
+    return l32.astype(np.float64), h32.astype(np.float64)

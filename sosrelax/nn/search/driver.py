@@ -1,0 +1,177 @@
+"""Deciding a VNN-LIB property with the batched search, and proving the answer.
+
+For every disjunct (an input box and a conjunction of linear atoms) the branch and bound of
+:mod:`sosrelax.nn.search.bab` either finds a float counterexample — accepted only after the exact
+rational forward pass of the network (and onnxruntime, when the model file is known) confirms it — or
+closes the disjunct with a split tree.  The trees of all disjuncts form one
+:class:`~sosrelax.certificate.proof_tree.ProofTree`, which the independent checker
+(:func:`~sosrelax.certificate.proof_tree.check_proof_tree`, rigorous float64 arithmetic) must accept
+before the answer is ``unsat``.  Search fast, prove once: nothing exact runs inside the search loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sosrelax.certificate.proof_tree import (
+    AtomSpec,
+    DisjunctProof,
+    ProofReport,
+    ProofTree,
+    check_proof_tree,
+)
+from sosrelax.nn.ir import Network
+from sosrelax.nn.search.bab import SearchStats, search_disjunct
+from sosrelax.nn.search.bounds import Arrays
+from sosrelax.nn.vnnlib import Atom, Disjunct, Property
+
+__all__ = ["SEMANTICS", "SearchResult", "atom_arrays", "decide"]
+
+log = logging.getLogger(__name__)
+
+#: ``"real"``: the proof covers the network in exact real arithmetic; ``"float32"``: also every
+#: execution in IEEE binary32 (any summation order).
+SEMANTICS = ("real", "float32")
+
+#: Share of the remaining time the search may use; the rest is kept for the proof check, which
+#: costs a fraction of the search (each leaf bounded once, no attack, no branching).
+SEARCH_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Outcome of :func:`decide`.
+
+    Attributes
+    ----------
+    status : str
+        ``"sat"``, ``"unsat"``, ``"unknown"`` or ``"timeout"``.
+    counterexample : (inputs, outputs) or None
+        For ``sat``: the input (float64 values) and the exact output of the network there.
+    proof : ProofTree or None
+        For ``unsat``: the proof, accepted by the checker (``report``).
+    report : ProofReport or None
+        The checker's report on ``proof``.
+    stats : tuple of SearchStats
+        One per disjunct searched.
+    message : str
+    search_seconds, check_seconds : float
+    """
+
+    status: str
+    counterexample: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    proof: ProofTree | None = None
+    report: ProofReport | None = None
+    stats: tuple[SearchStats, ...] = ()
+    message: str = ""
+    search_seconds: float = 0.0
+    check_seconds: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def atom_arrays(atoms: tuple[Atom, ...], nx: int, ny: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The atoms ``A x + B y + c >= 0`` as float arrays (rows: atoms)."""
+    A = np.zeros((len(atoms), nx))
+    B = np.zeros((len(atoms), ny))
+    c = np.zeros(len(atoms))
+    for k, a in enumerate(atoms):
+        for i, v in a.x:
+            A[k, i] += float(v)
+        for j, v in a.y:
+            B[k, j] += float(v)
+        c[k] = float(a.const)
+    return A, B, c
+
+
+def _confirmer(net: Network, d: Disjunct, onnx_path: str | Path | None,
+               found: list[tuple[tuple[float, ...], tuple[float, ...]]]) -> Callable[[np.ndarray], bool]:
+    from sosrelax.nn.verify import confirm_counterexample
+
+    def confirm(x: np.ndarray) -> bool:
+        cex = confirm_counterexample(net, d, x, onnx_path)
+        if cex is not None:
+            found.append(cex)
+        return cex is not None
+
+    return confirm
+
+
+def _disjunct_proof(d: Disjunct, nodes: list[tuple[Any, ...]]) -> DisjunctProof:
+    atoms = tuple(AtomSpec(a.x, a.y, a.const, a.strict) for a in d.atoms)
+    out: list[Any] = []
+    for node in nodes:
+        if node[0] == "l":
+            codes = node[2]
+            out.append(("l", tuple(float(v) for v in node[1]),
+                        None if codes is None else bytes(np.asarray(codes, dtype=np.uint8))))
+        else:
+            out.append(node)
+    return DisjunctProof(tuple(Fraction(v) for v in d.lo), tuple(Fraction(v) for v in d.hi), atoms,
+                         tuple(out))
+
+
+def decide(
+    net: Network, prop: Property, *, onnx_path: str | Path | None = None, timeout: float = 60.0,
+    semantics: str = "real", rng: np.random.Generator | int | None = 0, batch: int = 2048,
+    progress: Callable[[SearchStats, int, float], None] | None = None,
+) -> SearchResult:
+    """Decide a property whose atoms are all linear (no polynomial or hidden-node atoms).
+
+    ``unsat`` only with a proof tree the checker accepted; ``sat`` only with a counterexample the
+    exact forward pass (and onnxruntime, with ``onnx_path``) confirmed.
+    """
+    if semantics not in SEMANTICS:
+        from sosrelax.errors import InvalidValueError
+
+        raise InvalidValueError(f"semantics must be one of {SEMANTICS}, got {semantics!r}")
+    t0 = time.perf_counter()
+    end = t0 + timeout
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    arr = Arrays.from_network(net, float32=semantics == "float32")
+    proofs: list[DisjunctProof] = []
+    stats: list[SearchStats] = []
+    found: list[tuple[tuple[float, ...], tuple[float, ...]]] = []
+    for i, d in enumerate(prop.disjuncts):
+        lo = np.array([float(v) for v in d.lo])
+        hi = np.array([float(v) for v in d.hi])
+        A, B, c = atom_arrays(d.atoms, net.n_inputs, net.n_outputs)
+        now = time.perf_counter()
+        deadline = now + SEARCH_SHARE * (end - now)
+        out = search_disjunct(arr, lo, hi, A, B, c, deadline=deadline, rng=gen,
+                              confirm=_confirmer(net, d, onnx_path, found), batch=batch,
+                              progress=progress)
+        stats.append(out.stats)
+        log.info("disjunct %d: %s (%s) after %d domains, %.2f s", i, out.status, out.message,
+                 out.stats.domains, out.stats.seconds)
+        if out.status == "sat" and found:
+            return SearchResult("sat", found[-1], None, None, tuple(stats),
+                                f"disjunct {i}: counterexample ({out.message}) re-checked exactly"
+                                + (" and by onnxruntime" if onnx_path else ""),
+                                time.perf_counter() - t0)
+        if out.status != "unsat" or out.nodes is None:
+            return SearchResult(out.status, None, None, None, tuple(stats),
+                                f"disjunct {i}: {out.message}", time.perf_counter() - t0)
+        proofs.append(_disjunct_proof(d, out.nodes))
+    t_search = time.perf_counter() - t0
+    tree = ProofTree(tuple(zip(net.weights, net.biases, strict=True)), net.input_shape, tuple(proofs),
+                     semantics=semantics, intermediate="crown",
+                     meta={"leaves": str(sum(s.leaves for s in stats)),
+                           "domains": str(sum(s.domains for s in stats))})
+    report = check_proof_tree(tree, network=net)
+    t_check = report.seconds
+    if not report.valid:
+        log.warning("proof tree rejected by the checker: %s", report.reason)
+        return SearchResult("unknown", None, tree, report, tuple(stats),
+                            f"the search closed every domain but the checker rejected the proof: "
+                            f"{report.reason}", t_search, t_check)
+    return SearchResult("unsat", None, tree, report, tuple(stats),
+                        f"proof tree of {report.leaves} leaves accepted by the checker "
+                        f"(semantics {semantics})", t_search, t_check)
