@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 #: checker's rigorous rounding-error radius is many orders of magnitude smaller.
 CLOSE_TOLERANCE = 1e-7
 
+#: Starting points of the attack before the search (and its restarts during the search).
+ATTACK_RESTARTS = 8192
+
 
 @dataclass
 class SearchStats:
@@ -81,6 +84,17 @@ class _Tree:
         self.kind.append(None)
         return len(self.kind) - 1
 
+    def new_many(self, k: int) -> np.ndarray:
+        start = len(self.kind)
+        self.kind.extend([None] * k)
+        return np.arange(start, start + k, dtype=np.int64)
+
+    def set_splits(self, ids: np.ndarray, dim: np.ndarray, value: np.ndarray, lo_child: np.ndarray,
+                   hi_child: np.ndarray) -> None:
+        for j in range(ids.size):
+            self.kind[int(ids[j])] = ("s", int(dim[j]), float(value[j]), int(lo_child[j]),
+                                      int(hi_child[j]))
+
     def preorder(self, n_atoms: int) -> list[tuple[Any, ...]]:
         out: list[tuple[Any, ...]] = []
         stack = [0]
@@ -99,10 +113,61 @@ class _Tree:
         return out
 
 
+#: A slab is cut off a box only when it is at least this share of the box's width.
+SHRINK_MIN_SHARE = 0.02
+import os
+BRANCH = os.environ.get("BRANCH", "wide")
+
+
+def _shrink(tree: _Tree, lo: np.ndarray, hi: np.ndarray, ids: np.ndarray, g: np.ndarray, lb: np.ndarray,
+            tol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                      tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Cut off, coordinate by coordinate, the slabs where the linear bound ``g·x + c`` is positive.
+
+    The bound ``lb = min over the box of g·x + c``; on the slab ``x_i >= v`` (``g_i > 0``) its minimum is
+    ``lb - min(g_i lo_i, g_i hi_i) + g_i v``, positive for the ``v`` chosen here.  Each cut is an input
+    split whose slab child is pushed as an ordinary open box (it closes on its next bound, which is
+    recomputed on the slab itself); the other child carries on.  Returns the shrunk boxes, their node ids
+    and the slabs ``(lo, hi, ids)``.
+    """
+    lo, hi, ids = lo.copy(), hi.copy(), ids.copy()
+    out_lo, out_hi, out_id = [], [], []
+    target = 2.0 * tol + 1e-9 * (1.0 + np.abs(lb))
+    for i in range(lo.shape[1]):
+        gi = g[:, i]
+        w = hi[:, i] - lo[:, i]
+        rest = lb - np.minimum(gi * lo[:, i], gi * hi[:, i])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = (target - rest) / gi
+        up = (gi > 0) & (v > lo[:, i] + SHRINK_MIN_SHARE * w) & (v < hi[:, i])   # slab x_i >= v
+        down = (gi < 0) & (v < hi[:, i] - SHRINK_MIN_SHARE * w) & (v > lo[:, i])  # slab x_i <= v
+        cut = np.flatnonzero(up | down)
+        if cut.size == 0:
+            continue
+        slab_id = tree.new_many(cut.size)
+        rest_id = tree.new_many(cut.size)
+        is_up = up[cut]
+        tree.set_splits(ids[cut], np.full(cut.size, i), v[cut], np.where(is_up, rest_id, slab_id),
+                        np.where(is_up, slab_id, rest_id))
+        slo, shi = lo[cut].copy(), hi[cut].copy()
+        slo[is_up, i] = v[cut][is_up]
+        shi[~is_up, i] = v[cut][~is_up]
+        out_lo.append(slo)
+        out_hi.append(shi)
+        out_id.append(slab_id)
+        hi[cut[is_up], i] = v[cut][is_up]
+        lo[cut[~is_up], i] = v[cut][~is_up]
+        ids[cut] = rest_id
+    n0 = lo.shape[1]
+    if not out_id:
+        return lo, hi, ids, (np.zeros((0, n0)), np.zeros((0, n0)), np.zeros(0, dtype=np.int64))
+    return lo, hi, ids, (np.concatenate(out_lo), np.concatenate(out_hi), np.concatenate(out_id))
+
+
 def search_disjunct(
     arr: Arrays, lo: np.ndarray, hi: np.ndarray, A: np.ndarray, Bm: np.ndarray, c: np.ndarray, *,
     deadline: float, rng: np.random.Generator, confirm: Callable[[np.ndarray], bool],
-    batch: int = 2048, alpha_steps: int = 0, progress: Callable[[SearchStats, int, float], None] | None = None,
+    batch: int = 2048, alpha_steps: int = 0, shrink: bool = True, progress: Callable[[SearchStats, int, float], None] | None = None,
 ) -> DisjunctOutcome:
     """Decide one disjunct ``{x in [lo, hi] : A x + Bm f(x) + c >= 0}`` (rows are the atoms).
 
@@ -119,7 +184,7 @@ def search_disjunct(
     open_id = np.zeros(1, dtype=np.int64)
     # attack first
     ta = time.perf_counter()
-    cand = pgd(arr, lo, hi, A, Bm, c, rng, restarts=min(4096, 256 * lo.size), steps=30,
+    cand = pgd(arr, lo, hi, A, Bm, c, rng, restarts=ATTACK_RESTARTS, steps=50,
                deadline=min(deadline, time.perf_counter() + 2.0))
     stats.attack_seconds += time.perf_counter() - ta
     if cand is not None:
@@ -170,10 +235,12 @@ def search_disjunct(
         ta = time.perf_counter()
         vals = margins(arr, xs, A, Bm, c).min(axis=1)
         hits = np.flatnonzero(vals >= 0)
-        if hits.size == 0 and stats.batches % 8 == 0:
-            starts = xs[np.argsort(-vals)[:256]]
-            pts = pgd(arr, klo.min(axis=0), khi.max(axis=0), A, Bm, c, rng, restarts=0, steps=10,
-                      starts=starts, deadline=deadline)
+        if hits.size == 0 and stats.batches % 4 == 0:
+            # PGD from random points of the open boxes with the lowest bounds and their minimisers
+            pick = np.argsort(-vals)[:ATTACK_RESTARTS // 2]
+            starts = np.vstack([xs[pick], rng.uniform(klo[pick], khi[pick])])
+            pts = pgd(arr, lo, hi, A, Bm, c, rng, restarts=0, steps=20, starts=starts,
+                      deadline=deadline)
             if pts is not None:
                 for x in pts[:8]:
                     if confirm(x):
@@ -184,9 +251,17 @@ def search_disjunct(
                 stats.seconds = time.perf_counter() - t0
                 return DisjunctOutcome("sat", witness=xs[h], stats=stats, message="bound minimiser")
         stats.attack_seconds += time.perf_counter() - ta
+        # shrink: cut off the slabs on which the box's own linear bound is already positive
+        lbk = lb[keep, best[keep]]
+        new_lo, new_hi, new_id = [], [], []
+        if shrink:
+            klo, khi, kid, slabs = _shrink(tree, klo, khi, kid, gk, lbk, tol[best[keep]])
+            new_lo.append(slabs[0])
+            new_hi.append(slabs[1])
+            new_id.append(slabs[2])
         # split along the most sensitive input
         width = khi - klo
-        score = np.abs(gk) * width
+        score = (np.abs(gk) * width if BRANCH == "sens" else width)
         score = np.where(width > 0, score + 1e-12 * width, -1.0)
         dim = np.argmax(score, axis=1)
         r = np.arange(kid.size)
@@ -200,13 +275,12 @@ def search_disjunct(
         lo_half_hi[r, dim] = mid
         hi_half_lo = klo.copy()
         hi_half_lo[r, dim] = mid
-        ids0 = np.array([tree.new() for _ in range(kid.size)], dtype=np.int64)
-        ids1 = np.array([tree.new() for _ in range(kid.size)], dtype=np.int64)
-        for j in range(kid.size):
-            tree.kind[int(kid[j])] = ("s", int(dim[j]), float(mid[j]), int(ids0[j]), int(ids1[j]))
-        open_lo = np.concatenate([open_lo, klo, hi_half_lo])
-        open_hi = np.concatenate([open_hi, lo_half_hi, khi])
-        open_id = np.concatenate([open_id, ids0, ids1])
+        ids0 = tree.new_many(kid.size)
+        ids1 = tree.new_many(kid.size)
+        tree.set_splits(kid, dim, mid, ids0, ids1)
+        open_lo = np.concatenate([open_lo, *new_lo, klo, hi_half_lo])
+        open_hi = np.concatenate([open_hi, *new_hi, lo_half_hi, khi])
+        open_id = np.concatenate([open_id, *new_id, ids0, ids1])
         stats.max_open = max(stats.max_open, int(open_id.size))
         if progress is not None:
             progress(stats, int(open_id.size), float(np.min(lb[rows, best])))
