@@ -62,6 +62,10 @@ class Network:
         Names of the source model's tensors that are layer quantities: ``(name, stage, layer)`` with
         stage ``"pre"`` (the pre-activation ``z_{layer+1}``) or ``"post"`` (its ReLU); filled by the
         ONNX loader, used to bind VNN-LIB hidden-node declarations.
+    float32_layers : bool
+        Set by the ONNX loader when the model's weights are float32 and each layer of the IR is one
+        matrix product plus at most one bias addition of the model (no merged operators), so that a
+        float32 execution of the model rounds exactly as the ``float32`` proof semantics assumes.
     """
 
     weights: tuple[np.ndarray, ...]
@@ -69,6 +73,7 @@ class Network:
     input_shape: tuple[int, ...] = ()
     name: str = ""
     tensor_names: tuple[tuple[str, str, int], ...] = ()
+    float32_layers: bool = False
 
     def __post_init__(self) -> None:
         ws = tuple(np.array(w, dtype=np.float64, copy=True) for w in self.weights)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,13 @@ class _Segment:
     fns: list[_AffineFn]
     in_shape: tuple[int, ...]
     shape: tuple[int, ...]
+    ops: list[str] = field(default_factory=list)
+
+
+#: Affine segments whose float32 execution is one dot product per output plus at most one bias
+#: addition: their IR layer has the float32 rounding error the proof-tree semantics bounds.
+_ONE_PRODUCT = ({"MatMul"}, {"MatMul", "Add"}, {"Gemm"}, {"Add"})
+_RESHAPING = {"Flatten", "Reshape", "Identity", "Dropout", "Squeeze", "Unsqueeze"}
 
 
 def _attrs(node: Any) -> dict[str, Any]:
@@ -135,11 +142,17 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
     # ONNX tensor (and node) names of layer quantities: name -> ("pre" | "post", hidden layer)
     aliases: dict[str, tuple[str, int]] = {}
 
+    single_products = [True]
+
     def flush() -> None:
         if seg.fns:
             w, b = _probe(seg)
             ops.append(Affine(w, b))
+            kinds = [o for o in seg.ops if o not in _RESHAPING]
+            if len(kinds) != len(set(kinds)) or set(kinds) not in _ONE_PRODUCT:
+                single_products[0] = False
         seg.fns = []
+        seg.ops = []
         seg.in_shape = seg.shape
 
     for idx, node in enumerate(g.node):
@@ -193,6 +206,7 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
                 aliases.setdefault(node.output[0], aliases[current])
             fn, new_shape = _affine_op(op, ins, current, consts, a, seg.shape, where)
             seg.fns.append(fn)
+            seg.ops.append(_op_kind(op, [consts[i] for i in ins if i and i != current], a))
             seg.shape = new_shape
         current = node.output[0]
     if g.output[0].name != current:
@@ -202,10 +216,28 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
     for node in g.node:  # a node's name stands for its (first) output
         if node.name and node.output and node.output[0] in aliases:
             aliases.setdefault(node.name, aliases[node.output[0]])
-    net = replace(net, tensor_names=tuple((name, st, k) for name, (st, k) in sorted(aliases.items())))
+    f32 = all(int(t.data_type) == 1 for t in g.initializer) and single_products[0]
+    net = replace(net, tensor_names=tuple((name, st, k) for name, (st, k) in sorted(aliases.items())),
+                  float32_layers=f32 and _float32_exact(net))
     if check:
         cross_check(net, p, rng=np.random.default_rng(rng_seed))
     return net
+
+
+def _op_kind(op: str, operands: list[np.ndarray], attrs: dict[str, Any]) -> str:
+    """``op``, or ``"Identity"`` for an operation that leaves every float32 value unchanged (adding
+    or subtracting zeros, multiplying or dividing by ones)."""
+    neutral = {"Add": 0.0, "Sub": 0.0, "Mul": 1.0, "Div": 1.0}.get(op)
+    if neutral is not None and len(operands) == 1 and np.all(np.asarray(operands[0]) == neutral):
+        return "Identity"
+    if op == "Gemm" and (float(attrs.get("alpha", 1.0)) != 1.0 or float(attrs.get("beta", 1.0)) != 1.0):
+        return "ScaledGemm"  # extra multiplications: not one product plus one addition
+    return op
+
+
+def _float32_exact(net: Network) -> bool:
+    return all(np.array_equal(a.astype(np.float32).astype(np.float64), a)
+               for a in (*net.weights, *net.biases))
 
 
 def _check_opsets(model: Any, p: Path) -> None:
