@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from sosrelax.errors import InvalidOperationError, InvalidValueError, UnknownVariableError
-from sosrelax.poly import Constraint, ConstraintKind, Polynomial, _as_float, _var_name
+from sosrelax.poly import Constraint, ConstraintKind, Polynomial, as_float, var_name
 
 __all__ = [
     "Claim",
@@ -98,7 +98,7 @@ def _as_poly(f: Any, what: str) -> Polynomial:
     if isinstance(f, Polynomial):
         return f
     if isinstance(f, numbers.Real) and not isinstance(f, bool):
-        return Polynomial.constant(_as_float(f, what))
+        return Polynomial.constant(as_float(f, what))
     if isinstance(f, Constraint):
         raise InvalidOperationError(
             f"{what} is the constraint '{f}', expected a polynomial; put constraints in "
@@ -117,9 +117,9 @@ def _bound_value(v: Any, name: str, side: str) -> float | None:
     except (TypeError, ValueError) as e:
         raise InvalidValueError(f"bounds[{name!r}] {side} bound {v!r} is not a number") from e
     except OverflowError:
-        f = _as_float(v, f"bounds[{name!r}] {side} bound")
+        f = as_float(v, f"bounds[{name!r}] {side} bound")
     if math.isfinite(f):
-        _as_float(v, f"bounds[{name!r}] {side} bound")  # refuses exact numbers float64 rounds
+        as_float(v, f"bounds[{name!r}] {side} bound")  # refuses exact numbers float64 rounds
     if math.isnan(f):
         raise InvalidValueError(f"bounds[{name!r}] has a NaN {side} bound; use ±inf or None")
     if math.isinf(f):
@@ -230,7 +230,7 @@ class Problem:
         bound_items: dict[str, tuple[float, float]] = {}
         bound_cons: list[Constraint] = []
         for key, pair in (bounds or {}).items():
-            name = _var_name(key)
+            name = var_name(key)
             try:
                 lo_raw, hi_raw = pair
             except (TypeError, ValueError) as e:
@@ -251,7 +251,7 @@ class Problem:
             bound_items[name] = (-math.inf if lo is None else lo, math.inf if hi is None else hi)
         all_cons = [*cons, *bound_cons]
         if variables is not None:
-            names = tuple(_var_name(v) for v in variables)
+            names = tuple(var_name(v) for v in variables)
             if len(set(names)) != len(names):
                 raise InvalidValueError(f"variable names are repeated in {names}")
             used: list[str] = []
@@ -323,7 +323,7 @@ class Problem:
 
     def _point(self, point: PointLike) -> np.ndarray:
         if isinstance(point, Mapping):
-            vals = {_var_name(k): v for k, v in point.items()}
+            vals = {var_name(k): v for k, v in point.items()}
             missing = [v for v in self.variables if v not in vals]
             if missing:
                 raise UnknownVariableError(
@@ -368,7 +368,7 @@ class Problem:
     def evaluate_exact(self, point: PointLike) -> ExactEvaluation:
         """Objective and constraint values at ``point`` in exact rational arithmetic."""
         if isinstance(point, Mapping):
-            vals = {_var_name(k): v for k, v in point.items()}
+            vals = {var_name(k): v for k, v in point.items()}
             missing = [v for v in self.variables if v not in vals]
             if missing:
                 raise UnknownVariableError(
@@ -659,7 +659,7 @@ class Claim:
 
 def _as_seq(problem: Problem, point: PointLike) -> list[Any]:
     if isinstance(point, Mapping):
-        vals = {_var_name(k): v for k, v in point.items()}
+        vals = {var_name(k): v for k, v in point.items()}
         used = set(problem.objective.used_variables)
         missing = [v for v in problem.variables if v not in vals and v in used]
         if missing:
@@ -687,7 +687,7 @@ def _variable_list(vars: Any) -> list[Polynomial]:
         vars = [vars]
     out = []
     for v in vars:
-        out.append(Polynomial.variable(_var_name(v)))
+        out.append(Polynomial.variable(var_name(v)))
     if len({v.variables[0] for v in out}) != len(out):
         raise InvalidValueError("a variable is repeated")
     return out

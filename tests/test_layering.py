@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "sosrelax"
-PACKAGES = ("relax", "batch", "adversary", "solvers", "certificate")
+PACKAGES = ("relax", "batch", "adversary", "solvers", "certificate", "poly")
 
 
 def _module_name(path: Path) -> str:
