@@ -71,7 +71,7 @@ def _reject_float(text: str) -> Any:
 
 def _small_int(text: str) -> int:
     if len(text) > 19:
-        raise CertificateFormatError(f"JSON integer {text[:40]}...: too long for an index")
+        raise CertificateFormatError(f"JSON integer {text[:40]}...: too long for an index or exponent")
     return int(text)
 
 

@@ -488,10 +488,14 @@ class _Layers:
         self.A, self.S, self.T = empty(), empty(), empty()  # adaptive lower slope, upper slope and intercept
 
 
-def _bound_batch(net: _Net, method: str, chunk: list[Any],
-                 obj: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, _Layers]:
-    """Rigorous lower bounds of the leaf objectives of a batch of leaves, their emptiness, the layers."""
-    B, L, G = len(chunk), net.L, net.G
+def _leaf_arrays(net: _Net, chunk: list[Any]) -> tuple[np.ndarray, ...]:
+    """A batch of leaves as arrays: input boxes, atom weights, split signs and adaptive slopes.
+
+    Returns ``(lo, hi, lam, neg, pos, has_alpha, alpha)``; ``neg[r, j]`` / ``pos[r, j]`` mark the
+    neurons that leaf ``r``'s splits constrain to ``z <= 0`` / ``z >= 0``, and ``alpha[r]`` holds the
+    leaf's own lower slopes (in [0, 1]) where ``has_alpha[r]``.
+    """
+    B = len(chunk)
     lo_o = np.stack([lf[1] for lf in chunk])
     hi_o = np.stack([lf[2] for lf in chunk])
     lam = np.stack([lf[4] for lf in chunk])
@@ -507,15 +511,27 @@ def _bound_batch(net: _Net, method: str, chunk: list[Any],
     if has_alpha.any():
         alpha[has_alpha] = np.stack([np.frombuffer(bytes(lf[5]), dtype=np.uint8) for lf in chunk
                                      if lf[5] is not None]).astype(np.float64) / 255.0
-    # the network's input box: in float32 semantics the input is rounded to float32 first
+    return lo_o, hi_o, lam, neg, pos, has_alpha, alpha
+
+
+def _network_input_box(net: _Net, lo_o: np.ndarray, hi_o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The box the network sees: in float32 semantics the input is rounded to float32 first, so the
+    box is widened outward to float32 values that contain the original one."""
     if net.f32:
         lo32 = lo_o.astype(np.float32)
         lo32 = np.where(lo32.astype(np.float64) > lo_o, np.nextafter(lo32, np.float32(-np.inf)), lo32)
         hi32 = hi_o.astype(np.float32)
         hi32 = np.where(hi32.astype(np.float64) < hi_o, np.nextafter(hi32, np.float32(np.inf)), hi32)
-        lo, hi = lo32.astype(np.float64), hi32.astype(np.float64)
-    else:
-        lo, hi = lo_o, hi_o
+        return lo32.astype(np.float64), hi32.astype(np.float64)
+    return lo_o, hi_o
+
+
+def _bound_batch(net: _Net, method: str, chunk: list[Any],
+                 obj: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, _Layers]:
+    """Rigorous lower bounds of the leaf objectives of a batch of leaves, their emptiness, the layers."""
+    B, L, G = len(chunk), net.L, net.G
+    lo_o, hi_o, lam, neg, pos, has_alpha, alpha = _leaf_arrays(net, chunk)
+    lo, hi = _network_input_box(net, lo_o, hi_o)
     xh = np.maximum(np.abs(lo), np.abs(hi))
     xho = np.maximum(np.abs(lo_o), np.abs(hi_o))
     bad = ~(np.all(xh <= net.big, axis=1) & np.all(xho <= net.big, axis=1))

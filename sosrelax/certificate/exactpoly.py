@@ -1,0 +1,166 @@
+"""Exact sparse polynomials of the checker: int64 exponent rows and python-flint rationals.
+
+A polynomial is a pair ``(e, c)``: ``e`` an int64 array of shape ``(m, n)`` (one exponent row per
+term) and ``c`` an object array of ``flint.fmpq`` coefficients.  Every operation is exact; exponent
+sums are guarded so that int64 arithmetic cannot wrap.  Also here: the exceptions by which a
+check rejects a certificate, and the memo of conversions of shared :data:`Terms` objects.
+
+Only the standard library, numpy and python-flint are imported (the checker's independence rule).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import flint
+import numpy as np
+
+from sosrelax.certificate.format import RationalMatrix, Terms
+
+
+class Reject(Exception):
+    """Internal: a certificate fails; the message becomes the report's reason."""
+
+
+class OverLimit(Reject):
+    """Internal: checking would exceed a resource limit; the certificate is refused unchecked."""
+
+
+EXP_CAP = 2**62
+"""Exponents (and exponent sums) must stay below this so that int64 arithmetic cannot wrap."""
+
+
+def exp_sum_guard(a: int, b: int) -> None:
+    if a + b >= EXP_CAP:
+        raise OverLimit(
+            f"an exponent sum {a} + {b} would overflow 64-bit integers; exponents this large "
+            "cannot be checked"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# exact sparse polynomials: (exponents int64 (m, n), coefficients object array of fmpq)
+
+ExactPoly = tuple[np.ndarray, np.ndarray]
+
+
+def fq(c: Fraction | int) -> flint.fmpq:
+    c = Fraction(c)
+    return flint.fmpq(c.numerator, c.denominator)
+
+
+def to_fraction(c: flint.fmpq) -> Fraction:
+    return Fraction(int(c.p), int(c.q))
+
+
+MEMO: dict[tuple[str, int, int], tuple[object, object]] = {}
+"""Results of pure functions of an immutable Terms object (its exact polynomial, its canonical
+key, "its exponents are valid for n variables"), keyed by the object's ``id``.  Each entry keeps
+its object alive, so an id cannot be reused while it is listed, and a hit is accepted only when
+the stored object *is* the argument.  A lemma chain lists the same inequality objects in hundreds
+of lemmas; each is converted, validated and keyed once.  Cached values are never mutated; only
+successes are cached (a failing validation raises every time).  Emptied after every top-level
+check."""
+
+
+def memo(table: str, t: object, n: int, make: Any) -> object:
+    key = (table, id(t), n)
+    hit = MEMO.get(key)
+    if hit is not None and hit[0] is t:
+        return hit[1]
+    v = make()
+    MEMO[key] = (t, v)
+    return v
+
+
+def exact_poly(terms: Terms, n: int) -> ExactPoly:
+    if not terms:
+        return np.zeros((0, n), dtype=np.int64), np.zeros(0, dtype=object)
+    e = np.array([t[0] for t in terms], dtype=np.int64).reshape(len(terms), n)
+    c = np.empty(len(terms), dtype=object)
+    c[:] = [fq(t[1]) for t in terms]
+    return e, c
+
+
+def row_keys(e: np.ndarray) -> np.ndarray:
+    """Group identical exponent rows: returns an inverse index (rows -> unique id)."""
+    if e.shape[1] == 0:
+        return np.zeros(e.shape[0], dtype=np.int64)
+    radix = int(e.max(initial=0)) + 1
+    if radix ** e.shape[1] < 2**62:
+        keys = e @ (radix ** np.arange(e.shape[1], dtype=np.int64))
+        _, inv = np.unique(keys, return_inverse=True)
+    else:
+        # rows as opaque byte strings: equal bytes <=> equal int64 rows (exact, and much faster
+        # than np.unique(axis=0), which compares field by field)
+        ec = np.ascontiguousarray(e, dtype=np.int64)
+        rows = ec.view(np.dtype((np.void, ec.dtype.itemsize * ec.shape[1]))).reshape(-1)
+        _, inv = np.unique(rows, return_inverse=True)
+    return inv.reshape(-1)
+
+
+def combine(e: np.ndarray, c: np.ndarray) -> ExactPoly:
+    """Merge repeated exponents (exact sums) and drop zero coefficients."""
+    if e.shape[0] == 0:
+        return e, c
+    inv = row_keys(e)
+    order = np.argsort(inv, kind="stable")
+    inv_s = inv[order]
+    starts = np.flatnonzero(np.r_[True, inv_s[1:] != inv_s[:-1]])
+    sums = np.add.reduceat(c[order], starts) if c.size else c
+    ue = e[order][starts]
+    keep = np.array([s != 0 for s in sums], dtype=bool)
+    return ue[keep], sums[keep]
+
+
+def mul(a: ExactPoly, b: ExactPoly) -> ExactPoly:
+    """Exact product; loops over the shorter factor, vectorised over the longer."""
+    (ea, ca), (eb, cb) = a, b
+    if ea.shape[0] > eb.shape[0]:
+        (ea, ca), (eb, cb) = (eb, cb), (ea, ca)
+    if ea.shape[0] == 0 or eb.shape[0] == 0:
+        return np.zeros((0, ea.shape[1]), dtype=np.int64), np.zeros(0, dtype=object)
+    exp_sum_guard(int(ea.max(initial=0)), int(eb.max(initial=0)))
+    es = [eb + ea[i] for i in range(ea.shape[0])]
+    cs = [cb * ca[i] for i in range(ea.shape[0])]
+    return combine(np.vstack(es), np.concatenate(cs))
+
+
+def scale(p: ExactPoly, s: flint.fmpq) -> ExactPoly:
+    return p[0], p[1] * s
+
+
+def one(n: int) -> ExactPoly:
+    c = np.empty(1, dtype=object)
+    c[0] = flint.fmpq(1)
+    return np.zeros((1, n), dtype=np.int64), c
+
+
+def gram_poly(basis: np.ndarray, g: RationalMatrix) -> ExactPoly:
+    """:math:`b^T Q b` exactly, grouping the Gram entries by :math:`b_a + b_b` (vectorised)."""
+    k, n = basis.shape
+    if k == 0:
+        return np.zeros((0, n), dtype=np.int64), np.zeros(0, dtype=object)
+    top = int(basis.max(initial=0))
+    exp_sum_guard(top, top)
+    iu, ju = np.triu_indices(k)
+    e = basis[iu] + basis[ju]
+    num = g.numerators
+    w = np.where(iu == ju, 1, 2)
+    vals = num[iu, ju]
+    big = num.dtype == object or (
+        num.size and int(np.abs(num).max()) * 2 * len(iu) >= 2**62
+    )
+    vals = vals.astype(object) * w.astype(object) if big else vals * w
+    inv = row_keys(e)
+    order = np.argsort(inv, kind="stable")
+    inv_s = inv[order]
+    starts = np.flatnonzero(np.r_[True, inv_s[1:] != inv_s[:-1]])
+    sums = np.add.reduceat(vals[order], starts)
+    ue = e[order][starts]
+    den = g.denominator
+    coef = np.empty(len(sums), dtype=object)
+    coef[:] = [flint.fmpq(int(s), den) for s in sums]
+    keep = np.array([s != 0 for s in coef], dtype=bool)
+    return ue[keep], coef[keep]
