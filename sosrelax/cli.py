@@ -75,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--problem", metavar="FILE.toml",
                    help="valid only if the certificate is about exactly this problem (objective, "
                    "sense and constraints)")
+    c.add_argument("--network", metavar="[NAME=]MODEL.onnx",
+                   help="network proof trees: valid only if the proof is about exactly this network")
+    c.add_argument("--property", metavar="SPEC.vnnlib",
+                   help="network proof trees: valid only if the proof covers exactly this property")
 
     v = sub.add_parser("certify", help="certify or falsify a claim over the set of PROBLEM.toml")
     v.add_argument(
@@ -293,6 +297,10 @@ def _check(args: argparse.Namespace) -> int:
     cert: Any
     try:
         _, data = read_limited(args.certificate, DEFAULT_LIMITS)
+        if b'"sosrelax-proof-tree"' in data:
+            from sosrelax.nn.cli import run_check_proof
+
+            return run_check_proof(args, data)
         try:
             cert = Certificate.from_json(data)
         except CertificateFormatError as e:

@@ -27,7 +27,7 @@ def need_data():
 def test_nano_unsat():
     need_data()
     net, prop = vnnlib_claims(DATA / "test_nano.onnx", DATA / "test_nano.vnnlib")
-    res = verify(net, prop, onnx_path=DATA / "test_nano.onnx", timeout=20)
+    res = verify(net, prop, onnx_path=DATA / "test_nano.onnx", timeout=20, method="rungs")
     assert res.status is Result.UNSAT and res.certificates
 
 
@@ -53,7 +53,7 @@ def test_acas_unsat_is_proven():
     from sosrelax.certificate.check import check_certificate
 
     net, prop = vnnlib_claims(DATA / "test_unsat.onnx", DATA / "test_prop.vnnlib")
-    res = verify(net, prop, onnx_path=DATA / "test_unsat.onnx", timeout=30)
+    res = verify(net, prop, onnx_path=DATA / "test_unsat.onnx", timeout=30, method="rungs")
     assert res.status is Result.UNSAT, res.log
     cert = res.certificates[0]
     assert len(cert.variables) < 60 and any("inactive" in lem.metadata["lemma"] for lem in cert.lemmas)

@@ -99,7 +99,10 @@ def _execute_network(task: Task, t0: float) -> dict[str, Any]:
     verdict = getattr(res.status, "value", str(res.status))
     status = {"unsat": "certified", "sat": "falsified", "timeout": "timeout"}.get(verdict, "unknown")
     certs = list(res.certificates) if status == "certified" else []
-    if len(certs) == 1:
+    proof = getattr(res, "proof", None)
+    if status == "certified" and proof is not None:  # the search's proof tree, checked
+        cert_text: str | None = proof.to_json()
+    elif len(certs) == 1:
         cert_text: str | None = certs[0].to_json().decode("utf-8")
     elif certs:  # one certificate per piece of the property (disjuncts, branch-and-bound leaves)
         cert_text = "[" + ",".join(c.to_json().decode("utf-8").strip() for c in certs) + "]\n"

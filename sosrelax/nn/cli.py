@@ -39,6 +39,16 @@ def add_commands(sub: Any) -> None:
     v.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
     v.add_argument("--vnncomp-result", metavar="PATH", help="also write a VNN-COMP result file")
     v.add_argument("--seed", type=int, default=0, help="seed of the counterexample search")
+    v.add_argument("--proof", metavar="OUT.json",
+                   help="after unsat, write the proof there (the search's proof tree, or the exact rungs' "
+                   "certificates); `sosrelax check OUT.json` re-checks it")
+    v.add_argument("--semantics", choices=["auto", "real", "float32"], default="auto",
+                   help="what unsat covers: exact real arithmetic, or also every float32 execution "
+                   "(default auto: float32 for float32 ONNX models)")
+    v.add_argument("--method", choices=["auto", "search", "rungs"], default="auto",
+                   help="batched search with one proof tree (auto for linear atoms), or exact rungs per piece")
+    v.add_argument("--verbose", action="store_true",
+                   help="progress on stderr: open domains, lowest bound, time (also shown on terminals)")
     s = sub.add_parser("supports", help="report the VNN-LIB capabilities this solver really has")
     g = s.add_mutually_exclusive_group(required=True)
     for flag in _CAPABILITIES:
@@ -112,8 +122,16 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.vnncomp_result and os.path.isdir(args.vnncomp_result):
         raise ParseError(f"--vnncomp-result {args.vnncomp_result}: is a folder; give a file name, "
                          f"e.g. {os.path.join(args.vnncomp_result, 'result.txt')}")
+    if args.proof and os.path.isdir(args.proof):
+        raise ParseError(f"--proof {args.proof}: is a folder; give a file name, "
+                         f"e.g. {os.path.join(args.proof, 'proof.json')}")
     net, prop = vnnlib_claims(model, args.spec)
-    res = verify(net, prop, onnx_path=model, timeout=args.timeout, rng=args.seed)
+    res = verify(net, prop, onnx_path=model, timeout=args.timeout, rng=args.seed, method=args.method,
+                 semantics=args.semantics, progress=_progress(args.verbose))
+    if args.verbose or sys.stderr.isatty():
+        sys.stderr.write("\r\033[K" if sys.stderr.isatty() else "")
+    if args.verbose:
+        print(f"sosrelax: {res.status.value}: {res.message}", file=sys.stderr)
     status = res.status.value
     out = [_ANSWER[status]]
     if status == "sat" and res.counterexample is not None:
@@ -141,4 +159,131 @@ def run_verify(args: argparse.Namespace) -> int:
         except OSError as e:
             print(f"sosrelax: error: cannot write the result file {args.vnncomp_result}: "
                   f"{e.strerror or e} (the answer above stands)", file=sys.stderr)
+    if args.proof and status == "unsat":
+        _write_proof(args.proof, res)
     return EXIT_ANSWERED
+
+
+def _write_proof(path: str, res: Any) -> None:
+    """The unsat answer's proof: the proof tree, or the exact rungs' certificates (a JSON list)."""
+    if res.proof is not None:
+        text = res.proof.to_json()
+    else:
+        certs = [c.to_json().decode("utf-8").strip() for c in res.certificates]
+        text = (certs[0] if len(certs) == 1 else "[" + ",".join(certs) + "]") + "\n"
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, text)
+    except OSError as e:
+        print(f"sosrelax: error: cannot write the proof {path}: {e.strerror or e} (the answer above "
+              "stands)", file=sys.stderr)
+
+
+def _progress(verbose: bool) -> Any:
+    """A progress callback for the search: one line on stderr, rewritten in place on a terminal."""
+    import time
+
+    tty = sys.stderr.isatty()
+    if not (verbose or tty):
+        return None
+    t0 = time.perf_counter()
+    last = [0.0]
+
+    def show(stats: Any, open_domains: int, lowest: float) -> None:
+        now = time.perf_counter()
+        if now - last[0] < (0.2 if tty else 1.0):
+            return
+        last[0] = now
+        line = (f"sosrelax: {now - t0:7.1f} s  domains {stats.domains:8d}  open {open_domains:7d}  "
+                f"leaves {stats.leaves:8d}  lowest bound {lowest:+.4g}")
+        sys.stderr.write(("\r\033[K" + line) if tty else line + "\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def run_check_proof(args: argparse.Namespace, data: bytes) -> int:
+    """``sosrelax check PROOF.json``: re-check a network proof tree (exit 0 verified, 1 rejected,
+    2 unreadable), bound to ``--network`` and ``--property`` when they are given."""
+    import json
+
+    from sosrelax.certificate.proof_tree import ProofTree, check_proof_tree
+    from sosrelax.errors import CertificateFormatError, SosrelaxError
+
+    def out(status: str, why: str, code: int, report: Any = None) -> int:
+        if args.json:
+            doc = {"status": status, "reason": why, "kind": "network_proof_tree"}
+            if report is not None:
+                doc.update(valid=bool(report.valid), leaves=report.leaves, nodes=report.nodes,
+                           disjuncts=report.disjuncts, semantics=report.semantics,
+                           network_sha256=report.network_sha256, min_margin=report.min_margin,
+                           seconds=report.seconds)
+            print(json.dumps(doc, indent=2, sort_keys=True))
+        elif code == EXIT_INPUT:
+            print(f"sosrelax: {args.certificate}: {status}: {why}", file=sys.stderr)
+        else:
+            print(f"{status}: {why}")
+        return code
+
+    if getattr(args, "problem", None):
+        return out("unreadable", "--problem applies to polynomial certificates; this is a network proof "
+                   "tree (bind it with --network and --property)", EXIT_INPUT)
+    try:
+        tree = ProofTree.from_json(data)
+    except (CertificateFormatError, ValueError, TypeError, RecursionError, MemoryError) as e:
+        return out("unreadable", str(e), EXIT_INPUT)
+    net = None
+    try:
+        if getattr(args, "network", None):
+            from sosrelax.nn import load_onnx
+
+            net = load_onnx(args.network.split("=", 1)[-1])
+        mismatch = _property_mismatch(tree, args.property) if getattr(args, "property", None) else None
+    except SosrelaxError as e:
+        return out("unreadable", str(e), EXIT_INPUT)
+    if not args.json:
+        print(f"network  : {len(tree.layers)} affine layers, input shape {list(tree.input_shape)}, "
+              f"sha256 {tree.network_sha256[:16]}…")
+        boxes = "; ".join(_describe(d) for d in tree.disjuncts[:3])
+        more = f" (and {len(tree.disjuncts) - 3} more)" if len(tree.disjuncts) > 3 else ""
+        print(f"claim    : no input satisfies any of {len(tree.disjuncts)} disjunct(s): {boxes}{more}")
+        print(f"semantics: {tree.semantics}")
+    if mismatch:
+        return out("rejected", mismatch, EXIT_NEGATIVE)
+    report = check_proof_tree(tree, network=net)
+    if report.valid:
+        return out("verified", f"{report.reason} in {report.seconds:.2f} s", EXIT_ANSWERED, report)
+    return out("rejected", report.reason, EXIT_NEGATIVE, report)
+
+
+EXIT_NEGATIVE = 1
+
+
+def _describe(d: Any) -> str:
+    def rat(q: Any) -> str:
+        return str(q) if q.denominator == 1 else f"{float(q):.6g}"
+
+    box = " x ".join(f"[{rat(a)}, {rat(b)}]" for a, b in zip(d.lo, d.hi, strict=True))
+    if len(d.lo) > 6:
+        box = f"a box in {len(d.lo)} dimensions"
+    atoms = " and ".join(
+        " + ".join([f"{rat(c)}*X_{i}" for i, c in a.x] + [f"{rat(c)}*Y_{j}" for j, c in a.y]
+                   + [rat(a.const)]) + (" > 0" if a.strict else " >= 0") for a in d.atoms[:4])
+    return f"x in {box} with {atoms}"
+
+
+def _property_mismatch(tree: Any, spec: str) -> str | None:
+    """Why the proof's disjuncts are not exactly those of the VNN-LIB file, or None."""
+    from sosrelax.nn import read_vnnlib
+
+    prop = read_vnnlib(spec)
+    if any(d.poly for d in prop.disjuncts):
+        return f"{spec} has polynomial atoms, which proof trees do not cover"
+    mine = [(tuple(d.lo), tuple(d.hi), tuple((a.x, a.y, a.const, a.strict) for a in d.atoms))
+            for d in prop.disjuncts]
+    theirs = [(tuple(d.lo), tuple(d.hi), tuple((a.x, a.y, a.const, a.strict) for a in d.atoms))
+              for d in tree.disjuncts]
+    if mine != theirs:
+        return (f"the proof's {len(theirs)} disjunct(s) are not exactly those of {spec} "
+                f"({len(mine)} disjunct(s)): it proves another property")
+    return None

@@ -30,11 +30,13 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from sosrelax.certificate.check import check_certificate
 from sosrelax.certificate.format import Certificate
+from sosrelax.certificate.proof_tree import ProofReport, ProofTree
 from sosrelax.nn.bounds import crown_bounds, crown_objective
 from sosrelax.nn.encode import Chain, Lin, build_chain
 from sosrelax.nn.ir import Network
@@ -91,9 +93,18 @@ class VerifyResult:
     counterexample : tuple of (inputs, outputs) or None
         For ``sat``: the input (exact rationals of float64 values) and the exact output of the IR.
     certificates : tuple of Certificate
-        For ``unsat``: one verified certificate per disjunct piece.
+        For ``unsat`` decided by the exact rungs: one verified certificate per disjunct piece.
     log : tuple of RungRow
     message : str
+    proof : ProofTree or None
+        For ``unsat`` decided by the batched search: the proof tree, accepted by the checker.
+    proof_report : ProofReport or None
+        The checker's report on ``proof``.
+    semantics : str
+        What an ``unsat`` answer covers: ``"real"`` (the network in exact real arithmetic) or
+        ``"float32"`` (also every IEEE binary32 execution of it, any summation order).
+    stats : dict
+        Search statistics (domains, leaves, seconds of search and of checking).
     """
 
     status: Result
@@ -101,6 +112,10 @@ class VerifyResult:
     certificates: tuple[Certificate, ...] = ()
     log: tuple[RungRow, ...] = ()
     message: str = ""
+    proof: ProofTree | None = None
+    proof_report: ProofReport | None = None
+    semantics: str = "real"
+    stats: dict[str, float] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
@@ -449,7 +464,8 @@ def _split(d: Disjunct, net: Network) -> tuple[Disjunct, Disjunct]:
 def verify(
     net: Network, prop: Property, *, onnx_path: str | Path | None = None, timeout: float = 60.0,
     rungs: Sequence[str] = DEFAULT_RUNGS, rng: np.random.Generator | int | None = 0,
-    max_certified_relus: int = 64, branch: bool = True,
+    max_certified_relus: int = 64, branch: bool = True, method: str = "auto",
+    semantics: str = "auto", progress: Any = None,
 ) -> VerifyResult:
     """Decide a VNN-LIB property: ``sat`` (checked counterexample), ``unsat`` (checked certificates),
     ``unknown`` or ``timeout``.
@@ -473,6 +489,17 @@ def verify(
         stable neurons are eliminated.  Bigger pieces are split (``branch``) or left open.
     branch : bool
         Split input boxes when the rungs leave a piece open.
+    method : {"auto", "search", "rungs"}
+        ``"search"``: the batched floating-point branch and bound (:mod:`sosrelax.nn.search`) whose
+        ``unsat`` answer is a proof tree checked once at the end; ``"rungs"``: the exact rungs above on
+        every piece (certificates per piece).  ``"auto"`` takes the search for properties whose atoms
+        are linear, the rungs otherwise (polynomial or hidden-node atoms).
+    semantics : {"auto", "real", "float32"}
+        What an ``unsat`` of the search covers: the network in exact real arithmetic, or also every
+        float32 execution of it.  ``"auto"``: float32 when the network came from an ONNX model whose
+        layers are float32 products (``Network.float32_layers``), real otherwise.
+    progress : callable, optional
+        Called by the search after every batch with ``(stats, open domains, lowest bound)``.
     """
     if prop.n_inputs != net.n_inputs or prop.n_outputs != net.n_outputs:
         from sosrelax.errors import InvalidValueError
@@ -486,6 +513,16 @@ def verify(
 
         prop = bind_hidden(prop, net)  # hidden tensors onto layers (ParseError for unknown names)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    if method not in ("auto", "search", "rungs"):
+        raise ValueError(f"method must be 'auto', 'search' or 'rungs', got {method!r}")
+    linear = not any(d.poly for d in prop.disjuncts)
+    if method == "search" or (method == "auto" and linear):
+        if not linear:
+            from sosrelax.errors import InvalidValueError
+
+            raise InvalidValueError("the batched search decides linear atoms only; this property has "
+                                    "polynomial or hidden-node atoms (use method='rungs')")
+        return _search(net, prop, onnx_path, timeout, gen, semantics, progress)
     budget = _Budget(time.perf_counter() + timeout)
     unknown = [rg for rg in rungs if rg not in RUNGS]
     if unknown:
@@ -531,6 +568,26 @@ def verify(
                                 f"internal: the certified pieces of disjunct {i} do not cover its box")
     return VerifyResult(Result.UNSAT, None, tuple(certs), tuple(budget.log),
                         f"{len(certs)} verified certificate(s) cover every disjunct")
+
+
+def _search(net: Network, prop: Property, onnx_path: str | Path | None, timeout: float,
+            gen: np.random.Generator, semantics: str, progress: Any) -> VerifyResult:
+    from sosrelax.nn.search import decide
+
+    if semantics == "auto":
+        semantics = "float32" if net.float32_layers else "real"
+    if semantics == "float32" and not net.float32_layers:
+        from sosrelax.errors import InvalidValueError
+
+        raise InvalidValueError("float32 semantics needs a network whose layers are float32 products of "
+                                "the model (Network.float32_layers); use semantics='real'")
+    res = decide(net, prop, onnx_path=onnx_path, timeout=timeout, semantics=semantics, rng=gen,
+                 progress=progress)
+    stats = {"domains": float(sum(s.domains for s in res.stats)),
+             "leaves": float(sum(s.leaves for s in res.stats)),
+             "search_seconds": res.search_seconds, "check_seconds": res.check_seconds}
+    return VerifyResult(Result(res.status), res.counterexample, (), (), res.message,
+                        res.proof if res.status == "unsat" else None, res.report, semantics, stats)
 
 
 def leaves_cover(box: tuple[Sequence[Fraction], Sequence[Fraction]],

@@ -558,7 +558,7 @@ def _bound_batch(net: _Net, method: str, chunk: list[Any],
             # back-substitute the rows ±e_j of the neurons that interval arithmetic (and a z <= 0 split)
             # does not already prove inactive; for those the tighter bounds change nothing
             sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
-            need = (u > 0) & ~neg[:, sl]
+            need = (u > 0) & (l < 0) & ~neg[:, sl] & ~pos[:, sl]
             bi, jj = np.nonzero(need)
             nr = bi.size
             rows = np.zeros((2 * nr, net.dims[m]))

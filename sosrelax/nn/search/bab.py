@@ -1,43 +1,39 @@
 """Batched branch and bound over input boxes, recording the split tree as it goes.
 
-One disjunct of a property (an input box and a conjunction of linear atoms ``atom_k >= 0``) is empty
-when, on every piece of a partition of the box, some atom is provably negative.  The search keeps a
-stack of open boxes and, in batches of thousands:
+A property's disjuncts that share one input box are searched together.  A disjunct (a conjunction of
+linear atoms ``atom_k >= 0``) is empty when, on every piece of a partition of the box, some atom is
+provably negative.  The search keeps a stack of open boxes, each with the set of disjuncts still open
+on it, and, in batches of thousands:
 
 1. bounds every box (:func:`~sosrelax.nn.search.bounds.intermediate_bounds`, then a linear lower bound
-   of each ``-atom_k``, :func:`~sosrelax.nn.search.bounds.final_bounds`);
-2. closes the boxes where one of those lower bounds is positive (a *leaf* of the proof tree, with the
-   atom's weight ``lambda_k = 1``);
+   of each ``-atom_k`` of every disjunct, :func:`~sosrelax.nn.search.bounds.final_bounds`);
+2. closes a disjunct on a box when one of its atoms has a positive lower bound there (a *leaf* of that
+   disjunct's proof tree, with the atom's weight ``lambda_k = 1``); a box is done when every disjunct is
+   closed on it;
 3. evaluates the network at the minimiser of each open box's linear bound (and, every few batches, runs
-   a short PGD from those points): a point where every atom holds is a counterexample candidate, which
-   the caller re-evaluates exactly;
-4. splits each open box in two along the input whose width times the bound's input coefficient is
-   largest (the bound's sensitivity).
+   a short PGD from those points and from random points of the open boxes): a point where every atom of
+   a disjunct holds is a counterexample candidate, which the caller re-evaluates exactly;
+4. cuts off the slabs of a box on which its own linear bound is already positive (*shrinking*, recorded
+   as ordinary splits), then splits what is left in two halves along its widest input.
 
-The recorded tree (every split covers its parent: the two halves of one coordinate) is the proof that
-:mod:`sosrelax.certificate.proof_tree` re-checks with rigorous arithmetic.
+Each disjunct's recorded tree (every split covers its parent: the two sides of one coordinate) is the
+proof that :mod:`sosrelax.certificate.proof_tree` re-checks with rigorous arithmetic.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from sosrelax.nn.search.attack import margins, pgd
-from sosrelax.nn.search.bounds import (
-    Arrays,
-    Bounds,
-    final_bounds,
-    intermediate_bounds,
-    optimise_slopes,
-)
+from sosrelax.nn.search.bounds import Arrays, final_bounds, intermediate_bounds
 
-__all__ = ["DisjunctOutcome", "SearchStats", "search_disjunct"]
+__all__ = ["BoxOutcome", "Goal", "SearchStats", "search_box"]
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +41,24 @@ log = logging.getLogger(__name__)
 #: checker's rigorous rounding-error radius is many orders of magnitude smaller.
 CLOSE_TOLERANCE = 1e-7
 
-#: Starting points of the attack before the search (and its restarts during the search).
-ATTACK_RESTARTS = 8192
+#: Starting points of the attack before the search.
+ATTACK_RESTARTS = 2048
+
+#: Starting points of each attack during the search (every :data:`ATTACK_EVERY` batches).
+SEARCH_RESTARTS = 4096
+ATTACK_EVERY = 4
+
+#: A slab is cut off a box only when it is at least this share of the box's width.
+SHRINK_MIN_SHARE = 0.02
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One disjunct's atoms ``A x + B f(x) + c >= 0`` (rows: atoms)."""
+
+    A: np.ndarray
+    B: np.ndarray
+    c: np.ndarray
 
 
 @dataclass
@@ -59,30 +71,28 @@ class SearchStats:
     max_open: int = 0
     seconds: float = 0.0
     attack_seconds: float = 0.0
-    closed_by: dict[str, int] = field(default_factory=dict)
+    shrunk: int = 0
 
 
 @dataclass
-class DisjunctOutcome:
-    """``status`` is ``"unsat"`` (``nodes`` is the preorder proof tree), ``"sat"`` (``witness``),
-    ``"unknown"`` or ``"timeout"``."""
+class BoxOutcome:
+    """``status`` is ``"unsat"`` (``nodes[k]``: disjunct ``k``'s preorder proof tree), ``"sat"``
+    (``witness`` for disjunct ``disjunct``), ``"unknown"`` or ``"timeout"``."""
 
     status: str
     witness: np.ndarray | None = None
-    nodes: list[tuple[Any, ...]] | None = None
+    disjunct: int | None = None
+    nodes: list[list[tuple[Any, ...]]] | None = None
     stats: SearchStats = field(default_factory=SearchStats)
     message: str = ""
 
 
 class _Tree:
-    """Split nodes ``(dim, value, child_lo, child_hi)`` and leaves ``(lambda,)`` by node id."""
+    """Split nodes ``(dim, value, child_lo, child_hi)`` by node id; leaves by ``(node id, disjunct)``."""
 
     def __init__(self) -> None:
         self.kind: list[tuple[Any, ...] | None] = [None]
-
-    def new(self) -> int:
-        self.kind.append(None)
-        return len(self.kind) - 1
+        self.leaf: dict[tuple[int, int], tuple[int, Any]] = {}
 
     def new_many(self, k: int) -> np.ndarray:
         start = len(self.kind)
@@ -95,43 +105,40 @@ class _Tree:
             self.kind[int(ids[j])] = ("s", int(dim[j]), float(value[j]), int(lo_child[j]),
                                       int(hi_child[j]))
 
-    def preorder(self, n_atoms: int) -> list[tuple[Any, ...]]:
+    def preorder(self, k: int, n_atoms: int) -> list[tuple[Any, ...]]:
+        """Disjunct ``k``'s tree: the joint tree cut where ``k`` closed."""
         out: list[tuple[Any, ...]] = []
         stack = [0]
         while stack:
-            node = self.kind[stack.pop()]
+            nid = stack.pop()
+            leaf = self.leaf.get((nid, k))
+            if leaf is not None:
+                lam = np.zeros(n_atoms)
+                lam[leaf[0]] = 1.0
+                out.append(("l", lam, leaf[1]))
+                continue
+            node = self.kind[nid]
             if node is None:
                 raise AssertionError("open node in a finished tree")  # pragma: no cover
-            if node[0] == "s":
-                out.append(("s", node[1], node[2]))
-                stack.append(node[4])
-                stack.append(node[3])
-            else:
-                lam = np.zeros(n_atoms)
-                lam[node[1]] = 1.0
-                out.append(("l", lam, node[2]))
+            out.append(("s", node[1], node[2]))
+            stack.append(node[4])
+            stack.append(node[3])
         return out
-
-
-#: A slab is cut off a box only when it is at least this share of the box's width.
-SHRINK_MIN_SHARE = 0.02
-import os
-BRANCH = os.environ.get("BRANCH", "wide")
 
 
 def _shrink(tree: _Tree, lo: np.ndarray, hi: np.ndarray, ids: np.ndarray, g: np.ndarray, lb: np.ndarray,
             tol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                      tuple[np.ndarray, np.ndarray, np.ndarray]]:
+                                      tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Cut off, coordinate by coordinate, the slabs where the linear bound ``g·x + c`` is positive.
 
-    The bound ``lb = min over the box of g·x + c``; on the slab ``x_i >= v`` (``g_i > 0``) its minimum is
+    ``lb = min over the box of g·x + c``; on the slab ``x_i >= v`` (``g_i > 0``) its minimum is
     ``lb - min(g_i lo_i, g_i hi_i) + g_i v``, positive for the ``v`` chosen here.  Each cut is an input
     split whose slab child is pushed as an ordinary open box (it closes on its next bound, which is
     recomputed on the slab itself); the other child carries on.  Returns the shrunk boxes, their node ids
-    and the slabs ``(lo, hi, ids)``.
+    and the slabs ``(lo, hi, ids, index of the box each was cut from)``.
     """
     lo, hi, ids = lo.copy(), hi.copy(), ids.copy()
-    out_lo, out_hi, out_id = [], [], []
+    out_lo, out_hi, out_id, out_from = [], [], [], []
     target = 2.0 * tol + 1e-9 * (1.0 + np.abs(lb))
     for i in range(lo.shape[1]):
         gi = g[:, i]
@@ -155,122 +162,139 @@ def _shrink(tree: _Tree, lo: np.ndarray, hi: np.ndarray, ids: np.ndarray, g: np.
         out_lo.append(slo)
         out_hi.append(shi)
         out_id.append(slab_id)
+        out_from.append(cut)
         hi[cut[is_up], i] = v[cut][is_up]
         lo[cut[~is_up], i] = v[cut][~is_up]
         ids[cut] = rest_id
     n0 = lo.shape[1]
     if not out_id:
-        return lo, hi, ids, (np.zeros((0, n0)), np.zeros((0, n0)), np.zeros(0, dtype=np.int64))
-    return lo, hi, ids, (np.concatenate(out_lo), np.concatenate(out_hi), np.concatenate(out_id))
+        none = np.zeros(0, dtype=np.int64)
+        return lo, hi, ids, (np.zeros((0, n0)), np.zeros((0, n0)), none, none)
+    return lo, hi, ids, (np.concatenate(out_lo), np.concatenate(out_hi), np.concatenate(out_id),
+                         np.concatenate(out_from))
 
 
-def search_disjunct(
-    arr: Arrays, lo: np.ndarray, hi: np.ndarray, A: np.ndarray, Bm: np.ndarray, c: np.ndarray, *,
-    deadline: float, rng: np.random.Generator, confirm: Callable[[np.ndarray], bool],
-    batch: int = 2048, alpha_steps: int = 0, shrink: bool = True, progress: Callable[[SearchStats, int, float], None] | None = None,
-) -> DisjunctOutcome:
-    """Decide one disjunct ``{x in [lo, hi] : A x + Bm f(x) + c >= 0}`` (rows are the atoms).
+class _Rows:
+    """All disjuncts' atoms as one stack of rows, with the disjunct each row belongs to."""
 
-    ``confirm(x)`` re-evaluates a float candidate exactly and returns True for a real counterexample.
+    def __init__(self, goals: Sequence[Goal]) -> None:
+        self.goals = list(goals)
+        self.A = np.vstack([g.A for g in goals])
+        self.B = np.vstack([g.B for g in goals])
+        self.c = np.concatenate([g.c for g in goals])
+        self.goal = np.concatenate([np.full(g.c.size, k) for k, g in enumerate(goals)])
+        self.local = np.concatenate([np.arange(g.c.size) for g in goals])
+        self.tol = CLOSE_TOLERANCE * (1.0 + np.abs(self.c))
+        self.K = len(goals)
+
+    def best(self, lb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per box and disjunct: the row with the largest ``lb - tol`` and that value, ``(B, K)``."""
+        s = lb - self.tol
+        rows = np.zeros((lb.shape[0], self.K), dtype=np.int64)
+        vals = np.zeros((lb.shape[0], self.K))
+        for k in range(self.K):
+            idx = np.flatnonzero(self.goal == k)
+            j = np.argmax(s[:, idx], axis=1)
+            rows[:, k] = idx[j]
+            vals[:, k] = s[np.arange(lb.shape[0]), idx[j]]
+        return rows, vals
+
+    def violated(self, X: np.ndarray, arr: Arrays) -> np.ndarray:
+        """``(N, K)``: does every atom of disjunct ``k`` hold at row ``n`` of ``X`` (float)?"""
+        vals = margins(arr, X, self.A, self.B, self.c)
+        return np.stack([np.all(vals[:, self.goal == k] >= 0, axis=1) for k in range(self.K)], axis=1)
+
+
+def search_box(
+    arr: Arrays, lo: np.ndarray, hi: np.ndarray, goals: Sequence[Goal], *, deadline: float,
+    rng: np.random.Generator, confirm: Callable[[int, np.ndarray], bool], batch: int = 2048,
+    shrink: bool = True, progress: Callable[[SearchStats, int, float], None] | None = None,
+) -> BoxOutcome:
+    """Decide the disjuncts ``{x in [lo, hi] : A x + B f(x) + c >= 0}`` of ``goals`` (one shared box).
+
+    ``confirm(k, x)`` re-evaluates a float candidate for disjunct ``k`` exactly and returns True for a
+    real counterexample.
     """
     t0 = time.perf_counter()
     stats = SearchStats()
-    n_atoms = A.shape[0]
-    C, Cx, d = -Bm, -A, -c
-    tol = CLOSE_TOLERANCE * (1.0 + np.abs(d))
+    rows = _Rows(goals)
+    C, Cx, d = -rows.B, -rows.A, -rows.c
     tree = _Tree()
+
+    def done(status: str, **kw: Any) -> BoxOutcome:
+        stats.seconds = time.perf_counter() - t0
+        return BoxOutcome(status, stats=stats, **kw)
+
+    ta = time.perf_counter()
+    for k, gl in enumerate(goals):
+        cand = pgd(arr, lo, hi, gl.A, gl.B, gl.c, rng, restarts=ATTACK_RESTARTS, steps=30,
+                   deadline=min(deadline, time.perf_counter() + 1.0))
+        for x in ([] if cand is None else cand[:8]):
+            if confirm(k, x):
+                stats.attack_seconds += time.perf_counter() - ta
+                return done("sat", witness=x, disjunct=k, message="PGD before the search")
+    stats.attack_seconds += time.perf_counter() - ta
     open_lo = lo[None].astype(np.float64)
     open_hi = hi[None].astype(np.float64)
     open_id = np.zeros(1, dtype=np.int64)
-    # attack first
-    ta = time.perf_counter()
-    cand = pgd(arr, lo, hi, A, Bm, c, rng, restarts=ATTACK_RESTARTS, steps=50,
-               deadline=min(deadline, time.perf_counter() + 2.0))
-    stats.attack_seconds += time.perf_counter() - ta
-    if cand is not None:
-        for x in cand[:16]:
-            if confirm(x):
-                stats.seconds = time.perf_counter() - t0
-                return DisjunctOutcome("sat", witness=x, stats=stats, message="PGD")
+    open_k = np.ones((1, rows.K), dtype=bool)
     while open_id.size:
         if time.perf_counter() > deadline:
-            stats.seconds = time.perf_counter() - t0
-            return DisjunctOutcome("timeout", stats=stats, message="time limit reached")
+            return done("timeout", message=f"time limit reached with {open_id.size} open boxes")
         take = min(batch, open_id.size)
-        blo, bhi, bid = open_lo[-take:], open_hi[-take:], open_id[-take:]
-        open_lo, open_hi, open_id = open_lo[:-take], open_hi[:-take], open_id[:-take]
+        blo, bhi, bid, bk = open_lo[-take:], open_hi[-take:], open_id[-take:], open_k[-take:]
+        open_lo, open_hi, open_id, open_k = (open_lo[:-take], open_hi[:-take], open_id[:-take],
+                                             open_k[:-take])
         stats.batches += 1
         stats.domains += take
         bnd = intermediate_bounds(arr, blo, bhi)
         lb, g = final_bounds(arr, bnd, blo, bhi, C, d, Cx)
-        best = np.argmax(lb - tol, axis=1)
-        rows = np.arange(take)
-        closed = (lb[rows, best] > tol[best]) | bnd.empty
-        for i in np.flatnonzero(closed):
-            tree.kind[int(bid[i])] = ("l", int(best[i]), None)
-        stats.closed_by["crown"] = stats.closed_by.get("crown", 0) + int(closed.sum())
-        if alpha_steps and not closed.all():
-            op = np.flatnonzero(~closed)
-            sub = Bounds([x[op] for x in bnd.lower], [x[op] for x in bnd.upper],
-                         [None if e is None else e[op] for e in bnd.err], bnd.empty[op])
-            lb2, _, al = optimise_slopes(arr, sub, blo[op], bhi[op], C, d, Cx, steps=alpha_steps)
-            lb[op] = np.maximum(lb[op], lb2)  # (branching keeps the adaptive bound's coefficients)
-            best2 = np.argmax(lb2 - tol, axis=1)
-            r2 = np.arange(op.size)
-            ok = lb2[r2, best2] > tol[best2]
-            for j in np.flatnonzero(ok):
-                codes = np.concatenate([np.round(a[j, best2[j]] * 255.0) for a in al]).astype(np.uint8)
-                tree.kind[int(bid[op[j]])] = ("l", int(best2[j]), codes)
-            closed[op[ok]] = True
-            best[op] = np.where(ok, best2, best[op])
-            stats.closed_by["alpha"] = stats.closed_by.get("alpha", 0) + int(ok.sum())
-        stats.leaves += int(closed.sum())
-        keep = ~closed
+        best_row, best_val = rows.best(lb)
+        closing = bk & ((best_val > 0) | bnd.empty[:, None])
+        for b, k in zip(*np.nonzero(closing), strict=True):
+            tree.leaf[(int(bid[b]), int(k))] = (int(rows.local[best_row[b, k]]), None)
+        stats.leaves += int(closing.sum())
+        bk = bk & ~closing
+        keep = bk.any(axis=1)
         if not keep.any():
             continue
-        klo, khi, kid = blo[keep], bhi[keep], bid[keep]
-        gk = g[keep, best[keep]]
-        # the linear bound's minimiser: where a counterexample is most likely
-        xs = np.where(gk > 0, klo, khi)
-        ta = time.perf_counter()
-        vals = margins(arr, xs, A, Bm, c).min(axis=1)
-        hits = np.flatnonzero(vals >= 0)
-        if hits.size == 0 and stats.batches % 4 == 0:
-            # PGD from random points of the open boxes with the lowest bounds and their minimisers
-            pick = np.argsort(-vals)[:ATTACK_RESTARTS // 2]
-            starts = np.vstack([xs[pick], rng.uniform(klo[pick], khi[pick])])
-            pts = pgd(arr, lo, hi, A, Bm, c, rng, restarts=0, steps=20, starts=starts,
-                      deadline=deadline)
-            if pts is not None:
-                for x in pts[:8]:
-                    if confirm(x):
-                        stats.seconds = time.perf_counter() - t0
-                        return DisjunctOutcome("sat", witness=x, stats=stats, message="PGD in search")
-        for h in hits[np.argsort(-vals[hits])][:8]:
-            if confirm(xs[h]):
-                stats.seconds = time.perf_counter() - t0
-                return DisjunctOutcome("sat", witness=xs[h], stats=stats, message="bound minimiser")
-        stats.attack_seconds += time.perf_counter() - ta
-        # shrink: cut off the slabs on which the box's own linear bound is already positive
-        lbk = lb[keep, best[keep]]
-        new_lo, new_hi, new_id = [], [], []
-        if shrink:
-            klo, khi, kid, slabs = _shrink(tree, klo, khi, kid, gk, lbk, tol[best[keep]])
-            new_lo.append(slabs[0])
-            new_hi.append(slabs[1])
-            new_id.append(slabs[2])
-        # split along the most sensitive input
-        width = khi - klo
-        score = (np.abs(gk) * width if BRANCH == "sens" else width)
-        score = np.where(width > 0, score + 1e-12 * width, -1.0)
-        dim = np.argmax(score, axis=1)
+        klo, khi, kid, kk = blo[keep], bhi[keep], bid[keep], bk[keep]
+        # the hardest open disjunct of each box: its best row guides the attack and the shrinking
+        val = np.where(kk, best_val[keep], np.inf)
+        hard = np.argmin(val, axis=1)
         r = np.arange(kid.size)
+        row = best_row[keep][r, hard]
+        gk = g[keep][r, row]
+        ta = time.perf_counter()
+        xs = np.where(gk > 0, klo, khi)  # the linear bound's minimiser
+        hit = rows.violated(xs, arr)
+        for b, k in zip(*np.nonzero(hit), strict=True):
+            if confirm(int(k), xs[b]):
+                return done("sat", witness=xs[b], disjunct=int(k), message="at a bound's minimiser")
+        if stats.batches % ATTACK_EVERY == 0:
+            found = _attack_open(arr, rows, lo, hi, klo, khi, kk, xs, val[r, hard], rng, deadline, confirm)
+            if found is not None:
+                stats.attack_seconds += time.perf_counter() - ta
+                return done("sat", witness=found[1], disjunct=found[0], message="PGD in the search")
+        stats.attack_seconds += time.perf_counter() - ta
+        new_lo, new_hi, new_id, new_k = [], [], [], []
+        if shrink:
+            one = kk.sum(axis=1) == 1  # the slabs close only the disjunct whose bound cut them
+            if one.any():
+                sel = np.flatnonzero(one)
+                s_lo, s_hi, s_id, slabs = _shrink(tree, klo[sel], khi[sel], kid[sel], gk[sel],
+                                                  lb[keep][sel, row[sel]], rows.tol[row[sel]])
+                klo[sel], khi[sel], kid[sel] = s_lo, s_hi, s_id
+                new_lo.append(slabs[0])
+                new_hi.append(slabs[1])
+                new_id.append(slabs[2])
+                new_k.append(kk[sel][slabs[3]])  # a slab keeps the open disjunct of its box
+                stats.shrunk += slabs[2].size
+        width = khi - klo
+        dim = np.argmax(width, axis=1)
         mid = 0.5 * (klo[r, dim] + khi[r, dim])
-        bad = (mid <= klo[r, dim]) | (mid >= khi[r, dim])
-        if bad.any():
-            stats.seconds = time.perf_counter() - t0
-            return DisjunctOutcome("unknown", stats=stats,
-                                   message="a box became too small to split in float64")
+        if np.any((mid <= klo[r, dim]) | (mid >= khi[r, dim])):
+            return done("unknown", message="a box became too small to split in float64")
         lo_half_hi = khi.copy()
         lo_half_hi[r, dim] = mid
         hi_half_lo = klo.copy()
@@ -281,9 +305,29 @@ def search_disjunct(
         open_lo = np.concatenate([open_lo, *new_lo, klo, hi_half_lo])
         open_hi = np.concatenate([open_hi, *new_hi, lo_half_hi, khi])
         open_id = np.concatenate([open_id, *new_id, ids0, ids1])
+        open_k = np.concatenate([open_k, *new_k, kk, kk])
         stats.max_open = max(stats.max_open, int(open_id.size))
         if progress is not None:
-            progress(stats, int(open_id.size), float(np.min(lb[rows, best])))
-    stats.seconds = time.perf_counter() - t0
-    return DisjunctOutcome("unsat", nodes=tree.preorder(n_atoms), stats=stats,
-                           message=f"{stats.leaves} leaves")
+            progress(stats, int(open_id.size), float(np.min(val[r, hard])))
+    nodes = [tree.preorder(k, gl.c.size) for k, gl in enumerate(goals)]
+    return done("unsat", nodes=nodes, message=f"{stats.leaves} leaves")
+
+
+def _attack_open(arr: Arrays, rows: _Rows, lo: np.ndarray, hi: np.ndarray, klo: np.ndarray,
+                 khi: np.ndarray, kk: np.ndarray, xs: np.ndarray, score: np.ndarray,
+                 rng: np.random.Generator, deadline: float,
+                 confirm: Callable[[int, np.ndarray], bool]) -> tuple[int, np.ndarray] | None:
+    """PGD from the bound minimisers and random points of the open boxes of each open disjunct."""
+    for k in range(rows.K):
+        sel = np.flatnonzero(kk[:, k])
+        if sel.size == 0:
+            continue
+        pick = sel[np.argsort(score[sel])[: SEARCH_RESTARTS // 2]]
+        starts = np.vstack([xs[pick], rng.uniform(klo[pick], khi[pick])])
+        gl = rows.goals[k]
+        pts = pgd(arr, lo, hi, gl.A, gl.B, gl.c, rng, restarts=0, steps=20, starts=starts,
+                  deadline=deadline)
+        for x in ([] if pts is None else pts[:8]):
+            if confirm(k, x):
+                return k, x
+    return None

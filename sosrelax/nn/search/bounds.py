@@ -178,10 +178,14 @@ def intermediate_bounds(arr: Arrays, lo: np.ndarray, hi: np.ndarray,
             l, u = _interval(arr, 0, xlo, xhi)
         else:
             l, u = _interval(arr, m, np.maximum(lows[-1], 0), np.maximum(ups[-1], 0))
-            # CROWN rows for the neurons interval arithmetic does not already prove inactive
-            need = u > 0
+        if err is not None:
+            l, u = l - err, u + err
+        if m > 0:
+            # CROWN rows for the neurons interval arithmetic leaves unstable (the others' bounds
+            # change no relaxation)
+            need = (u > 0) & (l < 0)
             if phases is not None and phases[m] is not None:
-                need &= phases[m] >= 0
+                need &= phases[m] == 0
             bi, jj = np.nonzero(need)
             if bi.size:
                 W, b = arr.W[m], arr.b[m]
@@ -191,12 +195,11 @@ def intermediate_bounds(arr: Arrays, lo: np.ndarray, hi: np.ndarray,
                 g, c = _backsub_rows(arr, rel, errs, m, mu, const, box)
                 val = c + np.einsum("rn,rn->r", g, cen[box]) - np.einsum("rn,rn->r", np.abs(g), rad[box])
                 nr = bi.size
+                e = 0.0 if err is None else err[bi, jj]
                 l = l.copy()
                 u = u.copy()
-                l[bi, jj] = np.maximum(l[bi, jj], val[:nr])
-                u[bi, jj] = np.minimum(u[bi, jj], -val[nr:])
-        if err is not None:
-            l, u = l - err, u + err
+                l[bi, jj] = np.maximum(l[bi, jj], val[:nr] - e)
+                u[bi, jj] = np.minimum(u[bi, jj], -val[nr:] + e)
         if phases is not None and phases[m] is not None:
             ph = phases[m]
             u = np.where(ph < 0, np.minimum(u, 0.0), u)

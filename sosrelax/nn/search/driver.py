@@ -29,7 +29,7 @@ from sosrelax.certificate.proof_tree import (
     check_proof_tree,
 )
 from sosrelax.nn.ir import Network
-from sosrelax.nn.search.bab import SearchStats, search_disjunct
+from sosrelax.nn.search.bab import Goal, SearchStats, search_box
 from sosrelax.nn.search.bounds import Arrays
 from sosrelax.nn.vnnlib import Atom, Disjunct, Property
 
@@ -136,30 +136,35 @@ def decide(
     end = t0 + timeout
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     arr = Arrays.from_network(net, float32=semantics == "float32")
-    proofs: list[DisjunctProof] = []
-    stats: list[SearchStats] = []
     found: list[tuple[tuple[float, ...], tuple[float, ...]]] = []
-    for i, d in enumerate(prop.disjuncts):
-        lo = np.array([float(v) for v in d.lo])
-        hi = np.array([float(v) for v in d.hi])
-        A, B, c = atom_arrays(d.atoms, net.n_inputs, net.n_outputs)
+    stats: list[SearchStats] = []
+    nodes: dict[int, list[tuple[Any, ...]]] = {}
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, d in enumerate(prop.disjuncts):  # disjuncts over one box are searched together
+        groups.setdefault((d.lo, d.hi), []).append(i)
+    for members in groups.values():
+        d0 = prop.disjuncts[members[0]]
+        lo = np.array([float(v) for v in d0.lo])
+        hi = np.array([float(v) for v in d0.hi])
+        goals = [Goal(*atom_arrays(prop.disjuncts[i].atoms, net.n_inputs, net.n_outputs)) for i in members]
+        confirmers = [_confirmer(net, prop.disjuncts[i], onnx_path, found) for i in members]
         now = time.perf_counter()
-        deadline = now + SEARCH_SHARE * (end - now)
-        out = search_disjunct(arr, lo, hi, A, B, c, deadline=deadline, rng=gen,
-                              confirm=_confirmer(net, d, onnx_path, found), batch=batch,
-                              progress=progress)
+        out = search_box(arr, lo, hi, goals, deadline=now + SEARCH_SHARE * (end - now), rng=gen,
+                         confirm=lambda k, x, c=confirmers: c[k](x), batch=batch, progress=progress)
         stats.append(out.stats)
-        log.info("disjunct %d: %s (%s) after %d domains, %.2f s", i, out.status, out.message,
+        log.info("disjuncts %s: %s (%s) after %d domains, %.2f s", members, out.status, out.message,
                  out.stats.domains, out.stats.seconds)
         if out.status == "sat" and found:
             return SearchResult("sat", found[-1], None, None, tuple(stats),
-                                f"disjunct {i}: counterexample ({out.message}) re-checked exactly"
-                                + (" and by onnxruntime" if onnx_path else ""),
+                                f"disjunct {members[out.disjunct or 0]}: counterexample ({out.message}) "
+                                "re-checked exactly" + (" and by onnxruntime" if onnx_path else ""),
                                 time.perf_counter() - t0)
         if out.status != "unsat" or out.nodes is None:
             return SearchResult(out.status, None, None, None, tuple(stats),
-                                f"disjunct {i}: {out.message}", time.perf_counter() - t0)
-        proofs.append(_disjunct_proof(d, out.nodes))
+                                f"disjuncts {members}: {out.message}", time.perf_counter() - t0)
+        for i, tree_nodes in zip(members, out.nodes, strict=True):
+            nodes[i] = tree_nodes
+    proofs = [_disjunct_proof(d, nodes[i]) for i, d in enumerate(prop.disjuncts)]
     t_search = time.perf_counter() - t0
     tree = ProofTree(tuple(zip(net.weights, net.biases, strict=True)), net.input_shape, tuple(proofs),
                      semantics=semantics, intermediate="crown",

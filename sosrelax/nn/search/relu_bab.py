@@ -1,0 +1,597 @@
+"""Batched ReLU-splitting branch and bound for networks with many inputs, with proof trees.
+
+Input splitting (:mod:`sosrelax.nn.search.bab`) needs a number of boxes exponential in the input
+dimension; for image-sized inputs (MNIST: 784) the search splits hidden neurons instead.  A
+sub-domain is the input box together with sign constraints ``z_{k,j} <= 0`` or ``z_{k,j} >= 0`` on
+some hidden pre-activations (``phases``).  All disjuncts of a property that share the same box are
+searched **jointly**: the objective rows are the negated atoms of every disjunct, and one split tree
+serves them all.
+
+On every batch of sub-domains the search
+
+1. bounds the pre-activations (CROWN with the split constraints clamped into the bounds, see
+   :func:`~sosrelax.nn.search.bounds.intermediate_bounds`; for the first back-substituted layer an
+   incremental form that reuses the root's back-substitution, since only the split neurons' relaxations
+   differ from the root's);
+2. bounds every row ``-atom_r`` from below (:func:`~sosrelax.nn.search.bounds.final_bounds`) and, on the
+   sub-domains the plain bound leaves open, with optimised lower slopes
+   (:func:`~sosrelax.nn.search.bounds.optimise_slopes`, alpha-CROWN);
+3. closes a disjunct on a sub-domain when one of that disjunct's rows has a positive lower bound, or
+   when the constraints are contradictory (empty domain) — the sub-domain is a leaf of that disjunct's
+   proof tree; it is done when every disjunct is closed on it;
+4. tries the minimiser of each open sub-domain's linear bound as a counterexample;
+5. splits one unstable neuron per open sub-domain, chosen by the BaBSR-style score
+   ``t_j · max(-mu_j, 0)`` (the upper relaxation's intercept ``t_j = -s_j l_j`` times the
+   back-substituted coefficient of the neuron in the worst open row: the amount of bound the split
+   removes), children ``z <= 0`` then ``z >= 0``.
+
+The joint tree cut at the node where a disjunct closed is that disjunct's proof tree
+(:mod:`sosrelax.certificate.proof_tree`: ReLU-split nodes ``("r", k, j)`` and leaves
+``("l", lambdas, alpha)``), which the independent checker re-proves with rigorous arithmetic before
+:func:`decide_wide` answers ``unsat``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sosrelax.certificate.proof_tree import AtomSpec, DisjunctProof, ProofTree, check_proof_tree
+from sosrelax.nn.ir import Network
+from sosrelax.nn.search.attack import margins, pgd
+from sosrelax.nn.search.bab import SearchStats
+from sosrelax.nn.search.bounds import (
+    Arrays,
+    Bounds,
+    final_bounds,
+    intermediate_bounds,
+    optimise_slopes,
+    relaxation,
+)
+from sosrelax.nn.search.driver import SEMANTICS, SearchResult, atom_arrays
+from sosrelax.nn.vnnlib import Disjunct, Property
+
+__all__ = ["JointOutcome", "JointStats", "decide_wide", "search_joint"]
+
+log = logging.getLogger(__name__)
+
+#: A row closes when its float lower bound exceeds this (times ``1 + |constant|``); the checker's
+#: rigorous rounding-error radius is many orders of magnitude smaller.
+CLOSE_TOLERANCE = 1e-7
+
+#: PGD starting points per disjunct before the search, and steps.
+ATTACK_RESTARTS = 64
+ATTACK_STEPS = 100
+#: Most seconds the attack before the search may take.
+ATTACK_SECONDS = 10.0
+
+#: Share of the remaining time the search may use; the rest is kept for the proof check.
+SEARCH_SHARE = 0.75
+
+
+@dataclass
+class JointStats(SearchStats):
+    """Counters of one joint search; ``closed_by``: sub-domains closed by each bound (``crown``, ``alpha``)."""
+
+    closed_by: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class JointOutcome:
+    """Outcome of :func:`search_joint`.
+
+    ``status`` is ``"unsat"`` (``nodes[d]`` is disjunct ``d``'s preorder proof tree), ``"sat"``
+    (``witness`` violates disjunct ``disjunct``), ``"unknown"`` or ``"timeout"``.
+    """
+
+    status: str
+    witness: np.ndarray | None = None
+    disjunct: int = -1
+    nodes: list[list[tuple[Any, ...]]] | None = None
+    stats: JointStats = field(default_factory=JointStats)
+    message: str = ""
+
+
+class _JointTree:
+    """Splits ``node -> ("r", k, j, child_le, child_ge)`` or ``("s", i, v, child_lo, child_hi)`` and
+    per-disjunct leaves ``(node, d) -> (atom, alpha)``."""
+
+    def __init__(self) -> None:
+        self.n = 1
+        self.split: dict[int, tuple[str, int, Any, int, int]] = {}
+        self.leaf: dict[tuple[int, int], tuple[int, bytes | None]] = {}
+
+    def new_many(self, k: int) -> np.ndarray:
+        out = np.arange(self.n, self.n + k, dtype=np.int64)
+        self.n += k
+        return out
+
+    def preorder(self, d: int, n_atoms: int) -> list[tuple[Any, ...]]:
+        """Disjunct ``d``'s tree: the joint tree cut at the nodes where ``d`` closed."""
+        out: list[tuple[Any, ...]] = []
+        stack = [0]
+        while stack:
+            node = stack.pop()
+            lf = self.leaf.get((node, d))
+            if lf is not None:
+                lam = [0.0] * n_atoms
+                lam[lf[0]] = 1.0
+                out.append(("l", tuple(lam), lf[1]))
+                continue
+            kind, k, j, first, second = self.split[node]
+            out.append((kind, k, j))
+            stack.append(second)
+            stack.append(first)
+        return out
+
+
+class _FirstLayer:
+    """CROWN bounds of hidden layer 1 on many sub-domains of one box, reusing the root's work.
+
+    On the box, layer 0's bounds are the same for every sub-domain except at split neurons (clamped to
+    ``z <= 0`` or ``z >= 0``), so the back-substituted rows ``±e_j`` of layer 1 differ from the root's
+    only in those columns: ``g = g_root + (mu_S · (slope - slope_root)_S) W0_S``.  Mathematically the
+    same bound as :func:`~sosrelax.nn.search.bounds.intermediate_bounds` (real semantics).
+    """
+
+    def __init__(self, arr: Arrays, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.arr = arr
+        self.cen, self.rad = 0.5 * (lo + hi), 0.5 * (hi - lo)
+        zc = self.cen @ arr.W[0].T + arr.b[0]
+        zr = self.rad @ arr.absW[0].T
+        self.l0, self.u0 = zc - zr, zc + zr
+        self.a0, self.s0, self.t0 = relaxation(self.l0, self.u0)
+        W1, b1 = arr.W[1], arr.b[1]
+        self.mu = np.vstack([W1, -W1])  # rows: lower bound of z_j, then of -z_j
+        self.pos = self.mu >= 0
+        lam = self.mu * np.where(self.pos, self.a0, self.s0)
+        self.g = lam @ arr.W[0]
+        self.const = np.concatenate([b1, -b1]) + np.minimum(self.mu, 0.0) @ self.t0 + lam @ arr.b[0]
+
+    def bounds(self, phases: list[np.ndarray]) -> Bounds:
+        arr = self.arr
+        B = phases[0].shape[0]
+        n1 = arr.W[1].shape[0]
+        ph0 = phases[0]
+        l0 = np.where(ph0 > 0, np.maximum(self.l0, 0.0), self.l0)
+        u0 = np.where(ph0 < 0, np.minimum(self.u0, 0.0), self.u0)
+        empty = np.any(l0 > u0, axis=1)
+        a, s, t = relaxation(l0, u0)
+        # interval arithmetic for layer 1
+        y_lo, y_hi = np.maximum(l0, 0.0), np.maximum(u0, 0.0)
+        yc, yr = 0.5 * (y_lo + y_hi), 0.5 * (y_hi - y_lo)
+        zc = yc @ arr.W[1].T + arr.b[1]
+        zr = yr @ arr.absW[1].T
+        l1, u1 = zc - zr, zc + zr
+        ph1 = phases[1]
+        need = (u1 > 0) & (ph1 >= 0) & ~empty[:, None]
+        W0, b0 = arr.W[0], arr.b[0]
+        for i in range(B):
+            rows_j = np.flatnonzero(need[i])
+            if rows_j.size == 0:
+                continue
+            rows = np.concatenate([rows_j, rows_j + n1])
+            cols = np.flatnonzero((a[i] != self.a0) | (s[i] != self.s0) | (t[i] != self.t0))
+            g = self.g[rows]
+            const = self.const[rows]
+            if cols.size:
+                mu = self.mu[np.ix_(rows, cols)]
+                ds = np.where(self.pos[np.ix_(rows, cols)], a[i, cols] - self.a0[cols], s[i, cols] - self.s0[cols])
+                dlam = mu * ds
+                g = g + dlam @ W0[cols]
+                const = const + np.minimum(mu, 0.0) @ (t[i, cols] - self.t0[cols]) + dlam @ b0[cols]
+            val = const + g @ self.cen - np.abs(g) @ self.rad
+            k = rows_j.size
+            l1[i, rows_j] = np.maximum(l1[i, rows_j], val[:k])
+            u1[i, rows_j] = np.minimum(u1[i, rows_j], -val[k:])
+        u1 = np.where(ph1 < 0, np.minimum(u1, 0.0), u1)
+        l1 = np.where(ph1 > 0, np.maximum(l1, 0.0), l1)
+        empty |= np.any(l1 > u1, axis=1)
+        return Bounds([l0, l1], [u0, u1], [None, None], empty)
+
+
+def _branch(arr: Arrays, bnd: Bounds, rows: np.ndarray, phases: list[np.ndarray]
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The neuron ``(layer, index)`` to split on each sub-domain (``layer = -1``: none is unstable).
+
+    ``rows`` ``(B, n_out)`` are the output coefficients of each sub-domain's worst open row.  Score of
+    an unstable, unsplit neuron: ``t_j · max(-mu_j, 0)`` (BaBSR: the intercept the split removes), with
+    ``1e-4 · |mu_j| · min(u_j, -l_j)`` added to rank neurons whose intercept is unused.
+    """
+    L = arr.n_layers - 1
+    B = rows.shape[0]
+    mu = rows @ arr.W[L]
+    best = np.full(B, -np.inf)
+    layer = np.full(B, -1, dtype=np.int64)
+    index = np.zeros(B, dtype=np.int64)
+    for k in range(L - 1, -1, -1):
+        l, u = bnd.lower[k], bnd.upper[k]
+        a, s, t = relaxation(l, u)
+        uns = (l < 0) & (u > 0) & (phases[k] == 0)
+        score = t * np.maximum(-mu, 0.0) + 1e-4 * np.abs(mu) * np.minimum(u, -l)
+        score = np.where(uns, score, -np.inf)
+        j = np.argmax(score, axis=1)
+        v = score[np.arange(B), j]
+        better = v > best
+        best = np.where(better, v, best)
+        layer = np.where(better, k, layer)
+        index = np.where(better, j, index)
+        mu = (mu * np.where(mu >= 0, a, s)) @ arr.W[k]
+    return layer, index
+
+
+@dataclass
+class _Open:
+    """Open sub-domains: phase constraints per hidden layer, node ids, disjuncts still open, and the
+    index of each one's input box in the search's box table (0: the root box)."""
+
+    phases: list[np.ndarray]
+    ids: np.ndarray
+    mask: np.ndarray  # (N, D) bool
+    box: np.ndarray  # (N,) int
+
+    def take(self, sel: np.ndarray | slice) -> _Open:
+        return _Open([p[sel] for p in self.phases], self.ids[sel], self.mask[sel], self.box[sel])
+
+    def pop(self, k: int) -> _Open:
+        out = self.take(slice(-k, None))
+        rest = self.take(slice(None, -k))
+        self.phases, self.ids, self.mask, self.box = rest.phases, rest.ids, rest.mask, rest.box
+        return out
+
+    def push(self, other: _Open) -> None:
+        self.phases = [np.concatenate([p, q]) for p, q in zip(self.phases, other.phases, strict=True)]
+        self.ids = np.concatenate([self.ids, other.ids])
+        self.mask = np.concatenate([self.mask, other.mask])
+        self.box = np.concatenate([self.box, other.box])
+
+
+def _joint_pgd(arr: Arrays, lo: np.ndarray, hi: np.ndarray, A: np.ndarray, Bm: np.ndarray, c: np.ndarray,
+               owner: np.ndarray, rng: np.random.Generator, *, restarts: int, steps: int, deadline: float,
+               starts: np.ndarray | None = None, targeted: bool = False,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Projected sign-gradient ascent of ``max_d min_{r in d} row_r(x)`` (rows ``A x + Bm f(x) + c``).
+
+    ``targeted``: start ``i`` ascends ``min_{r in d} row_r`` of the fixed disjunct ``d = i mod D``.
+    Returns the best point of every start, its value and the disjunct attaining it.
+    """
+    X = rng.uniform(lo, hi, size=(restarts, lo.size))
+    X = np.vstack([X, 0.5 * (lo + hi)[None]] + ([starts] if starts is not None else []))
+    D = int(owner.max()) + 1
+    width = hi - lo
+    best_x, best_v, best_d = X.copy(), np.full(X.shape[0], -np.inf), np.zeros(X.shape[0], dtype=np.int64)
+    N = np.arange(X.shape[0])
+    target = N % D if targeted else None
+    for it in range(steps + 1):
+        zs: list[np.ndarray] = []
+        y = X
+        for m in range(arr.n_layers):
+            z = y @ arr.W[m].T + arr.b[m]
+            if m < arr.n_layers - 1:
+                zs.append(z)
+                y = np.maximum(z, 0.0)
+        vals = X @ A.T + z @ Bm.T + c  # (N, R)
+        per = np.full((X.shape[0], D), np.inf)
+        np.minimum.at(per.T, owner, vals.T)
+        dd = np.argmax(per, axis=1) if target is None else target
+        v = per[N, dd]
+        better = v > best_v
+        best_x[better], best_v[better], best_d[better] = X[better], v[better], dd[better]
+        if it == steps or np.any(v > 0) or time.perf_counter() > deadline:
+            break
+        r = np.argmin(np.where(owner[None, :] == dd[:, None], vals, np.inf), axis=1)
+        G = Bm[r]
+        for m in range(arr.n_layers - 1, 0, -1):
+            G = (G @ arr.W[m]) * (zs[m - 1] > 0)
+        G = G @ arr.W[0] + A[r]
+        step = width * 0.5 * (1 + np.cos(np.pi * it / steps)) * 0.25
+        X = np.clip(X + step * np.sign(G), lo, hi)
+    return best_x, best_v, best_d
+
+
+def _attack(arr: Arrays, lo: np.ndarray, hi: np.ndarray, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+            owner: np.ndarray, rng: np.random.Generator, confirm: Callable[[int, np.ndarray], bool], *,
+            deadline: float) -> tuple[int, np.ndarray] | None:
+    """Joint PGD, then :func:`~sosrelax.nn.search.attack.pgd` on the disjunct it came closest to; the
+    first exactly confirmed counterexample ``(disjunct, x)``, or None."""
+    A, Bm, c = rows
+    X, v, dd = _joint_pgd(arr, lo, hi, A, Bm, c, owner, rng, restarts=ATTACK_RESTARTS, steps=ATTACK_STEPS,
+                          deadline=deadline)
+    order = np.argsort(-v)
+    for i in order[v[order] > 0][:4]:
+        if confirm(int(dd[i]), X[i]):
+            return int(dd[i]), X[i]
+    d = int(dd[order[0]])
+    sel = owner == d
+    cand = pgd(arr, lo, hi, A[sel], Bm[sel], c[sel], rng, restarts=ATTACK_RESTARTS, steps=ATTACK_STEPS,
+               deadline=deadline, starts=X[order[:ATTACK_RESTARTS // 4]])
+    if cand is not None:
+        for x in cand[:4]:
+            if confirm(d, x):
+                return d, x
+    return None
+
+
+def search_joint(
+    arr: Arrays, lo: np.ndarray, hi: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *,
+    deadline: float, rng: np.random.Generator, confirm: Callable[[int, np.ndarray], bool],
+    batch: int = 256, alpha_steps: int = 8, progress: Callable[[SearchStats, int, float], None] | None = None,
+    inner: tuple[np.ndarray, np.ndarray] | None = None,
+) -> JointOutcome:
+    """Decide the disjuncts ``{x in [lo, hi] : A_d x + B_d f(x) + c_d >= 0}`` (``groups[d]``) jointly.
+
+    ``confirm(d, x)`` re-evaluates a float candidate exactly against disjunct ``d``; candidates are
+    taken from ``inner`` (a float box inside the exact one), default ``[lo, hi]``.  ``unsat`` means
+    that every disjunct is empty, with one preorder proof tree per disjunct.
+    """
+    t0 = time.perf_counter()
+    stats = JointStats()
+    L = arr.n_layers - 1
+    if L < 1:
+        return JointOutcome("unknown", stats=stats, message="no hidden layer to split")
+    A = np.vstack([g[0] for g in groups])
+    Bm = np.vstack([g[1] for g in groups])
+    c = np.concatenate([g[2] for g in groups])
+    owner = np.concatenate([np.full(g[0].shape[0], d) for d, g in enumerate(groups)])
+    local = np.concatenate([np.arange(g[0].shape[0]) for g in groups])
+    D, R = len(groups), owner.size
+    C, d_, Cx = -Bm, -c, (-A if np.any(A) else None)
+    tol = CLOSE_TOLERANCE * (1.0 + np.abs(d_))
+    ilo, ihi = inner if inner is not None else (lo, hi)
+    attacked = False
+    tree = _JointTree()
+    widths = [w.shape[0] for w in arr.W[:-1]]
+    first = _FirstLayer(arr, lo, hi) if (L == 2 and not arr.float32) else None
+    pool = _Open([np.zeros((1, n), dtype=np.int8) for n in widths], np.zeros(1, dtype=np.int64),
+                 np.ones((1, D), dtype=bool), np.zeros(1, dtype=np.int64))
+    boxes: list[tuple[np.ndarray, np.ndarray]] = [(lo, hi)]
+    row_mask = owner[None, :] == np.arange(D)[:, None]  # (D, R)
+    while pool.ids.size:
+        if time.perf_counter() > deadline:
+            stats.seconds = time.perf_counter() - t0
+            return JointOutcome("timeout", stats=stats, message="time limit reached")
+        cur = pool.pop(min(batch, pool.ids.size))
+        b = cur.ids.size
+        stats.batches += 1
+        stats.domains += b
+        if np.all(cur.box == 0):
+            blo, bhi = np.broadcast_to(lo, (b, lo.size)), np.broadcast_to(hi, (b, hi.size))
+        else:
+            blo = np.stack([boxes[i][0] for i in cur.box])
+            bhi = np.stack([boxes[i][1] for i in cur.box])
+        if first is not None and np.all(cur.box == 0):
+            bnd = first.bounds(cur.phases)
+        else:
+            bnd = intermediate_bounds(arr, blo, bhi, cur.phases)
+        lb, g = final_bounds(arr, bnd, blo, bhi, C, d_, Cx)
+        ok = (lb > tol) & cur.mask[:, owner]  # (b, R): rows that close an open disjunct
+        _record(tree, cur, ok, bnd.empty, owner, local, row_mask, lb, None)
+        stats.closed_by["crown"] = stats.closed_by.get("crown", 0) + int(ok.any(axis=1).sum())
+        todo = np.flatnonzero(cur.mask.any(axis=1))
+        if alpha_steps and todo.size:
+            sub = Bounds([x[todo] for x in bnd.lower], [x[todo] for x in bnd.upper], [None] * L,
+                         bnd.empty[todo])
+            lb2, _, al = optimise_slopes(arr, sub, blo[todo], bhi[todo], C, d_, Cx, steps=alpha_steps)
+            lb[todo] = np.maximum(lb[todo], lb2)
+            ok2 = (lb2 > tol) & cur.mask[todo][:, owner]
+            sub_cur = cur.take(todo)
+            _record(tree, sub_cur, ok2, np.zeros(todo.size, dtype=bool), owner, local, row_mask, lb2, al)
+            cur.mask[todo] = sub_cur.mask
+            stats.closed_by["alpha"] = stats.closed_by.get("alpha", 0) + int(ok2.any(axis=1).sum())
+        keep = np.flatnonzero(cur.mask.any(axis=1))
+        stats.leaves += b - keep.size
+        if keep.size == 0:
+            continue
+        if not attacked:  # the attack runs only when the root's bounds leave something open
+            attacked = True
+            ta = time.perf_counter()
+            hit = _attack(arr, ilo, ihi, (A, Bm, c), owner, rng, confirm,
+                          deadline=min(deadline, ta + ATTACK_SECONDS))
+            stats.attack_seconds += time.perf_counter() - ta
+            if hit is not None:
+                stats.seconds = time.perf_counter() - t0
+                return JointOutcome("sat", witness=hit[1], disjunct=hit[0], stats=stats, message="PGD")
+        # worst open row of each open sub-domain
+        lbk = np.where(cur.mask[keep][:, owner], lb[keep], np.inf)
+        worst = np.argmin(lbk, axis=1)
+        # the linear bound's minimiser as a counterexample candidate
+        gk = g[keep, worst]
+        xs = np.clip(np.where(gk > 0, blo[keep], bhi[keep]), ilo, ihi)
+        ta = time.perf_counter()
+        found = _try_points(arr, xs, worst, owner, groups, confirm)
+        stats.attack_seconds += time.perf_counter() - ta
+        if found is not None:
+            stats.seconds = time.perf_counter() - t0
+            return JointOutcome("sat", witness=found[1], disjunct=found[0], stats=stats,
+                                message="bound minimiser")
+        kb = Bounds([x[keep] for x in bnd.lower], [x[keep] for x in bnd.upper], [None] * L, bnd.empty[keep])
+        kph = [p[keep] for p in cur.phases]
+        layer, index = _branch(arr, kb, C[worst], kph)
+        kids = _children(tree, cur.take(keep), layer, index, gk, blo[keep], bhi[keep], boxes)
+        if kids is None:
+            stats.seconds = time.perf_counter() - t0
+            return JointOutcome("unknown", stats=stats, message="a box became too small to split in float64")
+        pool.push(kids)
+        stats.max_open = max(stats.max_open, int(pool.ids.size))
+        if progress is not None:
+            progress(stats, int(pool.ids.size), float(np.min(lbk[np.arange(keep.size), worst])))
+    stats.seconds = time.perf_counter() - t0
+    nodes = [tree.preorder(d, groups[d][0].shape[0]) for d in range(D)]
+    return JointOutcome("unsat", nodes=nodes, stats=stats, message=f"{stats.leaves} joint leaves, {R} rows")
+
+
+def _record(tree: _JointTree, cur: _Open, ok: np.ndarray, empty: np.ndarray, owner: np.ndarray,
+            local: np.ndarray, row_mask: np.ndarray, lb: np.ndarray, alpha: list[np.ndarray] | None) -> None:
+    """Close, in place, the disjuncts of ``cur`` that ``ok`` (rows) or ``empty`` (domains) close."""
+    for i in np.flatnonzero(ok.any(axis=1) | (empty & cur.mask.any(axis=1))):
+        node = int(cur.ids[i])
+        for d in np.flatnonzero(cur.mask[i]):
+            if empty[i]:
+                r = int(np.flatnonzero(row_mask[d])[0])
+            else:
+                cand = np.flatnonzero(ok[i] & row_mask[d])
+                if cand.size == 0:
+                    continue
+                r = int(cand[np.argmax(lb[i, cand])])
+            codes = None
+            if alpha is not None:
+                codes = np.concatenate([np.round(a[i, r] * 255.0) for a in alpha]).astype(np.uint8).tobytes()
+            tree.leaf[(node, int(d))] = (int(local[r]), codes)
+            cur.mask[i, d] = False
+
+
+def _try_points(arr: Arrays, xs: np.ndarray, worst: np.ndarray, owner: np.ndarray,
+                groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                confirm: Callable[[int, np.ndarray], bool]) -> tuple[int, np.ndarray] | None:
+    """The first point ``xs[i]`` that violates its worst row's disjunct, confirmed exactly."""
+    for d in np.unique(owner[worst]):
+        sel = np.flatnonzero(owner[worst] == d)
+        A, Bm, c = groups[int(d)]
+        vals = margins(arr, xs[sel], A, Bm, c).min(axis=1)
+        order = np.argsort(-vals)[:4]
+        for h in order[vals[order] > 0]:
+            if confirm(int(d), xs[sel[h]]):
+                return int(d), xs[sel[h]]
+    return None
+
+
+def _children(tree: _JointTree, dom: _Open, layer: np.ndarray, index: np.ndarray, g: np.ndarray,
+              lo: np.ndarray, hi: np.ndarray, boxes: list[tuple[np.ndarray, np.ndarray]]) -> _Open | None:
+    """Both children of every split: ``z <= 0`` (first in the tree) and ``z >= 0`` for a ReLU split;
+    where no unstable neuron is left (``layer < 0``) the input box is halved along the coordinate with
+    the largest ``|g_i| (hi_i - lo_i)`` (``g``: the worst row's input coefficients).  None when such a
+    box can no longer be halved in float64."""
+    n = dom.ids.size
+    c1, c2 = tree.new_many(n), tree.new_many(n)
+    first, second = dom.take(slice(None)), dom.take(slice(None))
+    first.phases = [p.copy() for p in dom.phases]
+    second.phases = [p.copy() for p in dom.phases]
+    first.box, second.box = dom.box.copy(), dom.box.copy()
+    for i in range(n):
+        k, j = int(layer[i]), int(index[i])
+        if k >= 0:
+            tree.split[int(dom.ids[i])] = ("r", k, j, int(c1[i]), int(c2[i]))
+            first.phases[k][i, j] = -1
+            second.phases[k][i, j] = 1
+            continue
+        w = hi[i] - lo[i]
+        dim = int(np.argmax(np.where(w > 0, np.abs(g[i]) * w + 1e-12 * w, -1.0)))
+        mid = 0.5 * (lo[i, dim] + hi[i, dim])
+        if not lo[i, dim] < mid < hi[i, dim]:
+            return None
+        tree.split[int(dom.ids[i])] = ("s", dim, float(mid), int(c1[i]), int(c2[i]))
+        h1, l2 = hi[i].copy(), lo[i].copy()
+        h1[dim] = l2[dim] = mid
+        boxes.append((lo[i].copy(), h1))
+        boxes.append((l2, hi[i].copy()))
+        first.box[i], second.box[i] = len(boxes) - 2, len(boxes) - 1
+    # the second child is pushed last and popped first (the order does not matter for the proof)
+    first.ids, second.ids = c1, c2
+    first.push(second)
+    return first
+
+
+def _confirmer(net: Network, d: Disjunct, onnx_path: str | Path | None,
+               found: list[tuple[tuple[float, ...], tuple[float, ...]]]) -> Callable[[np.ndarray], bool]:
+    """``confirm(x)``: True when ``x`` violates ``d`` in the exact forward pass (and onnxruntime)."""
+    from sosrelax.nn.verify import confirm_counterexample
+
+    def confirm(x: np.ndarray) -> bool:
+        cex = confirm_counterexample(net, d, x, onnx_path)
+        if cex is not None:
+            found.append(cex)
+        return cex is not None
+
+    return confirm
+
+
+def _dispatch(confirms: list[Callable[[np.ndarray], bool]]) -> Callable[[int, np.ndarray], bool]:
+    def confirm(d: int, x: np.ndarray) -> bool:
+        return confirms[d](x)
+
+    return confirm
+
+
+def _inner(lo: tuple[Any, ...], hi: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The float box ``[lo', hi']`` inside the exact box ``[lo, hi]`` (bounds rounded inward)."""
+    a = np.array([float(q) for q in lo])
+    b = np.array([float(q) for q in hi])
+    a = np.array([np.nextafter(x, np.inf) if Fraction(x) < Fraction(q) else x for x, q in zip(a, lo, strict=True)])
+    b = np.array([np.nextafter(x, -np.inf) if Fraction(x) > Fraction(q) else x for x, q in zip(b, hi, strict=True)])
+    return a, b
+
+
+def _proof(d: Disjunct, nodes: list[tuple[Any, ...]]) -> DisjunctProof:
+    atoms = tuple(AtomSpec(a.x, a.y, a.const, a.strict) for a in d.atoms)
+    return DisjunctProof(tuple(Fraction(v) for v in d.lo), tuple(Fraction(v) for v in d.hi), atoms,
+                         tuple(nodes))
+
+
+def decide_wide(
+    net: Network, prop: Property, *, onnx_path: str | Path | None = None, timeout: float = 60.0,
+    semantics: str = "real", rng: np.random.Generator | int | None = 0, batch: int = 256,
+    alpha_steps: int = 8, progress: Callable[[SearchStats, int, float], None] | None = None,
+) -> SearchResult:
+    """Decide a property with linear atoms by ReLU splitting (for networks with many inputs).
+
+    Disjuncts with the same input box are searched together (:func:`search_joint`).  ``unsat`` only
+    with a proof tree (one :class:`DisjunctProof` per disjunct) that
+    :func:`~sosrelax.certificate.proof_tree.check_proof_tree` accepted; ``sat`` only with a
+    counterexample that the exact forward pass (and onnxruntime, with ``onnx_path``) confirmed.
+    """
+    if semantics not in SEMANTICS:
+        from sosrelax.errors import InvalidValueError
+
+        raise InvalidValueError(f"semantics must be one of {SEMANTICS}, got {semantics!r}")
+    t0 = time.perf_counter()
+    end = t0 + timeout
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    arr = Arrays.from_network(net, float32=semantics == "float32")
+    boxes: dict[tuple[tuple[Any, ...], tuple[Any, ...]], list[int]] = {}
+    for i, d in enumerate(prop.disjuncts):
+        boxes.setdefault((tuple(d.lo), tuple(d.hi)), []).append(i)
+    nodes: dict[int, list[tuple[Any, ...]]] = {}
+    stats: list[JointStats] = []
+    found: list[tuple[tuple[float, ...], tuple[float, ...]]] = []
+    for (blo, bhi), members in boxes.items():
+        lo = np.array([float(v) for v in blo])
+        hi = np.array([float(v) for v in bhi])
+        groups = [atom_arrays(prop.disjuncts[i].atoms, net.n_inputs, net.n_outputs) for i in members]
+        confirms = [_confirmer(net, prop.disjuncts[i], onnx_path, found) for i in members]
+        now = time.perf_counter()
+        out = search_joint(arr, lo, hi, groups, inner=_inner(blo, bhi), deadline=now + SEARCH_SHARE * (end - now), rng=gen,
+                           confirm=_dispatch(confirms), batch=batch,
+                           alpha_steps=alpha_steps, progress=progress)
+        stats.append(out.stats)
+        log.info("disjuncts %s: %s (%s) after %d domains, %.2f s", members, out.status, out.message,
+                 out.stats.domains, out.stats.seconds)
+        if out.status == "sat" and found:
+            return SearchResult("sat", found[-1], None, None, tuple(stats),
+                                f"disjunct {members[out.disjunct]}: counterexample ({out.message}) re-checked "
+                                "exactly" + (" and by onnxruntime" if onnx_path else ""), time.perf_counter() - t0)
+        if out.status != "unsat" or out.nodes is None:
+            return SearchResult(out.status, None, None, None, tuple(stats), out.message, time.perf_counter() - t0)
+        for i, nd in zip(members, out.nodes, strict=True):
+            nodes[i] = nd
+    t_search = time.perf_counter() - t0
+    proofs = [_proof(d, nodes[i]) for i, d in enumerate(prop.disjuncts)]
+    tree = ProofTree(tuple(zip(net.weights, net.biases, strict=True)), net.input_shape, tuple(proofs),
+                     semantics=semantics, intermediate="crown",
+                     meta={"search": "relu-split", "domains": str(sum(s.domains for s in stats))})
+    report = check_proof_tree(tree, network=net)
+    if not report.valid:
+        log.warning("proof tree rejected by the checker: %s", report.reason)
+        return SearchResult("unknown", None, tree, report, tuple(stats),
+                            f"the search closed every domain but the checker rejected the proof: {report.reason}",
+                            t_search, report.seconds)
+    return SearchResult("unsat", None, tree, report, tuple(stats),
+                        f"proof tree of {report.leaves} leaves accepted by the checker (semantics {semantics})",
+                        t_search, report.seconds)
+
