@@ -109,3 +109,24 @@ def test_batch_claims_and_sandbox_stay_below_the_runner() -> None:
     sandbox = {mod for mod, _ in _imports(ROOT / "batch" / "sandbox.py") if mod.startswith("sosrelax.batch")}
     assert claims == set()
     assert sandbox == {"sosrelax.batch.claims"}
+
+
+#: The network encoding's modules and the ``sosrelax.nn`` modules each may import.
+NN_ENCODING = {
+    "chain": {"sosrelax.nn.ir"},
+    "reduced": {"sosrelax.nn.chain", "sosrelax.nn.ir"},
+    "encode": {"sosrelax.nn.chain", "sosrelax.nn.reduced", "sosrelax.nn.ir"},
+    "shor": {"sosrelax.nn.chain"},
+    "moment": {"sosrelax.nn.chain", "sosrelax.nn.shor"},
+}
+
+
+@pytest.mark.parametrize("module", sorted(NN_ENCODING))
+def test_network_encoding_layers(module: str) -> None:
+    """The chain sits below both builders, Shor's relaxation below the moment rungs; no private names."""
+    found = _imports(ROOT / "nn" / f"{module}.py")
+    nn = {mod for mod, _ in found if mod.startswith("sosrelax.nn")}
+    assert nn <= NN_ENCODING[module], f"nn/{module}.py imports {sorted(nn - NN_ENCODING[module])}"
+    private = [f"{mod}.{name}" for mod, name in found
+               if mod.startswith("sosrelax.") and name.startswith("_") and not name.startswith("__")]
+    assert not private, f"nn/{module}.py imports {private}"

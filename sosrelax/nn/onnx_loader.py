@@ -84,30 +84,13 @@ def _attrs(node: Any) -> dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int = 0) -> Network:
-    """Read an ONNX file into a :class:`~sosrelax.nn.ir.Network`.
+def _read_graph(onnx: Any, numpy_helper: Any, p: Path
+                ) -> tuple[Any, dict[str, np.ndarray], Any, tuple[int, ...], int]:
+    """Load ``p`` and check its opsets, element types, single data input and single output.
 
-    Parameters
-    ----------
-    path : path
-        The ``.onnx`` file (one data input, one output).
-    check : bool
-        Cross-check the IR's forward pass against onnxruntime on random inputs (default); a
-        mismatch above ``1e-4`` (relative to the output size) raises
-        :class:`~sosrelax.errors.InvalidValueError`.  Skipped when onnxruntime is absent.
-    rng_seed : int
-        Seed of the cross-check's random inputs.
-
-    Raises
-    ------
-    ParseError
-        Unreadable file, unsupported operator (naming the node and operator), non-constant
-        operands where a constant is needed.
+    Returns ``(graph, constants, data input, input shape, input size)``; the constants are the
+    initializers (floats as float64).
     """
-    onnx = _import_onnx()
-    from onnx import numpy_helper
-
-    p = Path(path)
     if not p.is_file():
         raise ParseError(f"{p}: no such ONNX file")
     try:
@@ -135,6 +118,55 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
         raise ParseError(f"{p}: expected exactly one output, found {len(g.output)}")
     _check_elem_type(int(g.output[0].type.tensor_type.elem_type), f"{p.name}: output {g.output[0].name!r}")
     n_in = int(np.prod(in_shape))
+    return g, consts, inp, in_shape, n_in
+
+
+def _checked_node(node: Any, idx: int, p: Path) -> tuple[str, str, dict[str, Any]]:
+    """``(operator, where, attributes)`` of a node whose domain, operator and output are supported;
+    ``where`` names the file, node and operator for error messages."""
+    op = node.op_type
+    where = f"{p.name}: node {idx} ({node.name or 'unnamed'}, operator {op})"
+    if node.domain not in ("", "ai.onnx"):
+        raise ParseError(f"{where}: operator of domain {node.domain!r} is not supported (only the "
+                         "default ONNX domain)")
+    if op not in SUPPORTED_OPERATORS:
+        raise ParseError(
+            f"{where}: unsupported operator {op!r}; supported: {', '.join(SUPPORTED_OPERATORS)}"
+        )
+    if not node.output or not node.output[0]:
+        raise ParseError(f"{where}: the node has no output")
+    try:
+        a = _attrs(node)
+    except Exception as e:  # a malformed attribute: onnx raises assorted types
+        raise ParseError(f"{where}: unreadable attributes ({e})") from e
+    return op, where, a
+
+
+def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int = 0) -> Network:
+    """Read an ONNX file into a :class:`~sosrelax.nn.ir.Network`.
+
+    Parameters
+    ----------
+    path : path
+        The ``.onnx`` file (one data input, one output).
+    check : bool
+        Cross-check the IR's forward pass against onnxruntime on random inputs (default); a
+        mismatch above ``1e-4`` (relative to the output size) raises
+        :class:`~sosrelax.errors.InvalidValueError`.  Skipped when onnxruntime is absent.
+    rng_seed : int
+        Seed of the cross-check's random inputs.
+
+    Raises
+    ------
+    ParseError
+        Unreadable file, unsupported operator (naming the node and operator), non-constant
+        operands where a constant is needed.
+    """
+    onnx = _import_onnx()
+    from onnx import numpy_helper
+
+    p = Path(path)
+    g, consts, inp, in_shape, n_in = _read_graph(onnx, numpy_helper, p)
 
     ops: list[Affine | ReLU] = []
     seg = _Segment([], in_shape, in_shape)
@@ -156,21 +188,7 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
         seg.in_shape = seg.shape
 
     for idx, node in enumerate(g.node):
-        op = node.op_type
-        where = f"{p.name}: node {idx} ({node.name or 'unnamed'}, operator {op})"
-        if node.domain not in ("", "ai.onnx"):
-            raise ParseError(f"{where}: operator of domain {node.domain!r} is not supported (only the "
-                             "default ONNX domain)")
-        if op not in SUPPORTED_OPERATORS:
-            raise ParseError(
-                f"{where}: unsupported operator {op!r}; supported: {', '.join(SUPPORTED_OPERATORS)}"
-            )
-        if not node.output or not node.output[0]:
-            raise ParseError(f"{where}: the node has no output")
-        try:
-            a = _attrs(node)
-        except Exception as e:  # a malformed attribute: onnx raises assorted types
-            raise ParseError(f"{where}: unreadable attributes ({e})") from e
+        op, where, a = _checked_node(node, idx, p)
         ins = list(node.input)
         if op == "Constant":
             consts[node.output[0]] = _constant_value(a, where)
