@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from fractions import Fraction
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from sosrelax.budget import Deadline, ProgressLine, progress_enabled
 from sosrelax.certificate.check import CheckReport
 from sosrelax.certificate.format import Certificate, float_toward
 from sosrelax.conic import ConicSolution, SolverStatus
 from sosrelax.errors import InvalidValueError
 from sosrelax.problem import Problem, Sense
+from sosrelax.prove import ProofContext, prove
 from sosrelax.relax.moment import MomentRelaxation, build_moment_relaxation
 from sosrelax.relax.scaling import Scaling, choose_scaling
 from sosrelax.result import SolveResult, Status
@@ -22,13 +23,15 @@ from sosrelax.solvers import solve_conic
 
 __all__ = ["RELAXATIONS", "solve"]
 
+logger = logging.getLogger(__name__)
+
 #: The relaxation names :func:`solve` accepts.
 RELAXATIONS = ("sos", "sdp", "lp", "dsos", "sdsos")
 
 _STATUS = {
     SolverStatus.OPTIMAL: Status.OPTIMAL,
     SolverStatus.INFEASIBLE: Status.INFEASIBLE,
-    SolverStatus.UNBOUNDED: Status.UNBOUNDED,
+    SolverStatus.UNBOUNDED: Status.NO_BOUND,
     SolverStatus.INACCURATE: Status.INACCURATE,
     SolverStatus.TIME_LIMIT: Status.TIME_LIMIT,
     SolverStatus.ITERATION_LIMIT: Status.INACCURATE,
@@ -85,392 +88,204 @@ def _build(
 
 
 @dataclass(frozen=True)
-class _Run:
-    """What the certificate step needs: the relaxation, the user's problem and the scaling between them."""
+class _Setup:
+    """What every attempt of one :func:`solve` call shares."""
 
-    relax: MomentRelaxation
     problem: Problem
+    relax: MomentRelaxation
     scaling: Scaling | None
+    relaxation: str
     solver: str
-    time_limit: float | None
-    options: dict[str, Any] | None = None
-    #: what the certificate step learnt: ``"estimate"``, an upper estimate of the relaxation's value (on the
-    #: relaxed ``sign·F``) from the centred solves, when they ran
-    notes: dict[str, float] = field(default_factory=dict)
+    certificate: bool
+    verbose: bool
+    solver_options: dict[str, Any] | None
 
     @property
     def factor(self) -> float:
         """``f = factor · F`` where ``F`` is the relaxed objective."""
-        return float(self.scaling.objective_factor) if self.scaling is not None else 1.0
-
-    def to_relaxed(self, bound: Fraction | None) -> float:
-        """A bound on ``f`` expressed as a lower bound on the relaxed ``sign·F`` (``-inf`` for none)."""
-        if bound is None:
-            return -float("inf")
-        return self.relax.sign * float(bound) / self.factor
-
-    def finish(self, cert: Certificate, faces: list[Any] | None = None) -> tuple[Certificate, CheckReport]:
-        """Make a float certificate of the relaxed problem exact (on ``faces`` when given: see
-        :mod:`sosrelax.relax.facial`), map it to the user's problem, check it."""
-        from sosrelax.certificate.check import check_certificate
-        from sosrelax.certificate.extract import with_substitution
-        from sosrelax.certificate.rational import rationalize, rationalize_in_face
-
-        box = _box(self.problem)
-        if box is not None:
-            cert = replace(cert, box=box)
-        if self.scaling is not None:
-            cert = with_substitution(cert, self.scaling, self.problem)
-        exact = rationalize_in_face(cert, faces) if faces else None
-        if exact is None:
-            exact = rationalize(cert)
-        report = check_certificate(exact, tolerance=_LOOSE)
-        if report.valid and report.bound is not None and report.bound != exact.bound:
-            # the identity proves a (slightly) different bound than the solver's: restate the
-            # certificate with the proven bound, rounded to a short rational on the weak side, and
-            # check it again so that the file and the report agree under the default tolerance
-            exact = replace(exact, bound=_round_weak(report.bound, exact.kind))
-            report = check_certificate(exact)
-        return exact, report
+        return 1.0 if self.scaling is None else float(self.scaling.objective_factor)
 
 
-#: Tolerance of the first check: accept any proven bound, the pipeline judges how good it is.
-_LOOSE = Fraction(1, 100)
+@dataclass(frozen=True)
+class _Attempt:
+    """One backend's solve of the relaxation and the certificate step on it."""
+
+    sol: ConicSolution
+    status: Status
+    cert: Certificate | None
+    report: CheckReport | None
+    t_cert: float
+    #: the relaxation's value on the relaxed ``sign·F``: the solver's, or the centred solves' lower estimate
+    value: float
+    estimated: bool
+    #: seconds of the first exact rounding and check (0 when none ran)
+    finish_s: float = 0.0
+
+    def proves_more_than(self, other: _Attempt, sign: float) -> bool:
+        """Whether this attempt's checked bound is valid and better than ``other``'s (or ``other`` has none)."""
+        mine, theirs = self.report, other.report
+        if mine is None or not mine.valid or self.cert is None:
+            return False
+        if theirs is None or not theirs.valid:
+            return True
+        return mine.bound is not None and theirs.bound is not None and sign * mine.bound > sign * theirs.bound
 
 
-def _round_weak(b: Fraction, kind: str) -> Fraction:
-    """``b`` rounded to a multiple of 2^-48, towards the weaker side of the bound."""
-    den = 2**48
-    q = b * den
-    n = q.numerator // q.denominator  # floor
-    if kind == "upper_bound" and n != q:
-        n += 1
-    return Fraction(n, den)
+#: Seconds per unit of ``Σ m³/3`` (``m``: the order of a PSD block's Hessian in the interior-point KKT system)
+#: for one Clarabel iteration, measured on a 2-core x86-64 machine under load; an upper estimate elsewhere.
+_SECONDS_PER_KKT_FLOP = 1.3e-10
+#: Seconds per row of the relaxation for the first exact rounding and check, measured likewise.
+_SECONDS_PER_ROW = 3e-4
 
 
-def _certify(
-    run: _Run, sol: ConicSolution, infeasible: bool, metadata: dict[str, str]
-) -> tuple[Certificate | None, CheckReport | None]:
-    """Extract, make exact and check a certificate; returns (certificate, report) or (None, None).
-
-    First the solver's own dual is rounded and checked.  If that fails (optimal Gram matrices are singular, so
-    rounding breaks positive semidefiniteness) or proves a bound weaker than the solver's by more than a
-    relative ``1e-6``, the most interior certificates
-    (:func:`~sosrelax.relax.moment.centered_feasibility_program`) for bounds backed off below an estimate of
-    the value are computed (:func:`_backoff`); their Gram matrices are definite with a margin that survives
-    rounding.  Whatever comes out, only the checker's report counts.
-    """
-    from sosrelax.certificate.extract import certificate_from_moment_dual
-
-    relax = run.relax
-    if sol.z is None or not np.all(np.isfinite(sol.z)):
-        return None, None
-    t_finish = time.perf_counter()
-    best = run.finish(
-        certificate_from_moment_dual(relax, sol.z, infeasible=infeasible, metadata=metadata)
-    )
-    t_finish = time.perf_counter() - t_finish
-    if infeasible:
-        return best
-    gamma_solver = -float(sol.z[0])  # the solver's lower bound on sign*F
-    if best[1].valid:
-        gap = _gap(
-            run.factor * run.to_relaxed(best[1].bound), run.factor * gamma_solver
-        )  # user units
-        # close to the solver's value, or the solver was unsure of it anyway: keep the proof
-        if gap <= 1e-6 or (sol.status is not SolverStatus.OPTIMAL and gap <= 1e-5):
-            return best
-    # The most interior certificate for a bound a little below the optimum: its Gram matrices are definite
-    # with a margin t that survives rounding.  Each centred solve also *estimates* the optimum: for the
-    # moments y it returns, gamma -> L_y(f) - gamma*y_0 bounds t(gamma) from above and vanishes at
-    # gamma + t/y_0, an upper estimate of the relaxation's value that is exact near it (t is linear there, with
-    # slope -1/y_0).  So an inaccurate first solve (even one above the true optimum) is corrected by the first
-    # centred solve, and the backoff grows until the margin beats the rounding.
-    # Two passes: the interior-point solver alone (cheap); then, if its proof is missing or more than 1e-5
-    # below the first solve's value, SCS at high accuracy (slow, but right where the interior point stalls),
-    # within what is left of the budget.  The better proof is kept.
-    # the default budget: 20 solves or 8 exact roundings (which dominate on long chains), at least 30 s
-    budget = (
-        run.time_limit
-        if run.time_limit is not None
-        else max(30.0, 20.0 * sol.solve_time, 8.0 * t_finish)
-    )
-    deadline = time.perf_counter() + budget
-    centred_solver = "clarabel" if run.solver in ("scs", "clarabel") else run.solver
-    faces = _faces(run)
-    if faces:
-        # every certificate lies on these faces (zeros at infinity): no Gram matrix can be definite, so the
-        # backoff below cannot succeed; certify on the faces first
-        best, estimate = _face_backoff(run, best, gamma_solver, faces, deadline, metadata)
-        if best[1].valid:
-            run.notes["estimate"] = estimate
-            return best
-    best, estimate = _backoff(run, best, gamma_solver, centred_solver, deadline, metadata)
-    far = (
-        not best[1].valid
-        or _gap(run.factor * run.to_relaxed(best[1].bound), run.factor * gamma_solver) > 1e-5
-    )
-    if far and centred_solver == "clarabel" and time.perf_counter() < deadline:
-        best, estimate2 = _backoff(run, best, gamma_solver, "scs", deadline, metadata)
-        if estimate2 < gamma_solver:
-            estimate = estimate2  # SCS's estimate is the more accurate where it has one
-    run.notes["estimate"] = estimate
-    return best
+def _reserve(setup: _Setup, name: str, left: float) -> float:
+    """Seconds a solve by backend ``name`` leaves to what follows it: one solver iteration (a backend checks
+    its time limit between iterations, so it may overrun by one; first-order iterations are cheap) and, with
+    ``certificate=True``, the first exact rounding and check; at most half of what is ``left``."""
+    relax = setup.relax
+    need = 0.02 * max(left, 0.0)
+    if name not in ("scs", "firstorder"):  # an interior-point iteration factors the KKT system
+        m = np.array([b.order * (b.order + 1) // 2 for b in relax.gram_blocks if b.cone == "psd"], float)
+        need += _SECONDS_PER_KKT_FLOP * float(np.sum(m**3) / 3.0)
+    if setup.certificate:
+        need += _SECONDS_PER_ROW * relax.program.A.shape[0]
+    return min(need, 0.5 * max(left, 0.0))
 
 
-def _improves(run: _Run, second: tuple[Certificate, CheckReport], best: tuple[Certificate, CheckReport]) -> bool:
-    """Whether a checked certificate proves a better bound than the best in hand (or the best has none)."""
-    return second[1].valid and (
-        not best[1].valid or run.to_relaxed(second[1].bound) > run.to_relaxed(best[1].bound)
+def _attempt(
+    setup: _Setup, name: str, tolerance: float | None, deadline: Deadline, budget: float | None
+) -> _Attempt:
+    """Solve the relaxation with backend ``name`` within ``deadline`` (and ``budget`` seconds when given), then
+    run the certificate step (:func:`sosrelax.prove.prove`) on what it returns."""
+    relax = setup.relax
+    opts = setup.solver_options if name == setup.solver else None
+    ctx = ProofContext(relax, setup.problem, setup.scaling, name, opts)
+    limit = deadline.solver_limit(_reserve(setup, name, deadline.remaining()))
+    if budget is not None:
+        limit = budget if limit is None else min(limit, budget)
+    with deadline.phase(f"solve ({name})", logger):
+        sol = solve_conic(
+            relax.program, name, time_limit=limit, tolerance=tolerance, verbose=setup.verbose, options=opts
+        )
+    logger.info("%s: %s after %d iterations, %.3g s", name, sol.solver_status, sol.iterations, sol.solve_time)
+    status = _STATUS[sol.status]
+    meta = {"relaxation": setup.relaxation, "level": str(relax.level), "solver": sol.solver,
+            "solver_status": sol.solver_status}
+    t1 = time.perf_counter()
+    cert: Certificate | None = None
+    report: CheckReport | None = None
+    if setup.certificate and status in (Status.OPTIMAL, Status.INACCURATE, Status.INFEASIBLE):
+        with deadline.phase("certificate", logger):
+            cert, report = prove(ctx, sol, infeasible=status is Status.INFEASIBLE, metadata=meta,
+                                 deadline=deadline, budget=budget)
+    value = min(-float(sol.z[0]), ctx.notes.get("estimate", np.inf)) if sol.z is not None else np.nan
+    return _Attempt(sol, status, cert, report, time.perf_counter() - t1, value, "estimate" in ctx.notes,
+                    ctx.notes.get("finish_s", 0.0))
+
+
+def _weak(setup: _Setup, first: _Attempt) -> bool:
+    """Whether the first attempt's proof is missing, or further from its value than a second opinion could
+    close: relative ``1e-6`` (``1e-5`` when the value is the centred solves' estimate, which is an upper
+    estimate of the relaxation's value whatever the first solver said)."""
+    report, value = first.report, first.value
+    if report is None or not report.valid or report.bound is None:
+        return True
+    k = setup.factor
+    gap = (k * value - setup.relax.sign * float(report.bound)) / (1.0 + abs(k * value))
+    return gap > (1e-5 if first.estimated else 1e-6) or (
+        first.sol.status is not SolverStatus.OPTIMAL and not first.estimated
     )
 
 
-def _value_estimate(sol: ConicSolution, zero: int, gamma: float, t: float) -> float | None:
-    """``γ + t/y₀``, the upper estimate of the relaxation's value from a centred solution (``None`` unless the
-    solve was clean); see :func:`_certify`."""
-    y0 = float(sol.x[zero]) if sol.x is not None else 0.0
-    if sol.status is SolverStatus.OPTIMAL and np.isfinite(y0) and y0 > 0 and np.isfinite(t):
-        return gamma + t / y0
-    return None
-
-
-def _backoff(
-    run: _Run,
-    best: tuple[Certificate, CheckReport],
-    gamma_solver: float,
-    solver: str,
-    deadline: float,
-    metadata: dict[str, str],
-) -> tuple[tuple[Certificate, CheckReport], float]:
-    """Centred certificates for bounds backed off below the running estimate of the value, until one checks."""
-    from sosrelax.certificate.extract import certificate_from_centered_dual
-
-    relax = run.relax
-    scale = 1.0 + abs(run.factor * gamma_solver)  # the backoff is relative in the user's units
-    estimate = gamma_solver
-    zero = relax.zero_moment_index()
-    # backoffs in the user's units: relative to the value; with no proof in hand, then also relative to the
-    # objective's largest coefficient (the relaxed problem's unit), for data far larger than the value
-    steps = [
-        r * scale
-        for r in ((1e-7, 1e-6, 5e-6, 2e-5, 1e-4) if not best[1].valid else (1e-7, 1e-6, 5e-6))
-    ]
-    if not best[1].valid and run.factor > scale:
-        steps += [r * run.factor for r in (1e-5, 1e-4)]
-    for step in steps:
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            break
-        gamma = estimate - step / run.factor
-        if best[1].valid and gamma <= run.to_relaxed(best[1].bound):
-            break  # further backoff cannot beat the proof in hand
-        done = False
-        for sol2 in _centred_solves(run, relax, gamma, solver, left):
-            assert sol2.z is not None  # _centred_solves yields finite duals only
-            guess = _value_estimate(sol2, zero, gamma, -float(sol2.z[0]))
-            if guess is not None:
-                estimate = min(estimate, guess)
-            z2, reach = _interior(relax, sol2.z, gamma)
-            if reach < gamma:
-                continue  # no interior certificate at this bound (by this solver's word); see the bisection
-            meta = dict(metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
-            second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta))
-            if second[1].valid:
-                if _improves(run, second, best):
-                    best = second
-                done = True
-                break
-        if done:
-            break
-    if not best[1].valid:
-        return best, estimate
-    # The estimate is only as good as the solver: on long chains its residuals, summed over thousands of
-    # monomials, bias it by more than the backoff.  Bisect between the proof and the first solve's value (which
-    # the biased estimate may undercut), while the budget lasts.  Here a centred solution whose margin came out
-    # negative is certified from the solver's interior Gram matrices, for the bound it can reach (see
-    # _interior), if that beats the proof.
-    lo, hi = run.to_relaxed(best[1].bound), gamma_solver
-    for _ in range(4):
-        left = deadline - time.perf_counter()
-        if left <= 0 or (hi - lo) * run.factor <= 1e-6 * scale:
-            break
-        gamma = 0.5 * (lo + hi)
-        proved = False
-        for sol2 in _centred_solves(run, relax, gamma, solver, left):
-            assert sol2.z is not None
-            z2, reach = _interior(relax, sol2.z, gamma)
-            if reach <= lo:
-                continue
-            meta = dict(metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
-            second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta))
-            if _improves(run, second, best):
-                best, proved = second, True
-                break
-        if proved:
-            lo = run.to_relaxed(best[1].bound)
-        else:
-            hi = gamma
-    return best, estimate
-
-
-def _faces(run: _Run) -> list[Any]:
-    """The faces forced by zeros at infinity of an unconstrained problem's objective (see
-    :mod:`sosrelax.relax.facial`); empty when there are none or the relaxation has other multipliers."""
-    from sosrelax.relax.facial import faces_at_infinity, zeros_at_infinity
-
-    relax = run.relax
-    if (relax.problem is None or relax.equality_blocks or relax.products
-            or any(blk.constraint is not None or blk.cone != "psd" for blk in relax.gram_blocks)):
-        return []
-    V = zeros_at_infinity(relax)
-    return faces_at_infinity(relax, V) if V else []
-
-
-def _face_backoff(
-    run: _Run,
-    best: tuple[Certificate, CheckReport],
-    gamma_solver: float,
-    faces: list[Any],
-    deadline: float,
-    metadata: dict[str, str],
-) -> tuple[tuple[Certificate, CheckReport], float]:
-    """Centred certificates on the faces, for bounds backed off below the running estimate of the value (as in
-    :func:`_backoff`), made exact on the faces (:func:`~sosrelax.certificate.rational.rationalize_in_face`)."""
-    from sosrelax.certificate.extract import certificate_from_centered_dual
-    from sosrelax.relax.facial import face_program, lift_dual
-
-    relax = run.relax
-    scale = 1.0 + abs(run.factor * gamma_solver)
-    estimate = gamma_solver
-    zero = relax.zero_moment_index()
-    for step in (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3):
-        if time.perf_counter() >= deadline:
-            break
-        gamma = estimate - step * scale / run.factor
-        if best[1].valid and gamma <= run.to_relaxed(best[1].bound):
-            break
-        done = False
-        for orthonormal in (False, True):
-            prog, maps = face_program(relax, faces, gamma, orthonormal=orthonormal)
-            order = float(sum(c.dim for c in prog.cones if c.kind.name == "PSD"))
-            for weight in (order, 1.0):
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    break
-                sol = solve_conic(replace(prog, c=prog.c * weight), "clarabel", time_limit=left)
-                if sol.z is None or sol.x is None or not np.all(np.isfinite(sol.z)):
-                    continue
-                if sol.status not in (SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
-                    continue
-                t = -float(sol.z[0]) / weight
-                guess = None if orthonormal else _value_estimate(sol, zero, gamma, t)
-                if guess is not None:
-                    estimate = min(estimate, guess)
-                if not t > 0:
-                    continue
-                z = lift_dual(maps, sol.z / weight, margin=t)
-                z[0] = 0.0  # the margin is inside the face's Gram matrices already
-                meta = dict(metadata, certificate="centered-face", faces=str(len(faces)),
-                            backoff=repr(gamma_solver - gamma))
-                second = run.finish(certificate_from_centered_dual(relax, z, gamma, metadata=meta),
-                                    faces=faces)
-                if second[1].valid:
-                    if _improves(run, second, best):
-                        best = second
-                    done = True
-                    break
-            if done:
-                break
-        if done:
-            break
-    return best, estimate
-
-
-def _interior(relax: MomentRelaxation, z: np.ndarray, gamma: float) -> tuple[np.ndarray, float]:
-    """The dual of a centred solve to certify from, and the bound it can reach at best (relaxed units).
-
-    When the margin ``t`` came out negative and the Gram matrices ``Z_i + t·I`` are not all definite (a float
-    test only: the checker decides), the margin is dropped: the solver's ``Z_i`` are interior-point iterates,
-    definite even where ``t < 0``, and the identity holds for ``f − γ + |t|·Σ_i b_iᵀb_i``.  The excess constant,
-    ``|t|`` per block, moves the bound down in :func:`~sosrelax.certificate.rational.rationalize`, and the rest
-    is corrected in the blocks' own metric there.
-    """
-    t = -float(z[0])
-    if t > 0 or any(blk.cone != "psd" for blk in relax.gram_blocks) or relax.products:
-        return z, gamma
-    for Q in relax.gram_matrices(z):
-        if not float(np.linalg.eigvalsh(Q + t * np.eye(Q.shape[0]))[0]) > 0:
-            z = z.copy()
-            z[0] = 0.0
-            return z, gamma + t * len(relax.gram_blocks)
-    return z, gamma
-
-
-def _centred_solves(
-    run: _Run, relax: MomentRelaxation, gamma: float, solver: str, limit: float
-) -> Iterator[ConicSolution]:
-    """Usable solutions of the centred program for ``gamma`` by ``solver`` (SCS at tolerance 1e-9).  For
-    Clarabel: the weighted program, then, if that answer is not clean, the unweighted one (Clarabel stalls on
-    programs without strict complementarity, e.g. chained problems whose optimal Gram matrices are
-    singular, and the two stall differently)."""
-    from sosrelax.relax.moment import centered_feasibility_program
-
-    prog = centered_feasibility_program(relax, gamma)
-    # The margin is t = (value - gamma)/W with W = sum of trace M_i(y) / y_0 (about the total Gram order when
-    # the moments are of order one).  For an interior-point solver the objective is multiplied by that order
-    # so that its absolute tolerances apply to about (value - gamma), not to a W-times smaller number; z is
-    # divided back.  SCS equilibrates the data itself and loses accuracy on that weighted program; it (and any
-    # other solver) gets the objective in the user's units (the factor of the scaling undone).
-    order = sum(blk.order for blk in relax.gram_blocks)
-    order += len(range(relax.program.A.shape[0])[relax.product_rows])
-    w_interior, w_user = float(max(1, order)), float(run.factor)
-    weighted = replace(prog, c=prog.c * w_interior)
-    in_user_units = replace(prog, c=prog.c * w_user) if w_user != 1 else prog
-
-    def usable(sol: ConicSolution, weight: float) -> ConicSolution | None:
-        if sol.z is None or sol.x is None or not np.all(np.isfinite(sol.z)):
-            return None
-        if sol.status not in (SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
-            return None
-        return replace(sol, z=sol.z / weight) if weight != 1 else sol
-
-    interior = solver == "clarabel"
-    t0 = time.perf_counter()
-    sol = solve_conic(
-        weighted if interior else in_user_units,
-        solver,
-        time_limit=limit,
-        tolerance=1e-9 if solver == "scs" else None,
-        options=run.options if solver == run.solver else None,
-    )
-    out = usable(sol, w_interior if interior else w_user)
-    if out is not None:
-        yield out
-    if not interior or sol.status is SolverStatus.OPTIMAL:
-        return
-    # the unweighted program (cheap, and sometimes clean where the weighted one is not)
-    left = limit - (time.perf_counter() - t0)
-    if left <= 0:
-        return
-    sol = solve_conic(
-        prog, solver, time_limit=left, options=run.options if solver == run.solver else None
-    )
-    out = usable(sol, 1.0)
-    if out is not None:
-        yield out
-
-
-def _gap(a: float, b: float) -> float:
-    """Relative distance of two values in the user's units."""
-    return abs(a - b) / (1.0 + abs(b))
-
-
-def _box(problem: Problem) -> tuple[tuple[Fraction, Fraction], ...] | None:
-    """The variable box the constraints imply (the checker re-derives it before using it)."""
-    lo, hi = problem.variable_box()
-    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))) or np.any(lo > hi):
+def _second_opinion(
+    setup: _Setup, first: _Attempt, fallback: str | None, deadline: Deadline
+) -> _Attempt | None:
+    """An interior-point solve that stopped short (or whose proof is weak) gets a second opinion from a
+    first-order solver at high accuracy: different failure modes, and the checker arbitrates.  ``None`` when
+    none is due or no time is left."""
+    if not (setup.certificate and fallback and fallback != setup.solver and _weak(setup, first)
+            and first.status in (Status.OPTIMAL, Status.INACCURATE)):
         return None
-    return tuple((Fraction(float(a)), Fraction(float(b))) for a, b in zip(lo, hi, strict=True))
+    if not deadline.allows(2.0 * first.finish_s):  # a solve, and the exact rounding and check after it
+        deadline.short(f"second opinion ({fallback}) skipped")
+        return None
+    return _attempt(setup, fallback, 1e-9, deadline, max(10.0, 3.0 * first.sol.solve_time))
+
+
+def _info(setup: _Setup, chosen: _Attempt, attempts: list[_Attempt], t_build: float,
+          deadline: Deadline) -> dict[str, Any]:
+    """``SolveResult.info``: sizes, the backend's report, timings and what the time limit cut short."""
+    sol, relax, k = chosen.sol, setup.relax, setup.factor
+    info: dict[str, Any] = {
+        "relaxation": setup.relaxation,
+        "level": relax.level,
+        "scaled": setup.scaling is not None,
+        "sizes": relax.sizes(),
+        "solver": sol.solver,
+        "solver_status": sol.solver_status,
+        "solver_message": sol.message,
+        "attempts": [(a.sol.solver, a.sol.status.value, a.sol.solve_time) for a in attempts],
+        "iterations": sol.iterations,
+        "residuals": sol.residuals,
+        "primal_objective": k * relax.sign * sol.primal_objective,
+        "dual_objective": k * relax.sign * sol.dual_objective,
+        "time": {"build": t_build, "solve": sum(a.sol.solve_time for a in attempts),
+                 "certify": sum(a.t_cert for a in attempts), "total": deadline.elapsed()},
+    }
+    if deadline.ran_out:
+        info["time_limit_cut"] = list(deadline.shortfalls)
+    return info
+
+
+def _pseudo(setup: _Setup, chosen: _Attempt, info: dict[str, Any]) -> Any:
+    """The pseudodistribution of the relaxation's moments (of the user's problem), or ``None``; a sparse
+    relaxation's per-clique ones go to ``info["clique_pseudodistributions"]``."""
+    sol, relax, problem = chosen.sol, setup.relax, setup.problem
+    if chosen.status not in (Status.OPTIMAL, Status.INACCURATE) or sol.x is None:
+        return None
+    from sosrelax.adversary.pseudo import PseudoDistribution, flatness_offset
+
+    moments = np.asarray(sol.x, dtype=float)
+    if setup.scaling is not None:
+        moments = setup.scaling.moments_to_original(relax.moment_exps, moments)
+    if not (np.all(np.isfinite(moments)) and moments[0] > 0):
+        return None
+    if relax.cliques is not None:  # a sparse relaxation carries moments per clique only
+        info["clique_pseudodistributions"] = relax.clique_pseudodistributions(moments)
+        return None
+    return PseudoDistribution(variables=problem.variables, exps=relax.moment_exps, moments=moments,
+                              level=relax.level, offset=flatness_offset(problem))
+
+
+def _final_status(setup: _Setup, chosen: _Attempt, bound: float | None, deadline: Deadline) -> Status:
+    """The result's status: a proven bound makes an unsure solve ``OPTIMAL``; a relaxation with no bound is
+    ``UNBOUNDED`` only when the problem itself is (:func:`_unbounded_problem`); no proof because the time limit
+    cut the certificate step short is ``TIME_LIMIT``."""
+    status = chosen.status
+    if bound is not None and status is Status.INACCURATE:
+        return Status.OPTIMAL  # the solver was unsure, but the bound is proven
+    if status is Status.NO_BOUND and _unbounded_problem(setup.problem):
+        return Status.UNBOUNDED
+    if bound is None and deadline.ran_out and status in (Status.OPTIMAL, Status.INACCURATE):
+        return Status.TIME_LIMIT
+    return status
+
+
+def _unbounded_problem(problem: Problem, samples: int = 64) -> bool:
+    """Whether the problem's own optimum is infinite, shown by a ray: with no constraints, ``f(t·d) → −∞``
+    (minimisation) as ``t → ∞`` along a direction ``d`` where the top-degree form ``f_D`` of ``f`` is negative
+    (any nonzero form of odd degree is, somewhere).  ``False`` means "not shown", not "bounded"."""
+    if problem.inequalities or problem.equalities:
+        return False
+    f = problem.minimization_objective
+    top = f.exps.sum(axis=1) == f.degree
+    if f.degree == 0 or not np.any(top):
+        return False
+    if f.degree % 2 == 1:
+        return True
+    d = np.random.default_rng(0).standard_normal((samples, f.exps.shape[1]))
+    values = np.prod(d[:, None, :] ** f.exps[top][None, :, :], axis=2) @ f.coefs[top]
+    return bool(np.any(values < 0))
 
 
 def solve(
@@ -489,6 +304,7 @@ def solve(
     solver_options: dict[str, Any] | None = None,
     device: str | None = None,
     memory_limit: float | None = None,
+    progress: bool | str = "auto",
 ) -> SolveResult:
     """Bound the optimum of ``problem`` with a convex relaxation and prove the bound.
 
@@ -514,8 +330,17 @@ def solve(
     certificate : bool
         Extract a certificate from the dual and have the independent checker prove it (default).  Without it,
         :attr:`SolveResult.bound` stays ``None``.
-    time_limit, tolerance, verbose
+    time_limit : float, optional
+        Wall-clock seconds for the whole call: relaxation build, solves (their backends' time limits are set
+        from what is left) and the certificate step (exact rounding and check included), which starts no new
+        attempt that is expected to end after the limit and keeps the best proof so far.  A backend checks
+        its limit between iterations, so the call may end later by about one iteration.  When the limit
+        leaves no proof, ``status`` is ``"time_limit"``; what it cut short is in ``info["time_limit_cut"]``.
+    tolerance, verbose
         Passed to the backend.
+    progress : bool or "auto"
+        Draw one line on stderr with the phase, the time elapsed and the budget left; ``"auto"``: when stderr
+        is a terminal or in a Jupyter notebook.  Phases are also logged on the ``sosrelax.*`` loggers.
     solver_options : dict, optional
         Backend options passed through to ``solver`` (e.g. ``{"method": "admm"}`` for ``"firstorder"``).
     device : {None, "cpu", "gpu", "auto"}
@@ -539,8 +364,37 @@ def solve(
     -------
     SolveResult
         ``bound`` is a *proven* lower bound (minimise) or upper bound (maximise) on the problem's optimum, or
-        ``None``.  Never raises on an infeasible, unbounded or badly solved relaxation: see ``status``.
+        ``None``.  Never raises on an infeasible, unbounded or badly solved relaxation: see ``status``
+        (``"no_bound"``: the relaxation gives no bound at this level).
     """
+    solver_options = _checked_input(problem, relaxation, level, solver, sparsity, device, solver_options,
+                                    memory_limit)
+    line = ProgressLine() if progress_enabled(progress) else None
+    deadline = Deadline(time_limit, progress=line)
+    try:
+        with deadline.phase("build", logger):
+            scaling = choose_scaling(problem) if scale else None
+            relax = _build(scaling.scaled_problem if scaling is not None else problem, relaxation, level,
+                           sparsity)
+        t_build = deadline.elapsed()
+        setup = _Setup(problem, relax, scaling, relaxation, solver, certificate, verbose, solver_options)
+        attempts = [_attempt(setup, solver, tolerance, deadline, None)]
+        second = _second_opinion(setup, attempts[0], fallback, deadline)
+        chosen = attempts[0]
+        if second is not None:
+            attempts.append(second)
+            if second.proves_more_than(chosen, relax.sign):
+                chosen = second
+        return _result(setup, chosen, attempts, t_build, deadline)
+    finally:
+        if line is not None:
+            line.close()
+
+
+def _checked_input(problem: Problem, relaxation: str, level: int | None, solver: str, sparsity: str | None,
+                   device: str | None, solver_options: dict[str, Any] | None,
+                   memory_limit: float | None) -> dict[str, Any] | None:
+    """Refuse what :func:`solve` cannot take before any work; returns the backend options with ``device``."""
     if not isinstance(problem, Problem):
         raise InvalidValueError(
             f"solve() expects a sosrelax.Problem, got {type(problem).__name__}; build one with "
@@ -552,144 +406,28 @@ def solve(
 
         lvl = level if isinstance(level, int) and not isinstance(level, bool) else None  # _build checks it
         check_fits(problem, 1 if relaxation == "sdp" else lvl, _CONES[relaxation], solver, memory_limit)
-    t0 = time.perf_counter()
-    scaling = choose_scaling(problem) if scale else None
-    relax = _build(
-        scaling.scaled_problem if scaling is not None else problem, relaxation, level, sparsity
-    )
-    t_build = time.perf_counter() - t0
-    k = 1.0 if scaling is None else float(scaling.objective_factor)
+    return solver_options
 
-    def attempt(name: str, tol: float | None, limit: float | None) -> tuple[Any, ...]:
-        opts = solver_options if name == solver else None
-        run = _Run(relax, problem, scaling, name, limit, opts)
-        sol = solve_conic(
-            relax.program, name, time_limit=limit, tolerance=tol, verbose=verbose, options=opts
-        )
-        st = _STATUS[sol.status]
-        meta = {
-            "relaxation": relaxation,
-            "level": str(relax.level),
-            "solver": sol.solver,
-            "solver_status": sol.solver_status,
-        }
-        t1 = time.perf_counter()
-        cert_: Certificate | None = None
-        rep: CheckReport | None = None
-        if certificate and st in (Status.OPTIMAL, Status.INACCURATE):
-            cert_, rep = _certify(run, sol, False, meta)
-        elif certificate and st is Status.INFEASIBLE:
-            cert_, rep = _certify(run, sol, True, meta)
-        value = (
-            min(-float(sol.z[0]), run.notes.get("estimate", np.inf))
-            if sol.z is not None
-            else np.nan
-        )
-        return sol, st, cert_, rep, time.perf_counter() - t1, (value, "estimate" in run.notes)
 
-    sol, status, cert, report, t_cert, (value, estimated) = attempt(solver, tolerance, time_limit)
-    attempts = [(sol.solver, sol.status.value, sol.solve_time)]
-    t_solve = sol.solve_time
-    # An interior-point solve that stopped short (or whose proof is weak) gets a second opinion from a
-    # first-order solver at high accuracy: different failure modes, and the checker arbitrates.
-    # (A proof within 1e-6 of the centred solves' estimate of the value needs no second opinion: the
-    # estimate is an upper estimate of the relaxation's value, whatever the first solver said.)
-    weak = (
-        report is None
-        or not report.valid
-        or report.bound is None
-        or (k * value - relax.sign * float(report.bound)) / (1.0 + abs(k * value))
-        > (1e-5 if estimated else 1e-6)
-        or (sol.status is not SolverStatus.OPTIMAL and not estimated)
-    )
-    if (
-        certificate
-        and fallback
-        and fallback != solver
-        and weak
-        and status in (Status.OPTIMAL, Status.INACCURATE)
-    ):
-        budget = max(10.0, 3.0 * sol.solve_time)
-        if time_limit is not None:
-            budget = min(budget, max(0.0, time_limit - (time.perf_counter() - t0)))
-        if budget > 0:
-            sol2, status2, cert2, report2, t_cert2, _ = attempt(fallback, 1e-9, budget)
-            attempts.append((sol2.solver, sol2.status.value, sol2.solve_time))
-            t_solve += sol2.solve_time
-            t_cert += t_cert2
-            if (
-                report2 is not None
-                and report2.valid
-                and cert2 is not None
-                and (
-                    report is None
-                    or not report.valid
-                    or (
-                        report2.bound is not None
-                        and report.bound is not None
-                        and relax.sign * report2.bound > relax.sign * report.bound
-                    )
-                )
-            ):
-                sol, status, cert, report = sol2, status2, cert2, report2
-    info: dict[str, Any] = {
-        "relaxation": relaxation,
-        "level": relax.level,
-        "scaled": scaling is not None,
-        "sizes": relax.sizes(),
-        "solver": sol.solver,
-        "solver_status": sol.solver_status,
-        "solver_message": sol.message,
-        "attempts": attempts,
-        "iterations": sol.iterations,
-        "residuals": sol.residuals,
-        "primal_objective": k * relax.sign * sol.primal_objective,
-        "dual_objective": k * relax.sign * sol.dual_objective,
-        "time": {"build": t_build, "solve": t_solve, "certify": t_cert},
-    }
+def _result(setup: _Setup, chosen: _Attempt, attempts: list[_Attempt], t_build: float,
+            deadline: Deadline) -> SolveResult:
+    """The :class:`SolveResult` of the chosen attempt."""
+    problem, sol, report, cert = setup.problem, chosen.sol, chosen.report, chosen.cert
+    info = _info(setup, chosen, attempts, t_build, deadline)
     solver_bound = (
-        k * relax.bound_from_dual(sol.dual_objective) if status is Status.OPTIMAL else None
+        setup.factor * setup.relax.bound_from_dual(sol.dual_objective) if chosen.status is Status.OPTIMAL else None
     )
-
     bound: float | None = None
     if report is not None and report.valid and cert is not None and cert.kind != "infeasible":
         assert report.bound is not None
         # the float of a proven rational bound must stay on the proven side
         bound = float_toward(report.bound, down=problem.sense is Sense.MINIMIZE)
-        if status is Status.INACCURATE:
-            status = Status.OPTIMAL  # the solver was unsure, but the bound is proven
-
-    pseudo = None
-    if status in (Status.OPTIMAL, Status.INACCURATE) and sol.x is not None:
-        from sosrelax.adversary.pseudo import PseudoDistribution, flatness_offset
-
-        moments = np.asarray(sol.x, dtype=float)
-        if scaling is not None:
-            moments = scaling.moments_to_original(relax.moment_exps, moments)
-        if np.all(np.isfinite(moments)) and moments[0] > 0:
-            if relax.cliques is None:
-                pseudo = PseudoDistribution(
-                    variables=problem.variables,
-                    exps=relax.moment_exps,
-                    moments=moments,
-                    level=relax.level,
-                    offset=flatness_offset(problem),
-                )
-            else:  # a sparse relaxation carries moments per clique only
-                info["clique_pseudodistributions"] = relax.clique_pseudodistributions(moments)
-
-    message = _message(status, problem, bound, solver_bound, report, sol)
-    return SolveResult(
-        status=status,
-        bound=bound,
-        solver_bound=solver_bound,
-        certificate=cert,
-        check=report,
-        pseudo=pseudo,
-        info=info,
-        message=message,
-        problem=problem,
-    )
+    status = _final_status(setup, chosen, bound, deadline)
+    pseudo = _pseudo(setup, chosen, info)
+    message = _message(status, problem, bound, solver_bound, report, sol, deadline)
+    logger.info("%s", message)
+    return SolveResult(status=status, bound=bound, solver_bound=solver_bound, certificate=cert, check=report,
+                       pseudo=pseudo, info=info, message=message, problem=problem)
 
 
 #: Values of ``device=``.
@@ -723,21 +461,30 @@ def _message(
     solver_bound: float | None,
     report: Any,
     sol: ConicSolution,
+    deadline: Deadline,
 ) -> str:
+    """The result's sentence: what was proven, or why nothing was."""
     side = "lower" if problem.sense is Sense.MINIMIZE else "upper"
+    cut = f" (the time limit cut short: {'; '.join(deadline.shortfalls)})" if deadline.ran_out else ""
     if status is Status.OPTIMAL and bound is not None:
         said = (
             f"{solver_bound:.10g}"
             if solver_bound is not None
             else f"an inaccurate solve ({sol.solver_status})"
         )
-        return f"proven {side} bound {bound:.10g} (solver reported {said}); certificate verified"
+        return f"proven {side} bound {bound:.10g} (solver reported {said}); certificate verified{cut}"
     if status is Status.INFEASIBLE:
         if report is not None and report.valid:
             return "the feasible set is empty; infeasibility certificate verified"
         return "the relaxation is infeasible (solver's word; the infeasibility certificate was not verified)"
+    if status is Status.NO_BOUND:
+        return (f"no {side} bound at this level: the relaxation is unbounded (its SOS side is infeasible); "
+                "a higher level, or constraints that bound the variables, may give one")
     if status is Status.UNBOUNDED:
-        return f"the relaxation gives no {side} bound at this level (its SOS side is infeasible)"
+        return (f"the problem is unbounded: the objective goes to {'-' if side == 'lower' else '+'}infinity "
+                "along a ray (the relaxation is unbounded too)")
+    if status is Status.TIME_LIMIT and deadline.ran_out:
+        return f"no bound proven: the time limit ran out{cut} (solver: {sol.message})"
     if status in (Status.OPTIMAL, Status.INACCURATE):
         why = report.reason if report is not None else "no certificate could be extracted"
         return f"no bound proven: {why} (solver: {sol.message})"

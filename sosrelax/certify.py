@@ -10,6 +10,7 @@ budget ends the verdict is **unknown**, with the remaining gap between the best 
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sosrelax.budget import progress_enabled
 from sosrelax.errors import InvalidValueError, SizeLimitError
 from sosrelax.problem import Claim
 from sosrelax.result import SolveResult
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from sosrelax.adversary.search import AttackResult
 
 __all__ = ["RungLog", "Verdict", "VerdictStatus", "certify", "parse_schedule"]
+
+logger = logging.getLogger(__name__)
 
 
 class VerdictStatus(StrEnum):
@@ -171,7 +175,7 @@ def certify(
     max_level: int = 6,
     rng: np.random.Generator | int | None = 0,
     attack_budget: float | None = None,
-    progress: bool | None = None,
+    progress: bool | str | None = "auto",
 ) -> Verdict:
     """Certify or falsify ``claim`` (``p >= 0`` on ``K``), climbing the relaxation hierarchy.
 
@@ -191,8 +195,9 @@ def certify(
         Randomness of the adversary (explicit, reproducible).
     attack_budget : float, optional
         Seconds per rung for the adversary; default ``min(10, 0.2·time_limit)``.
-    progress : bool, optional
-        Print a live table to stderr; default: only when stderr is a terminal.
+    progress : bool or "auto"
+        Print a live table to stderr; ``"auto"`` (or ``None``): only when stderr is a terminal or in a
+        Jupyter notebook.  Each rung is also logged on the ``sosrelax.certify`` logger.
 
     Returns
     -------
@@ -205,7 +210,7 @@ def certify(
             f"certify() expects a sosrelax.Claim, got {type(claim).__name__}; write "
             "sr.Claim(f <= t, subject_to=[...])"
         )
-    run = _Run(claim, time_limit, time.perf_counter(), sys.stderr.isatty() if progress is None else progress)
+    run = _Run(claim, time_limit, time.perf_counter(), progress_enabled(progress))
     rungs = parse_schedule(schedule, claim, max_level)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     budget = attack_budget if attack_budget is not None else min(10.0, 0.2 * time_limit)
@@ -273,6 +278,8 @@ class _Run:
     def record(self, row: RungLog) -> None:
         """Append ``row`` to the log (and print it when the live table is on)."""
         self.log.append(row)
+        logger.info("rung %s: %s (bound %s, attack %s, %.3g s)", row.rung, row.outcome, _fmt(row.bound),
+                    _fmt(row.attack_value), row.time_s)
         if self.show:
             print(
                 f"{row.rung:>8}  {_fmt(row.bound):>14}  {_fmt(row.attack_value):>14}  {row.time_s:7.2f}s  "
@@ -311,7 +318,7 @@ def _try_rung(run: _Run, rung: Rung, name: str, solver: str, gen: np.random.Gene
     t0 = time.perf_counter()
     try:
         res: SolveResult = solve(run.claim.problem, relaxation=relaxation, level=level, solver=solver,
-                                 sparsity=sparsity, time_limit=remaining)
+                                 sparsity=sparsity, time_limit=max(remaining, 0.0))
     except SizeLimitError as e:
         run.record(RungLog(name, {}, None, None, None, time.perf_counter() - t0, f"skipped: {e}"))
         # higher SOS levels only grow; a too-large LP/SOCP rung does not rule out the SOS rungs
@@ -348,7 +355,11 @@ def _try_rung(run: _Run, rung: Rung, name: str, solver: str, gen: np.random.Gene
         run.record(RungLog(name, sizes, res.bound, res.solver_bound, None, time.perf_counter() - t0, outcome))
         return _Next.CONTINUE
     t_att = time.perf_counter()
-    found = _attack_moments(run, res.pseudo, gen, budget, remaining)
+    if run.remaining() <= 0:
+        run.record(RungLog(name, sizes, res.bound, res.solver_bound, None, time.perf_counter() - t0,
+                           f"{outcome}; attack skipped: time limit reached"))
+        return _Next.STOP
+    found = _attack_moments(run, res.pseudo, gen, budget, run.remaining())
     t_att = time.perf_counter() - t_att
     if found.best is not None and found.best.feasible:
         v = found.best.value
@@ -374,10 +385,9 @@ def _attack_moments(run: _Run, pseudo: Any, gen: np.random.Generator, budget: fl
     it finds no counterexample, kept when it finds one or a better exactly feasible point."""
     from sosrelax.adversary.search import attack
 
-    found = attack(run.claim, pseudo, rng=gen, budget_s=min(budget, max(remaining, 0.5)),
-                   n_samples=16, n_starts=2)
-    if found.counterexample is None:
-        wider = attack(run.claim, pseudo, rng=gen, budget_s=min(budget, max(run.remaining(), 0.5)))
+    found = attack(run.claim, pseudo, rng=gen, budget_s=min(budget, remaining), n_samples=16, n_starts=2)
+    if found.counterexample is None and run.remaining() > 0:
+        wider = attack(run.claim, pseudo, rng=gen, budget_s=min(budget, run.remaining()))
         if wider.counterexample is not None or (
             wider.best is not None and wider.best.feasible
             and (found.best is None or not found.best.feasible

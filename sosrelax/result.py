@@ -27,14 +27,19 @@ class Status(StrEnum):
 
     * ``OPTIMAL`` — solved; see :attr:`SolveResult.bound` for what was proven.
     * ``INFEASIBLE`` — the relaxation (hence the problem) has no feasible point.
-    * ``UNBOUNDED`` — the relaxation gives no bound at this level (e.g. ``f − γ`` is never SOS).
+    * ``NO_BOUND`` — the relaxation gives no bound at this level: it is unbounded (e.g. ``f − γ`` is never a
+      sum of squares, as for the Motzkin polynomial, whose minimum is 0).  A higher level may give one.
+    * ``UNBOUNDED`` — the problem itself is unbounded (the objective goes to ``∓∞`` along a ray of the
+      unconstrained space), so no relaxation can give a bound.
     * ``INACCURATE`` — the backend stopped without a trustworthy answer.
     * ``ERROR`` — the backend failed.
-    * ``TIME_LIMIT`` — the time limit was hit.
+    * ``TIME_LIMIT`` — the time limit was hit before a bound was proven (by the backend, or in the
+      certificate step: see ``SolveResult.info["time_limit_cut"]``).
     """
 
     OPTIMAL = "optimal"
     INFEASIBLE = "infeasible"
+    NO_BOUND = "no_bound"
     UNBOUNDED = "unbounded"
     INACCURATE = "inaccurate"
     ERROR = "error"
@@ -61,7 +66,8 @@ class SolveResult:
     pseudo : PseudoDistribution or None
         The moment vector of the relaxation (a pseudodistribution over feasible points).
     info : dict
-        Sizes, timings (``build``, ``solve``, ``certify``), backend name, its own status and residuals.
+        Sizes, timings (``build``, ``solve``, ``certify``, ``total``), backend name, its own status and
+        residuals; ``time_limit_cut``: what the time limit skipped or cut short (absent when nothing).
     message : str
         A human sentence explaining the outcome.
     """

@@ -1,0 +1,501 @@
+"""The certificate step of :func:`sosrelax.solve`: from a solved relaxation to a checked proof.
+
+:func:`prove` rounds the solver's dual to an exact certificate and has the independent checker prove it.  When
+that fails or proves a weaker bound than the solver's, it computes the most interior certificates for bounds
+backed off below an estimate of the value (centred re-solves), bisects towards the value, and, for
+unconstrained problems with zeros at infinity, certifies on the faces those zeros force
+(:mod:`sosrelax.relax.facial`).  Only the checker's report counts.
+
+Every attempt is bounded by one :class:`~sosrelax.budget.Deadline`: solver time limits come from it, and no
+new attempt starts unless its expected cost (the last solve's and the last exact rounding's times) fits in what
+is left; then the best proof so far is returned and the deadline records that the time ran out.
+
+The checker (:mod:`sosrelax.certificate.check`) never imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from sosrelax.budget import Deadline
+from sosrelax.certificate.check import CheckReport
+from sosrelax.certificate.format import Certificate
+from sosrelax.conic import ConicSolution, SolverStatus
+from sosrelax.problem import Problem
+from sosrelax.relax.moment import MomentRelaxation
+from sosrelax.relax.scaling import Scaling
+from sosrelax.solvers import solve_conic
+
+__all__ = ["Proof", "ProofContext", "default_budget", "prove", "relative_gap", "round_weak"]
+
+logger = logging.getLogger(__name__)
+
+#: A certificate and the checker's report on it.
+Proof = tuple[Certificate, CheckReport]
+
+#: Tolerance of the first check: accept any proven bound, the pipeline judges how good it is.
+_LOOSE = Fraction(1, 100)
+
+
+@dataclass(frozen=True)
+class ProofContext:
+    """What the certificate step needs: the relaxation, the user's problem and the scaling between them.
+
+    Attributes
+    ----------
+    relax : MomentRelaxation
+        The relaxation that was solved (of the scaled problem when ``scaling`` is set).
+    problem : Problem
+        The user's problem; certificates are mapped back to it before they are checked.
+    scaling : Scaling or None
+        ``f = factor · F`` with ``F`` the relaxed objective, and the variable substitution.
+    solver : str
+        The backend that solved the relaxation.
+    options : dict, optional
+        Its options (passed again to re-solves by the same backend).
+    notes : dict
+        What the certificate step learnt: ``"estimate"``, an upper estimate of the relaxation's value (on the
+        relaxed ``sign·F``) from the centred solves, when they ran; ``"finish_s"``, the seconds the first exact
+        rounding and check took.
+    """
+
+    relax: MomentRelaxation
+    problem: Problem
+    scaling: Scaling | None
+    solver: str
+    options: dict[str, Any] | None = None
+    notes: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def factor(self) -> float:
+        """``f = factor · F`` where ``F`` is the relaxed objective."""
+        return float(self.scaling.objective_factor) if self.scaling is not None else 1.0
+
+    def to_relaxed(self, bound: Fraction | None) -> float:
+        """A bound on ``f`` expressed as a lower bound on the relaxed ``sign·F`` (``-inf`` for none)."""
+        if bound is None:
+            return -float("inf")
+        return self.relax.sign * float(bound) / self.factor
+
+    def finish(self, cert: Certificate, faces: list[Any] | None = None) -> Proof:
+        """Make a float certificate of the relaxed problem exact (on ``faces`` when given: see
+        :mod:`sosrelax.relax.facial`), map it to the user's problem, check it."""
+        from sosrelax.certificate.check import check_certificate
+        from sosrelax.certificate.extract import with_substitution
+        from sosrelax.certificate.rational import rationalize, rationalize_in_face
+
+        box = _box(self.problem)
+        if box is not None:
+            cert = replace(cert, box=box)
+        if self.scaling is not None:
+            cert = with_substitution(cert, self.scaling, self.problem)
+        exact = rationalize_in_face(cert, faces) if faces else None
+        if exact is None:
+            exact = rationalize(cert)
+        report = check_certificate(exact, tolerance=_LOOSE)
+        if report.valid and report.bound is not None and report.bound != exact.bound:
+            # the identity proves a (slightly) different bound than the solver's: restate the
+            # certificate with the proven bound, rounded to a short rational on the weak side, and
+            # check it again so that the file and the report agree under the default tolerance
+            exact = replace(exact, bound=round_weak(report.bound, exact.kind))
+            report = check_certificate(exact)
+        return exact, report
+
+
+def round_weak(b: Fraction, kind: str) -> Fraction:
+    """``b`` rounded to a multiple of 2^-48, towards the weaker side of the bound (up for ``"upper_bound"``)."""
+    den = 2**48
+    q = b * den
+    n = q.numerator // q.denominator  # floor
+    if kind == "upper_bound" and n != q:
+        n += 1
+    return Fraction(n, den)
+
+
+def default_budget(solve_time: float, finish_time: float) -> float:
+    """Seconds the certificate strategy may spend without a time limit: 20 solves or 8 exact roundings
+    (which dominate on long chains), at least 30 s."""
+    return max(30.0, 20.0 * solve_time, 8.0 * finish_time)
+
+
+def relative_gap(a: float, b: float) -> float:
+    """``|a − b| / (1 + |b|)``: relative distance of two values in the user's units."""
+    return abs(a - b) / (1.0 + abs(b))
+
+
+@dataclass
+class _Costs:
+    """Observed durations (seconds) that predict the next attempt's cost."""
+
+    solve: float
+    finish: float = 0.0
+
+    def attempt(self) -> float:
+        """Expected cost of one more centred solve and its exact rounding and check.  A re-solve starts
+        from scratch but from a well-scaled program; half the first solve's time is its typical cost."""
+        return 0.5 * self.solve + self.finish
+
+
+class _Strategy:
+    """One run of the backoff / bisection / facial strategy against a deadline."""
+
+    def __init__(self, ctx: ProofContext, deadline: Deadline, costs: _Costs, metadata: dict[str, str]) -> None:
+        self.ctx = ctx
+        self.deadline = deadline
+        self.costs = costs
+        self.metadata = metadata
+
+    def may_start(self, what: str, cost: float) -> bool:
+        """Whether an attempt expected to take ``cost`` seconds fits in the budget (else recorded as cut)."""
+        self.deadline.tick()
+        if self.deadline.allows(cost):
+            return True
+        self.deadline.short(what)
+        return False
+
+    def finish(self, cert: Certificate, faces: list[Any] | None = None) -> Proof | None:
+        """:meth:`ProofContext.finish`, when its expected cost fits; its duration updates the estimate."""
+        if not self.may_start("exact rounding of a centred certificate", self.costs.finish):
+            return None
+        t0 = time.perf_counter()
+        out = self.ctx.finish(cert, faces=faces)
+        self.costs.finish = max(self.costs.finish, time.perf_counter() - t0)
+        return out
+
+    def solve(self, prog: Any, solver: str, **kw: Any) -> ConicSolution:
+        """A re-solve limited to what is left (less one exact rounding)."""
+        t0 = time.perf_counter()
+        sol = solve_conic(prog, solver, time_limit=self.deadline.solver_limit(self.costs.finish), **kw)
+        self.costs.solve = time.perf_counter() - t0 if sol.status is SolverStatus.OPTIMAL else self.costs.solve
+        return sol
+
+
+def prove(
+    ctx: ProofContext,
+    sol: ConicSolution,
+    *,
+    infeasible: bool,
+    metadata: dict[str, str],
+    deadline: Deadline,
+    budget: float | None = None,
+) -> tuple[Certificate | None, CheckReport | None]:
+    """Extract, make exact and check a certificate; returns (certificate, report) or (None, None).
+
+    First the solver's own dual is rounded and checked.  If that fails (optimal Gram matrices are singular, so
+    rounding breaks positive semidefiniteness) or proves a bound weaker than the solver's by more than a
+    relative ``1e-6``, the most interior certificates
+    (:func:`~sosrelax.relax.moment.centered_feasibility_program`) for bounds backed off below an estimate of
+    the value are computed; their Gram matrices are definite with a margin that survives rounding.  Whatever
+    comes out, only the checker's report counts.
+
+    Parameters
+    ----------
+    ctx : ProofContext
+    sol : ConicSolution
+        The relaxation's solution (its dual ``z`` is the certificate's source).
+    infeasible : bool
+        Certify infeasibility (``sol.z`` is a Farkas ray) instead of a bound.
+    metadata : dict
+        Written into the certificate.
+    deadline : Deadline
+        Nothing starts that is expected to end after it; the best proof so far is returned then.
+    budget : float, optional
+        Seconds the re-solves may take (within ``deadline``); default :func:`default_budget`.
+    """
+    from sosrelax.certificate.extract import certificate_from_moment_dual
+
+    relax = ctx.relax
+    if sol.z is None or not np.all(np.isfinite(sol.z)):
+        return None, None
+    if deadline.expired():
+        deadline.short("certificate step skipped")
+        return None, None
+    t_finish = time.perf_counter()
+    best = ctx.finish(certificate_from_moment_dual(relax, sol.z, infeasible=infeasible, metadata=metadata))
+    t_finish = time.perf_counter() - t_finish
+    ctx.notes["finish_s"] = t_finish
+    logger.debug("first certificate: %s in %.3g s", "valid" if best[1].valid else best[1].reason, t_finish)
+    if infeasible:
+        return best
+    gamma_solver = -float(sol.z[0])  # the solver's lower bound on sign*F
+    if best[1].valid:
+        gap = relative_gap(ctx.factor * ctx.to_relaxed(best[1].bound), ctx.factor * gamma_solver)  # user units
+        # close to the solver's value, or the solver was unsure of it anyway: keep the proof
+        if gap <= 1e-6 or (sol.status is not SolverStatus.OPTIMAL and gap <= 1e-5):
+            return best
+    # The most interior certificate for a bound a little below the optimum: its Gram matrices are definite
+    # with a margin t that survives rounding.  Each centred solve also *estimates* the optimum: for the
+    # moments y it returns, gamma -> L_y(f) - gamma*y_0 bounds t(gamma) from above and vanishes at
+    # gamma + t/y_0, an upper estimate of the relaxation's value that is exact near it (t is linear there, with
+    # slope -1/y_0).  So an inaccurate first solve (even one above the true optimum) is corrected by the first
+    # centred solve, and the backoff grows until the margin beats the rounding.
+    # Two passes: the interior-point solver alone (cheap); then, if its proof is missing or more than 1e-5
+    # below the first solve's value, SCS at high accuracy (slow, but right where the interior point stalls),
+    # within what is left of the budget.  The better proof is kept.
+    dl = deadline.within(default_budget(sol.solve_time, t_finish) if budget is None else budget)
+    run = _Strategy(ctx, dl, _Costs(sol.solve_time, t_finish), metadata)
+    centred_solver = "clarabel" if ctx.solver in ("scs", "clarabel") else ctx.solver
+    faces = _faces(ctx)
+    if faces:
+        # every certificate lies on these faces (zeros at infinity): no Gram matrix can be definite, so the
+        # backoff below cannot succeed; certify on the faces first
+        best, estimate = _face_backoff(run, best, gamma_solver, faces)
+        if best[1].valid:
+            ctx.notes["estimate"] = estimate
+            return best
+    best, estimate = _backoff(run, best, gamma_solver, centred_solver)
+    far = (
+        not best[1].valid
+        or relative_gap(ctx.factor * ctx.to_relaxed(best[1].bound), ctx.factor * gamma_solver) > 1e-5
+    )
+    if far and centred_solver == "clarabel" and run.may_start("SCS centred re-solves", run.costs.attempt()):
+        best, estimate2 = _backoff(run, best, gamma_solver, "scs")
+        if estimate2 < gamma_solver:
+            estimate = estimate2  # SCS's estimate is the more accurate where it has one
+    ctx.notes["estimate"] = estimate
+    return best
+
+
+def _improves(ctx: ProofContext, second: Proof, best: Proof) -> bool:
+    """Whether a checked certificate proves a better bound than the best in hand (or the best has none)."""
+    return second[1].valid and (
+        not best[1].valid or ctx.to_relaxed(second[1].bound) > ctx.to_relaxed(best[1].bound)
+    )
+
+
+def _value_estimate(sol: ConicSolution, zero: int, gamma: float, t: float) -> float | None:
+    """``γ + t/y₀``, the upper estimate of the relaxation's value from a centred solution (``None`` unless the
+    solve was clean); see :func:`prove`."""
+    y0 = float(sol.x[zero]) if sol.x is not None else 0.0
+    if sol.status is SolverStatus.OPTIMAL and np.isfinite(y0) and y0 > 0 and np.isfinite(t):
+        return gamma + t / y0
+    return None
+
+
+def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str) -> tuple[Proof, float]:
+    """Centred certificates for bounds backed off below the running estimate of the value, until one checks."""
+    from sosrelax.certificate.extract import certificate_from_centered_dual
+
+    ctx = run.ctx
+    relax = ctx.relax
+    scale = 1.0 + abs(ctx.factor * gamma_solver)  # the backoff is relative in the user's units
+    estimate = gamma_solver
+    zero = relax.zero_moment_index()
+    # backoffs in the user's units: relative to the value; with no proof in hand, then also relative to the
+    # objective's largest coefficient (the relaxed problem's unit), for data far larger than the value
+    steps = [
+        r * scale
+        for r in ((1e-7, 1e-6, 5e-6, 2e-5, 1e-4) if not best[1].valid else (1e-7, 1e-6, 5e-6))
+    ]
+    if not best[1].valid and ctx.factor > scale:
+        steps += [r * ctx.factor for r in (1e-5, 1e-4)]
+    for step in steps:
+        if not run.may_start(f"centred re-solve ({solver})", run.costs.attempt()):
+            break
+        gamma = estimate - step / ctx.factor
+        if best[1].valid and gamma <= ctx.to_relaxed(best[1].bound):
+            break  # further backoff cannot beat the proof in hand
+        done = False
+        for sol2 in _centred_solves(run, gamma, solver):
+            assert sol2.z is not None  # _centred_solves yields finite duals only
+            guess = _value_estimate(sol2, zero, gamma, -float(sol2.z[0]))
+            if guess is not None:
+                estimate = min(estimate, guess)
+            z2, reach = _interior(relax, sol2.z, gamma)
+            if reach < gamma:
+                continue  # no interior certificate at this bound (by this solver's word); see the bisection
+            meta = dict(run.metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
+            second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta))
+            if second is None:
+                return best, estimate
+            if second[1].valid:
+                if _improves(ctx, second, best):
+                    best = second
+                done = True
+                break
+        if done:
+            break
+    if not best[1].valid:
+        return best, estimate
+    # The estimate is only as good as the solver: on long chains its residuals, summed over thousands of
+    # monomials, bias it by more than the backoff.  Bisect between the proof and the first solve's value (which
+    # the biased estimate may undercut), while the budget lasts.  Here a centred solution whose margin came out
+    # negative is certified from the solver's interior Gram matrices, for the bound it can reach (see
+    # _interior), if that beats the proof.
+    lo, hi = ctx.to_relaxed(best[1].bound), gamma_solver
+    for _ in range(4):
+        if (hi - lo) * ctx.factor <= 1e-6 * scale:
+            break
+        if not run.may_start(f"bisection re-solve ({solver})", run.costs.attempt()):
+            break
+        gamma = 0.5 * (lo + hi)
+        proved = False
+        for sol2 in _centred_solves(run, gamma, solver):
+            assert sol2.z is not None
+            z2, reach = _interior(relax, sol2.z, gamma)
+            if reach <= lo:
+                continue
+            meta = dict(run.metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
+            second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta))
+            if second is None:
+                return best, estimate
+            if _improves(ctx, second, best):
+                best, proved = second, True
+                break
+        if proved:
+            lo = ctx.to_relaxed(best[1].bound)
+        else:
+            hi = gamma
+    return best, estimate
+
+
+def _faces(ctx: ProofContext) -> list[Any]:
+    """The faces forced by zeros at infinity of an unconstrained problem's objective (see
+    :mod:`sosrelax.relax.facial`); empty when there are none or the relaxation has other multipliers."""
+    from sosrelax.relax.facial import faces_at_infinity, zeros_at_infinity
+
+    relax = ctx.relax
+    if (relax.problem is None or relax.equality_blocks or relax.products
+            or any(blk.constraint is not None or blk.cone != "psd" for blk in relax.gram_blocks)):
+        return []
+    V = zeros_at_infinity(relax)
+    return faces_at_infinity(relax, V) if V else []
+
+
+def _face_backoff(run: _Strategy, best: Proof, gamma_solver: float, faces: list[Any]) -> tuple[Proof, float]:
+    """Centred certificates on the faces, for bounds backed off below the running estimate of the value (as in
+    :func:`_backoff`), made exact on the faces (:func:`~sosrelax.certificate.rational.rationalize_in_face`)."""
+    from sosrelax.certificate.extract import certificate_from_centered_dual
+    from sosrelax.relax.facial import face_program, lift_dual
+
+    ctx = run.ctx
+    relax = ctx.relax
+    scale = 1.0 + abs(ctx.factor * gamma_solver)
+    estimate = gamma_solver
+    zero = relax.zero_moment_index()
+    for step in (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3):
+        if not run.may_start("facial re-solve", run.costs.attempt()):
+            break
+        gamma = estimate - step * scale / ctx.factor
+        if best[1].valid and gamma <= ctx.to_relaxed(best[1].bound):
+            break
+        done = False
+        for orthonormal in (False, True):
+            prog, maps = face_program(relax, faces, gamma, orthonormal=orthonormal)
+            order = float(sum(c.dim for c in prog.cones if c.kind.name == "PSD"))
+            for weight in (order, 1.0):
+                if run.deadline.expired():
+                    break
+                sol = run.solve(replace(prog, c=prog.c * weight), "clarabel")
+                if sol.z is None or sol.x is None or not np.all(np.isfinite(sol.z)):
+                    continue
+                if sol.status not in (SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
+                    continue
+                t = -float(sol.z[0]) / weight
+                guess = None if orthonormal else _value_estimate(sol, zero, gamma, t)
+                if guess is not None:
+                    estimate = min(estimate, guess)
+                if not t > 0:
+                    continue
+                z = lift_dual(maps, sol.z / weight, margin=t)
+                z[0] = 0.0  # the margin is inside the face's Gram matrices already
+                meta = dict(run.metadata, certificate="centered-face", faces=str(len(faces)),
+                            backoff=repr(gamma_solver - gamma))
+                second = run.finish(certificate_from_centered_dual(relax, z, gamma, metadata=meta), faces=faces)
+                if second is None:
+                    return best, estimate
+                if second[1].valid:
+                    if _improves(ctx, second, best):
+                        best = second
+                    done = True
+                    break
+            if done:
+                break
+        if done:
+            break
+    return best, estimate
+
+
+def _interior(relax: MomentRelaxation, z: np.ndarray, gamma: float) -> tuple[np.ndarray, float]:
+    """The dual of a centred solve to certify from, and the bound it can reach at best (relaxed units).
+
+    When the margin ``t`` came out negative and the Gram matrices ``Z_i + t·I`` are not all definite (a float
+    test only: the checker decides), the margin is dropped: the solver's ``Z_i`` are interior-point iterates,
+    definite even where ``t < 0``, and the identity holds for ``f − γ + |t|·Σ_i b_iᵀb_i``.  The excess constant,
+    ``|t|`` per block, moves the bound down in :func:`~sosrelax.certificate.rational.rationalize`, and the rest
+    is corrected in the blocks' own metric there.
+    """
+    t = -float(z[0])
+    if t > 0 or any(blk.cone != "psd" for blk in relax.gram_blocks) or relax.products:
+        return z, gamma
+    for Q in relax.gram_matrices(z):
+        if not float(np.linalg.eigvalsh(Q + t * np.eye(Q.shape[0]))[0]) > 0:
+            z = z.copy()
+            z[0] = 0.0
+            return z, gamma + t * len(relax.gram_blocks)
+    return z, gamma
+
+
+def _centred_solves(run: _Strategy, gamma: float, solver: str) -> Iterator[ConicSolution]:
+    """Usable solutions of the centred program for ``gamma`` by ``solver`` (SCS at tolerance 1e-9).  For
+    Clarabel: the weighted program, then, if that answer is not clean, the unweighted one (Clarabel stalls on
+    programs without strict complementarity, e.g. chained problems whose optimal Gram matrices are
+    singular, and the two stall differently)."""
+    from sosrelax.relax.moment import centered_feasibility_program
+
+    ctx = run.ctx
+    relax = ctx.relax
+    prog = centered_feasibility_program(relax, gamma)
+    # The margin is t = (value - gamma)/W with W = sum of trace M_i(y) / y_0 (about the total Gram order when
+    # the moments are of order one).  For an interior-point solver the objective is multiplied by that order
+    # so that its absolute tolerances apply to about (value - gamma), not to a W-times smaller number; z is
+    # divided back.  SCS equilibrates the data itself and loses accuracy on that weighted program; it (and any
+    # other solver) gets the objective in the user's units (the factor of the scaling undone).
+    order = sum(blk.order for blk in relax.gram_blocks)
+    order += len(range(relax.program.A.shape[0])[relax.product_rows])
+    w_interior, w_user = float(max(1, order)), float(ctx.factor)
+    weighted = replace(prog, c=prog.c * w_interior)
+    in_user_units = replace(prog, c=prog.c * w_user) if w_user != 1 else prog
+    options = ctx.options if solver == ctx.solver else None
+
+    def usable(sol: ConicSolution, weight: float) -> ConicSolution | None:
+        if sol.z is None or sol.x is None or not np.all(np.isfinite(sol.z)):
+            return None
+        if sol.status not in (SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
+            return None
+        return replace(sol, z=sol.z / weight) if weight != 1 else sol
+
+    interior = solver == "clarabel"
+    sol = run.solve(
+        weighted if interior else in_user_units,
+        solver,
+        tolerance=1e-9 if solver == "scs" else None,
+        options=options,
+    )
+    out = usable(sol, w_interior if interior else w_user)
+    if out is not None:
+        yield out
+    if not interior or sol.status is SolverStatus.OPTIMAL:
+        return
+    # the unweighted program (cheap, and sometimes clean where the weighted one is not)
+    if run.deadline.expired():
+        return
+    sol = run.solve(prog, solver, options=options)
+    out = usable(sol, 1.0)
+    if out is not None:
+        yield out
+
+
+def _box(problem: Problem) -> tuple[tuple[Fraction, Fraction], ...] | None:
+    """The variable box the constraints imply (the checker re-derives it before using it)."""
+    lo, hi = problem.variable_box()
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))) or np.any(lo > hi):
+        return None
+    return tuple((Fraction(float(a)), Fraction(float(b))) for a, b in zip(lo, hi, strict=True))
