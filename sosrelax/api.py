@@ -12,7 +12,7 @@ import numpy as np
 from sosrelax.budget import Deadline, ProgressLine, progress_enabled
 from sosrelax.certificate.check import CheckReport
 from sosrelax.certificate.format import Certificate, float_toward
-from sosrelax.conic import ConicSolution, SolverStatus
+from sosrelax.conic import ConicSolution, Residuals, SolverStatus
 from sosrelax.errors import InvalidValueError
 from sosrelax.problem import Problem, Sense
 from sosrelax.prove import ProofContext, prove
@@ -138,18 +138,33 @@ _SECONDS_PER_KKT_FLOP = 1.3e-10
 _SECONDS_PER_ROW = 3e-4
 
 
+def _iteration_seconds(setup: _Setup, name: str) -> float:
+    """Estimated seconds of one iteration of backend ``name``: an interior-point iteration factors the KKT
+    system, whose PSD blocks are dense of order ``m = n(n+1)/2``; first-order iterations are cheap (0)."""
+    if name in ("scs", "firstorder"):
+        return 0.0
+    m = np.array([b.order * (b.order + 1) // 2 for b in setup.relax.gram_blocks if b.cone == "psd"], float)
+    return _SECONDS_PER_KKT_FLOP * float(np.sum(m**3) / 3.0)
+
+
 def _reserve(setup: _Setup, name: str, left: float) -> float:
-    """Seconds a solve by backend ``name`` leaves to what follows it: one solver iteration (a backend checks
-    its time limit between iterations, so it may overrun by one; first-order iterations are cheap) and, with
-    ``certificate=True``, the first exact rounding and check; at most half of what is ``left``."""
-    relax = setup.relax
-    need = 0.02 * max(left, 0.0)
-    if name not in ("scs", "firstorder"):  # an interior-point iteration factors the KKT system
-        m = np.array([b.order * (b.order + 1) // 2 for b in relax.gram_blocks if b.cone == "psd"], float)
-        need += _SECONDS_PER_KKT_FLOP * float(np.sum(m**3) / 3.0)
+    """Seconds a solve by backend ``name`` leaves to what follows it: two solver iterations (a backend
+    checks its time limit between iterations, so it overruns by about one, more on a loaded machine) and, with
+    ``certificate=True``, the first exact rounding and check; at most three quarters of what is ``left``."""
+    need = 0.02 * max(left, 0.0) + 2.0 * _iteration_seconds(setup, name)
     if setup.certificate:
-        need += _SECONDS_PER_ROW * relax.program.A.shape[0]
-    return min(need, 0.5 * max(left, 0.0))
+        need += _SECONDS_PER_ROW * setup.relax.program.A.shape[0]
+    return min(need, 0.75 * max(left, 0.0))
+
+
+def _skipped(name: str, iteration: float) -> ConicSolution:
+    """The outcome of a solve that the deadline did not let start (status ``TIME_LIMIT``, no iterate)."""
+    return ConicSolution(
+        status=SolverStatus.TIME_LIMIT, x=None, s=None, z=None, primal_objective=np.nan,
+        dual_objective=np.nan, solver=name, solver_status="not started", iterations=0, solve_time=0.0,
+        setup_time=0.0, residuals=Residuals(),
+        message=f"{name} not started: the time left is under two iterations (about {iteration:.2g} s each)",
+    )
 
 
 def _attempt(
@@ -159,16 +174,23 @@ def _attempt(
     run the certificate step (:func:`sosrelax.prove.prove`) on what it returns."""
     relax = setup.relax
     opts = setup.solver_options if name == setup.solver else None
-    ctx = ProofContext(relax, setup.problem, setup.scaling, name, opts)
     limit = deadline.solver_limit(_reserve(setup, name, deadline.remaining()))
     if budget is not None:
         limit = budget if limit is None else min(limit, budget)
-    with deadline.phase(f"solve ({name})", logger):
-        sol = solve_conic(
-            relax.program, name, time_limit=limit, tolerance=tolerance, verbose=setup.verbose, options=opts
-        )
+    iteration = _iteration_seconds(setup, name)
+    if not deadline.allows(2.0 * iteration):  # cut after one iteration, a solve gives nothing
+        deadline.short(f"solve ({name}) skipped: one iteration takes about {iteration:.2g} s")
+        sol = _skipped(name, iteration)
+    else:
+        with deadline.phase(f"solve ({name})", logger):
+            sol = solve_conic(
+                relax.program, name, time_limit=limit, tolerance=tolerance, verbose=setup.verbose, options=opts
+            )
     logger.info("%s: %s after %d iterations, %.3g s", name, sol.solver_status, sol.iterations, sol.solve_time)
     status = _STATUS[sol.status]
+    observed = sol.solve_time / sol.iterations if name == "clarabel" and sol.iterations > 0 else 0.0
+    ctx = ProofContext(relax, setup.problem, setup.scaling, name, opts,
+                       iteration_s=max(_iteration_seconds(setup, "clarabel"), observed))
     meta = {"relaxation": setup.relaxation, "level": str(relax.level), "solver": sol.solver,
             "solver_status": sol.solver_status}
     t1 = time.perf_counter()

@@ -60,6 +60,9 @@ class ProofContext:
         The backend that solved the relaxation.
     options : dict, optional
         Its options (passed again to re-solves by the same backend).
+    iteration_s : float
+        Estimated seconds of one interior-point iteration on this relaxation: a re-solve by an interior-point
+        backend starts only when two fit, and its time limit keeps one and a half in reserve.
     notes : dict
         What the certificate step learnt: ``"estimate"``, an upper estimate of the relaxation's value (on the
         relaxed ``sign·F``) from the centred solves, when they ran; ``"finish_s"``, the seconds the first exact
@@ -72,6 +75,9 @@ class ProofContext:
     solver: str
     options: dict[str, Any] | None = None
     notes: dict[str, float] = field(default_factory=dict)
+    #: estimated seconds of one interior-point iteration on this relaxation (the centred programs have the
+    #: same Gram blocks); a re-solve may overrun its time limit by one
+    iteration_s: float = 0.0
 
     @property
     def factor(self) -> float:
@@ -136,11 +142,14 @@ class _Costs:
 
     solve: float
     finish: float = 0.0
+    iteration: float = 0.0
 
-    def attempt(self) -> float:
+    def attempt(self, solver: str) -> float:
         """Expected cost of one more centred solve and its exact rounding and check.  A re-solve starts
-        from scratch but from a well-scaled program; half the first solve's time is its typical cost."""
-        return 0.5 * self.solve + self.finish
+        from scratch but from a well-scaled program; half the first solve's time is its typical cost, and
+        an interior-point solve cut short before its second iteration gives nothing."""
+        iteration = 0.0 if solver == "scs" else self.iteration
+        return max(0.5 * self.solve, 2.0 * iteration) + self.finish
 
 
 class _Strategy:
@@ -171,9 +180,12 @@ class _Strategy:
 
     def solve(self, prog: Any, solver: str, **kw: Any) -> ConicSolution:
         """A re-solve limited to what is left (less one exact rounding)."""
+        reserve = self.costs.finish + (0.0 if solver == "scs" else 1.5 * self.costs.iteration)
         t0 = time.perf_counter()
-        sol = solve_conic(prog, solver, time_limit=self.deadline.solver_limit(self.costs.finish), **kw)
+        sol = solve_conic(prog, solver, time_limit=self.deadline.solver_limit(reserve), **kw)
         self.costs.solve = time.perf_counter() - t0 if sol.status is SolverStatus.OPTIMAL else self.costs.solve
+        if solver != "scs" and sol.iterations > 0:  # the machine's speed now, as this backend saw it
+            self.costs.iteration = max(self.costs.iteration, sol.solve_time / sol.iterations)
         return sol
 
 
@@ -240,7 +252,7 @@ def prove(
     # below the first solve's value, SCS at high accuracy (slow, but right where the interior point stalls),
     # within what is left of the budget.  The better proof is kept.
     dl = deadline.within(default_budget(sol.solve_time, t_finish) if budget is None else budget)
-    run = _Strategy(ctx, dl, _Costs(sol.solve_time, t_finish), metadata)
+    run = _Strategy(ctx, dl, _Costs(sol.solve_time, t_finish, ctx.iteration_s), metadata)
     centred_solver = "clarabel" if ctx.solver in ("scs", "clarabel") else ctx.solver
     faces = _faces(ctx)
     if faces:
@@ -255,7 +267,7 @@ def prove(
         not best[1].valid
         or relative_gap(ctx.factor * ctx.to_relaxed(best[1].bound), ctx.factor * gamma_solver) > 1e-5
     )
-    if far and centred_solver == "clarabel" and run.may_start("SCS centred re-solves", run.costs.attempt()):
+    if far and centred_solver == "clarabel" and run.may_start("SCS centred re-solves", run.costs.attempt("scs")):
         best, estimate2 = _backoff(run, best, gamma_solver, "scs")
         if estimate2 < gamma_solver:
             estimate = estimate2  # SCS's estimate is the more accurate where it has one
@@ -297,7 +309,7 @@ def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str) -> t
     if not best[1].valid and ctx.factor > scale:
         steps += [r * ctx.factor for r in (1e-5, 1e-4)]
     for step in steps:
-        if not run.may_start(f"centred re-solve ({solver})", run.costs.attempt()):
+        if not run.may_start(f"centred re-solve ({solver})", run.costs.attempt(solver)):
             break
         gamma = estimate - step / ctx.factor
         if best[1].valid and gamma <= ctx.to_relaxed(best[1].bound):
@@ -333,7 +345,7 @@ def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str) -> t
     for _ in range(4):
         if (hi - lo) * ctx.factor <= 1e-6 * scale:
             break
-        if not run.may_start(f"bisection re-solve ({solver})", run.costs.attempt()):
+        if not run.may_start(f"bisection re-solve ({solver})", run.costs.attempt(solver)):
             break
         gamma = 0.5 * (lo + hi)
         proved = False
@@ -381,7 +393,7 @@ def _face_backoff(run: _Strategy, best: Proof, gamma_solver: float, faces: list[
     estimate = gamma_solver
     zero = relax.zero_moment_index()
     for step in (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3):
-        if not run.may_start("facial re-solve", run.costs.attempt()):
+        if not run.may_start("facial re-solve", run.costs.attempt("clarabel")):
             break
         gamma = estimate - step * scale / ctx.factor
         if best[1].valid and gamma <= ctx.to_relaxed(best[1].bound):
@@ -391,7 +403,7 @@ def _face_backoff(run: _Strategy, best: Proof, gamma_solver: float, faces: list[
             prog, maps = face_program(relax, faces, gamma, orthonormal=orthonormal)
             order = float(sum(c.dim for c in prog.cones if c.kind.name == "PSD"))
             for weight in (order, 1.0):
-                if run.deadline.expired():
+                if not run.may_start("facial re-solve", run.costs.attempt("clarabel")):
                     break
                 sol = run.solve(replace(prog, c=prog.c * weight), "clarabel")
                 if sol.z is None or sol.x is None or not np.all(np.isfinite(sol.z)):
@@ -485,7 +497,7 @@ def _centred_solves(run: _Strategy, gamma: float, solver: str) -> Iterator[Conic
     if not interior or sol.status is SolverStatus.OPTIMAL:
         return
     # the unweighted program (cheap, and sometimes clean where the weighted one is not)
-    if run.deadline.expired():
+    if not run.may_start(f"unweighted re-solve ({solver})", run.costs.attempt(solver)):
         return
     sol = run.solve(prog, solver, options=options)
     out = usable(sol, 1.0)
