@@ -155,23 +155,27 @@ class _Costs:
 class _Strategy:
     """One run of the backoff / bisection / facial strategy against a deadline."""
 
-    def __init__(self, ctx: ProofContext, deadline: Deadline, costs: _Costs, metadata: dict[str, str]) -> None:
+    def __init__(self, ctx: ProofContext, deadline: Deadline, costs: _Costs, metadata: dict[str, str],
+                 strict: bool) -> None:
         self.ctx = ctx
         self.deadline = deadline
         self.costs = costs
         self.metadata = metadata
+        #: under the caller's time limit, attempts must be expected to end before the deadline; without one,
+        #: the strategy's own budget only stops attempts from *starting* after it
+        self.strict = strict
 
     def may_start(self, what: str, cost: float) -> bool:
         """Whether an attempt expected to take ``cost`` seconds fits in the budget (else recorded as cut)."""
         self.deadline.tick()
-        if self.deadline.allows(cost):
+        if self.deadline.allows(cost if self.strict else 0.0):
             return True
         self.deadline.short(what)
         return False
 
     def finish(self, cert: Certificate, faces: list[Any] | None = None) -> Proof | None:
         """:meth:`ProofContext.finish`, when its expected cost fits; its duration updates the estimate."""
-        if not self.may_start("exact rounding of a centred certificate", self.costs.finish):
+        if self.strict and not self.may_start("exact rounding of a centred certificate", self.costs.finish):
             return None
         t0 = time.perf_counter()
         out = self.ctx.finish(cert, faces=faces)
@@ -181,6 +185,8 @@ class _Strategy:
     def solve(self, prog: Any, solver: str, **kw: Any) -> ConicSolution:
         """A re-solve limited to what is left (less one exact rounding)."""
         reserve = self.costs.finish + (0.0 if solver == "scs" else 1.5 * self.costs.iteration)
+        if not self.strict:
+            reserve = 0.0
         t0 = time.perf_counter()
         sol = solve_conic(prog, solver, time_limit=self.deadline.solver_limit(reserve), **kw)
         self.costs.solve = time.perf_counter() - t0 if sol.status is SolverStatus.OPTIMAL else self.costs.solve
@@ -252,7 +258,7 @@ def prove(
     # below the first solve's value, SCS at high accuracy (slow, but right where the interior point stalls),
     # within what is left of the budget.  The better proof is kept.
     dl = deadline.within(default_budget(sol.solve_time, t_finish) if budget is None else budget)
-    run = _Strategy(ctx, dl, _Costs(sol.solve_time, t_finish, ctx.iteration_s), metadata)
+    run = _Strategy(ctx, dl, _Costs(sol.solve_time, t_finish, ctx.iteration_s), metadata, deadline.limited)
     centred_solver = "clarabel" if ctx.solver in ("scs", "clarabel") else ctx.solver
     faces = _faces(ctx)
     if faces:
