@@ -53,10 +53,15 @@ def pgd(arr: Arrays, lo: np.ndarray, hi: np.ndarray, A: np.ndarray, Bm: np.ndarr
         deadline: float | None = None, starts: np.ndarray | None = None) -> np.ndarray | None:
     """Points of the box at which every atom holds in float64 (best first), or ``None``.
 
-    ``starts`` (``(N, n0)``) are used as starting points in addition to uniform random ones.
+    ``lo``, ``hi`` are one box ``(n0,)``, or one box per start ``(N, n0)`` (then each start stays in
+    its own box and steps relative to its width: a local search inside sub-domains).  ``starts``
+    (``(N, n0)``) are used as starting points in addition to ``restarts`` uniform random ones.
     """
-    X = rng.uniform(lo, hi, size=(restarts, lo.size))
-    X = np.vstack([X, 0.5 * (lo + hi)[None]] + ([starts] if starts is not None else []))
+    if lo.ndim == 2:
+        X = starts if starts is not None else rng.uniform(lo, hi)
+    else:
+        X = rng.uniform(lo, hi, size=(restarts, lo.size))
+        X = np.vstack([X, 0.5 * (lo + hi)[None]] + ([starts] if starts is not None else []))
     width = hi - lo
     best_x, best_v = X[:1].copy(), -np.inf
     for it in range(steps):

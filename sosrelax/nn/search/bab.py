@@ -199,6 +199,12 @@ class _Rows:
             vals[:, k] = s[np.arange(lb.shape[0]), idx[j]]
         return rows, vals
 
+    def closeness(self, X: np.ndarray, arr: Arrays) -> np.ndarray:
+        """``max_k min_{atoms of k} atom(x)`` at each row of ``X``: >= 0 at a float counterexample."""
+        vals = margins(arr, X, self.A, self.B, self.c)
+        return np.max(np.stack([np.min(vals[:, self.goal == k], axis=1) for k in range(self.K)], axis=1),
+                      axis=1)
+
     def violated(self, X: np.ndarray, arr: Arrays) -> np.ndarray:
         """``(N, K)``: does every atom of disjunct ``k`` hold at row ``n`` of ``X`` (float)?"""
         vals = margins(arr, X, self.A, self.B, self.c)
@@ -238,13 +244,18 @@ def search_box(
     open_hi = hi[None].astype(np.float64)
     open_id = np.zeros(1, dtype=np.int64)
     open_k = np.ones((1, rows.K), dtype=bool)
+    open_s = np.zeros(1)  # how close the box came to a counterexample (higher: closer)
     while open_id.size:
         if time.perf_counter() > deadline:
             return done("timeout", message=f"time limit reached with {open_id.size} open boxes")
         take = min(batch, open_id.size)
-        blo, bhi, bid, bk = open_lo[-take:], open_hi[-take:], open_id[-take:], open_k[-take:]
-        open_lo, open_hi, open_id, open_k = (open_lo[:-take], open_hi[:-take], open_id[:-take],
-                                             open_k[:-take])
+        # the boxes that came closest to a counterexample first (the others wait; an unsat answer
+        # needs them all anyway)
+        order = np.argsort(-open_s, kind="stable")
+        pick, rest = order[:take], order[take:]
+        blo, bhi, bid, bk = open_lo[pick], open_hi[pick], open_id[pick], open_k[pick]
+        open_lo, open_hi, open_id, open_k, open_s = (open_lo[rest], open_hi[rest], open_id[rest],
+                                                     open_k[rest], open_s[rest])
         stats.batches += 1
         stats.domains += take
         bnd = intermediate_bounds(arr, blo, bhi)
@@ -267,17 +278,27 @@ def search_box(
         gk = g[keep][r, row]
         ta = time.perf_counter()
         xs = np.where(gk > 0, klo, khi)  # the linear bound's minimiser
-        hit = rows.violated(xs, arr)
+        # candidates: the minimisers of every atom's bound of the hardest open disjunct, and the centres
+        hard_rows = [np.flatnonzero(rows.goal == k) for k in range(rows.K)]
+        gks = g[keep]
+        cands = [0.5 * (klo + khi)]
+        for j in range(max(len(h) for h in hard_rows)):
+            rj = np.array([h[min(j, len(h) - 1)] for h in hard_rows])[hard]
+            cands.append(np.where(gks[r, rj] > 0, klo, khi))
+        cands.append(_lp_point(lb[keep], gks, klo, khi, hard, rows))
+        allx = np.vstack([xs, *cands])
+        near = rows.closeness(allx, arr).reshape(len(cands) + 1, kid.size).max(axis=0)
+        hit = rows.violated(allx, arr)
         for b, k in zip(*np.nonzero(hit), strict=True):
-            if confirm(int(k), xs[b]):
-                return done("sat", witness=xs[b], disjunct=int(k), message="at a bound's minimiser")
+            if confirm(int(k), allx[b]):
+                return done("sat", witness=allx[b], disjunct=int(k), message="at a bound's minimiser")
         if stats.batches % ATTACK_EVERY == 0:
             found = _attack_open(arr, rows, lo, hi, klo, khi, kk, xs, val[r, hard], rng, deadline, confirm)
             if found is not None:
                 stats.attack_seconds += time.perf_counter() - ta
                 return done("sat", witness=found[1], disjunct=found[0], message="PGD in the search")
         stats.attack_seconds += time.perf_counter() - ta
-        new_lo, new_hi, new_id, new_k = [], [], [], []
+        new_lo, new_hi, new_id, new_k, new_s = [], [], [], [], []
         if shrink:
             one = kk.sum(axis=1) == 1  # the slabs close only the disjunct whose bound cut them
             if one.any():
@@ -289,6 +310,7 @@ def search_box(
                 new_hi.append(slabs[1])
                 new_id.append(slabs[2])
                 new_k.append(kk[sel][slabs[3]])  # a slab keeps the open disjunct of its box
+                new_s.append(np.full(slabs[2].size, -np.inf))  # closed by its bound: last
                 stats.shrunk += slabs[2].size
         width = khi - klo
         dim = np.argmax(width, axis=1)
@@ -306,11 +328,33 @@ def search_box(
         open_hi = np.concatenate([open_hi, *new_hi, lo_half_hi, khi])
         open_id = np.concatenate([open_id, *new_id, ids0, ids1])
         open_k = np.concatenate([open_k, *new_k, kk, kk])
+        open_s = np.concatenate([open_s, *new_s, near, near])
         stats.max_open = max(stats.max_open, int(open_id.size))
         if progress is not None:
             progress(stats, int(open_id.size), float(np.min(val[r, hard])))
     nodes = [tree.preorder(k, gl.c.size) for k, gl in enumerate(goals)]
     return done("unsat", nodes=nodes, message=f"{stats.leaves} leaves")
+
+
+def _lp_point(lb: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray, hard: np.ndarray,
+              rows: _Rows, steps: int = 30) -> np.ndarray:
+    """Per box, a point where the linear lower bounds ``L_k`` of ``-atom_k`` of its hardest disjunct are
+    all as small as possible (projected subgradient on ``max_k L_k``): where the relaxation leaves room
+    for a counterexample."""
+    B = lo.shape[0]
+    idx = [np.flatnonzero(rows.goal == k) for k in range(rows.K)]
+    width = max(len(i) for i in idx)
+    sel = np.stack([np.array([i[min(j, len(i) - 1)] for j in range(width)]) for i in idx])[hard]  # (B, w)
+    G = g[np.arange(B)[:, None], sel]  # (B, w, n0)
+    c0 = lb[np.arange(B)[:, None], sel] - np.einsum("bwn->bw", np.minimum(G * lo[:, None], G * hi[:, None]))
+    x = 0.5 * (lo + hi)
+    span = hi - lo
+    for it in range(steps):
+        vals = np.einsum("bwn,bn->bw", G, x) + c0
+        k = np.argmax(vals, axis=1)
+        step = span * (0.5 * 0.8**it)
+        x = np.clip(x - step * np.sign(G[np.arange(B), k]), lo, hi)
+    return x
 
 
 def _attack_open(arr: Arrays, rows: _Rows, lo: np.ndarray, hi: np.ndarray, klo: np.ndarray,
@@ -324,9 +368,9 @@ def _attack_open(arr: Arrays, rows: _Rows, lo: np.ndarray, hi: np.ndarray, klo: 
             continue
         pick = sel[np.argsort(score[sel])[: SEARCH_RESTARTS // 2]]
         starts = np.vstack([xs[pick], rng.uniform(klo[pick], khi[pick])])
+        blo, bhi = np.vstack([klo[pick], klo[pick]]), np.vstack([khi[pick], khi[pick]])
         gl = rows.goals[k]
-        pts = pgd(arr, lo, hi, gl.A, gl.B, gl.c, rng, restarts=0, steps=20, starts=starts,
-                  deadline=deadline)
+        pts = pgd(arr, blo, bhi, gl.A, gl.B, gl.c, rng, steps=20, starts=starts, deadline=deadline)
         for x in ([] if pts is None else pts[:8]):
             if confirm(k, x):
                 return k, x

@@ -197,34 +197,83 @@ class _FirstLayer:
         return Bounds([l0, l1], [u0, u1], [None, None], empty)
 
 
-def _branch(arr: Arrays, bnd: Bounds, rows: np.ndarray, phases: list[np.ndarray]
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """The neuron ``(layer, index)`` to split on each sub-domain (``layer = -1``: none is unstable).
+def _scores(arr: Arrays, bnd: Bounds, rows: np.ndarray, phases: list[np.ndarray]) -> np.ndarray:
+    """BaBSR-style split scores ``(B, H)`` of every hidden neuron (all layers in order), ``-inf`` for
+    neurons that are stable or already split.
 
     ``rows`` ``(B, n_out)`` are the output coefficients of each sub-domain's worst open row.  Score of
-    an unstable, unsplit neuron: ``t_j · max(-mu_j, 0)`` (BaBSR: the intercept the split removes), with
-    ``1e-4 · |mu_j| · min(u_j, -l_j)`` added to rank neurons whose intercept is unused.
+    an unstable, unsplit neuron: ``t_j · max(-mu_j, 0)`` (the upper relaxation's intercept times the
+    back-substituted coefficient: the bound the split removes), with ``1e-4 · |mu_j| · min(u_j, -l_j)``
+    added to rank neurons whose intercept is unused.
     """
     L = arr.n_layers - 1
-    B = rows.shape[0]
     mu = rows @ arr.W[L]
-    best = np.full(B, -np.inf)
-    layer = np.full(B, -1, dtype=np.int64)
-    index = np.zeros(B, dtype=np.int64)
+    out: list[np.ndarray] = [np.empty(0)] * L
     for k in range(L - 1, -1, -1):
         l, u = bnd.lower[k], bnd.upper[k]
         a, s, t = relaxation(l, u)
         uns = (l < 0) & (u > 0) & (phases[k] == 0)
         score = t * np.maximum(-mu, 0.0) + 1e-4 * np.abs(mu) * np.minimum(u, -l)
-        score = np.where(uns, score, -np.inf)
-        j = np.argmax(score, axis=1)
-        v = score[np.arange(B), j]
-        better = v > best
-        best = np.where(better, v, best)
-        layer = np.where(better, k, layer)
-        index = np.where(better, j, index)
+        out[k] = np.where(uns, score, -np.inf)
         mu = (mu * np.where(mu >= 0, a, s)) @ arr.W[k]
-    return layer, index
+    return np.concatenate(out, axis=1)
+
+
+def _child_bound(arr: Arrays, first: _FirstLayer | None, lo: np.ndarray, hi: np.ndarray,
+                 rows: tuple[np.ndarray, np.ndarray, np.ndarray | None], open_rows: np.ndarray
+                 ) -> Callable[[list[np.ndarray], np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``bound(phases, parent)``: the worst open row's CROWN lower bound and emptiness of children of
+    the sub-domains ``parent`` (indices into ``lo``, ``hi``, ``open_rows``) with the given phases."""
+    C, d, Cx = rows
+
+    def bound(ph: list[np.ndarray], par: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        plo, phi = lo[par], hi[par]
+        cb = first.bounds(ph) if first is not None else intermediate_bounds(arr, plo, phi, ph)
+        clb, _ = final_bounds(arr, cb, plo, phi, C, d, Cx)
+        return np.min(np.where(open_rows[par], clb, np.inf), axis=1), cb.empty
+
+    return bound
+
+
+def _branch(arr: Arrays, bound: Callable[[list[np.ndarray], np.ndarray], tuple[np.ndarray, np.ndarray]],
+            bnd: Bounds, rows: np.ndarray, phases: list[np.ndarray], candidates: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The neuron ``(layer, index)`` to split on each sub-domain (``layer = -1``: none is unstable).
+
+    The ``candidates`` best neurons by :func:`_scores` are tried (filtered smart branching): both
+    children of each are bounded with ``bound(phases, parent) -> (value, empty)`` (the worst open
+    row's lower bound), and the split whose worse child is best wins.  CROWN without split multipliers
+    is not monotone under splitting (a ``z >= 0`` child back-substitutes ``z`` exactly, ignoring
+    ``z >= 0``), so the real children's bounds, not a score, decide.
+    """
+    widths = [w.shape[0] for w in arr.W[:-1]]
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    sc = _scores(arr, bnd, rows, phases)
+    B = sc.shape[0]
+    k = max(1, min(candidates, sc.shape[1]))
+    top = np.argsort(-sc, axis=1)[:, :k]  # (B, k) flat neuron indices
+    valid = np.isfinite(sc[np.arange(B)[:, None], top])
+    layer_of = np.searchsorted(offsets, top, side="right") - 1
+    flat = top
+    if k > 1 and valid.any():
+        par = np.repeat(np.arange(B), k)
+        kids: list[np.ndarray] = []
+        for sign in (-1, 1):
+            ph = [p[par].copy() for p in phases]
+            lf, fl = layer_of.ravel(), flat.ravel()
+            for m in range(len(widths)):
+                at = (lf == m) & valid.ravel()
+                ph[m][np.flatnonzero(at), fl[at] - offsets[m]] = sign
+            v, e = bound(ph, par)
+            kids.append(np.where(e, np.inf, v).reshape(B, k))
+        val = np.where(valid, np.minimum(kids[0], kids[1]), -np.inf)
+        pick = np.argmax(val, axis=1)
+    else:
+        pick = np.zeros(B, dtype=np.int64)
+    r = np.arange(B)
+    chosen, ok = flat[r, pick], valid[r, pick]
+    layer = np.where(ok, layer_of[r, pick], -1)
+    return layer, np.where(ok, chosen - offsets[np.maximum(layer, 0)], 0)
 
 
 @dataclass
@@ -323,12 +372,13 @@ def search_joint(
     arr: Arrays, lo: np.ndarray, hi: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *,
     deadline: float, rng: np.random.Generator, confirm: Callable[[int, np.ndarray], bool],
     batch: int = 256, alpha_steps: int = 8, progress: Callable[[SearchStats, int, float], None] | None = None,
-    inner: tuple[np.ndarray, np.ndarray] | None = None,
+    inner: tuple[np.ndarray, np.ndarray] | None = None, candidates: int = 4,
 ) -> JointOutcome:
     """Decide the disjuncts ``{x in [lo, hi] : A_d x + B_d f(x) + c_d >= 0}`` (``groups[d]``) jointly.
 
     ``confirm(d, x)`` re-evaluates a float candidate exactly against disjunct ``d``; candidates are
-    taken from ``inner`` (a float box inside the exact one), default ``[lo, hi]``.  ``unsat`` means
+    taken from ``inner`` (a float box inside the exact one), default ``[lo, hi]``.  ``candidates``:
+    neurons whose children are bounded before choosing the split (1: the score alone).  ``unsat`` means
     that every disjunct is empty, with one preorder proof tree per disjunct.
     """
     t0 = time.perf_counter()
@@ -374,16 +424,12 @@ def search_joint(
         ok = (lb > tol) & cur.mask[:, owner]  # (b, R): rows that close an open disjunct
         _record(tree, cur, ok, bnd.empty, owner, local, row_mask, lb, None)
         stats.closed_by["crown"] = stats.closed_by.get("crown", 0) + int(ok.any(axis=1).sum())
-        todo = np.flatnonzero(cur.mask.any(axis=1))
-        if alpha_steps and todo.size:
-            sub = Bounds([x[todo] for x in bnd.lower], [x[todo] for x in bnd.upper], [None] * L,
-                         bnd.empty[todo])
-            lb2, _, al = optimise_slopes(arr, sub, blo[todo], bhi[todo], C, d_, Cx, steps=alpha_steps)
-            lb[todo] = np.maximum(lb[todo], lb2)
-            ok2 = (lb2 > tol) & cur.mask[todo][:, owner]
-            sub_cur = cur.take(todo)
-            _record(tree, sub_cur, ok2, np.zeros(todo.size, dtype=bool), owner, local, row_mask, lb2, al)
-            cur.mask[todo] = sub_cur.mask
+        if alpha_steps and cur.mask.any():
+            lb2, codes = _alpha_rows(arr, bnd, blo, bhi, (C, d_, Cx), cur.mask[:, owner] & ~bnd.empty[:, None],
+                                     tol, alpha_steps)
+            lb = np.maximum(lb, lb2)
+            ok2 = (lb2 > tol) & cur.mask[:, owner]
+            _record(tree, cur, ok2, np.zeros(b, dtype=bool), owner, local, row_mask, lb2, codes)
             stats.closed_by["alpha"] = stats.closed_by.get("alpha", 0) + int(ok2.any(axis=1).sum())
         keep = np.flatnonzero(cur.mask.any(axis=1))
         stats.leaves += b - keep.size
@@ -413,7 +459,9 @@ def search_joint(
                                 message="bound minimiser")
         kb = Bounds([x[keep] for x in bnd.lower], [x[keep] for x in bnd.upper], [None] * L, bnd.empty[keep])
         kph = [p[keep] for p in cur.phases]
-        layer, index = _branch(arr, kb, C[worst], kph)
+        bound = _child_bound(arr, first if np.all(cur.box == 0) else None, blo[keep], bhi[keep],
+                             (C, d_, Cx), cur.mask[keep][:, owner])
+        layer, index = _branch(arr, bound, kb, C[worst], kph, candidates)
         kids = _children(tree, cur.take(keep), layer, index, gk, blo[keep], bhi[keep], boxes)
         if kids is None:
             stats.seconds = time.perf_counter() - t0
@@ -427,8 +475,31 @@ def search_joint(
     return JointOutcome("unsat", nodes=nodes, stats=stats, message=f"{stats.leaves} joint leaves, {R} rows")
 
 
+def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
+                rows: tuple[np.ndarray, np.ndarray, np.ndarray | None], want: np.ndarray, tol: np.ndarray,
+                steps: int) -> tuple[np.ndarray, dict[tuple[int, int], bytes]]:
+    """alpha-CROWN lower bounds of the wanted ``(sub-domain, row)`` pairs (``-inf`` elsewhere), one
+    :func:`~sosrelax.nn.search.bounds.optimise_slopes` call per row over the sub-domains that want it,
+    and the slope codes (one byte per hidden neuron, ``round(255 alpha)``) of the pairs that close."""
+    C, d, Cx = rows
+    lb = np.full(want.shape, -np.inf)
+    codes: dict[tuple[int, int], bytes] = {}
+    for r in np.flatnonzero(want.any(axis=0)):
+        dom = np.flatnonzero(want[:, r])
+        sub = Bounds([x[dom] for x in bnd.lower], [x[dom] for x in bnd.upper], [None] * len(bnd.lower),
+                     bnd.empty[dom])
+        lb_r, _, al = optimise_slopes(arr, sub, lo[dom], hi[dom], C[r:r + 1], d[r:r + 1],
+                                      None if Cx is None else Cx[r:r + 1], steps=steps)
+        lb[dom, r] = lb_r[:, 0]
+        for q in np.flatnonzero(lb_r[:, 0] > tol[r]):
+            codes[(int(dom[q]), int(r))] = np.concatenate(
+                [np.round(a[q, 0] * 255.0) for a in al]).astype(np.uint8).tobytes()
+    return lb, codes
+
+
 def _record(tree: _JointTree, cur: _Open, ok: np.ndarray, empty: np.ndarray, owner: np.ndarray,
-            local: np.ndarray, row_mask: np.ndarray, lb: np.ndarray, alpha: list[np.ndarray] | None) -> None:
+            local: np.ndarray, row_mask: np.ndarray, lb: np.ndarray,
+            alpha: dict[tuple[int, int], bytes] | None) -> None:
     """Close, in place, the disjuncts of ``cur`` that ``ok`` (rows) or ``empty`` (domains) close."""
     for i in np.flatnonzero(ok.any(axis=1) | (empty & cur.mask.any(axis=1))):
         node = int(cur.ids[i])
@@ -440,9 +511,7 @@ def _record(tree: _JointTree, cur: _Open, ok: np.ndarray, empty: np.ndarray, own
                 if cand.size == 0:
                     continue
                 r = int(cand[np.argmax(lb[i, cand])])
-            codes = None
-            if alpha is not None:
-                codes = np.concatenate([np.round(a[i, r] * 255.0) for a in alpha]).astype(np.uint8).tobytes()
+            codes = None if alpha is None else alpha[(int(i), r)]
             tree.leaf[(node, int(d))] = (int(local[r]), codes)
             cur.mask[i, d] = False
 
@@ -538,6 +607,7 @@ def decide_wide(
     net: Network, prop: Property, *, onnx_path: str | Path | None = None, timeout: float = 60.0,
     semantics: str = "real", rng: np.random.Generator | int | None = 0, batch: int = 256,
     alpha_steps: int = 8, progress: Callable[[SearchStats, int, float], None] | None = None,
+    blas_threads: int | None = 1,
 ) -> SearchResult:
     """Decide a property with linear atoms by ReLU splitting (for networks with many inputs).
 
@@ -545,7 +615,21 @@ def decide_wide(
     with a proof tree (one :class:`DisjunctProof` per disjunct) that
     :func:`~sosrelax.certificate.proof_tree.check_proof_tree` accepted; ``sat`` only with a
     counterexample that the exact forward pass (and onnxruntime, with ``onnx_path``) confirmed.
+    ``blas_threads`` caps the BLAS threads while it runs (the products are small and many; one
+    thread is measured several times faster than two on a loaded 2-core machine; ``None`` leaves
+    BLAS alone).
     """
+    from threadpoolctl import threadpool_limits
+
+    if blas_threads is None:
+        return _decide_wide(net, prop, onnx_path, timeout, semantics, rng, batch, alpha_steps, progress)
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        return _decide_wide(net, prop, onnx_path, timeout, semantics, rng, batch, alpha_steps, progress)
+
+
+def _decide_wide(net: Network, prop: Property, onnx_path: str | Path | None, timeout: float, semantics: str,
+                 rng: np.random.Generator | int | None, batch: int, alpha_steps: int,
+                 progress: Callable[[SearchStats, int, float], None] | None) -> SearchResult:
     if semantics not in SEMANTICS:
         from sosrelax.errors import InvalidValueError
 
