@@ -159,6 +159,23 @@ def check_proof_tree(
         Never raises on a malformed or wrong proof: those are reports with ``valid=False``.
     """
     t0 = time.perf_counter()
+    with _one_blas_thread():
+        return _check_proof_tree(source, network, limits, batch, t0)
+
+
+def _one_blas_thread() -> Any:
+    """One BLAS thread while checking: the checker's many small products run several times faster
+    than with two threads (measured on the ACAS Xu proofs); a no-op without ``threadpoolctl``."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency of the package
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _check_proof_tree(source: Any, network: Any, limits: TreeLimits, batch: int, t0: float) -> ProofReport:
     sha = sem = ""
     n_nodes = n_leaves = n_disj = 0
     margins: list[float] = []
@@ -167,8 +184,8 @@ def check_proof_tree(
         tree = _as_tree(source, limits)
         sha, sem = tree.network_sha256, tree.semantics
         net = _prepare(tree, network)
-        for d_i, dis in enumerate(tree.disjuncts):
-            lb = _check_disjunct(net, tree, d_i, dis, batch)
+        for d_i, lb in enumerate(_check_all(net, tree, range(len(tree.disjuncts)), batch)):
+            dis = tree.disjuncts[d_i]
             done.append(lb)
             n_disj += 1
             n_nodes += len(dis.nodes)
@@ -213,7 +230,7 @@ def check_leaves(
     try:
         net = _prepare(tree, network)
         which = range(len(tree.disjuncts)) if disjuncts is None else disjuncts
-        return tuple(_check_disjunct(net, tree, i, tree.disjuncts[i], batch) for i in which)
+        return tuple(_check_all(net, tree, which, batch))
     except _Reject as e:
         raise CertificateFormatError(str(e)) from e
 
@@ -239,9 +256,9 @@ def leaf_layer_bounds(
         raise CertificateFormatError(f"disjunct {disjunct}: node {node_index} is not a leaf")
     n_atoms = len(tree.disjuncts[disjunct].atoms)
     zy, zx, zc = np.zeros((n_atoms, net.dims[-1])), np.zeros((n_atoms, net.dims[0])), np.zeros(n_atoms)
-    obj = (zy, zy, zx, zx, zc, zc)
+    rows = _objective_rows(np.stack([hit[0][4]]), (zy, zy, zx, zx, zc, zc), [hit[0][5]], net.H)
     with np.errstate(all="ignore"):
-        _, _, ly = _bound_batch(net, tree.intermediate, hit, obj)
+        _, _, ly = _bound_batch(net, tree.intermediate, [hit[0][1:4]], rows, np.zeros(1, dtype=np.int64))
     return tuple((ly.l[m][0], ly.u[m][0]) for m in range(1, net.L + 1))
 
 
@@ -436,9 +453,8 @@ def _rational_matrix(rows: list[dict[int, Fraction]], n: int) -> tuple[np.ndarra
     return m, err
 
 
-def _check_disjunct(net: _Net, tree: ProofTree, d_i: int, dis: DisjunctProof, batch: int) -> LeafBounds:
-    leaves, _, _ = _walk(net, d_i, dis)
-    n0, n_out = net.dims[0], net.dims[-1]
+def _atom_matrices(d_i: int, dis: DisjunctProof, n0: int, n_out: int) -> tuple[np.ndarray, ...]:
+    """The atoms' coefficients as floats with bounds of their rounding errors."""
     try:
         ys: list[dict[int, Fraction]] = []
         xs: list[dict[int, Fraction]] = []
@@ -456,19 +472,102 @@ def _check_disjunct(net: _Net, tree: ProofTree, d_i: int, dis: DisjunctProof, ba
         cs, cs_err = _rational_matrix([{0: Fraction(a.const)} for a in dis.atoms], 1)
     except OverflowError as e:
         raise _Reject(f"disjunct {d_i}: an atom coefficient does not fit in float64") from e
-    obj = (by, by_err, bx, bx_err, cs[:, 0], cs_err[:, 0])
-    nmax = max(net.dims)
-    per = max(1, min(batch, _BATCH_ELEMENTS // (2 * nmax * nmax)))
-    idx = np.array([lf[0] for lf in leaves], dtype=np.int64)
-    bounds = np.empty(len(leaves))
+    return by, by_err, bx, bx_err, cs[:, 0], cs_err[:, 0]
+
+
+@dataclass
+class _Rows:
+    """Leaf objectives ``g = c·f(x) + cx·x + k0`` (rows), with bounds ``dc, dcx, dk0`` of the rounding
+    of their float coefficients, and each row's own lower slopes where it has them."""
+
+    c: np.ndarray
+    dc: np.ndarray
+    cx: np.ndarray
+    dcx: np.ndarray
+    k0: np.ndarray
+    dk0: np.ndarray
+    has_alpha: np.ndarray
+    alpha: np.ndarray
+
+    def take(self, sel: slice | np.ndarray) -> _Rows:
+        return _Rows(*(getattr(self, f)[sel] for f in ("c", "dc", "cx", "dcx", "k0", "dk0", "has_alpha",
+                                                      "alpha")))
+
+
+def _objective_rows(lam: np.ndarray, obj: tuple[np.ndarray, ...], alphas: list[Any], H: int) -> _Rows:
+    """``g = -Σ_k λ_k atom_k`` per leaf, its coefficients' rounding bounded (dot products over atoms)."""
+    by, by_err, bx, bx_err, cst, cst_err = obj
+    ga = max(2.0**-52, 2.0 * (lam.shape[1] + 4) * _U)
+    with np.errstate(all="ignore"):
+        c = -(lam @ by)
+        dc = (lam @ by_err) * (1 + ga) + ga * (lam @ np.abs(by)) + _TINY
+        cx = -(lam @ bx)
+        dcx = (lam @ bx_err) * (1 + ga) + ga * (lam @ np.abs(bx)) + _TINY
+        k0 = -(lam @ cst)
+        dk0 = (lam @ cst_err) * (1 + ga) + ga * (lam @ np.abs(cst)) + _TINY
+    has_alpha = np.array([a is not None for a in alphas], dtype=bool)
+    alpha = np.zeros((len(alphas), H))
+    if has_alpha.any():
+        alpha[has_alpha] = np.stack([np.frombuffer(bytes(a), dtype=np.uint8) for a in alphas
+                                     if a is not None]).astype(np.float64) / 255.0
+    return _Rows(c, dc, cx, dcx, k0, dk0, has_alpha, alpha)
+
+
+def _domain_key(lf: Any) -> tuple[bytes, bytes, tuple[tuple[int, int], ...]]:
+    cons = []
+    c = lf[3]
+    while c is not None:
+        cons.append((int(c[0]), int(c[1])))
+        c = c[2]
+    return lf[1].tobytes(), lf[2].tobytes(), tuple(sorted(cons))
+
+
+def _check_all(net: _Net, tree: ProofTree, which: Any, batch: int) -> list[LeafBounds]:
+    """Rigorous bounds of every leaf of the disjuncts ``which``.
+
+    Leaves of different disjuncts over the same domain (same box, same split constraints: the trees of
+    disjuncts searched together share their boxes) have their layer bounds computed once; only the
+    final back-substitution is per leaf objective.
+    """
+    n0, n_out = net.dims[0], net.dims[-1]
+    which = list(which)
+    leaves: list[Any] = []
+    owner: list[int] = []
+    row_parts: list[_Rows] = []
+    for d_i in which:
+        dis = tree.disjuncts[d_i]
+        lv, _, _ = _walk(net, d_i, dis)
+        obj = _atom_matrices(d_i, dis, n0, n_out)
+        if lv:
+            row_parts.append(_objective_rows(np.stack([lf[4] for lf in lv]), obj, [lf[5] for lf in lv], net.H))
+        leaves += lv
+        owner += [d_i] * len(lv)
+    bounds = np.full(len(leaves), np.nan)
     empty = np.zeros(len(leaves), dtype=bool)
-    for s in range(0, len(leaves), per):
-        chunk = leaves[s:s + per]
-        with np.errstate(all="ignore"):
-            bnd, emp, _ = _bound_batch(net, tree.intermediate, chunk, obj)
-        bounds[s:s + per] = bnd
-        empty[s:s + per] = emp
-    return LeafBounds(d_i, idx, bounds, empty)
+    if leaves:
+        rows = _Rows(*(np.concatenate([getattr(p, f) for p in row_parts]) for f in
+                       ("c", "dc", "cx", "dcx", "k0", "dk0", "has_alpha", "alpha")))
+        index: dict[Any, int] = {}
+        dom = np.array([index.setdefault(_domain_key(lf), len(index)) for lf in leaves], dtype=np.int64)
+        first = {}
+        for r, k in enumerate(dom):
+            first.setdefault(int(k), r)
+        domains = [leaves[first[k]][1:4] for k in range(len(index))]
+        order = np.argsort(dom, kind="stable")
+        dom_sorted = dom[order]
+        nmax = max(net.dims)
+        per = max(1, min(batch, _BATCH_ELEMENTS // (2 * nmax * nmax)))
+        for s0 in range(0, len(domains), per):
+            lo_r, hi_r = np.searchsorted(dom_sorted, [s0, s0 + per])
+            sel = order[lo_r:hi_r]
+            with np.errstate(all="ignore"):
+                bnd, emp, _ = _bound_batch(net, tree.intermediate, domains[s0:s0 + per], rows.take(sel),
+                                           dom[sel] - s0)
+            bounds[sel] = bnd
+            empty[sel] = emp
+    own = np.array(owner, dtype=np.int64)
+    idx = np.array([lf[0] for lf in leaves], dtype=np.int64)
+    return [LeafBounds(d_i, idx[own == d_i], bounds[own == d_i], empty[own == d_i]) for d_i in which]
 
 
 # ------------------------------------------------------------------------------ the bounds
@@ -488,30 +587,20 @@ class _Layers:
         self.A, self.S, self.T = empty(), empty(), empty()  # adaptive lower slope, upper slope and intercept
 
 
-def _leaf_arrays(net: _Net, chunk: list[Any]) -> tuple[np.ndarray, ...]:
-    """A batch of leaves as arrays: input boxes, atom weights, split signs and adaptive slopes.
-
-    Returns ``(lo, hi, lam, neg, pos, has_alpha, alpha)``; ``neg[r, j]`` / ``pos[r, j]`` mark the
-    neurons that leaf ``r``'s splits constrain to ``z <= 0`` / ``z >= 0``, and ``alpha[r]`` holds the
-    leaf's own lower slopes (in [0, 1]) where ``has_alpha[r]``.
-    """
-    B = len(chunk)
-    lo_o = np.stack([lf[1] for lf in chunk])
-    hi_o = np.stack([lf[2] for lf in chunk])
-    lam = np.stack([lf[4] for lf in chunk])
+def _domain_arrays(net: _Net, domains: list[Any]) -> tuple[np.ndarray, ...]:
+    """A batch of domains ``(lo, hi, constraints)`` as arrays ``(lo, hi, neg, pos)``; ``neg[r, j]`` /
+    ``pos[r, j]`` mark the neurons that domain ``r``'s splits constrain to ``z <= 0`` / ``z >= 0``."""
+    B = len(domains)
+    lo_o = np.stack([dm[0] for dm in domains])
+    hi_o = np.stack([dm[1] for dm in domains])
     neg = np.zeros((B, net.H), dtype=bool)
     pos = np.zeros((B, net.H), dtype=bool)
-    for r, lf in enumerate(chunk):
-        c = lf[3]
+    for r, dm in enumerate(domains):
+        c = dm[2]
         while c is not None:
             (neg if c[1] < 0 else pos)[r, c[0]] = True
             c = c[2]
-    has_alpha = np.array([lf[5] is not None for lf in chunk])
-    alpha = np.zeros((B, net.H))
-    if has_alpha.any():
-        alpha[has_alpha] = np.stack([np.frombuffer(bytes(lf[5]), dtype=np.uint8) for lf in chunk
-                                     if lf[5] is not None]).astype(np.float64) / 255.0
-    return lo_o, hi_o, lam, neg, pos, has_alpha, alpha
+    return lo_o, hi_o, neg, pos
 
 
 def _network_input_box(net: _Net, lo_o: np.ndarray, hi_o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -526,11 +615,12 @@ def _network_input_box(net: _Net, lo_o: np.ndarray, hi_o: np.ndarray) -> tuple[n
     return lo_o, hi_o
 
 
-def _bound_batch(net: _Net, method: str, chunk: list[Any],
-                 obj: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, _Layers]:
-    """Rigorous lower bounds of the leaf objectives of a batch of leaves, their emptiness, the layers."""
-    B, L, G = len(chunk), net.L, net.G
-    lo_o, hi_o, lam, neg, pos, has_alpha, alpha = _leaf_arrays(net, chunk)
+def _bound_batch(net: _Net, method: str, domains: list[Any], objective: _Rows,
+                 dom: np.ndarray) -> tuple[np.ndarray, np.ndarray, _Layers]:
+    """Rigorous lower bounds of the ``objective`` rows (row ``r`` over domain ``dom[r]`` of ``domains``),
+    each row's emptiness, and the domains' layer data."""
+    B, L, G = len(domains), net.L, net.G
+    lo_o, hi_o, neg, pos = _domain_arrays(net, domains)
     lo, hi = _network_input_box(net, lo_o, hi_o)
     xh = np.maximum(np.abs(lo), np.abs(hi))
     xho = np.maximum(np.abs(lo_o), np.abs(hi_o))
@@ -598,46 +688,43 @@ def _bound_batch(net: _Net, method: str, chunk: list[Any],
             ly.vmass[m] = ly.vw[m] + net.absb[m] + em + np.where(unst, zh, 0.0)
             if method == "forward":
                 fwd = _forward_relu(fwd, ly.A[m], ly.S[m], ly.T[m], xh, G, (_TINY * mag)[:, None])
-    # the objective g = c·f(x) + cx·x + k0 with c = -λ·B_y, cx = -λ·B_x, k0 = -λ·consts
-    by, by_err, bx, bx_err, cst, cst_err = obj
-    ga = max(G, 2.0 * (lam.shape[1] + 4) * _U)  # covers dot products over the atoms
-    c = -(lam @ by)
-    dc = (lam @ by_err) * (1 + ga) + ga * (lam @ np.abs(by)) + _TINY
-    cx = -(lam @ bx)
-    dcx = (lam @ bx_err) * (1 + ga) + ga * (lam @ np.abs(bx)) + _TINY
-    k0 = -(lam @ cst)
-    dk0 = (lam @ cst_err) * (1 + ga) + ga * (lam @ np.abs(cst)) + _TINY
-    fh = np.maximum(np.abs(ly.l[L]), np.abs(ly.u[L]))
-    slack = (dc * fh).sum(axis=1) + (dcx * xho).sum(axis=1) + dk0
+    # the objective g = c·f(x) + cx·x + k0 with c = -λ·B_y, cx = -λ·B_x, k0 = -λ·consts, per row
+    ob = objective
+    c, dc, cx, dcx, k0, dk0 = ob.c, ob.dc, ob.cx, ob.dcx, ob.k0, ob.dk0
+    fh = np.maximum(np.abs(ly.l[L]), np.abs(ly.u[L]))[dom]
+    xho_r, lo_r, hi_r = xho[dom], lo_o[dom], hi_o[dom]
+    slack = (dc * fh).sum(axis=1) + (dcx * xho_r).sum(axis=1) + dk0
     # the input part of g: in the real semantics added to the back-substituted input coefficients; in
     # float32 semantics the network sees the rounded input, so the part is bounded over the original box
-    in_val = np.sum(np.maximum(cx, 0.0) * lo_o + np.minimum(cx, 0.0) * hi_o, axis=1)
-    in_mass = 2.0 * (np.abs(cx) * xho).sum(axis=1)
+    in_val = np.sum(np.maximum(cx, 0.0) * lo_r + np.minimum(cx, 0.0) * hi_r, axis=1)
+    in_mass = 2.0 * (np.abs(cx) * xho_r).sum(axis=1)
     const0 = k0 - slack
     mass0 = np.abs(k0) + slack + in_mass
     tiny = (_TINY * mag)[:, None]
-    a_obj = ly.A
-    if has_alpha.any():
-        a_obj = list(ly.A)
+    a_obj: list[Any] = [None if a is None else a[dom] for a in ly.A]
+    if ob.has_alpha.any():
         for m in range(1, L):
             sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
-            own = np.where(ly.act[m], 1.0, np.where(ly.unst[m], alpha[:, sl], 0.0))
-            a_obj[m] = np.where(has_alpha[:, None], own, ly.A[m])
+            own = np.where(ly.act[m][dom], 1.0, np.where(ly.unst[m][dom], ob.alpha[:, sl], 0.0))
+            a_obj[m] = np.where(ob.has_alpha[:, None], own, a_obj[m])
     if net.f32:
-        low = _backsub_lower(net, ly, L, c, np.arange(B), const0 + in_val, mass0, a_obj, lo, hi, tiny[:, 0])
+        low = _backsub_lower(net, ly, L, c, dom, const0 + in_val, mass0, a_obj, lo, hi, tiny[:, 0],
+                             slopes_per_row=True)
     else:
-        low = _backsub_lower(net, ly, L, c, np.arange(B), const0, mass0, a_obj, lo, hi, tiny[:, 0], cx)
+        low = _backsub_lower(net, ly, L, c, dom, const0, mass0, a_obj, lo, hi, tiny[:, 0], cx,
+                             slopes_per_row=True)
     # interval bound of g from the output bounds (tighter is fine: take the maximum)
-    ibp = (np.maximum(c, 0.0) * ly.l[L] + np.minimum(c, 0.0) * ly.u[L]).sum(axis=1) + const0 + in_val
-    ibp = _down(ibp - G * ((np.abs(c) * fh).sum(axis=1) + mass0) - tiny[:, 0])
+    ibp = (np.maximum(c, 0.0) * ly.l[L][dom] + np.minimum(c, 0.0) * ly.u[L][dom]).sum(axis=1) + const0 + in_val
+    ibp = _down(ibp - G * ((np.abs(c) * fh).sum(axis=1) + mass0) - tiny[dom, 0])
     bound = np.maximum(low, ibp)
-    bound = np.where(np.isfinite(bound) & ~bad, bound, np.nan)
-    return np.where(empty, np.inf, bound), empty, ly
+    bound = np.where(np.isfinite(bound) & ~bad[dom], bound, np.nan)
+    return np.where(empty[dom], np.inf, bound), empty[dom], ly
 
 
 def _backsub_lower(net: _Net, ly: _Layers, K: int, lam: np.ndarray, bi: np.ndarray, const: np.ndarray,
                    mass: np.ndarray, slopes: list[Any], lo: np.ndarray, hi: np.ndarray,
-                   tiny: np.ndarray, cx: np.ndarray | None = None) -> np.ndarray:
+                   tiny: np.ndarray, cx: np.ndarray | None = None,
+                   slopes_per_row: bool = False) -> np.ndarray:
     """Rigorous lower bound of ``lam[r]·z_K + const[r]`` over the domain of leaf ``bi[r]``, one per row.
 
     ``lam`` (rows × n_K) holds exact float64 coefficients; ``mass`` is the absolute size of
@@ -659,7 +746,7 @@ def _backsub_lower(net: _Net, ly: _Layers, K: int, lam: np.ndarray, bi: np.ndarr
     for m in range(K - 1, 0, -1):
         mu = lam @ net.W[m + 1]
         mun = np.minimum(mu, 0.0)
-        lam = np.maximum(mu, 0.0) * slopes[m][bi] + mun * ly.S[m][bi]
+        lam = np.maximum(mu, 0.0) * (slopes[m] if slopes_per_row else slopes[m][bi]) + mun * ly.S[m][bi]
         absl = np.abs(lam)
         tt = _rdot(mun, ly.T[m][bi])
         const = const + tt + lam @ net.b[m]

@@ -106,23 +106,36 @@ class _Tree:
                                       int(hi_child[j]))
 
     def preorder(self, k: int, n_atoms: int) -> list[tuple[Any, ...]]:
-        """Disjunct ``k``'s tree: the joint tree cut where ``k`` closed."""
-        out: list[tuple[Any, ...]] = []
-        stack = [0]
+        """Disjunct ``k``'s tree: the joint tree, cut where ``k`` closed unless every box below closes
+        ``k`` too (then the joint leaves are kept, so that the disjuncts' trees share their leaves'
+        domains and the checker bounds each of those once)."""
+        ok: dict[int, bool] = {}
+        stack: list[tuple[int, bool]] = [(0, False)]
         while stack:
-            nid = stack.pop()
+            nid, seen = stack.pop()
+            node = self.kind[nid]
+            if node is None:
+                ok[nid] = (nid, k) in self.leaf
+            elif not seen:
+                stack += [(nid, True), (node[3], False), (node[4], False)]
+            else:
+                ok[nid] = ok[node[3]] and ok[node[4]]
+        out: list[tuple[Any, ...]] = []
+        todo = [0]
+        while todo:
+            nid = todo.pop()
+            node = self.kind[nid]
             leaf = self.leaf.get((nid, k))
-            if leaf is not None:
+            if leaf is not None and (node is None or not ok[nid]):
                 lam = np.zeros(n_atoms)
                 lam[leaf[0]] = 1.0
                 out.append(("l", lam, leaf[1]))
                 continue
-            node = self.kind[nid]
             if node is None:
                 raise AssertionError("open node in a finished tree")  # pragma: no cover
             out.append(("s", node[1], node[2]))
-            stack.append(node[4])
-            stack.append(node[3])
+            todo.append(node[4])
+            todo.append(node[3])
         return out
 
 
@@ -261,8 +274,9 @@ def search_box(
         bnd = intermediate_bounds(arr, blo, bhi)
         lb, g = final_bounds(arr, bnd, blo, bhi, C, d, Cx)
         best_row, best_val = rows.best(lb)
-        closing = bk & ((best_val > 0) | bnd.empty[:, None])
-        for b, k in zip(*np.nonzero(closing), strict=True):
+        closes = (best_val > 0) | bnd.empty[:, None]
+        closing = bk & closes
+        for b, k in zip(*np.nonzero(closes), strict=True):  # also disjuncts closed higher up
             tree.leaf[(int(bid[b]), int(k))] = (int(rows.local[best_row[b, k]]), None)
         stats.leaves += int(closing.sum())
         bk = bk & ~closing
