@@ -69,6 +69,8 @@ CLOSE_TOLERANCE = 1e-7
 #: PGD starting points per disjunct before the search, and steps.
 ATTACK_RESTARTS = 64
 ATTACK_STEPS = 100
+#: The attack restarts from the open sub-domains' bound minimisers every this many batches.
+ATTACK_EVERY = 4
 #: Most seconds the attack before the search may take.
 ATTACK_SECONDS = 10.0
 
@@ -219,29 +221,74 @@ def _scores(arr: Arrays, bnd: Bounds, rows: np.ndarray, phases: list[np.ndarray]
     return np.concatenate(out, axis=1)
 
 
-def _child_bound(arr: Arrays, first: _FirstLayer | None, lo: np.ndarray, hi: np.ndarray,
-                 rows: tuple[np.ndarray, np.ndarray, np.ndarray | None], open_rows: np.ndarray
-                 ) -> Callable[[list[np.ndarray], np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """``bound(phases, parent)``: the worst open row's CROWN lower bound and emptiness of children of
-    the sub-domains ``parent`` (indices into ``lo``, ``hi``, ``open_rows``) with the given phases."""
+def _rows_bounds(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
+                 rows: tuple[np.ndarray, np.ndarray, np.ndarray | None], want: np.ndarray, *, need_g: bool = True,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~sosrelax.nn.search.bounds.final_bounds` of the wanted ``(sub-domain, row)`` pairs only
+    (one call per row over the sub-domains that want it); ``-inf`` and zero coefficients elsewhere."""
     C, d, Cx = rows
+    B, R = want.shape
+    lb = np.full((B, R), -np.inf)
+    g = np.zeros((B, R, lo.shape[1]) if need_g else (0,))
+    for r in np.flatnonzero(want.any(axis=0)):
+        dom = np.flatnonzero(want[:, r])
+        lr, gr = final_bounds(arr, _take(bnd, dom), lo[dom], hi[dom], C[r:r + 1], d[r:r + 1],
+                              None if Cx is None else Cx[r:r + 1])
+        lb[dom, r] = lr[:, 0]
+        if need_g:
+            g[dom, r] = gr[:, 0]
+    return lb, g
 
-    def bound(ph: list[np.ndarray], par: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+def _take(bnd: Bounds, sel: np.ndarray) -> Bounds:
+    """The bounds of the sub-domains ``sel``."""
+    return Bounds([x[sel] for x in bnd.lower], [x[sel] for x in bnd.upper],
+                  [None if e is None else e[sel] for e in bnd.err], bnd.empty[sel])
+
+
+def _child_bound(arr: Arrays, first: _FirstLayer | None, lo: np.ndarray, hi: np.ndarray,
+                 rows: tuple[np.ndarray, np.ndarray, np.ndarray | None], open_rows: np.ndarray, parent: Bounds
+                 ) -> Callable[[list[np.ndarray], np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``bound(phases, par, last)``: the worst open row's CROWN lower bound and emptiness of children
+    of the sub-domains ``par`` (indices into ``lo``, ``hi``, ``open_rows``, ``parent``) with the given
+    phases.  A child whose only new split is in the last hidden layer (``last``) keeps its parent's
+    bounds with that neuron clamped: no other pre-activation depends on it."""
+    C, d, Cx = rows
+    K = len(parent.lower) - 1
+
+    def bound(ph: list[np.ndarray], par: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         plo, phi = lo[par], hi[par]
-        cb = first.bounds(ph) if first is not None else intermediate_bounds(arr, plo, phi, ph)
-        clb, _ = final_bounds(arr, cb, plo, phi, C, d, Cx)
-        return np.min(np.where(open_rows[par], clb, np.inf), axis=1), cb.empty
+        low = [x[par] for x in parent.lower]
+        up = [x[par] for x in parent.upper]
+        low[K] = np.where(ph[K] > 0, np.maximum(low[K], 0.0), low[K])
+        up[K] = np.where(ph[K] < 0, np.minimum(up[K], 0.0), up[K])
+        empty = parent.empty[par] | np.any(low[K] > up[K], axis=1)
+        full = np.flatnonzero(~last)
+        if full.size:
+            sph = [p[full] for p in ph]
+            sb = first.bounds(sph) if first is not None else intermediate_bounds(arr, plo[full], phi[full], sph)
+            for m in range(K + 1):
+                low[m][full], up[m][full] = sb.lower[m], sb.upper[m]
+            empty[full] = sb.empty
+        if any(e is not None for e in parent.err):  # float32 semantics: the generic bounds throughout
+            cb = intermediate_bounds(arr, plo, phi, ph)
+            empty = cb.empty
+        else:
+            cb = Bounds(low, up, [None] * (K + 1), empty)
+        clb, _ = _rows_bounds(arr, cb, plo, phi, rows, open_rows[par], need_g=False)
+        return np.min(np.where(open_rows[par], clb, np.inf), axis=1), empty
 
     return bound
 
 
-def _branch(arr: Arrays, bound: Callable[[list[np.ndarray], np.ndarray], tuple[np.ndarray, np.ndarray]],
+def _branch(arr: Arrays,
+            bound: Callable[[list[np.ndarray], np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
             bnd: Bounds, rows: np.ndarray, phases: list[np.ndarray], candidates: int
             ) -> tuple[np.ndarray, np.ndarray]:
     """The neuron ``(layer, index)`` to split on each sub-domain (``layer = -1``: none is unstable).
 
     The ``candidates`` best neurons by :func:`_scores` are tried (filtered smart branching): both
-    children of each are bounded with ``bound(phases, parent) -> (value, empty)`` (the worst open
+    children of each are bounded with ``bound(phases, parent, last) -> (value, empty)`` (the worst open
     row's lower bound), and the split whose worse child is best wins.  CROWN without split multipliers
     is not monotone under splitting (a ``z >= 0`` child back-substitutes ``z`` exactly, ignoring
     ``z >= 0``), so the real children's bounds, not a score, decide.
@@ -264,7 +311,7 @@ def _branch(arr: Arrays, bound: Callable[[list[np.ndarray], np.ndarray], tuple[n
             for m in range(len(widths)):
                 at = (lf == m) & valid.ravel()
                 ph[m][np.flatnonzero(at), fl[at] - offsets[m]] = sign
-            v, e = bound(ph, par)
+            v, e = bound(ph, par, lf == len(widths) - 1)
             kids.append(np.where(e, np.inf, v).reshape(B, k))
         val = np.where(valid, np.minimum(kids[0], kids[1]), -np.inf)
         pick = np.argmax(val, axis=1)
@@ -420,7 +467,7 @@ def search_joint(
             bnd = first.bounds(cur.phases)
         else:
             bnd = intermediate_bounds(arr, blo, bhi, cur.phases)
-        lb, g = final_bounds(arr, bnd, blo, bhi, C, d_, Cx)
+        lb, g = _rows_bounds(arr, bnd, blo, bhi, (C, d_, Cx), cur.mask[:, owner])
         ok = (lb > tol) & cur.mask[:, owner]  # (b, R): rows that close an open disjunct
         _record(tree, cur, ok, bnd.empty, owner, local, row_mask, lb, None)
         stats.closed_by["crown"] = stats.closed_by.get("crown", 0) + int(ok.any(axis=1).sum())
@@ -452,15 +499,25 @@ def search_joint(
         xs = np.clip(np.where(gk > 0, blo[keep], bhi[keep]), ilo, ihi)
         ta = time.perf_counter()
         found = _try_points(arr, xs, worst, owner, groups, confirm)
+        if found is None and stats.batches % ATTACK_EVERY == 0:
+            # PGD from the minimisers of the open sub-domains with the lowest bounds
+            pick = np.argsort(lbk[np.arange(keep.size), worst])[:ATTACK_RESTARTS]
+            X, v, dd = _joint_pgd(arr, ilo, ihi, A, Bm, c, owner, rng, restarts=8, steps=ATTACK_STEPS // 2,
+                                  deadline=deadline, starts=xs[pick])
+            order = np.argsort(-v)
+            for i in order[v[order] > 0][:2]:
+                if confirm(int(dd[i]), X[i]):
+                    found = int(dd[i]), X[i]
+                    break
         stats.attack_seconds += time.perf_counter() - ta
         if found is not None:
             stats.seconds = time.perf_counter() - t0
             return JointOutcome("sat", witness=found[1], disjunct=found[0], stats=stats,
-                                message="bound minimiser")
-        kb = Bounds([x[keep] for x in bnd.lower], [x[keep] for x in bnd.upper], [None] * L, bnd.empty[keep])
+                                message="bound minimiser or PGD from it")
+        kb = _take(bnd, keep)
         kph = [p[keep] for p in cur.phases]
         bound = _child_bound(arr, first if np.all(cur.box == 0) else None, blo[keep], bhi[keep],
-                             (C, d_, Cx), cur.mask[keep][:, owner])
+                             (C, d_, Cx), cur.mask[keep][:, owner], kb)
         layer, index = _branch(arr, bound, kb, C[worst], kph, candidates)
         kids = _children(tree, cur.take(keep), layer, index, gk, blo[keep], bhi[keep], boxes)
         if kids is None:
@@ -486,8 +543,7 @@ def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
     codes: dict[tuple[int, int], bytes] = {}
     for r in np.flatnonzero(want.any(axis=0)):
         dom = np.flatnonzero(want[:, r])
-        sub = Bounds([x[dom] for x in bnd.lower], [x[dom] for x in bnd.upper], [None] * len(bnd.lower),
-                     bnd.empty[dom])
+        sub = _take(bnd, dom)
         lb_r, _, al = optimise_slopes(arr, sub, lo[dom], hi[dom], C[r:r + 1], d[r:r + 1],
                                       None if Cx is None else Cx[r:r + 1], steps=steps)
         lb[dom, r] = lb_r[:, 0]
