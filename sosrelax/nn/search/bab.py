@@ -14,7 +14,12 @@ on it, and, in batches of thousands:
    a short PGD from those points and from random points of the open boxes): a point where every atom of
    a disjunct holds is a counterexample candidate, which the caller re-evaluates exactly;
 4. cuts off the slabs of a box on which its own linear bound is already positive (*shrinking*, recorded
-   as ordinary splits), then splits what is left in two halves along its widest input.
+   as ordinary splits), then splits what is left in two halves: along the widest input or the most
+   sensitive one (|bound coefficient| × width), whichever gives the better worse half when both halves
+   of both candidates are bounded (*strong branching* on two candidates; ``branching="widest"`` skips
+   the look-ahead).  Measured on ACAS Xu: property 4 of network 1_1 needs 1 081 boxes instead of 17 505
+   with widest-input branching alone; the sensitivity score alone needed over 65 000 boxes on property 1
+   of network 1_4, where the widest input needs 108.
 
 Each disjunct's recorded tree (every split covers its parent: the two sides of one coordinate) is the
 proof that :mod:`sosrelax.certificate.proof_tree` re-checks with rigorous arithmetic.
@@ -85,6 +90,7 @@ class BoxOutcome:
     nodes: list[list[tuple[Any, ...]]] | None = None
     stats: SearchStats = field(default_factory=SearchStats)
     message: str = ""
+    open_boxes: tuple[np.ndarray, np.ndarray] | None = None  # what was left open at a timeout
 
 
 class _Tree:
@@ -227,12 +233,14 @@ class _Rows:
 def search_box(
     arr: Arrays, lo: np.ndarray, hi: np.ndarray, goals: Sequence[Goal], *, deadline: float,
     rng: np.random.Generator, confirm: Callable[[int, np.ndarray], bool], batch: int = 2048,
-    shrink: bool = True, progress: Callable[[SearchStats, int, float], None] | None = None,
+    shrink: bool = True, branching: str = "strong", progress: Callable[[SearchStats, int, float], None] | None = None,
 ) -> BoxOutcome:
     """Decide the disjuncts ``{x in [lo, hi] : A x + B f(x) + c >= 0}`` of ``goals`` (one shared box).
 
     ``confirm(k, x)`` re-evaluates a float candidate for disjunct ``k`` exactly and returns True for a
-    real counterexample.
+    real counterexample.  ``branching`` is ``"strong"`` (look-ahead between the widest and the most
+    sensitive input) or ``"widest"``.  Batches shrink near ``deadline`` (from the measured cost of a
+    box) so that the answer comes in time.
     """
     t0 = time.perf_counter()
     stats = SearchStats()
@@ -258,10 +266,15 @@ def search_box(
     open_id = np.zeros(1, dtype=np.int64)
     open_k = np.ones((1, rows.K), dtype=bool)
     open_s = np.zeros(1)  # how close the box came to a counterexample (higher: closer)
+    per_domain = 0.0  # seconds per bounded box, measured: batches shrink near the deadline
     while open_id.size:
-        if time.perf_counter() > deadline:
-            return done("timeout", message=f"time limit reached with {open_id.size} open boxes")
+        t_batch = time.perf_counter()
+        if t_batch > deadline:
+            return done("timeout", message=f"time limit reached with {open_id.size} open boxes",
+                        open_boxes=(open_lo, open_hi))
         take = min(batch, open_id.size)
+        if per_domain > 0:
+            take = max(1, min(take, int(0.5 * (deadline - t_batch) / per_domain)))
         # the boxes that came closest to a counterexample first (the others wait; an unsat answer
         # needs them all anyway)
         order = np.argsort(-open_s, kind="stable")
@@ -328,6 +341,9 @@ def search_box(
                 stats.shrunk += slabs[2].size
         width = khi - klo
         dim = np.argmax(width, axis=1)
+        if branching == "strong":
+            sens = np.argmax(np.abs(gk) * width, axis=1)
+            dim = _strong_dims(arr, rows, klo, khi, hard, C, d, Cx, np.stack([dim, sens]))
         mid = 0.5 * (klo[r, dim] + khi[r, dim])
         if np.any((mid <= klo[r, dim]) | (mid >= khi[r, dim])):
             return done("unknown", message="a box became too small to split in float64")
@@ -344,10 +360,36 @@ def search_box(
         open_k = np.concatenate([open_k, *new_k, kk, kk])
         open_s = np.concatenate([open_s, *new_s, near, near])
         stats.max_open = max(stats.max_open, int(open_id.size))
+        per_domain = max(per_domain, (time.perf_counter() - t_batch) / take)
         if progress is not None:
             progress(stats, int(open_id.size), float(np.min(val[r, hard])))
     nodes = [tree.preorder(k, gl.c.size) for k, gl in enumerate(goals)]
     return done("unsat", nodes=nodes, message=f"{stats.leaves} leaves")
+
+
+def _strong_dims(arr: Arrays, rows: _Rows, lo: np.ndarray, hi: np.ndarray, hard: np.ndarray,
+                 C: np.ndarray, d: np.ndarray, Cx: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """Per box, the candidate input (rows of ``cand``) whose halving gives the best worse child (the
+    bounds of both halves computed)."""
+    B, n0 = lo.shape
+    nc = cand.shape[0]
+    r = np.arange(B)
+    clo = np.broadcast_to(lo, (nc, 2, B, n0)).copy()
+    chi = np.broadcast_to(hi, (nc, 2, B, n0)).copy()
+    for j in range(nc):
+        i = cand[j]
+        mid = 0.5 * (lo[r, i] + hi[r, i])
+        chi[j, 0, r, i] = mid
+        clo[j, 1, r, i] = mid
+    clo, chi = clo.reshape(-1, n0), chi.reshape(-1, n0)
+    bnd = intermediate_bounds(arr, clo, chi)
+    lb, _ = final_bounds(arr, bnd, clo, chi, C, d, Cx)
+    _, val = rows.best(lb)
+    val = np.where(bnd.empty[:, None], np.inf, val).reshape(nc, 2, B, rows.K)[:, :, r, hard]
+    worse = np.minimum(val[:, 0], val[:, 1])  # (nc, B)
+    both = np.minimum(val[:, 0], 0) + np.minimum(val[:, 1], 0)
+    best = np.argmax(worse + 1e-3 * both, axis=0)
+    return cand[best, r]
 
 
 def _lp_point(lb: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray, hard: np.ndarray,
