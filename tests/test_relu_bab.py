@@ -56,7 +56,7 @@ def test_against_grid(seed: int, widths: list[int]) -> None:
     unsat = _prop(lo, hi, [t + slack + 0.05 * spread for t in top], 3)
     res = decide_wide(net, unsat, timeout=60.0, rng=seed)
     assert res.status == "unsat", res.message
-    assert res.report is not None and res.report.valid
+    assert res.report is not None and res.report.valid and res.proof is not None
     assert len(res.proof.disjuncts) == 2
     # proof survives the file round trip and binds to the network
     again = ProofTree.from_json(res.proof.to_json())
@@ -65,6 +65,7 @@ def test_against_grid(seed: int, widths: list[int]) -> None:
     sat = _prop(lo, hi, [top[0] - 0.05 * spread, top[1] + slack + 1.0], 3)
     res = decide_wide(net, sat, timeout=60.0, rng=seed)
     assert res.status == "sat", res.message
+    assert res.counterexample is not None
     x, y = res.counterexample
     assert lo[0] <= x[0] <= hi[0] and lo[1] <= x[1] <= hi[1]
     assert y[1] - y[0] >= top[0] - 0.05 * spread
@@ -98,6 +99,7 @@ def test_joint_tree_is_cut_per_disjunct() -> None:
     far = float(np.max(np.abs(Y))) * 10 + 100.0
     res = decide_wide(net, _prop(lo, hi, [top + slack + 0.02 * spread, far], 3), timeout=60.0)
     assert res.status == "unsat", res.message
+    assert res.proof is not None
     easy = res.proof.disjuncts[1].nodes
     assert len(easy) == 1 and easy[0][0] == "l"
     assert res.report is not None and res.report.valid
@@ -120,3 +122,28 @@ def test_mnistfc(name: str) -> None:
         assert res.report is not None and res.report.valid
     else:
         assert res.counterexample is not None
+
+
+def test_float32_semantics_proof() -> None:
+    """With float32 weights the proof may claim every binary32 execution; the checker accepts it."""
+    rng = np.random.default_rng(3)
+    net = _net(rng, [2, 10, 10, 3])
+    net = from_weights([w.astype(np.float32).astype(np.float64) for w in net.weights],
+                       [b.astype(np.float32).astype(np.float64) for b in net.biases])
+    lo, hi = np.array([-1.0, -1.0]), np.array([1.0, 1.0])
+    X, Y, slack = _grid(net, lo, hi)
+    top = [float(np.max(Y[:, j] - Y[:, 0])) for j in (1, 2)]
+    res = decide_wide(net, _prop(lo, hi, [t + slack + 0.1 for t in top], 3), timeout=60.0,
+                      semantics="float32")
+    assert res.status == "unsat", res.message
+    assert res.proof is not None and res.proof.semantics == "float32"
+    assert res.report is not None and res.report.valid
+
+
+def test_disjunct_without_linear_atoms_is_unknown() -> None:
+    net = _net(np.random.default_rng(0), [2, 4, 2])
+    prop = parse_vnnlib("(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n"
+                        "(declare-const Y_1 Real)\n(assert (>= X_0 0.0))\n(assert (<= X_0 1.0))\n"
+                        "(assert (>= X_1 0.0))\n(assert (<= X_1 1.0))\n")
+    res = decide_wide(net, prop, timeout=5.0)
+    assert res.status == "unknown" and "no linear atom" in res.message

@@ -692,6 +692,10 @@ def _decide_wide(net: Network, prop: Property, onnx_path: str | Path | None, tim
         raise InvalidValueError(f"semantics must be one of {SEMANTICS}, got {semantics!r}")
     t0 = time.perf_counter()
     end = t0 + timeout
+    for i, d in enumerate(prop.disjuncts):
+        if not d.atoms:  # nothing a bound could refute (polynomial atoms are not bounded here)
+            return SearchResult("unknown", message=f"disjunct {i} has no linear atom; this search bounds "
+                                "linear atoms only (use sosrelax.nn.verify for polynomial ones)")
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     arr = Arrays.from_network(net, float32=semantics == "float32")
     boxes: dict[tuple[tuple[Any, ...], tuple[Any, ...]], list[int]] = {}
