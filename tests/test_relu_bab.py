@@ -43,7 +43,7 @@ def _prop(lo: np.ndarray, hi: np.ndarray, thresholds: list[float], n_out: int) -
     return parse_vnnlib("\n".join(decl + box + [f"(assert (or {ors}))"]))
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("widths", [[2, 12, 12, 3], [2, 8, 8, 8, 3]])
 def test_against_grid(seed: int, widths: list[int]) -> None:
     rng = np.random.default_rng(seed)

@@ -240,6 +240,20 @@ def _rows_bounds(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
     return lb, g
 
 
+#: A sub-domain counts as empty only when some ``l - u`` exceeds this share of ``1 + |l| + |u|``: the
+#: checker's rigorous bounds are a little wider than the search's float ones, and a leaf closed as
+#: empty by a hair would be an unproven leaf there.
+EMPTY_MARGIN = 1e-6
+
+
+def _clearly_empty(bnd: Bounds) -> np.ndarray:
+    """The sub-domains whose constraints contradict their bounds by more than :data:`EMPTY_MARGIN`."""
+    out = np.zeros_like(bnd.empty)
+    for l, u in zip(bnd.lower, bnd.upper, strict=True):
+        out |= np.any(l - u > EMPTY_MARGIN * (1.0 + np.abs(l) + np.abs(u)), axis=1)
+    return out & bnd.empty
+
+
 def _take(bnd: Bounds, sel: np.ndarray) -> Bounds:
     """The bounds of the sub-domains ``sel``."""
     return Bounds([x[sel] for x in bnd.lower], [x[sel] for x in bnd.upper],
@@ -467,6 +481,7 @@ def search_joint(
             bnd = first.bounds(cur.phases)
         else:
             bnd = intermediate_bounds(arr, blo, bhi, cur.phases)
+        bnd.empty = _clearly_empty(bnd)
         lb, g = _rows_bounds(arr, bnd, blo, bhi, (C, d_, Cx), cur.mask[:, owner])
         ok = (lb > tol) & cur.mask[:, owner]  # (b, R): rows that close an open disjunct
         _record(tree, cur, ok, bnd.empty, owner, local, row_mask, lb, None)
