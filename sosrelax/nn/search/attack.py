@@ -37,15 +37,23 @@ def margins(arr: Arrays, X: np.ndarray, A: np.ndarray, Bm: np.ndarray, c: np.nda
 
 def _ascent(arr: Arrays, X: np.ndarray, A: np.ndarray, Bm: np.ndarray, c: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray]:
-    """Margins ``min_k atom_k`` and their (sub)gradients at the rows of ``X``."""
+    """Margins ``min_k atom_k`` and an ascent direction at the rows of ``X``.
+
+    The direction is the gradient of a soft minimum of the atoms (weights ``exp(-(atom_k - min)/tau)``
+    with ``tau`` a small share of the atoms' spread), so that near a tie between atoms the step raises
+    all of the nearly smallest ones instead of zig-zagging between them.
+    """
     Y, zs = forward(arr, X)
     vals = X @ A.T + Y @ Bm.T + c
-    k = np.argmin(vals, axis=1)
-    G = Bm[k]
+    vmin = vals.min(axis=1, keepdims=True)
+    tau = 0.05 * (vals.max(axis=1, keepdims=True) - vmin) + 1e-12
+    w = np.exp(-(vals - vmin) / tau)
+    w /= w.sum(axis=1, keepdims=True)
+    G = w @ Bm
     for m in range(arr.n_layers - 1, 0, -1):
         G = (G @ arr.W[m]) * (zs[m - 1] > 0)
-    G = G @ arr.W[0] + A[k]
-    return vals[np.arange(len(k)), k], G
+    G = G @ arr.W[0] + w @ A
+    return vmin[:, 0], G
 
 
 def pgd(arr: Arrays, lo: np.ndarray, hi: np.ndarray, A: np.ndarray, Bm: np.ndarray, c: np.ndarray,
@@ -64,16 +72,30 @@ def pgd(arr: Arrays, lo: np.ndarray, hi: np.ndarray, A: np.ndarray, Bm: np.ndarr
         X = np.vstack([X, 0.5 * (lo + hi)[None]] + ([starts] if starts is not None else []))
     width = hi - lo
     best_x, best_v = X[:1].copy(), -np.inf
-    for it in range(steps):
-        v, G = _ascent(arr, X, A, Bm, c)
-        i = int(np.argmax(v))
-        if v[i] > best_v:
-            best_v, best_x = float(v[i]), X[i].copy()
-        hit = v >= 0
-        if hit.any():
-            return X[hit][np.argsort(-v[hit])]
-        if deadline is not None and time.perf_counter() > deadline:
-            break
-        step = width * (0.25 * 0.85**it)
-        X = np.clip(X + step * np.sign(G), lo, hi)
+    own_v = np.full(X.shape[0], -np.inf)  # each start's best point so far
+    own_x = X.copy()
+    for phase, (n_steps, first) in enumerate(((steps, 0.25), (steps // 2, 1e-3))):
+        if phase == 1:  # polish the most promising starts with small steps
+            top = np.argsort(-own_v)[: max(1, X.shape[0] // 16)]
+            X = own_x[top]
+            width = width[top] if width.ndim == 2 else width
+            lo_p, hi_p = (lo[top], hi[top]) if lo.ndim == 2 else (lo, hi)
+        else:
+            lo_p, hi_p = lo, hi
+        for it in range(n_steps):
+            v, G = _ascent(arr, X, A, Bm, c)
+            i = int(np.argmax(v))
+            if v[i] > best_v:
+                best_v, best_x = float(v[i]), X[i].copy()
+            if phase == 0:
+                up = v > own_v
+                own_v = np.where(up, v, own_v)
+                own_x[up] = X[up]
+            hit = v >= 0
+            if hit.any():
+                return X[hit][np.argsort(-v[hit])]
+            if deadline is not None and time.perf_counter() > deadline:
+                return None if best_v < 0 else best_x[None]
+            step = width * (first * 0.85**it)
+            X = np.clip(X + step * np.sign(G), lo_p, hi_p)
     return None if best_v < 0 else best_x[None]
