@@ -14,8 +14,8 @@ from sosrelax.nn import robustness_claim
 from sosrelax.nn.bounds import crown_bounds, crown_objective, interval_bounds
 from sosrelax.nn.encode import build_chain
 from sosrelax.nn.ir import Affine, ReLU, from_operations, from_weights
-from sosrelax.nn.moment import SdpForm, optimisers, sos_bound
-from sosrelax.nn.verify import Result, sdp_bound, verify
+from sosrelax.nn.moment import SdpForm, optimisers, sdp_bound, sos_bound
+from sosrelax.nn.verify import Result, verify
 from sosrelax.nn.vnnlib import parse_vnnlib
 
 

@@ -119,7 +119,7 @@ def test_sdp_on_reduced_chain_between_lp_and_exact_and_checked(net_and_data):
     from dataclasses import replace
 
     from sosrelax.certificate.check import check_certificate
-    from sosrelax.nn.verify import _lp_rung
+    from sosrelax.nn.rungs import lp_rung
 
     net, x, _ = net_and_data
     x0 = x[4]
@@ -131,7 +131,7 @@ def test_sdp_on_reduced_chain_between_lp_and_exact_and_checked(net_and_data):
     for j in [(label + 1) % 10]:
         c = [Fraction(0)] * 10
         c[label], c[j] = Fraction(1), Fraction(-1)
-        _, lp, _, _ = _lp_rung(full, full.output_form(c, Fraction(0)), False)
+        _, lp, _, _ = lp_rung(full, full.output_form(c, Fraction(0)), False)
         sdp, cert, _ = sdp_bound(red, red.output_form(c, Fraction(0)))
         two = from_weights([*net.weights[:-1], net.weights[-1][[label, j]]],
                            [*net.biases[:-1], net.biases[-1][[label, j]]])

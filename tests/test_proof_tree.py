@@ -212,8 +212,9 @@ def test_checker_imports_only_trusted_modules() -> None:
     allowed = {"__future__", "base64", "binascii", "hashlib", "json", "math", "os", "re", "time", "collections.abc",
                "dataclasses", "fractions", "typing", "numpy", "sosrelax.errors", "contextlib",
                "threadpoolctl",  # only to cap BLAS threads: no arithmetic
-               "sosrelax.certificate.proof_tree.format", "sosrelax.certificate.proof_tree.check"}
-    for name in ("__init__.py", "format.py", "check.py"):
+               "sosrelax.certificate.proof_tree.format", "sosrelax.certificate.proof_tree.check",
+               "sosrelax.certificate.proof_tree.forward", "sosrelax.certificate.proof_tree.rounding"}
+    for name in ("__init__.py", "format.py", "check.py", "forward.py", "rounding.py"):
         tree = ast.parse((ROOT / "sosrelax" / "certificate" / "proof_tree" / name).read_text())
         found: set[str] = set()
         for node in ast.walk(tree):

@@ -100,10 +100,11 @@ def _execute_network(task: Task, t0: float) -> dict[str, Any]:
     status = {"unsat": "certified", "sat": "falsified", "timeout": "timeout"}.get(verdict, "unknown")
     certs = list(res.certificates) if status == "certified" else []
     proof = getattr(res, "proof", None)
+    cert_text: str | None
     if status == "certified" and proof is not None:  # the search's proof tree, checked
-        cert_text: str | None = proof.to_json()
+        cert_text = proof.to_json()
     elif len(certs) == 1:
-        cert_text: str | None = certs[0].to_json().decode("utf-8")
+        cert_text = certs[0].to_json().decode("utf-8")
     elif certs:  # one certificate per piece of the property (disjuncts, branch-and-bound leaves)
         cert_text = "[" + ",".join(c.to_json().decode("utf-8").strip() for c in certs) + "]\n"
     else:

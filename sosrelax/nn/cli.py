@@ -212,7 +212,7 @@ def run_check_proof(args: argparse.Namespace, data: bytes) -> int:
 
     def out(status: str, why: str, code: int, report: Any = None) -> int:
         if args.json:
-            doc = {"status": status, "reason": why, "kind": "network_proof_tree"}
+            doc: dict[str, Any] = {"status": status, "reason": why, "kind": "network_proof_tree"}
             if report is not None:
                 doc.update(valid=bool(report.valid), leaves=report.leaves, nodes=report.nodes,
                            disjuncts=report.disjuncts, semantics=report.semantics,

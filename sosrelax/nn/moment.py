@@ -135,7 +135,7 @@ def _chain_problem(chain: Chain, f: Lin, form: SdpForm
     return problem, lemmas, derived_terms, ineqs
 
 
-def _exact_constraints(cert: Certificate, ineqs: list[Terms], eqs: list[Terms]) -> Certificate:
+def exact_constraints(cert: Certificate, ineqs: list[Terms], eqs: list[Terms]) -> Certificate:
     """The certificate restated over the chain's exact constraints.
 
     :func:`sosrelax.solve` sees float coefficients, and a product of two float linear forms (or a
@@ -166,7 +166,7 @@ def _exact_constraints(cert: Certificate, ineqs: list[Terms], eqs: list[Terms]) 
     return replace(cert, inequalities=tuple(ineqs), equalities=tuple(eqs), box=box)
 
 
-def _attach(cert: Certificate, lemmas: list[Certificate], derived_terms: set[frozenset[Any]]
+def attach_lemmas(cert: Certificate, lemmas: list[Certificate], derived_terms: set[frozenset[Any]]
             ) -> tuple[Certificate, Any]:
     derived = tuple(i for i, g in enumerate(cert.inequalities) if frozenset(g) in derived_terms)
     full = replace(cert, lemmas=tuple(lemmas), derived=derived)
@@ -182,7 +182,7 @@ def _moment_bound(chain: Chain, f: Lin, form: SdpForm, relaxation: str, level: i
                 time_limit=time_limit)
     if res.certificate is None or res.bound is None:
         return MomentBound(None, None, res.message, res)
-    exact = _exact_constraints(res.certificate, ineqs, list(chain.equalities))
+    exact = exact_constraints(res.certificate, ineqs, list(chain.equalities))
     # the solver saw the objective with float coefficients: the certificate must bound the exact one
     # (same monomials, coefficients within 1e-9; the checker absorbs the difference like any residual)
     obj = tuple((tuple(int(v) for v in e), Fraction(c)) for e, c in chain.terms(f) if c != 0)
@@ -193,7 +193,7 @@ def _moment_bound(chain: Chain, f: Lin, form: SdpForm, relaxation: str, level: i
     ):
         return MomentBound(None, None, "the certificate's objective is not the exact objective", res)
     exact = replace(exact, objective=obj)
-    full, rep = _attach(exact, lemmas, derived_terms)
+    full, rep = attach_lemmas(exact, lemmas, derived_terms)
     if not rep.valid or rep.bound is None:
         return MomentBound(None, None, "lemma chain rejected: " + rep.reason, res)
     return MomentBound(float(rep.bound), full, rep.reason, res)

@@ -240,7 +240,7 @@ def confirm_poly(net: Network, d: Disjunct, x: np.ndarray, onnx_path: str | Path
                  ) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
     """Re-execute ``x`` exactly through the IR (every atom exactly) and through onnxruntime (every
     atom within the tolerance, hidden tensors included); the pair ``(x, y)`` if both agree."""
-    from sosrelax.nn.verify import ONNX_TOLERANCE
+    from sosrelax.nn.rungs import ONNX_TOLERANCE
 
     xq = [Fraction(float(v)) for v in x]
     zs = net.activations_exact(xq)
@@ -379,9 +379,9 @@ def _linear_rung(chain: Chain, f: Lin, strict: bool, rung: str
                  ) -> tuple[bool, float | None, Certificate | None, str]:
     """Exact lower bound of a linear form by back-substitution (one layer) or interval facts
     (several layers), certificate checked."""
-    from sosrelax.nn.verify import _check, _repair
+    from sosrelax.nn.rungs import check_bound, repair_bound
 
-    best = _repair(chain, f)
+    best = repair_bound(chain, f)
     if rung == "linear":
         try:
             cand = chain.backsub(f, None)
@@ -393,7 +393,7 @@ def _linear_rung(chain: Chain, f: Lin, strict: bool, rung: str
     if L < 0 or (L == 0 and strict):
         return False, float(L), None, "bound does not settle the atom"
     cert = chain.linear_certificate(f, L, mult, {"rung": rung})
-    ok, b, why = _check(cert, Fraction(0), strict)
+    ok, b, why = check_bound(cert, Fraction(0), strict)
     return ok, b, cert if ok else None, why
 
 
@@ -403,7 +403,7 @@ def _moment_rung(chain: Chain, objective: _CPoly, others: list[_CPoly], strict: 
     relaxation (``level=None``) or Lasserre's of order ``level``; certificate restated exactly and
     checked (lemma chain included)."""
     from sosrelax.api import solve
-    from sosrelax.nn.moment import SdpForm, _attach, _exact_constraints, chain_problem
+    from sosrelax.nn.moment import SdpForm, attach_lemmas, chain_problem, exact_constraints
     from sosrelax.problem import Problem
 
     base, lemmas, derived_terms = chain_problem(chain, ({}, Fraction(0)), SdpForm.WITH_LP)
@@ -424,12 +424,12 @@ def _moment_rung(chain: Chain, objective: _CPoly, others: list[_CPoly], strict: 
     res = solve(problem, relaxation="sdp" if level is None else "sos", level=level, time_limit=time_limit)
     if res.certificate is None or res.bound is None:
         return False, None, None, res.message
-    exact = _exact_constraints(res.certificate, ineqs, list(chain.equalities))
+    exact = exact_constraints(res.certificate, ineqs, list(chain.equalities))
     obj = _terms(objective)
     if (exact.inequalities != tuple(ineqs) or exact.equalities != tuple(chain.equalities)
             or not _close(exact.objective, obj)):
         return False, None, None, "the solver's certificate does not restate over the exact constraints"
-    full, rep = _attach(replace(exact, objective=obj), lemmas, derived_terms)
+    full, rep = attach_lemmas(replace(exact, objective=obj), lemmas, derived_terms)
     if not rep.valid or rep.bound is None:
         return False, None, None, "certificate rejected: " + rep.reason
     b = Fraction(rep.bound)
@@ -445,7 +445,7 @@ def prove_poly_atom_violated(net: Network, d: Disjunct, k: int, rung: str, chain
     Returns ``(proven, proven lower bound of -atom_k or None, certificate, note)`` like
     :func:`sosrelax.nn.verify.prove_atom_violated`; ``proven`` only after the checker verified it.
     """
-    from sosrelax.nn.verify import SOS_MAX_VARIABLES, _lp_rung
+    from sosrelax.nn.rungs import SOS_MAX_VARIABLES, lp_rung
 
     atoms = all_atoms(d)
     a = atoms[k]
@@ -463,7 +463,7 @@ def prove_poly_atom_violated(net: Network, d: Disjunct, k: int, rung: str, chain
                 g = chain_polynomial(chain, o)
                 if _degree(g) <= 1 and g:
                     chain.add(_as_lin(g))
-        return _lp_rung(chain, fl, strict_needed)
+        return lp_rung(chain, fl, strict_needed)
     others = [chain_polynomial(chain, o) for j, o in enumerate(atoms) if j != k]
     max_deg = max([deg, *(_degree(g) for g in others)])
     if rung == "sdp":
@@ -484,7 +484,7 @@ def decide_poly_piece(net: Network, d: Disjunct, idx: int, rungs: Sequence[str],
     or ``None``; the rows of every rung tried go to ``budget.log`` (see ``verify._decide_piece``)."""
     from sosrelax.nn.bounds import crown_bounds
     from sosrelax.nn.encode import build_chain
-    from sosrelax.nn.verify import REDUCE_ABOVE, SOS_MAX_VARIABLES, RungRow
+    from sosrelax.nn.rungs import REDUCE_ABOVE, SOS_MAX_VARIABLES, RungRow
 
     lo = np.array([float(v) for v in d.lo])
     hi = np.array([float(v) for v in d.hi])

@@ -27,61 +27,44 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sosrelax.certificate.check import check_certificate
 from sosrelax.certificate.format import Certificate
 from sosrelax.certificate.proof_tree import ProofReport, ProofTree
 from sosrelax.nn.bounds import crown_bounds, crown_objective
-from sosrelax.nn.encode import Chain, Lin, build_chain
+from sosrelax.nn.encode import Chain, build_chain
 from sosrelax.nn.ir import Network
-from sosrelax.nn.moment import auto_sparsity, sdp_bound, sos_bound
+from sosrelax.nn.rungs import (
+    DEFAULT_RUNGS,
+    ONNX_TOLERANCE,
+    REDUCE_ABOVE,
+    RUNGS,
+    SOS_MAX_VARIABLES,
+    Result,
+    RungRow,
+    prove_atom_violated,
+)
 from sosrelax.nn.vnnlib import Atom, Disjunct, Property
 
-__all__ = ["DEFAULT_RUNGS", "RUNGS", "leaves_cover", "Result", "RungRow", "VerifyResult", "prove_atom_violated", "sdp_bound", "verify"]
-
-#: The certified rungs, cheapest first (``sos``: Lasserre level 2).
-RUNGS = ("interval", "linear", "lp", "sdp", "sos")
-
-#: The rungs :func:`verify` tries by default (``sos`` is opt-in: its moment matrices grow as n^2).
-DEFAULT_RUNGS = ("interval", "linear", "lp", "sdp")
-
-#: Networks with more ReLUs are encoded with variables for their unstable neurons only
-#: (:func:`~sosrelax.nn.encode.build_reduced_chain`).
-REDUCE_ABOVE = 64
-
-#: Largest encoding (inputs plus unstable-neuron variables) given the SOS level-2 rung.
-SOS_MAX_VARIABLES = 12
-
-#: onnxruntime tolerance of a counterexample's re-check (as VNN-COMP).
-ONNX_TOLERANCE = 1e-4
-
-
-class Result(Enum):
-    """Verdict of a property."""
-
-    SAT = "sat"
-    UNSAT = "unsat"
-    UNKNOWN = "unknown"
-    TIMEOUT = "timeout"
-
-
-@dataclass(frozen=True)
-class RungRow:
-    """One rung tried on one (piece of a) disjunct."""
-
-    disjunct: int
-    rung: str
-    bound: float | None
-    certified: bool
-    seconds: float
-    note: str = ""
-
+__all__ = [
+    "DEFAULT_RUNGS",
+    "ONNX_TOLERANCE",
+    "REDUCE_ABOVE",
+    "RUNGS",
+    "SOS_MAX_VARIABLES",
+    "Result",
+    "RungRow",
+    "VerifyResult",
+    "attack",
+    "confirm_counterexample",
+    "leaves_cover",
+    "prove_atom_violated",
+    "verify",
+]
 
 @dataclass(frozen=True)
 class VerifyResult:
@@ -230,160 +213,6 @@ def confirm_counterexample(
             if val + float(a.const) < -ONNX_TOLERANCE:
                 return None
     return tuple(float(v) for v in x), y
-
-
-# ------------------------------------------------------------------------------------------------
-# certified rungs
-
-
-def _atom_form(chain: Chain, a: Atom, negate: bool) -> Lin | None:
-    """The atom's linear form in the encoding's variables (``None`` if it mixes inputs and outputs)."""
-    if a.x and a.y and chain.layers:
-        return None
-    sign = -1 if negate else 1
-    if a.y:
-        c = [Fraction(0)] * chain.net.n_outputs
-        for j, v in a.y:
-            c[j] = sign * v
-        return chain.output_form(c, sign * a.const)
-    return ({i: sign * v for i, v in a.x}, sign * a.const)
-
-
-def _check(cert: Certificate, need: Fraction, strict: bool) -> tuple[bool, float | None, str]:
-    rep = check_certificate(cert)
-    if not rep.valid or rep.bound is None:
-        return False, None, rep.reason
-    ok = rep.bound > need or (not strict and rep.bound >= need)
-    return ok, float(rep.bound), rep.reason
-
-
-def prove_atom_violated(
-    net: Network, d: Disjunct, k: int, rung: str, chain: Chain | None = None,
-    time_limit: float | None = None,
-) -> tuple[bool, float | None, Certificate | None, str]:
-    """Try to prove ``atom_k < 0`` (``<= 0`` for a strict atom) on the disjunct with one rung.
-
-    Returns ``(proven, proven lower bound of -atom_k or None, certificate, note)``; ``proven`` only
-    after the checker verified the certificate.
-    """
-    a = d.atoms[k]
-    if chain is None:
-        chain = build_chain(net, d.lo, d.hi, method="interval" if rung == "interval" else "crown")
-    f = _atom_form(chain, a, negate=True)
-    if f is None:
-        return False, None, None, "atom mixes inputs and outputs"
-    # need -a > 0, or -a >= 0 when the atom itself is strict
-    strict_needed = not a.strict
-    if rung in ("interval", "linear"):
-        L, mult = chain.backsub(f, 0 if rung == "interval" else None)
-        if rung == "linear":  # never looser than the interval rung on the same chain
-            L0, mult0 = chain.backsub(f, 0)
-            if L0 > L:
-                L, mult = L0, mult0
-        if L < 0 or (L == 0 and strict_needed):
-            return False, float(L), None, "bound does not settle the atom"
-        cert = chain.linear_certificate(f, L, mult, {"rung": rung})
-        ok, b, why = _check(cert, Fraction(0), strict_needed)
-        return ok, b, cert if ok else None, why
-    others = [j for j in range(len(d.atoms)) if j != k]
-    for j in others:
-        g = _atom_form(chain, d.atoms[j], negate=False)
-        if g is not None and not d.atoms[j].strict:
-            chain.add(g)
-    if rung == "lp":
-        return _lp_rung(chain, f, strict_needed)
-    if rung == "sdp":
-        return _sdp_rung(chain, f, strict_needed, time_limit)
-    if rung == "sos":
-        return _sdp_rung(chain, f, strict_needed, time_limit, level=2)
-    raise ValueError(f"unknown rung {rung!r}; choose from {RUNGS}")
-
-
-def _lp_rung(chain: Chain, f: Lin, strict: bool) -> tuple[bool, float | None, Certificate | None, str]:
-    """The triangle LP over every linear fact; the dual is rounded and repaired exactly."""
-    from scipy.optimize import linprog
-
-    n = chain.n
-    rows = [g for g in chain.lin if g is not None]
-    A = np.zeros((len(rows), n))
-    c0 = np.zeros(len(rows))
-    for r, (coef, const) in enumerate(rows):
-        for v, w in coef.items():
-            A[r, v] = float(w)
-        c0[r] = float(const)
-    obj = np.zeros(n)
-    for v, w in f[0].items():
-        obj[v] = float(w)
-    res = linprog(obj, A_ub=-A, b_ub=c0, bounds=[(None, None)] * n, method="highs")
-    if res.status != 0:
-        return False, None, None, f"LP: {res.message}"
-    mu = np.maximum(-np.asarray(res.ineqlin.marginals), 0.0)
-    # f - Σ μ g = residual r (exact); bound r by the variables' facts exactly
-    mult: dict[int, Fraction] = {}
-    rcoef = dict(f[0])
-    rconst = Fraction(f[1])
-    for ri in np.flatnonzero(mu > 1e-12):
-        m = Fraction(float(mu[ri]))
-        mult[int(ri)] = m
-        coef, const = rows[int(ri)]
-        for v, w in coef.items():
-            rcoef[v] = rcoef.get(v, Fraction(0)) - m * w
-        rconst -= m * const
-    L, extra = _repair(chain, ({v: c for v, c in rcoef.items() if c}, rconst))
-    for i, mv in extra.items():
-        mult[i] = mult.get(i, Fraction(0)) + mv
-    if L < 0 or (L == 0 and strict):
-        return False, float(L), None, f"LP bound {res.fun:.6g} does not settle the atom"
-    cert = chain.linear_certificate(f, L, mult, {"rung": "lp"})
-    ok, b, why = _check(cert, Fraction(0), strict)
-    return ok, b, cert if ok else None, why
-
-
-def _repair(chain: Chain, r: Lin) -> tuple[Fraction, dict[int, Fraction]]:
-    """Exact lower bound of a linear form over all layers by interval facts (variable by variable)."""
-    if chain.reduced:
-        return chain.backsub(r, 0)
-    by_layer: dict[int, dict[int, Fraction]] = {}
-    var_layer = {nr.var: k + 1 for k, layer in enumerate(chain.layers) for nr in layer}
-    for v, c in r[0].items():
-        by_layer.setdefault(var_layer.get(v, 0), {})[v] = c
-    total = Fraction(r[1])
-    mult: dict[int, Fraction] = {}
-    for layer, coef in by_layer.items():
-        L, m = chain.backsub((coef, Fraction(0)), 0 if layer else None)
-        total += L
-        for i, mv in m.items():
-            mult[i] = mult.get(i, Fraction(0)) + mv
-    return total, mult
-
-
-SPARSE_RETRY_GAP = 1e-2
-"""The dense SDP is tried after the clique-sparse one when the latter's bound misses zero by less
-than this (relative): only there can the products it leaves out make the difference."""
-
-
-def _sdp_rung(chain: Chain, f: Lin, strict: bool, time_limit: float | None, level: int = 1
-              ) -> tuple[bool, float | None, Certificate | None, str]:
-    if level == 1:
-        # large chains: the clique-sparse relaxation first (much faster; it leaves out the products
-        # coupling two inputs, so its bound may be a little lower); the dense one when it falls short
-        sparsity = auto_sparsity(chain)
-        b, cert, why = sdp_bound(chain, f, time_limit=time_limit, sparsity=sparsity)
-        settled = b is not None and (b > 0 or (not strict and b >= 0))
-        if sparsity is not None and not settled and (b is None or b > -SPARSE_RETRY_GAP * (1 + abs(b))):
-            b2, cert2, why2 = sdp_bound(chain, f, time_limit=time_limit)
-            if b2 is not None and (b is None or b2 > b):
-                b, cert, why = b2, cert2, why2
-    else:
-        if chain.n > SOS_MAX_VARIABLES:
-            return False, None, None, (f"{chain.n} variables exceed the SOS level-2 size limit "
-                                       f"{SOS_MAX_VARIABLES}")
-        mb = sos_bound(chain, f, level=level, time_limit=time_limit)
-        b, cert, why = mb.bound, mb.certificate, mb.message
-    if b is None or cert is None:
-        return False, None, None, why
-    ok = b > 0 or (not strict and b >= 0)
-    return ok, b, cert if ok else None, why
 
 
 # ------------------------------------------------------------------------------------------------

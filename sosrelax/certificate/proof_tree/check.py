@@ -30,6 +30,10 @@ from sosrelax.certificate.proof_tree.format import (
     ProofTree,
     TreeLimits,
 )
+from sosrelax.certificate.proof_tree.forward import forward_affine, forward_concretize, forward_relu
+from sosrelax.certificate.proof_tree.rounding import down as _down
+from sosrelax.certificate.proof_tree.rounding import rdot as _rdot
+from sosrelax.certificate.proof_tree.rounding import up as _up
 from sosrelax.errors import CertificateFormatError, InvalidValueError
 
 __all__ = ["LeafBounds", "ProofReport", "check_leaves", "check_proof_tree", "leaf_layer_bounds"]
@@ -337,14 +341,6 @@ def _prepare(tree: ProofTree, network: Any) -> _Net:
 
 
 # ------------------------------------------------------------------------------ rounding helpers
-def _down(x: np.ndarray) -> np.ndarray:
-    return np.nextafter(x, -np.inf)
-
-
-def _up(x: np.ndarray) -> np.ndarray:
-    return np.nextafter(x, np.inf)
-
-
 def _float_down(q: Fraction) -> float:
     f = float(q)
     return float(np.nextafter(f, -np.inf)) if Fraction(f) > q else f
@@ -353,16 +349,6 @@ def _float_down(q: Fraction) -> float:
 def _float_up(q: Fraction) -> float:
     f = float(q)
     return float(np.nextafter(f, np.inf)) if Fraction(f) < q else f
-
-
-def _rdot(x: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Row-wise dot product ``out[r] = Σ_n x[r, n] v[r, n]``."""
-    return np.einsum("ij,ij->i", x, v)
-
-
-def _bdot(x: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``out[b, r] = Σ_n x[b, r, n] v[b, n]`` (batched matrix-vector product)."""
-    return np.matmul(x, v[:, :, None])[:, :, 0]
 
 
 # ------------------------------------------------------------------------------ the preorder walk
@@ -549,7 +535,7 @@ def _check_all(net: _Net, tree: ProofTree, which: Any, batch: int) -> list[LeafB
                        ("c", "dc", "cx", "dcx", "k0", "dk0", "has_alpha", "alpha")))
         index: dict[Any, int] = {}
         dom = np.array([index.setdefault(_domain_key(lf), len(index)) for lf in leaves], dtype=np.int64)
-        first = {}
+        first: dict[int, int] = {}
         for r, k in enumerate(dom):
             first.setdefault(int(k), r)
         domains = [leaves[first[k]][1:4] for k in range(len(index))]
@@ -660,8 +646,8 @@ def _bound_batch(net: _Net, method: str, domains: list[Any], objective: _Rows,
             l[bi, jj] = np.maximum(l[bi, jj], low[:nr])
             u[bi, jj] = np.minimum(u[bi, jj], -low[nr:])
         elif method == "forward" and m < L:
-            fwd = _forward_affine(net, m, fwd, ly.e[m], xh, tiny, B)
-            fl_, fu_ = _forward_concretize(fwd, lo, hi, xh, G, tiny)
+            fwd = forward_affine(net, m, fwd, ly.e[m], xh, tiny, B)
+            fl_, fu_ = forward_concretize(fwd, lo, hi, xh, G, tiny)
             l, u = np.maximum(l, fl_), np.minimum(u, fu_)
         if m < L:
             sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
@@ -687,7 +673,7 @@ def _bound_batch(net: _Net, method: str, domains: list[Any], objective: _Rows,
             ly.T[m] = np.where(unst, t, 0.0)
             ly.vmass[m] = ly.vw[m] + net.absb[m] + em + np.where(unst, zh, 0.0)
             if method == "forward":
-                fwd = _forward_relu(fwd, ly.A[m], ly.S[m], ly.T[m], xh, G, (_TINY * mag)[:, None])
+                fwd = forward_relu(fwd, ly.A[m], ly.S[m], ly.T[m], xh, G, (_TINY * mag)[:, None])
     # the objective g = c·f(x) + cx·x + k0 with c = -λ·B_y, cx = -λ·B_x, k0 = -λ·consts, per row
     ob = objective
     c, dc, cx, dcx, k0, dk0 = ob.c, ob.dc, ob.cx, ob.dcx, ob.k0, ob.dk0
@@ -758,60 +744,3 @@ def _backsub_lower(net: _Net, ly: _Layers, K: int, lam: np.ndarray, bi: np.ndarr
         cin = cin + cx
     val = const + _rdot(np.maximum(cin, 0.0), lo[bi]) + _rdot(np.minimum(cin, 0.0), hi[bi])
     return _down(val - net.G * mass - tiny[bi])
-
-
-_Forms = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-"""``(AL, cL, EL, AU, cU, EU)``: ``AL x + cL - EL <= v <= AU x + cU + EU`` on the leaf domain."""
-
-
-def _forward_affine(net: _Net, m: int, yf: _Forms | None, em: np.ndarray | None, xh: np.ndarray,
-                    tiny: np.ndarray, B: int) -> _Forms:
-    """Linear forms of ``z_m`` from those of ``y_{m-1}`` (``yf`` None: ``z_1 = W_1 x + b_1`` exactly)."""
-    G = net.G
-    if yf is None:
-        w = np.broadcast_to(net.W[1][None], (B,) + net.W[1].shape)
-        cb = np.broadcast_to(net.b[1], (B, net.dims[1]))
-        err = np.zeros((B, net.dims[1])) if em is None else em
-        return w, cb, err, w, cb, err
-    AyL, cyL, EyL, AyU, cyU, EyU = yf
-    n0 = AyL.shape[2]
-    w2 = np.hstack([net.Wp[m], net.Wn[m]])
-    aw2 = np.abs(w2)
-
-    def apply(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        y = np.concatenate([first, second], axis=1).transpose(0, 2, 1).reshape(B * n0, -1)
-        return (y @ w2.T).reshape(B, n0, -1).transpose(0, 2, 1)
-
-    AL, AU = apply(AyL, AyU), apply(AyU, AyL)
-    cL = np.concatenate([cyL, cyU], axis=1) @ w2.T + net.b[m]
-    cU = np.concatenate([cyU, cyL], axis=1) @ w2.T + net.b[m]
-    szL = _bdot(np.abs(AyL), xh) + np.abs(cyL)
-    szU = _bdot(np.abs(AyU), xh) + np.abs(cyU)
-    extra = 0.0 if em is None else em  # also in the mass: covers the rounding of the additions below
-    EL = (np.concatenate([EyL, EyU], axis=1) @ aw2.T) * (1 + G) \
-        + G * (np.concatenate([szL, szU], axis=1) @ aw2.T + net.absb[m] + extra) + extra + tiny
-    EU = (np.concatenate([EyU, EyL], axis=1) @ aw2.T) * (1 + G) \
-        + G * (np.concatenate([szU, szL], axis=1) @ aw2.T + net.absb[m] + extra) + extra + tiny
-    return AL, cL, EL, AU, cU, EU
-
-
-def _forward_concretize(f: _Forms, lo: np.ndarray, hi: np.ndarray, xh: np.ndarray, G: float,
-                        tiny: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    AL, cL, EL, AU, cU, EU = f
-    lv = _bdot(np.maximum(AL, 0.0), lo) + _bdot(np.minimum(AL, 0.0), hi) + cL - EL
-    uv = _bdot(np.maximum(AU, 0.0), hi) + _bdot(np.minimum(AU, 0.0), lo) + cU + EU
-    ml = _bdot(np.abs(AL), xh) + np.abs(cL) + EL
-    mu = _bdot(np.abs(AU), xh) + np.abs(cU) + EU
-    return _down(lv - G * ml - tiny), _up(uv + G * mu + tiny)
-
-
-def _forward_relu(f: _Forms, a: np.ndarray, s: np.ndarray, t: np.ndarray, xh: np.ndarray, G: float,
-                  tiny: np.ndarray) -> _Forms:
-    """Forms of ``y = relu(z)``: lower ``a·lower(z)`` (a in {0, 1}), upper ``s·upper(z) + t``."""
-    AL, cL, EL, AU, cU, EU = f
-    AyL, cyL, EyL = AL * a[:, :, None], cL * a, EL * a
-    AyU = AU * s[:, :, None]
-    scu = cU * s
-    cyU = scu + t
-    EyU = EU * s * (1 + G) + G * (_bdot(np.abs(AyU), xh) + np.abs(scu) + t) + tiny
-    return AyL, cyL, EyL, AyU, cyU, EyU

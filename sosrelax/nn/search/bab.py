@@ -253,14 +253,10 @@ def search_box(
         return BoxOutcome(status, stats=stats, **kw)
 
     ta = time.perf_counter()
-    for k, gl in enumerate(goals):
-        cand = pgd(arr, lo, hi, gl.A, gl.B, gl.c, rng, restarts=ATTACK_RESTARTS, steps=30,
-                   deadline=min(deadline, time.perf_counter() + 1.0))
-        for x in ([] if cand is None else cand[:8]):
-            if confirm(k, x):
-                stats.attack_seconds += time.perf_counter() - ta
-                return done("sat", witness=x, disjunct=k, message="PGD before the search")
+    found = _initial_attack(arr, lo, hi, goals, rng, deadline, confirm)
     stats.attack_seconds += time.perf_counter() - ta
+    if found is not None:
+        return done("sat", witness=found[1], disjunct=found[0], message="PGD before the search")
     open_lo = lo[None].astype(np.float64)
     open_hi = hi[None].astype(np.float64)
     open_id = np.zeros(1, dtype=np.int64)
@@ -305,16 +301,7 @@ def search_box(
         gk = g[keep][r, row]
         ta = time.perf_counter()
         xs = np.where(gk > 0, klo, khi)  # the linear bound's minimiser
-        # candidates: the minimisers of every atom's bound of the hardest open disjunct, and the centres
-        hard_rows = [np.flatnonzero(rows.goal == k) for k in range(rows.K)]
-        gks = g[keep]
-        cands = [0.5 * (klo + khi)]
-        for j in range(max(len(h) for h in hard_rows)):
-            rj = np.array([h[min(j, len(h) - 1)] for h in hard_rows])[hard]
-            cands.append(np.where(gks[r, rj] > 0, klo, khi))
-        cands.append(_lp_point(lb[keep], gks, klo, khi, hard, rows))
-        allx = np.vstack([xs, *cands])
-        near = rows.closeness(allx, arr).reshape(len(cands) + 1, kid.size).max(axis=0)
+        allx, near = _candidates(arr, rows, xs, klo, khi, g[keep], lb[keep], hard)
         hit = rows.violated(allx, arr)
         for b, k in zip(*np.nonzero(hit), strict=True):
             if confirm(int(k), allx[b]):
@@ -325,20 +312,17 @@ def search_box(
                 stats.attack_seconds += time.perf_counter() - ta
                 return done("sat", witness=found[1], disjunct=found[0], message="PGD in the search")
         stats.attack_seconds += time.perf_counter() - ta
-        new_lo, new_hi, new_id, new_k, new_s = [], [], [], [], []
-        if shrink:
-            one = kk.sum(axis=1) == 1  # the slabs close only the disjunct whose bound cut them
-            if one.any():
-                sel = np.flatnonzero(one)
-                s_lo, s_hi, s_id, slabs = _shrink(tree, klo[sel], khi[sel], kid[sel], gk[sel],
-                                                  lb[keep][sel, row[sel]], rows.tol[row[sel]])
-                klo[sel], khi[sel], kid[sel] = s_lo, s_hi, s_id
-                new_lo.append(slabs[0])
-                new_hi.append(slabs[1])
-                new_id.append(slabs[2])
-                new_k.append(kk[sel][slabs[3]])  # a slab keeps the open disjunct of its box
-                new_s.append(np.full(slabs[2].size, -np.inf))  # closed by its bound: last
-                stats.shrunk += slabs[2].size
+        new: list[list[np.ndarray]] = [[], [], [], [], []]  # slabs: lo, hi, id, open mask, score
+        one = kk.sum(axis=1) == 1  # the slabs close only the disjunct whose bound cut them
+        if shrink and one.any():
+            sel = np.flatnonzero(one)
+            s_lo, s_hi, s_id, slabs = _shrink(tree, klo[sel], khi[sel], kid[sel], gk[sel],
+                                              lb[keep][sel, row[sel]], rows.tol[row[sel]])
+            klo[sel], khi[sel], kid[sel] = s_lo, s_hi, s_id
+            # a slab keeps the open disjunct of its box; closed by its own bound, it is bounded last
+            new = [[slabs[0]], [slabs[1]], [slabs[2]], [kk[sel][slabs[3]]],
+                   [np.full(slabs[2].size, -np.inf)]]
+            stats.shrunk += slabs[2].size
         width = khi - klo
         dim = np.argmax(width, axis=1)
         if branching == "strong":
@@ -354,17 +338,50 @@ def search_box(
         ids0 = tree.new_many(kid.size)
         ids1 = tree.new_many(kid.size)
         tree.set_splits(kid, dim, mid, ids0, ids1)
-        open_lo = np.concatenate([open_lo, *new_lo, klo, hi_half_lo])
-        open_hi = np.concatenate([open_hi, *new_hi, lo_half_hi, khi])
-        open_id = np.concatenate([open_id, *new_id, ids0, ids1])
-        open_k = np.concatenate([open_k, *new_k, kk, kk])
-        open_s = np.concatenate([open_s, *new_s, near, near])
+        open_lo = np.concatenate([open_lo, *new[0], klo, hi_half_lo])
+        open_hi = np.concatenate([open_hi, *new[1], lo_half_hi, khi])
+        open_id = np.concatenate([open_id, *new[2], ids0, ids1])
+        open_k = np.concatenate([open_k, *new[3], kk, kk])
+        open_s = np.concatenate([open_s, *new[4], near, near])
         stats.max_open = max(stats.max_open, int(open_id.size))
         per_domain = max(per_domain, (time.perf_counter() - t_batch) / take)
         if progress is not None:
             progress(stats, int(open_id.size), float(np.min(val[r, hard])))
     nodes = [tree.preorder(k, gl.c.size) for k, gl in enumerate(goals)]
     return done("unsat", nodes=nodes, message=f"{stats.leaves} leaves")
+
+
+def _initial_attack(arr: Arrays, lo: np.ndarray, hi: np.ndarray, goals: Sequence[Goal],
+                    rng: np.random.Generator, deadline: float,
+                    confirm: Callable[[int, np.ndarray], bool]) -> tuple[int, np.ndarray] | None:
+    """PGD over the whole box for each disjunct, at most a second each."""
+    for k, gl in enumerate(goals):
+        cand = pgd(arr, lo, hi, gl.A, gl.B, gl.c, rng, restarts=ATTACK_RESTARTS, steps=30,
+                   deadline=min(deadline, time.perf_counter() + 1.0))
+        for x in ([] if cand is None else cand[:8]):
+            if confirm(k, x):
+                return k, x
+    return None
+
+
+def _candidates(arr: Arrays, rows: _Rows, xs: np.ndarray, lo: np.ndarray, hi: np.ndarray, g: np.ndarray,
+                lb: np.ndarray, hard: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counterexample candidates of the open boxes and how close each box came (``(N·B, n0)``, ``(B,)``).
+
+    Per box: ``xs`` (its guiding bound's minimiser), its centre, the minimiser of every atom's bound of
+    its hardest open disjunct, and the point where those bounds leave most room.
+    """
+    B = lo.shape[0]
+    r = np.arange(B)
+    hard_rows = [np.flatnonzero(rows.goal == k) for k in range(rows.K)]
+    cands = [xs, 0.5 * (lo + hi)]
+    for j in range(max(len(h) for h in hard_rows)):
+        rj = np.array([h[min(j, len(h) - 1)] for h in hard_rows])[hard]
+        cands.append(np.where(g[r, rj] > 0, lo, hi))
+    cands.append(_lp_point(lb, g, lo, hi, hard, rows))
+    allx = np.vstack(cands)
+    near = rows.closeness(allx, arr).reshape(len(cands), B).max(axis=0)
+    return allx, near
 
 
 def _strong_dims(arr: Arrays, rows: _Rows, lo: np.ndarray, hi: np.ndarray, hard: np.ndarray,

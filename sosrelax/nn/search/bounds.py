@@ -130,8 +130,9 @@ def backsubstitute(arr: Arrays, bounds: Bounds, m: int, mu: np.ndarray, const: n
         lam = mu * np.where(mu >= 0, a[:, None, :], s[:, None, :])
         const = const + np.einsum("brn,bn->br", np.minimum(mu, 0.0), t)
         const = const + lam @ arr.b[k]
-        if bounds.err[k] is not None:
-            const = const - np.einsum("brn,bn->br", np.abs(lam), bounds.err[k])
+        err_k = bounds.err[k]
+        if err_k is not None:
+            const = const - np.einsum("brn,bn->br", np.abs(lam), err_k)
         mu = _matmul(lam, arr.W[k])
         if k == 0:
             return mu, const
@@ -231,6 +232,7 @@ def final_bounds(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray, C:
     if arr.float32:
         ymax = np.maximum(bounds.upper[L - 1], 0.0) if L else np.maximum(np.abs(xlo), np.abs(xhi))
         err = arr.rounding(L, ymax)
+        assert err is not None
         const = const - np.einsum("rn,bn->br", np.abs(C), err)
     if L == 0:
         g = np.broadcast_to((C @ arr.W[0])[None], (B, C.shape[0], lo.shape[1]))
@@ -268,6 +270,7 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
     const0 = np.broadcast_to((C @ arr.b[L] + d)[None], (B, R)).copy()
     if arr.float32:
         err = arr.rounding(L, np.maximum(bounds.upper[L - 1], 0.0))
+        assert err is not None
         const0 = const0 - np.einsum("rn,bn->br", np.abs(C), err)
     for it in range(steps + 1):
         q = [np.round(a * 255.0) / 255.0 for a in alpha]
@@ -281,8 +284,9 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
             sl = np.where(pos, np.where(uns[k][:, None, :], q[k], a[:, None, :]), s[:, None, :])
             lam = mu * sl
             const = const + np.einsum("brn,bn->br", np.minimum(mu, 0.0), t) + lam @ arr.b[k]
-            if bounds.err[k] is not None:
-                const = const - np.einsum("brn,bn->br", np.abs(lam), bounds.err[k])
+            err_k = bounds.err[k]
+            if err_k is not None:
+                const = const - np.einsum("brn,bn->br", np.abs(lam), err_k)
             mus[k], slopes[k] = mu, sl
             mu = _matmul(lam, arr.W[k])
         g = mu

@@ -104,6 +104,13 @@ def _confirmer(net: Network, d: Disjunct, onnx_path: str | Path | None,
     return confirm
 
 
+def _dispatch(confirmers: list[Callable[[np.ndarray], bool]]) -> Callable[[int, np.ndarray], bool]:
+    def confirm(k: int, x: np.ndarray) -> bool:
+        return confirmers[k](x)
+
+    return confirm
+
+
 def _disjunct_proof(d: Disjunct, nodes: list[tuple[Any, ...]]) -> DisjunctProof:
     atoms = tuple(AtomSpec(a.x, a.y, a.const, a.strict) for a in d.atoms)
     out: list[Any] = []
@@ -163,7 +170,7 @@ def _decide(net: Network, prop: Property, onnx_path: str | Path | None, timeout:
         confirmers = [_confirmer(net, prop.disjuncts[i], onnx_path, found) for i in members]
         now = time.perf_counter()
         out = search_box(arr, lo, hi, goals, deadline=now + SEARCH_SHARE * (end - now), rng=gen,
-                         confirm=lambda k, x, c=confirmers: c[k](x), batch=batch, progress=progress)
+                         confirm=_dispatch(confirmers), batch=batch, progress=progress)
         stats.append(out.stats)
         log.info("disjuncts %s: %s (%s) after %d domains, %.2f s", members, out.status, out.message,
                  out.stats.domains, out.stats.seconds)
