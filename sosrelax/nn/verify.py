@@ -399,6 +399,11 @@ def verify(
                         f"{len(certs)} verified certificate(s) cover every disjunct")
 
 
+#: Networks with at most this many inputs are searched by splitting inputs, wider ones by splitting
+#: unstable ReLUs (:mod:`sosrelax.nn.search.relu_bab`).
+SPLIT_INPUTS_UP_TO = 16
+
+
 def _search(net: Network, prop: Property, onnx_path: str | Path | None, timeout: float,
             gen: np.random.Generator, semantics: str, progress: Any) -> VerifyResult:
     from sosrelax.nn.search import decide
@@ -410,8 +415,14 @@ def _search(net: Network, prop: Property, onnx_path: str | Path | None, timeout:
 
         raise InvalidValueError("float32 semantics needs a network whose layers are float32 products of "
                                 "the model (Network.float32_layers); use semantics='real'")
-    res = decide(net, prop, onnx_path=onnx_path, timeout=timeout, semantics=semantics, rng=gen,
-                 progress=progress)
+    if net.n_inputs > SPLIT_INPUTS_UP_TO:
+        from sosrelax.nn.search.relu_bab import decide_wide
+
+        res = decide_wide(net, prop, onnx_path=onnx_path, timeout=timeout, semantics=semantics, rng=gen,
+                          progress=progress)
+    else:
+        res = decide(net, prop, onnx_path=onnx_path, timeout=timeout, semantics=semantics, rng=gen,
+                     progress=progress)
     stats = {"domains": float(sum(s.domains for s in res.stats)),
              "leaves": float(sum(s.leaves for s in res.stats)),
              "search_seconds": res.search_seconds, "check_seconds": res.check_seconds}
