@@ -173,7 +173,8 @@ class _FirstLayer:
         zr = yr @ arr.absW[1].T
         l1, u1 = zc - zr, zc + zr
         ph1 = phases[1]
-        need = (u1 > 0) & (ph1 >= 0) & ~empty[:, None]
+        # CROWN rows exactly where the checker computes them: interval-unstable, unsplit neurons
+        need = (u1 > 0) & (l1 < 0) & (ph1 == 0) & ~empty[:, None]
         W0, b0 = arr.W[0], arr.b[0]
         for i in range(B):
             rows_j = np.flatnonzero(need[i])
