@@ -184,3 +184,28 @@ def test_acas_instances(net_name, prop_name, truth, tmp_path):
     assert main(["check", str(path), "--network", f"N={onnx}", "--property", str(spec)]) == 0
     other = DATA / "acasxu" / "prop_2.vnnlib"
     assert main(["check", str(path), "--property", str(other)]) == 1  # bound to another property
+
+
+def test_float32_semantics_refuses_what_only_real_arithmetic_proves():
+    """z = 2^24 x0 - 2^24 x1 + 0.5 at x0 = 1 + 2^-23, x1 = 1 is 2.5 exactly, but a float32 evaluation
+    that adds the 0.5 before the cancellation returns 2 (the spacing of float32 at 2^24 is 2): the
+    claim "z > 2.25" holds in real arithmetic and fails in that float32 execution."""
+    from dataclasses import replace
+
+    w1 = np.array([[2.0**24, -(2.0**24)]])
+    net = replace(from_weights([w1, np.eye(1)], [np.array([0.5]), np.zeros(1)]), float32_layers=True)
+    x0 = 1 + 2.0**-23
+    spec = ("(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n"
+            f"(assert (>= X_0 {x0!r}))\n(assert (<= X_0 {x0!r}))\n(assert (>= X_1 1))\n(assert (<= X_1 1))\n"
+            "(assert (<= Y_0 2.25))\n")
+    prop = parse_vnnlib(spec, source="f32.vnnlib")
+    # the float32 execution that violates the claim
+    acc = np.float32(2.0**24) * np.float32(x0) + np.float32(0.5)
+    assert float(acc - np.float32(2.0**24)) == 2.0
+    real = verify(net, prop, timeout=10, semantics="real")
+    f32 = verify(net, prop, timeout=10, semantics="float32")
+    assert real.status is Result.UNSAT and real.proof_report.valid
+    assert f32.status is not Result.UNSAT  # no proof covers the float32 execution
+    # the real proof, restated for the float32 semantics, is rejected by the checker
+    as_f32 = ProofTree(real.proof.layers, real.proof.input_shape, real.proof.disjuncts, semantics="float32")
+    assert not check_proof_tree(as_f32).valid
