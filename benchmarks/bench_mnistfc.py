@@ -81,7 +81,7 @@ def main() -> int:
         "",
         "`benchmarks/bench_mnistfc.py`: network `mnist-net_256x2.onnx` (784 inputs, two hidden layers of 256),",
         "30 robustness properties (L-infinity radius 0.03 and 0.05); `decide_wide` searches the 9 disjuncts of",
-        "a property jointly (CROWN + alpha-CROWN bounds, BaBSR-style ReLU splits, PGD first).  Every `unsat`",
+        "a property jointly (CROWN + alpha-CROWN bounds, filtered smart ReLU branching, PGD).  Every `unsat`",
         "has a proof tree that the independent checker accepted (check seconds in the table, included in the",
         "total); every `sat` a counterexample confirmed in exact arithmetic and by onnxruntime.  nnenum and",
         "alpha-beta-CROWN times are the competition's (`results.csv`, other hardware), for context only.",
