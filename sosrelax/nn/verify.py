@@ -49,6 +49,7 @@ from sosrelax.nn.rungs import (
     prove_atom_violated,
 )
 from sosrelax.nn.vnnlib import Atom, Disjunct, Property
+from sosrelax.nn.witness import confirm_counterexample
 
 __all__ = [
     "DEFAULT_RUNGS",
@@ -189,30 +190,6 @@ def attack(net: Network, d: Disjunct, rng: np.random.Generator, *, seconds: floa
             break
     best = X[order[0]]
     return best if m[order[0]] >= 0 else None
-
-
-def confirm_counterexample(
-    net: Network, d: Disjunct, x: np.ndarray, onnx_path: str | Path | None
-) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
-    """Re-execute ``x`` exactly through the IR and through onnxruntime; the pair if both agree."""
-    if d.poly:
-        from sosrelax.nn.spec_poly import confirm_poly
-
-        return confirm_poly(net, d, x, onnx_path)
-    xq = [Fraction(float(v)) for v in x]
-    yq = net.forward_exact(xq)
-    if not d.holds(xq, yq):
-        return None
-    y = tuple(float(v) for v in yq)
-    if onnx_path is not None:
-        from sosrelax.nn.onnx_loader import onnx_forward
-
-        yo = onnx_forward(onnx_path, np.asarray(x, dtype=np.float64), net.input_shape)
-        for a in d.atoms:
-            val = sum(float(v) * float(x[i]) for i, v in a.x) + sum(float(v) * yo[j] for j, v in a.y)
-            if val + float(a.const) < -ONNX_TOLERANCE:
-                return None
-    return tuple(float(v) for v in x), y
 
 
 # ------------------------------------------------------------------------------------------------

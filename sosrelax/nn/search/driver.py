@@ -32,8 +32,9 @@ from sosrelax.nn.ir import Network
 from sosrelax.nn.search.bab import Goal, SearchStats, search_box
 from sosrelax.nn.search.bounds import Arrays
 from sosrelax.nn.vnnlib import Atom, Disjunct, Property
+from sosrelax.nn.witness import Witnesses
 
-__all__ = ["SEMANTICS", "SearchResult", "atom_arrays", "decide"]
+__all__ = ["SEMANTICS", "SearchResult", "atom_arrays", "decide", "inner_box"]
 
 log = logging.getLogger(__name__)
 
@@ -91,24 +92,15 @@ def atom_arrays(atoms: tuple[Atom, ...], nx: int, ny: int) -> tuple[np.ndarray, 
     return A, B, c
 
 
-def _confirmer(net: Network, d: Disjunct, onnx_path: str | Path | None,
-               found: list[tuple[tuple[float, ...], tuple[float, ...]]]) -> Callable[[np.ndarray], bool]:
-    from sosrelax.nn.verify import confirm_counterexample
-
-    def confirm(x: np.ndarray) -> bool:
-        cex = confirm_counterexample(net, d, x, onnx_path)
-        if cex is not None:
-            found.append(cex)
-        return cex is not None
-
-    return confirm
-
-
-def _dispatch(confirmers: list[Callable[[np.ndarray], bool]]) -> Callable[[int, np.ndarray], bool]:
-    def confirm(k: int, x: np.ndarray) -> bool:
-        return confirmers[k](x)
-
-    return confirm
+def inner_box(lo: tuple[Any, ...], hi: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The float box ``[lo', hi']`` inside the exact box ``[lo, hi]`` (bounds rounded inward)."""
+    a = np.array([float(q) for q in lo])
+    b = np.array([float(q) for q in hi])
+    a = np.array([np.nextafter(x, np.inf) if Fraction(x) < Fraction(q) else x for x, q in zip(a, lo, strict=True)])
+    b = np.array([np.nextafter(x, -np.inf) if Fraction(x) > Fraction(q) else x for x, q in zip(b, hi, strict=True)])
+    flat = a > b  # no float inside a degenerate coordinate: search it at its nearest float
+    near = np.array([float(q) for q in lo])
+    return np.where(flat, near, a), np.where(flat, near, b)
 
 
 def _disjunct_proof(d: Disjunct, nodes: list[tuple[Any, ...]]) -> DisjunctProof:
@@ -156,7 +148,6 @@ def _decide(net: Network, prop: Property, onnx_path: str | Path | None, timeout:
     end = t0 + timeout
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     arr = Arrays.from_network(net, float32=semantics == "float32")
-    found: list[tuple[tuple[float, ...], tuple[float, ...]]] = []
     stats: list[SearchStats] = []
     nodes: dict[int, list[tuple[Any, ...]]] = {}
     groups: dict[tuple[Any, ...], list[int]] = {}
@@ -164,18 +155,17 @@ def _decide(net: Network, prop: Property, onnx_path: str | Path | None, timeout:
         groups.setdefault((d.lo, d.hi), []).append(i)
     for members in groups.values():
         d0 = prop.disjuncts[members[0]]
-        lo = np.array([float(v) for v in d0.lo])
-        hi = np.array([float(v) for v in d0.hi])
+        lo, hi = inner_box(d0.lo, d0.hi)  # splits and witnesses stay inside the exact box
         goals = [Goal(*atom_arrays(prop.disjuncts[i].atoms, net.n_inputs, net.n_outputs)) for i in members]
-        confirmers = [_confirmer(net, prop.disjuncts[i], onnx_path, found) for i in members]
+        wit = Witnesses(net, [prop.disjuncts[i] for i in members], onnx_path)
         now = time.perf_counter()
         out = search_box(arr, lo, hi, goals, deadline=now + SEARCH_SHARE * (end - now), rng=gen,
-                         confirm=_dispatch(confirmers), batch=batch, progress=progress)
+                         confirm=wit.confirm, batch=batch, progress=progress)
         stats.append(out.stats)
         log.info("disjuncts %s: %s (%s) after %d domains, %.2f s", members, out.status, out.message,
                  out.stats.domains, out.stats.seconds)
-        if out.status == "sat" and found:
-            return SearchResult("sat", found[-1], None, None, tuple(stats),
+        if out.status == "sat" and wit.found:
+            return SearchResult("sat", wit.found[-1], None, None, tuple(stats),
                                 f"disjunct {members[out.disjunct or 0]}: counterexample ({out.message}) "
                                 "re-checked exactly" + (" and by onnxruntime" if onnx_path else ""),
                                 time.perf_counter() - t0)

@@ -55,8 +55,9 @@ from sosrelax.nn.search.bounds import (
     optimise_slopes,
     relaxation,
 )
-from sosrelax.nn.search.driver import SEMANTICS, SearchResult, atom_arrays
+from sosrelax.nn.search.driver import SEMANTICS, SearchResult, atom_arrays, inner_box
 from sosrelax.nn.vnnlib import Disjunct, Property
+from sosrelax.nn.witness import Witnesses
 
 __all__ = ["JointOutcome", "JointStats", "decide_wide", "search_joint"]
 
@@ -639,36 +640,6 @@ def _children(tree: _JointTree, dom: _Open, layer: np.ndarray, index: np.ndarray
     return first
 
 
-def _confirmer(net: Network, d: Disjunct, onnx_path: str | Path | None,
-               found: list[tuple[tuple[float, ...], tuple[float, ...]]]) -> Callable[[np.ndarray], bool]:
-    """``confirm(x)``: True when ``x`` violates ``d`` in the exact forward pass (and onnxruntime)."""
-    from sosrelax.nn.verify import confirm_counterexample
-
-    def confirm(x: np.ndarray) -> bool:
-        cex = confirm_counterexample(net, d, x, onnx_path)
-        if cex is not None:
-            found.append(cex)
-        return cex is not None
-
-    return confirm
-
-
-def _dispatch(confirms: list[Callable[[np.ndarray], bool]]) -> Callable[[int, np.ndarray], bool]:
-    def confirm(d: int, x: np.ndarray) -> bool:
-        return confirms[d](x)
-
-    return confirm
-
-
-def _inner(lo: tuple[Any, ...], hi: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The float box ``[lo', hi']`` inside the exact box ``[lo, hi]`` (bounds rounded inward)."""
-    a = np.array([float(q) for q in lo])
-    b = np.array([float(q) for q in hi])
-    a = np.array([np.nextafter(x, np.inf) if Fraction(x) < Fraction(q) else x for x, q in zip(a, lo, strict=True)])
-    b = np.array([np.nextafter(x, -np.inf) if Fraction(x) > Fraction(q) else x for x, q in zip(b, hi, strict=True)])
-    return a, b
-
-
 def _proof(d: Disjunct, nodes: list[tuple[Any, ...]]) -> DisjunctProof:
     atoms = tuple(AtomSpec(a.x, a.y, a.const, a.strict) for a in d.atoms)
     return DisjunctProof(tuple(Fraction(v) for v in d.lo), tuple(Fraction(v) for v in d.hi), atoms,
@@ -719,21 +690,20 @@ def _decide_wide(net: Network, prop: Property, onnx_path: str | Path | None, tim
         boxes.setdefault((tuple(d.lo), tuple(d.hi)), []).append(i)
     nodes: dict[int, list[tuple[Any, ...]]] = {}
     stats: list[JointStats] = []
-    found: list[tuple[tuple[float, ...], tuple[float, ...]]] = []
     for (blo, bhi), members in boxes.items():
         lo = np.array([float(v) for v in blo])
         hi = np.array([float(v) for v in bhi])
         groups = [atom_arrays(prop.disjuncts[i].atoms, net.n_inputs, net.n_outputs) for i in members]
-        confirms = [_confirmer(net, prop.disjuncts[i], onnx_path, found) for i in members]
+        wit = Witnesses(net, [prop.disjuncts[i] for i in members], onnx_path)
         now = time.perf_counter()
-        out = search_joint(arr, lo, hi, groups, inner=_inner(blo, bhi), deadline=now + SEARCH_SHARE * (end - now), rng=gen,
-                           confirm=_dispatch(confirms), batch=batch,
+        out = search_joint(arr, lo, hi, groups, inner=inner_box(blo, bhi), deadline=now + SEARCH_SHARE * (end - now), rng=gen,
+                           confirm=wit.confirm, batch=batch,
                            alpha_steps=alpha_steps, progress=progress)
         stats.append(out.stats)
         log.info("disjuncts %s: %s (%s) after %d domains, %.2f s", members, out.status, out.message,
                  out.stats.domains, out.stats.seconds)
-        if out.status == "sat" and found:
-            return SearchResult("sat", found[-1], None, None, tuple(stats),
+        if out.status == "sat" and wit.found:
+            return SearchResult("sat", wit.found[-1], None, None, tuple(stats),
                                 f"disjunct {members[out.disjunct]}: counterexample ({out.message}) re-checked "
                                 "exactly" + (" and by onnxruntime" if onnx_path else ""), time.perf_counter() - t0)
         if out.status != "unsat" or out.nodes is None:
