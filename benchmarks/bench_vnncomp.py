@@ -1,4 +1,4 @@
-"""VNN-COMP 2021 ACAS Xu (and mnistfc) instances through ``sosrelax.nn.verify``, against the competition.
+"""VNN-COMP 2021 ACAS Xu instances through ``sosrelax.nn.verify``, against the competition.
 
 Each instance runs as a user runs it (ONNX model loaded and cross-checked with onnxruntime, VNN-LIB read,
 ``verify`` with the instance's time limit): the batched search, then — for ``unsat`` — the independent
@@ -9,9 +9,10 @@ instances; their hardware differs: compare solved counts, and times only roughly
 total: decided, wrong, median and total time, and the ratio of our total to nnenum's.
 
 Writes docs/benchmarks/vnncomp.md.  Needs the shared benchmark data next to the repository (skips with a
-message otherwise).  Run by hand::
+message otherwise).  The mnistfc instances have their own script, ``benchmarks/bench_mnistfc.py``.  Run by
+hand::
 
-    .venv/bin/python benchmarks/bench_vnncomp.py [--set acasxu|mnistfc] [--limit SECONDS] [--only TEXT]
+    .venv/bin/python benchmarks/bench_vnncomp.py [--limit SECONDS] [--only TEXT]
 """
 
 from __future__ import annotations
@@ -49,8 +50,7 @@ def run(bench: str, limit: float | None, only: str) -> list[dict[str, object]]:
         rows.append({
             "instance": f"{r['onnx'].replace('ACASXU_run2a_', '').replace('_batch_2000.onnx', '')} "
                         f"{r['vnnlib'].replace('.vnnlib', '')}",
-            "property": r["vnnlib"].split("_")[1].split(".")[0] if bench == "acasxu" else
-            r["vnnlib"].rsplit("_", 1)[1].replace(".vnnlib", ""),
+            "property": r["vnnlib"].split("_")[1].split(".")[0],
             "truth": r["truth"], "ours": ours, "wrong": wrong, "proof_ok": proof_ok,
             "seconds": total, "search": res.stats.get("search_seconds", 0.0),
             "check": res.stats.get("check_seconds", 0.0), "domains": int(res.stats.get("domains", 0)),
@@ -96,7 +96,7 @@ def summary(rows: list[dict[str, object]]) -> list[list[str]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--set", choices=["acasxu", "mnistfc"], default="acasxu")
+    ap.add_argument("--set", choices=["acasxu"], default="acasxu", help="the benchmark (mnistfc: bench_mnistfc.py)")
     ap.add_argument("--limit", type=float, default=None, help="seconds per instance (default: the instance's)")
     ap.add_argument("--only", default="", help="run the instances whose 'onnx:vnnlib' contains this text")
     ap.add_argument("--no-write", action="store_true", help="do not write the docs table")
@@ -136,9 +136,8 @@ def main() -> int:
                         "nnenum", "alpha-beta-CROWN"], detail, [False, False, False] + [True] * 5 + [False] * 2),
         "",
     ]
-    name = OUT if args.set == "acasxu" else OUT.with_name("vnncomp_mnistfc.md")
-    name.write_text("\n".join(text))
-    print(f"wrote {name}")
+    OUT.write_text("\n".join(text))
+    print(f"wrote {OUT}")
     return 0
 
 
