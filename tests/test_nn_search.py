@@ -209,3 +209,34 @@ def test_float32_semantics_refuses_what_only_real_arithmetic_proves():
     # the real proof, restated for the float32 semantics, is rejected by the checker
     as_f32 = ProofTree(real.proof.layers, real.proof.input_shape, real.proof.disjuncts, semantics="float32")
     assert not check_proof_tree(as_f32).valid
+
+
+def test_both_cores_search_and_check_give_the_same_answers(monkeypatch):
+    """The box split into four pieces searched by two processes: the merged tree is a valid proof;
+    the checker bounding its chunks on two processes reproduces the one-process bounds bit for bit."""
+    import sosrelax.certificate.proof_tree.check as checker
+    from sosrelax.certificate.proof_tree import check_leaves
+    from sosrelax.nn.search.bab import Goal
+    from sosrelax.nn.search.driver import _disjunct_proof, atom_arrays
+    from sosrelax.nn.search.parallel import search_box_parallel
+    from sosrelax.nn.witness import Witnesses
+
+    net = _net(4, (2, 24, 24, 2))
+    top = _grid_max(net)
+    prop = parse_vnnlib(_spec(top + 0.01), source="t.vnnlib")
+    d = prop.disjuncts[0]
+    goal = Goal(*atom_arrays(d.atoms, 2, 2))
+    lo = np.array([float(v) for v in d.lo])
+    hi = np.array([float(v) for v in d.hi])
+    out = search_box_parallel(Arrays.from_network(net), lo, hi, [goal], deadline=time.perf_counter() + 60,
+                              seed=0, witnesses=Witnesses(net, [d], None))
+    assert out.status == "unsat" and out.nodes is not None
+    tree = ProofTree(tuple(zip(net.weights, net.biases, strict=True)), net.input_shape,
+                     (_disjunct_proof(d, out.nodes[0]),))
+    assert check_proof_tree(tree).valid
+    monkeypatch.setattr(checker, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(checker, "_BATCH_ELEMENTS", 2 * 24 * 24 * 8)  # chunks of 8 leaves
+    two = check_leaves(tree)[0].bound
+    monkeypatch.setattr(checker, "CHECK_WORKERS", 1)
+    one = check_leaves(tree)[0].bound
+    assert two.size > 16 and np.array_equal(one, two)

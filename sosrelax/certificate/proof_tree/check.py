@@ -499,6 +499,41 @@ def _objective_rows(lam: np.ndarray, obj: tuple[np.ndarray, ...], alphas: list[A
     return _Rows(c, dc, cx, dcx, k0, dk0, has_alpha, alpha)
 
 
+#: Leaf domains from which the checker spreads its chunks over :data:`CHECK_WORKERS` processes.
+PARALLEL_FROM = 2048
+CHECK_WORKERS = 2
+
+_JOB: Any = None  # the chunks' shared data, inherited by forked workers (never pickled)
+
+
+def _chunk(s0: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    net, method, domains, rows, dom, order, dom_sorted, per = _JOB
+    lo_r, hi_r = np.searchsorted(dom_sorted, [s0, s0 + per])
+    sel = order[lo_r:hi_r]
+    with np.errstate(all="ignore"):
+        bnd, emp, _ = _bound_batch(net, method, domains[s0:s0 + per], rows.take(sel), dom[sel] - s0)
+    return sel, bnd, emp
+
+
+def _map_chunks(job: Any, starts: list[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The chunks' bounds, in order; on two processes (``fork``) when there are enough domains.  The
+    arithmetic is the same either way: each chunk is bounded by :func:`_bound_batch` alone."""
+    global _JOB
+    _JOB = job
+    try:
+        if len(job[2]) >= PARALLEL_FROM and len(starts) > 1 and CHECK_WORKERS > 1:
+            import multiprocessing as mp
+
+            try:
+                with mp.get_context("fork").Pool(CHECK_WORKERS) as pool:
+                    return pool.map(_chunk, starts, chunksize=1)
+            except (OSError, ValueError):  # no fork here: bound the chunks in this process
+                pass
+        return [_chunk(s0) for s0 in starts]
+    finally:
+        _JOB = None
+
+
 def _domain_key(lf: Any) -> tuple[bytes, bytes, tuple[tuple[int, int], ...]]:
     cons = []
     c = lf[3]
@@ -540,15 +575,11 @@ def _check_all(net: _Net, tree: ProofTree, which: Any, batch: int) -> list[LeafB
             first.setdefault(int(k), r)
         domains = [leaves[first[k]][1:4] for k in range(len(index))]
         order = np.argsort(dom, kind="stable")
-        dom_sorted = dom[order]
         nmax = max(net.dims)
         per = max(1, min(batch, _BATCH_ELEMENTS // (2 * nmax * nmax)))
-        for s0 in range(0, len(domains), per):
-            lo_r, hi_r = np.searchsorted(dom_sorted, [s0, s0 + per])
-            sel = order[lo_r:hi_r]
-            with np.errstate(all="ignore"):
-                bnd, emp, _ = _bound_batch(net, tree.intermediate, domains[s0:s0 + per], rows.take(sel),
-                                           dom[sel] - s0)
+        starts = list(range(0, len(domains), per))
+        job = (net, tree.intermediate, domains, rows, dom, order, dom[order], per)
+        for sel, bnd, emp in _map_chunks(job, starts):
             bounds[sel] = bnd
             empty[sel] = emp
     own = np.array(owner, dtype=np.int64)

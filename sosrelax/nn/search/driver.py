@@ -46,6 +46,10 @@ SEMANTICS = ("real", "float32")
 #: costs a fraction of the search (each leaf bounded once, no attack, no branching).
 SEARCH_SHARE = 0.8
 
+#: Seconds a search runs in this process before it is restarted on pieces of the box in
+#: :data:`~sosrelax.nn.search.parallel.WORKERS` processes (most instances are decided sooner).
+PARALLEL_AFTER = 1.0
+
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -121,25 +125,28 @@ def decide(
     net: Network, prop: Property, *, onnx_path: str | Path | None = None, timeout: float = 60.0,
     semantics: str = "real", rng: np.random.Generator | int | None = 0, batch: int = 2048,
     progress: Callable[[SearchStats, int, float], None] | None = None, blas_threads: int | None = 1,
+    workers: int = 2,
 ) -> SearchResult:
     """Decide a property whose atoms are all linear (no polynomial or hidden-node atoms).
 
     ``unsat`` only with a proof tree the checker accepted; ``sat`` only with a counterexample the
     exact forward pass (and onnxruntime, with ``onnx_path``) confirmed.  ``blas_threads`` caps the
     BLAS threads while it runs (the search's matrix products are small and many: one thread is
-    measured faster than two on the benchmark networks; ``None`` leaves BLAS alone).
+    measured faster than two on the benchmark networks; ``None`` leaves BLAS alone).  A search not
+    decided within :data:`PARALLEL_AFTER` seconds is restarted on pieces of its box in ``workers``
+    processes (``workers=1``: it just goes on alone).
     """
     from threadpoolctl import threadpool_limits
 
     if blas_threads is None:
-        return _decide(net, prop, onnx_path, timeout, semantics, rng, batch, progress)
+        return _decide(net, prop, onnx_path, timeout, semantics, rng, batch, progress, workers)
     with threadpool_limits(limits=blas_threads, user_api="blas"):
-        return _decide(net, prop, onnx_path, timeout, semantics, rng, batch, progress)
+        return _decide(net, prop, onnx_path, timeout, semantics, rng, batch, progress, workers)
 
 
 def _decide(net: Network, prop: Property, onnx_path: str | Path | None, timeout: float, semantics: str,
             rng: np.random.Generator | int | None, batch: int,
-            progress: Callable[[SearchStats, int, float], None] | None) -> SearchResult:
+            progress: Callable[[SearchStats, int, float], None] | None, workers: int) -> SearchResult:
     if semantics not in SEMANTICS:
         from sosrelax.errors import InvalidValueError
 
@@ -159,8 +166,19 @@ def _decide(net: Network, prop: Property, onnx_path: str | Path | None, timeout:
         goals = [Goal(*atom_arrays(prop.disjuncts[i].atoms, net.n_inputs, net.n_outputs)) for i in members]
         wit = Witnesses(net, [prop.disjuncts[i] for i in members], onnx_path)
         now = time.perf_counter()
-        out = search_box(arr, lo, hi, goals, deadline=now + SEARCH_SHARE * (end - now), rng=gen,
+        deadline = now + SEARCH_SHARE * (end - now)
+        # alone first; a search still open after PARALLEL_AFTER seconds starts again on both cores
+        out = search_box(arr, lo, hi, goals, deadline=min(deadline, now + PARALLEL_AFTER), rng=gen,
                          confirm=wit.confirm, batch=batch, progress=progress)
+        if out.status == "timeout" and workers > 1 and deadline - time.perf_counter() > PARALLEL_AFTER:
+            from sosrelax.nn.search.parallel import search_box_parallel
+
+            seed = int(gen.integers(2**31))
+            out = search_box_parallel(arr, lo, hi, goals, deadline=deadline, seed=seed, witnesses=wit,
+                                      batch=batch, workers=workers)
+        elif out.status == "timeout" and time.perf_counter() < deadline:
+            out = search_box(arr, lo, hi, goals, deadline=deadline, rng=gen, confirm=wit.confirm,
+                             batch=batch, progress=progress)
         stats.append(out.stats)
         log.info("disjuncts %s: %s (%s) after %d domains, %.2f s", members, out.status, out.message,
                  out.stats.domains, out.stats.seconds)
