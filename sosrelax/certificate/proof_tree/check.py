@@ -500,7 +500,7 @@ def _objective_rows(lam: np.ndarray, obj: tuple[np.ndarray, ...], alphas: list[A
 
 
 #: Leaf domains from which the checker spreads its chunks over :data:`CHECK_WORKERS` processes.
-PARALLEL_FROM = 2048
+PARALLEL_FROM = 512
 CHECK_WORKERS = 2
 
 _JOB: Any = None  # the chunks' shared data, inherited by forked workers (never pickled)
