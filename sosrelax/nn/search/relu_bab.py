@@ -117,18 +117,33 @@ class _JointTree:
         return out
 
     def preorder(self, d: int, n_atoms: int) -> list[tuple[Any, ...]]:
-        """Disjunct ``d``'s tree: the joint tree cut at the nodes where ``d`` closed."""
+        """Disjunct ``d``'s tree: the joint tree, cut where ``d`` closed unless every sub-domain below
+        closes ``d`` too (then the joint leaves are kept, so that the disjuncts' trees share their
+        leaves' domains and the checker bounds each of those once)."""
+        ok: dict[int, bool] = {}
+        walk: list[tuple[int, bool]] = [(0, False)]
+        while walk:
+            node, seen = walk.pop()
+            sp = self.split.get(node)
+            if sp is None:
+                ok[node] = (node, d) in self.leaf
+            elif not seen:
+                walk += [(node, True), (sp[3], False), (sp[4], False)]
+            else:
+                ok[node] = ok[sp[3]] and ok[sp[4]]
         out: list[tuple[Any, ...]] = []
         stack = [0]
         while stack:
             node = stack.pop()
             lf = self.leaf.get((node, d))
-            if lf is not None:
+            sp = self.split.get(node)
+            if lf is not None and (sp is None or not ok[node]):
                 lam = [0.0] * n_atoms
                 lam[lf[0]] = 1.0
                 out.append(("l", tuple(lam), lf[1]))
                 continue
-            kind, k, j, first, second = self.split[node]
+            assert sp is not None, "open node in a finished tree"
+            kind, k, j, first, second = sp
             out.append((kind, k, j))
             stack.append(second)
             stack.append(first)
@@ -484,9 +499,14 @@ def search_joint(
         else:
             bnd = intermediate_bounds(arr, blo, bhi, cur.phases)
         bnd.empty = _clearly_empty(bnd)
-        lb, g = _rows_bounds(arr, bnd, blo, bhi, (C, d_, Cx), cur.mask[:, owner])
+        # every row (also of disjuncts closed higher up: where they close here too, their trees can
+        # keep the joint leaves, which the checker then bounds once for all disjuncts)
+        before = cur.mask.copy()
+        lb, g = _rows_bounds(arr, bnd, blo, bhi, (C, d_, Cx), np.ones((b, R), dtype=bool))
         ok = (lb > tol) & cur.mask[:, owner]  # (b, R): rows that close an open disjunct
         _record(tree, cur, ok, bnd.empty, owner, local, row_mask, lb, None)
+        for i, r in zip(*np.nonzero((lb > tol) & ~before[:, owner]), strict=True):
+            tree.leaf.setdefault((int(cur.ids[i]), int(owner[r])), (int(local[r]), None))
         stats.closed_by["crown"] = stats.closed_by.get("crown", 0) + int(ok.any(axis=1).sum())
         if alpha_steps and cur.mask.any():
             lb2, codes = _alpha_rows(arr, bnd, blo, bhi, (C, d_, Cx), cur.mask[:, owner] & ~bnd.empty[:, None],
