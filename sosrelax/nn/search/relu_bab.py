@@ -505,8 +505,7 @@ def search_joint(
         lb, g = _rows_bounds(arr, bnd, blo, bhi, (C, d_, Cx), np.ones((b, R), dtype=bool))
         ok = (lb > tol) & cur.mask[:, owner]  # (b, R): rows that close an open disjunct
         _record(tree, cur, ok, bnd.empty, owner, local, row_mask, lb, None)
-        for i, r in zip(*np.nonzero((lb > tol) & ~before[:, owner]), strict=True):
-            tree.leaf.setdefault((int(cur.ids[i]), int(owner[r])), (int(local[r]), None))
+        _record_closed(tree, cur.ids, (lb > tol) & ~before[:, owner], owner, local)
         stats.closed_by["crown"] = stats.closed_by.get("crown", 0) + int(ok.any(axis=1).sum())
         if alpha_steps and cur.mask.any():
             lb2, codes = _alpha_rows(arr, bnd, blo, bhi, (C, d_, Cx), cur.mask[:, owner] & ~bnd.empty[:, None],
@@ -607,6 +606,13 @@ def _record(tree: _JointTree, cur: _Open, ok: np.ndarray, empty: np.ndarray, own
             codes = None if alpha is None else alpha[(int(i), r)]
             tree.leaf[(node, int(d))] = (int(local[r]), codes)
             cur.mask[i, d] = False
+
+
+def _record_closed(tree: _JointTree, ids: np.ndarray, ok: np.ndarray, owner: np.ndarray,
+                   local: np.ndarray) -> None:
+    """Leaves of disjuncts closed higher up that close here too (``ok``: rows, per sub-domain)."""
+    for i, r in zip(*np.nonzero(ok), strict=True):
+        tree.leaf.setdefault((int(ids[i]), int(owner[r])), (int(local[r]), None))
 
 
 def _try_points(arr: Arrays, xs: np.ndarray, worst: np.ndarray, owner: np.ndarray,
