@@ -240,3 +240,16 @@ def test_both_cores_search_and_check_give_the_same_answers(monkeypatch):
     monkeypatch.setattr(checker, "CHECK_WORKERS", 1)
     one = check_leaves(tree)[0].bound
     assert two.size > 16 and np.array_equal(one, two)
+
+
+def test_verify_never_answers_without_its_evidence(monkeypatch):
+    """A search answer without its evidence (sat without a confirmed witness, unsat without an accepted
+    proof) is reported as unknown."""
+    import sosrelax.nn.search as search
+    from sosrelax.nn.search.driver import SearchResult
+
+    net = _net(1)
+    prop = parse_vnnlib(_spec(0.0), source="t.vnnlib")
+    for fake in (SearchResult("sat"), SearchResult("unsat")):
+        monkeypatch.setattr(search, "decide", lambda *a, _f=fake, **k: _f)
+        assert verify(net, prop, timeout=5, semantics="real").status is Result.UNKNOWN

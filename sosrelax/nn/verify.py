@@ -403,8 +403,13 @@ def _search(net: Network, prop: Property, onnx_path: str | Path | None, timeout:
     stats = {"domains": float(sum(s.domains for s in res.stats)),
              "leaves": float(sum(s.leaves for s in res.stats)),
              "search_seconds": res.search_seconds, "check_seconds": res.check_seconds}
-    return VerifyResult(Result(res.status), res.counterexample, (), (), res.message,
-                        res.proof if res.status == "unsat" else None, res.report, semantics, stats)
+    status = Result(res.status)
+    if status is Result.SAT and res.counterexample is None:  # never sat without a confirmed witness
+        status = Result.UNKNOWN
+    if status is Result.UNSAT and not (res.report is not None and res.report.valid):
+        status = Result.UNKNOWN  # never unsat without a proof the checker accepted
+    return VerifyResult(status, res.counterexample, (), (), res.message,
+                        res.proof if status is Result.UNSAT else None, res.report, semantics, stats)
 
 
 def leaves_cover(box: tuple[Sequence[Fraction], Sequence[Fraction]],

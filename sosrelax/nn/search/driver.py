@@ -187,8 +187,8 @@ def _decide(net: Network, prop: Property, onnx_path: str | Path | None, timeout:
                                 f"disjunct {members[out.disjunct or 0]}: counterexample ({out.message}) "
                                 "re-checked exactly" + (" and by onnxruntime" if onnx_path else ""),
                                 time.perf_counter() - t0)
-        if out.status != "unsat" or out.nodes is None:
-            return SearchResult(out.status, None, None, None, tuple(stats),
+        if out.status != "unsat" or out.nodes is None:  # a "sat" here has no confirmed witness
+            return SearchResult("unknown" if out.status == "sat" else out.status, None, None, None, tuple(stats),
                                 f"disjuncts {members}: {out.message}", time.perf_counter() - t0)
         for i, tree_nodes in zip(members, out.nodes, strict=True):
             nodes[i] = tree_nodes

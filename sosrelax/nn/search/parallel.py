@@ -67,14 +67,18 @@ def search_box_parallel(
     seed: int, witnesses: Witnesses, batch: int = 2048, workers: int = WORKERS, levels: int = 2,
 ) -> BoxOutcome:
     """:func:`~sosrelax.nn.search.bab.search_box` on ``2**levels`` pieces of the box in ``workers``
-    processes.  ``witnesses.confirm`` re-checks candidates in the workers; a ``sat`` witness is
-    confirmed once more here (so that ``witnesses.found`` holds it)."""
+    processes.  The workers re-check candidates exactly; a ``sat`` witness is confirmed once more here
+    with ``witnesses`` (onnxruntime included when it has the model file), so ``witnesses.found`` holds it.
+    A witness this process does not confirm ends the search as ``unknown``."""
     t0 = time.perf_counter()
     boxes, shape = _pieces(lo, hi, levels)
+    # the workers confirm candidates in exact arithmetic only (no onnxruntime session after a fork);
+    # this process confirms a worker's witness again, onnxruntime included
+    exact_only = Witnesses(witnesses.net, witnesses.disjuncts, None)
     ctx = mp.get_context("fork")
     outs: list[BoxOutcome | None] = [None] * len(boxes)
     with ctx.Pool(min(workers, len(boxes))) as pool:
-        pending = {i: pool.apply_async(_piece, (arr, a, b, goals, deadline, seed + i, witnesses, batch))
+        pending = {i: pool.apply_async(_piece, (arr, a, b, goals, deadline, seed + i, exact_only, batch))
                    for i, (a, b) in enumerate(boxes)}
         while pending:
             for i in [i for i, r in pending.items() if r.ready()]:
@@ -87,7 +91,8 @@ def search_box_parallel(
                     return out
                 if out.status != "unsat":
                     pool.terminate()
-                    return BoxOutcome(out.status, stats=_merged(outs, t0), message=f"piece {i}: {out.message}")
+                    status = "unknown" if out.status == "sat" else out.status  # witness not confirmed here
+                    return BoxOutcome(status, stats=_merged(outs, t0), message=f"piece {i}: {out.message}")
             if time.perf_counter() > deadline + 5.0:  # a worker that does not stop: give up on it
                 pool.terminate()
                 return BoxOutcome("timeout", stats=_merged(outs, t0), message="time limit reached")

@@ -732,8 +732,8 @@ def _decide_wide(net: Network, prop: Property, onnx_path: str | Path | None, tim
             return SearchResult("sat", wit.found[-1], None, None, tuple(stats),
                                 f"disjunct {members[out.disjunct]}: counterexample ({out.message}) re-checked "
                                 "exactly" + (" and by onnxruntime" if onnx_path else ""), time.perf_counter() - t0)
-        if out.status != "unsat" or out.nodes is None:
-            return SearchResult(out.status, None, None, None, tuple(stats), out.message, time.perf_counter() - t0)
+        if out.status != "unsat" or out.nodes is None:  # a "sat" here has no confirmed witness
+            return SearchResult("unknown" if out.status == "sat" else out.status, None, None, None, tuple(stats), out.message, time.perf_counter() - t0)
         for i, nd in zip(members, out.nodes, strict=True):
             nodes[i] = nd
     t_search = time.perf_counter() - t0
