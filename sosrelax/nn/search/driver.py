@@ -34,7 +34,7 @@ from sosrelax.nn.search.bounds import Arrays
 from sosrelax.nn.vnnlib import Atom, Disjunct, Property
 from sosrelax.nn.witness import Witnesses
 
-__all__ = ["SEMANTICS", "SearchResult", "atom_arrays", "decide", "inner_box"]
+__all__ = ["SEMANTICS", "BoxSearch", "SearchResult", "atom_arrays", "decide", "decide_by_boxes", "inner_box"]
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,9 @@ def _disjunct_proof(d: Disjunct, nodes: list[tuple[Any, ...]]) -> DisjunctProof:
     for node in nodes:
         if node[0] == "l":
             codes = node[2]
-            out.append(("l", tuple(float(v) for v in node[1]),
-                        None if codes is None else bytes(np.asarray(codes, dtype=np.uint8))))
+            if codes is not None and not isinstance(codes, bytes):
+                codes = bytes(np.asarray(codes, dtype=np.uint8))
+            out.append(("l", tuple(float(v) for v in node[1]), codes))
         else:
             out.append(node)
     return DisjunctProof(tuple(Fraction(v) for v in d.lo), tuple(Fraction(v) for v in d.hi), atoms,
@@ -147,6 +148,42 @@ def decide(
 def _decide(net: Network, prop: Property, onnx_path: str | Path | None, timeout: float, semantics: str,
             rng: np.random.Generator | int | None, batch: int,
             progress: Callable[[SearchStats, int, float], None] | None, workers: int) -> SearchResult:
+    def search(arr: Arrays, members: list[int], box: tuple[Any, Any], wit: Witnesses, deadline: float,
+               gen: np.random.Generator) -> Any:
+        lo, hi = inner_box(*box)  # splits and witnesses stay inside the exact box
+        goals = [Goal(*atom_arrays(prop.disjuncts[i].atoms, net.n_inputs, net.n_outputs)) for i in members]
+        now = time.perf_counter()
+        # alone first; a search still open after PARALLEL_AFTER seconds starts again on both cores
+        out = search_box(arr, lo, hi, goals, deadline=min(deadline, now + PARALLEL_AFTER), rng=gen,
+                         confirm=wit.confirm, batch=batch, progress=progress)
+        if out.status == "timeout" and workers > 1 and deadline - time.perf_counter() > PARALLEL_AFTER:
+            from sosrelax.nn.search.parallel import search_box_parallel
+
+            seed = int(gen.integers(2**31))
+            return search_box_parallel(arr, lo, hi, goals, deadline=deadline, seed=seed, witnesses=wit,
+                                       batch=batch, workers=workers)
+        if out.status == "timeout" and time.perf_counter() < deadline:
+            return search_box(arr, lo, hi, goals, deadline=deadline, rng=gen, confirm=wit.confirm,
+                              batch=batch, progress=progress)
+        return out
+
+    return decide_by_boxes(net, prop, search, onnx_path=onnx_path, timeout=timeout, semantics=semantics,
+                           rng=rng, meta={"search": "input-split"})
+
+
+#: ``search(arr, members, (lo, hi), witnesses, deadline, rng)``: decide the disjuncts ``members`` of one
+#: exact box; returns an outcome with ``status``, ``disjunct`` (for sat), ``nodes`` (one preorder tree per
+#: member, for unsat), ``stats`` and ``message``.
+BoxSearch = Callable[[Arrays, list[int], tuple[Any, Any], Witnesses, float, np.random.Generator], Any]
+
+
+def decide_by_boxes(net: Network, prop: Property, search: BoxSearch, *, onnx_path: str | Path | None,
+                    timeout: float, semantics: str, rng: np.random.Generator | int | None,
+                    meta: dict[str, str], search_share: float = SEARCH_SHARE) -> SearchResult:
+    """The frame both searches share: disjuncts grouped by box and searched together by ``search``, a
+    ``sat`` only with a witness ``Witnesses`` confirmed, an ``unsat`` only when the trees of every
+    disjunct, assembled into one :class:`ProofTree`, are accepted by the checker.  Each box's search
+    gets ``search_share`` of the time left; the rest is kept for the check."""
     if semantics not in SEMANTICS:
         from sosrelax.errors import InvalidValueError
 
@@ -159,33 +196,18 @@ def _decide(net: Network, prop: Property, onnx_path: str | Path | None, timeout:
     nodes: dict[int, list[tuple[Any, ...]]] = {}
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, d in enumerate(prop.disjuncts):  # disjuncts over one box are searched together
-        groups.setdefault((d.lo, d.hi), []).append(i)
-    for members in groups.values():
-        d0 = prop.disjuncts[members[0]]
-        lo, hi = inner_box(d0.lo, d0.hi)  # splits and witnesses stay inside the exact box
-        goals = [Goal(*atom_arrays(prop.disjuncts[i].atoms, net.n_inputs, net.n_outputs)) for i in members]
+        groups.setdefault((tuple(d.lo), tuple(d.hi)), []).append(i)
+    for box, members in groups.items():
         wit = Witnesses(net, [prop.disjuncts[i] for i in members], onnx_path)
         now = time.perf_counter()
-        deadline = now + SEARCH_SHARE * (end - now)
-        # alone first; a search still open after PARALLEL_AFTER seconds starts again on both cores
-        out = search_box(arr, lo, hi, goals, deadline=min(deadline, now + PARALLEL_AFTER), rng=gen,
-                         confirm=wit.confirm, batch=batch, progress=progress)
-        if out.status == "timeout" and workers > 1 and deadline - time.perf_counter() > PARALLEL_AFTER:
-            from sosrelax.nn.search.parallel import search_box_parallel
-
-            seed = int(gen.integers(2**31))
-            out = search_box_parallel(arr, lo, hi, goals, deadline=deadline, seed=seed, witnesses=wit,
-                                      batch=batch, workers=workers)
-        elif out.status == "timeout" and time.perf_counter() < deadline:
-            out = search_box(arr, lo, hi, goals, deadline=deadline, rng=gen, confirm=wit.confirm,
-                             batch=batch, progress=progress)
+        out = search(arr, members, box, wit, now + search_share * (end - now), gen)
         stats.append(out.stats)
         log.info("disjuncts %s: %s (%s) after %d domains, %.2f s", members, out.status, out.message,
                  out.stats.domains, out.stats.seconds)
         if out.status == "sat" and wit.found:
             return SearchResult("sat", wit.found[-1], None, None, tuple(stats),
-                                f"disjunct {members[out.disjunct or 0]}: counterexample ({out.message}) "
-                                "re-checked exactly" + (" and by onnxruntime" if onnx_path else ""),
+                                f"disjunct {members[max(out.disjunct or 0, 0)]}: counterexample "
+                                f"({out.message}) re-checked exactly" + (" and by onnxruntime" if onnx_path else ""),
                                 time.perf_counter() - t0)
         if out.status != "unsat" or out.nodes is None:  # a "sat" here has no confirmed witness
             return SearchResult("unknown" if out.status == "sat" else out.status, None, None, None, tuple(stats),
@@ -196,15 +218,14 @@ def _decide(net: Network, prop: Property, onnx_path: str | Path | None, timeout:
     t_search = time.perf_counter() - t0
     tree = ProofTree(tuple(zip(net.weights, net.biases, strict=True)), net.input_shape, tuple(proofs),
                      semantics=semantics, intermediate="crown",
-                     meta={"leaves": str(sum(s.leaves for s in stats)),
+                     meta={**meta, "leaves": str(sum(s.leaves for s in stats)),
                            "domains": str(sum(s.domains for s in stats))})
     report = check_proof_tree(tree, network=net)
-    t_check = report.seconds
     if not report.valid:
         log.warning("proof tree rejected by the checker: %s", report.reason)
         return SearchResult("unknown", None, tree, report, tuple(stats),
                             f"the search closed every domain but the checker rejected the proof: "
-                            f"{report.reason}", t_search, t_check)
+                            f"{report.reason}", t_search, report.seconds)
     return SearchResult("unsat", None, tree, report, tuple(stats),
                         f"proof tree of {report.leaves} leaves accepted by the checker "
-                        f"(semantics {semantics})", t_search, t_check)
+                        f"(semantics {semantics})", t_search, report.seconds)

@@ -37,13 +37,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sosrelax.certificate.proof_tree import AtomSpec, DisjunctProof, ProofTree, check_proof_tree
 from sosrelax.nn.ir import Network
 from sosrelax.nn.search.attack import margins, pgd
 from sosrelax.nn.search.bab import SearchStats
@@ -55,8 +53,8 @@ from sosrelax.nn.search.bounds import (
     optimise_slopes,
     relaxation,
 )
-from sosrelax.nn.search.driver import SEMANTICS, SearchResult, atom_arrays, inner_box
-from sosrelax.nn.vnnlib import Disjunct, Property
+from sosrelax.nn.search.driver import SearchResult, atom_arrays, decide_by_boxes, inner_box
+from sosrelax.nn.vnnlib import Property
 from sosrelax.nn.witness import Witnesses
 
 __all__ = ["JointOutcome", "JointStats", "decide_wide", "search_joint"]
@@ -666,12 +664,6 @@ def _children(tree: _JointTree, dom: _Open, layer: np.ndarray, index: np.ndarray
     return first
 
 
-def _proof(d: Disjunct, nodes: list[tuple[Any, ...]]) -> DisjunctProof:
-    atoms = tuple(AtomSpec(a.x, a.y, a.const, a.strict) for a in d.atoms)
-    return DisjunctProof(tuple(Fraction(v) for v in d.lo), tuple(Fraction(v) for v in d.hi), atoms,
-                         tuple(nodes))
-
-
 def decide_wide(
     net: Network, prop: Property, *, onnx_path: str | Path | None = None, timeout: float = 60.0,
     semantics: str = "real", rng: np.random.Generator | int | None = 0, batch: int = 256,
@@ -699,55 +691,18 @@ def decide_wide(
 def _decide_wide(net: Network, prop: Property, onnx_path: str | Path | None, timeout: float, semantics: str,
                  rng: np.random.Generator | int | None, batch: int, alpha_steps: int,
                  progress: Callable[[SearchStats, int, float], None] | None) -> SearchResult:
-    if semantics not in SEMANTICS:
-        from sosrelax.errors import InvalidValueError
-
-        raise InvalidValueError(f"semantics must be one of {SEMANTICS}, got {semantics!r}")
-    t0 = time.perf_counter()
-    end = t0 + timeout
     for i, d in enumerate(prop.disjuncts):
         if not d.atoms:  # nothing a bound could refute (polynomial atoms are not bounded here)
             return SearchResult("unknown", message=f"disjunct {i} has no linear atom; this search bounds "
                                 "linear atoms only (use sosrelax.nn.verify for polynomial ones)")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    arr = Arrays.from_network(net, float32=semantics == "float32")
-    boxes: dict[tuple[tuple[Any, ...], tuple[Any, ...]], list[int]] = {}
-    for i, d in enumerate(prop.disjuncts):
-        boxes.setdefault((tuple(d.lo), tuple(d.hi)), []).append(i)
-    nodes: dict[int, list[tuple[Any, ...]]] = {}
-    stats: list[JointStats] = []
-    for (blo, bhi), members in boxes.items():
-        lo = np.array([float(v) for v in blo])
-        hi = np.array([float(v) for v in bhi])
-        groups = [atom_arrays(prop.disjuncts[i].atoms, net.n_inputs, net.n_outputs) for i in members]
-        wit = Witnesses(net, [prop.disjuncts[i] for i in members], onnx_path)
-        now = time.perf_counter()
-        out = search_joint(arr, lo, hi, groups, inner=inner_box(blo, bhi), deadline=now + SEARCH_SHARE * (end - now), rng=gen,
-                           confirm=wit.confirm, batch=batch,
-                           alpha_steps=alpha_steps, progress=progress)
-        stats.append(out.stats)
-        log.info("disjuncts %s: %s (%s) after %d domains, %.2f s", members, out.status, out.message,
-                 out.stats.domains, out.stats.seconds)
-        if out.status == "sat" and wit.found:
-            return SearchResult("sat", wit.found[-1], None, None, tuple(stats),
-                                f"disjunct {members[out.disjunct]}: counterexample ({out.message}) re-checked "
-                                "exactly" + (" and by onnxruntime" if onnx_path else ""), time.perf_counter() - t0)
-        if out.status != "unsat" or out.nodes is None:  # a "sat" here has no confirmed witness
-            return SearchResult("unknown" if out.status == "sat" else out.status, None, None, None, tuple(stats), out.message, time.perf_counter() - t0)
-        for i, nd in zip(members, out.nodes, strict=True):
-            nodes[i] = nd
-    t_search = time.perf_counter() - t0
-    proofs = [_proof(d, nodes[i]) for i, d in enumerate(prop.disjuncts)]
-    tree = ProofTree(tuple(zip(net.weights, net.biases, strict=True)), net.input_shape, tuple(proofs),
-                     semantics=semantics, intermediate="crown",
-                     meta={"search": "relu-split", "domains": str(sum(s.domains for s in stats))})
-    report = check_proof_tree(tree, network=net)
-    if not report.valid:
-        log.warning("proof tree rejected by the checker: %s", report.reason)
-        return SearchResult("unknown", None, tree, report, tuple(stats),
-                            f"the search closed every domain but the checker rejected the proof: {report.reason}",
-                            t_search, report.seconds)
-    return SearchResult("unsat", None, tree, report, tuple(stats),
-                        f"proof tree of {report.leaves} leaves accepted by the checker (semantics {semantics})",
-                        t_search, report.seconds)
 
+    def search(arr: Arrays, members: list[int], box: tuple[Any, Any], wit: Witnesses, deadline: float,
+               gen: np.random.Generator) -> JointOutcome:
+        lo = np.array([float(v) for v in box[0]])
+        hi = np.array([float(v) for v in box[1]])
+        groups = [atom_arrays(prop.disjuncts[i].atoms, net.n_inputs, net.n_outputs) for i in members]
+        return search_joint(arr, lo, hi, groups, inner=inner_box(*box), deadline=deadline, rng=gen,
+                            confirm=wit.confirm, batch=batch, alpha_steps=alpha_steps, progress=progress)
+
+    return decide_by_boxes(net, prop, search, onnx_path=onnx_path, timeout=timeout, semantics=semantics,
+                           rng=rng, meta={"search": "relu-split"}, search_share=SEARCH_SHARE)
