@@ -113,36 +113,15 @@ def _matmul(lam: np.ndarray, w: np.ndarray) -> np.ndarray:
     return (lam.reshape(B * R, n) @ w).reshape(B, R, w.shape[1])
 
 
-def backsubstitute(arr: Arrays, bounds: Bounds, m: int, mu: np.ndarray, const: np.ndarray,
-                   slopes: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Back-substitute ``mu · y_{m-1} + const`` down to the input.
-
-    ``mu`` ``(B, R, n_{m-1})`` are the coefficients on the post-activations of hidden layer ``m - 1``.
-    Returns ``(g, const)``: a linear lower bound ``g·x + const`` valid on every sub-domain.
-    ``slopes[k]`` (``(B, n_k)``, values in ``[0, 1]``) replace the adaptive lower slopes of the unstable
-    neurons of layer ``k``.
-    """
-    for k in range(m - 1, -1, -1):
-        a, s, t = relaxation(bounds.lower[k], bounds.upper[k])
-        if slopes is not None and slopes[k] is not None:
-            uns = (bounds.lower[k] < 0) & (bounds.upper[k] > 0)
-            a = np.where(uns, slopes[k], a)
-        lam = mu * np.where(mu >= 0, a[:, None, :], s[:, None, :])
-        const = const + np.einsum("brn,bn->br", np.minimum(mu, 0.0), t)
-        const = const + lam @ arr.b[k]
-        err_k = bounds.err[k]
-        if err_k is not None:
-            const = const - np.einsum("brn,bn->br", np.abs(lam), err_k)
-        mu = _matmul(lam, arr.W[k])
-        if k == 0:
-            return mu, const
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def _backsub_rows(arr: Arrays, rel: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
                   errs: list[np.ndarray | None], m: int, mu: np.ndarray, const: np.ndarray,
                   box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`backsubstitute` for a flat list of rows, row ``r`` belonging to sub-domain ``box[r]``."""
+    """Back-substitute ``mu · y_{m-1} + const`` down to the input, for a flat list of rows.
+
+    Row ``r`` of ``mu`` (coefficients on the post-activations of hidden layer ``m - 1``) belongs to
+    sub-domain ``box[r]``; ``rel[k]`` is the ReLU relaxation ``(a, s, t)`` of layer ``k`` per
+    sub-domain.  Returns ``(g, const)``: a linear lower bound ``g·x + const`` of each row.
+    """
     for k in range(m - 1, -1, -1):
         a, s, t = (x[box] for x in rel[k])
         lam = mu * np.where(mu >= 0, a, s)
@@ -216,18 +195,16 @@ def intermediate_bounds(arr: Arrays, lo: np.ndarray, hi: np.ndarray,
 
 
 def final_bounds(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray, C: np.ndarray,
-                 d: np.ndarray, Cx: np.ndarray | None = None,
-                 slopes: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 d: np.ndarray, Cx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Lower bounds of the rows ``C f(x) + Cx x + d`` on every sub-domain.
 
     ``C`` ``(R, n_out)``, ``d`` ``(R,)``, ``Cx`` ``(R, n0)`` (input terms of the objective, optional).
     Returns ``(lb, g)``: ``lb`` ``(B, R)`` and the input coefficients ``g`` ``(B, R, n0)`` of the linear
     lower bound (input terms included).
     """
-    B = lo.shape[0]
+    B, R = lo.shape[0], C.shape[0]
     L = arr.n_layers - 1
-    lam = np.broadcast_to(C[None], (B,) + C.shape)
-    const = np.broadcast_to((C @ arr.b[L] + d)[None], (B, C.shape[0])).copy()
+    const = np.broadcast_to((C @ arr.b[L] + d)[None], (B, R)).copy()
     xlo, xhi = (lo, hi) if not arr.float32 else _round_out32(lo, hi)
     if arr.float32:
         ymax = np.maximum(bounds.upper[L - 1], 0.0) if L else np.maximum(np.abs(xlo), np.abs(xhi))
@@ -235,10 +212,12 @@ def final_bounds(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray, C:
         assert err is not None
         const = const - np.einsum("rn,bn->br", np.abs(C), err)
     if L == 0:
-        g = np.broadcast_to((C @ arr.W[0])[None], (B, C.shape[0], lo.shape[1]))
-    else:
-        mu = _matmul(np.ascontiguousarray(lam), arr.W[L])
-        g, const = backsubstitute(arr, bounds, L, mu, const, slopes)
+        g = np.broadcast_to((C @ arr.W[0])[None], (B, R, lo.shape[1]))
+    else:  # every (sub-domain, row) pair as one flat row
+        rel = [relaxation(bounds.lower[k], bounds.upper[k]) for k in range(L)]
+        mu = np.tile(C @ arr.W[L], (B, 1))
+        gf, cf = _backsub_rows(arr, rel, bounds.err, L, mu, const.reshape(-1), np.repeat(np.arange(B), R))
+        g, const = gf.reshape(B, R, -1), cf.reshape(B, R)
     lb = _concretize(g, const, xlo, xhi)
     if Cx is not None:
         lb = lb + _concretize(np.broadcast_to(Cx[None], (B,) + Cx.shape), np.zeros_like(lb), lo, hi)
