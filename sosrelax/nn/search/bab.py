@@ -218,16 +218,11 @@ class _Rows:
             vals[:, k] = s[np.arange(lb.shape[0]), idx[j]]
         return rows, vals
 
-    def closeness(self, X: np.ndarray, arr: Arrays) -> np.ndarray:
-        """``max_k min_{atoms of k} atom(x)`` at each row of ``X``: >= 0 at a float counterexample."""
+    def slack(self, X: np.ndarray, arr: Arrays) -> np.ndarray:
+        """``(N, K)``: ``min`` over disjunct ``k``'s atoms at row ``n`` of ``X`` (float); ``>= 0``: every
+        atom of ``k`` holds there, a counterexample candidate."""
         vals = margins(arr, X, self.A, self.B, self.c)
-        return np.max(np.stack([np.min(vals[:, self.goal == k], axis=1) for k in range(self.K)], axis=1),
-                      axis=1)
-
-    def violated(self, X: np.ndarray, arr: Arrays) -> np.ndarray:
-        """``(N, K)``: does every atom of disjunct ``k`` hold at row ``n`` of ``X`` (float)?"""
-        vals = margins(arr, X, self.A, self.B, self.c)
-        return np.stack([np.all(vals[:, self.goal == k] >= 0, axis=1) for k in range(self.K)], axis=1)
+        return np.stack([np.min(vals[:, self.goal == k], axis=1) for k in range(self.K)], axis=1)
 
 
 def search_box(
@@ -301,8 +296,9 @@ def search_box(
         gk = g[keep][r, row]
         ta = time.perf_counter()
         xs = np.where(gk > 0, klo, khi)  # the linear bound's minimiser
-        allx, near = _candidates(arr, rows, xs, klo, khi, g[keep], lb[keep], hard)
-        hit = rows.violated(allx, arr)
+        allx, slack = _candidates(arr, rows, xs, klo, khi, g[keep], lb[keep], hard)
+        near = slack.max(axis=1).reshape(-1, kid.size).max(axis=0)  # how close each box came
+        hit = slack >= 0
         for b, k in zip(*np.nonzero(hit), strict=True):
             if confirm(int(k), allx[b]):
                 return done("sat", witness=allx[b], disjunct=int(k), message="at a bound's minimiser")
@@ -366,7 +362,8 @@ def _initial_attack(arr: Arrays, lo: np.ndarray, hi: np.ndarray, goals: Sequence
 
 def _candidates(arr: Arrays, rows: _Rows, xs: np.ndarray, lo: np.ndarray, hi: np.ndarray, g: np.ndarray,
                 lb: np.ndarray, hard: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counterexample candidates of the open boxes and how close each box came (``(N·B, n0)``, ``(B,)``).
+    """Counterexample candidates of the open boxes (``(N·B, n0)``, ``N`` per box, candidate-major) and
+    their slack per disjunct (:meth:`_Rows.slack`, ``(N·B, K)``).
 
     Per box: ``xs`` (its guiding bound's minimiser), its centre, the minimiser of every atom's bound of
     its hardest open disjunct, and the point where those bounds leave most room.
@@ -380,8 +377,7 @@ def _candidates(arr: Arrays, rows: _Rows, xs: np.ndarray, lo: np.ndarray, hi: np
         cands.append(np.where(g[r, rj] > 0, lo, hi))
     cands.append(_lp_point(lb, g, lo, hi, hard, rows))
     allx = np.vstack(cands)
-    near = rows.closeness(allx, arr).reshape(len(cands), B).max(axis=0)
-    return allx, near
+    return allx, rows.slack(allx, arr)
 
 
 def _strong_dims(arr: Arrays, rows: _Rows, lo: np.ndarray, hi: np.ndarray, hard: np.ndarray,
