@@ -44,7 +44,7 @@ import numpy as np
 
 from sosrelax.nn.ir import Network
 from sosrelax.nn.search.attack import margins, pgd
-from sosrelax.nn.search.bab import SearchStats
+from sosrelax.nn.search.bab import CLOSE_TOLERANCE, BoxOutcome, SearchStats
 from sosrelax.nn.search.bounds import (
     Arrays,
     Bounds,
@@ -57,13 +57,9 @@ from sosrelax.nn.search.driver import SearchResult, atom_arrays, decide_by_boxes
 from sosrelax.nn.vnnlib import Property
 from sosrelax.nn.witness import Witnesses
 
-__all__ = ["JointOutcome", "JointStats", "decide_wide", "search_joint"]
+__all__ = ["JointStats", "decide_wide", "search_joint"]
 
 log = logging.getLogger(__name__)
-
-#: A row closes when its float lower bound exceeds this (times ``1 + |constant|``); the checker's
-#: rigorous rounding-error radius is many orders of magnitude smaller.
-CLOSE_TOLERANCE = 1e-7
 
 #: PGD starting points per disjunct before the search, and steps.
 ATTACK_RESTARTS = 64
@@ -82,22 +78,6 @@ class JointStats(SearchStats):
     """Counters of one joint search; ``closed_by``: sub-domains closed by each bound (``crown``, ``alpha``)."""
 
     closed_by: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class JointOutcome:
-    """Outcome of :func:`search_joint`.
-
-    ``status`` is ``"unsat"`` (``nodes[d]`` is disjunct ``d``'s preorder proof tree), ``"sat"``
-    (``witness`` violates disjunct ``disjunct``), ``"unknown"`` or ``"timeout"``.
-    """
-
-    status: str
-    witness: np.ndarray | None = None
-    disjunct: int = -1
-    nodes: list[list[tuple[Any, ...]]] | None = None
-    stats: JointStats = field(default_factory=JointStats)
-    message: str = ""
 
 
 class _JointTree:
@@ -449,7 +429,7 @@ def search_joint(
     deadline: float, rng: np.random.Generator, confirm: Callable[[int, np.ndarray], bool],
     batch: int = 256, alpha_steps: int = 8, progress: Callable[[SearchStats, int, float], None] | None = None,
     inner: tuple[np.ndarray, np.ndarray] | None = None, candidates: int = 4,
-) -> JointOutcome:
+) -> BoxOutcome:
     """Decide the disjuncts ``{x in [lo, hi] : A_d x + B_d f(x) + c_d >= 0}`` (``groups[d]``) jointly.
 
     ``confirm(d, x)`` re-evaluates a float candidate exactly against disjunct ``d``; candidates are
@@ -461,7 +441,7 @@ def search_joint(
     stats = JointStats()
     L = arr.n_layers - 1
     if L < 1:
-        return JointOutcome("unknown", stats=stats, message="no hidden layer to split")
+        return BoxOutcome("unknown", stats=stats, message="no hidden layer to split")
     A = np.vstack([g[0] for g in groups])
     Bm = np.vstack([g[1] for g in groups])
     c = np.concatenate([g[2] for g in groups])
@@ -482,7 +462,7 @@ def search_joint(
     while pool.ids.size:
         if time.perf_counter() > deadline:
             stats.seconds = time.perf_counter() - t0
-            return JointOutcome("timeout", stats=stats, message="time limit reached")
+            return BoxOutcome("timeout", stats=stats, message="time limit reached")
         cur = pool.pop(min(batch, pool.ids.size))
         b = cur.ids.size
         stats.batches += 1
@@ -524,7 +504,7 @@ def search_joint(
             stats.attack_seconds += time.perf_counter() - ta
             if hit is not None:
                 stats.seconds = time.perf_counter() - t0
-                return JointOutcome("sat", witness=hit[1], disjunct=hit[0], stats=stats, message="PGD")
+                return BoxOutcome("sat", witness=hit[1], disjunct=hit[0], stats=stats, message="PGD")
         # worst open row of each open sub-domain
         lbk = np.where(cur.mask[keep][:, owner], lb[keep], np.inf)
         worst = np.argmin(lbk, axis=1)
@@ -546,7 +526,7 @@ def search_joint(
         stats.attack_seconds += time.perf_counter() - ta
         if found is not None:
             stats.seconds = time.perf_counter() - t0
-            return JointOutcome("sat", witness=found[1], disjunct=found[0], stats=stats,
+            return BoxOutcome("sat", witness=found[1], disjunct=found[0], stats=stats,
                                 message="bound minimiser or PGD from it")
         kb = _take(bnd, keep)
         kph = [p[keep] for p in cur.phases]
@@ -556,14 +536,14 @@ def search_joint(
         kids = _children(tree, cur.take(keep), layer, index, gk, blo[keep], bhi[keep], boxes)
         if kids is None:
             stats.seconds = time.perf_counter() - t0
-            return JointOutcome("unknown", stats=stats, message="a box became too small to split in float64")
+            return BoxOutcome("unknown", stats=stats, message="a box became too small to split in float64")
         pool.push(kids)
         stats.max_open = max(stats.max_open, int(pool.ids.size))
         if progress is not None:
             progress(stats, int(pool.ids.size), float(np.min(lbk[np.arange(keep.size), worst])))
     stats.seconds = time.perf_counter() - t0
     nodes = [tree.preorder(d, groups[d][0].shape[0]) for d in range(D)]
-    return JointOutcome("unsat", nodes=nodes, stats=stats, message=f"{stats.leaves} joint leaves, {R} rows")
+    return BoxOutcome("unsat", nodes=nodes, stats=stats, message=f"{stats.leaves} joint leaves, {R} rows")
 
 
 def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
@@ -697,7 +677,7 @@ def _decide_wide(net: Network, prop: Property, onnx_path: str | Path | None, tim
                                 "linear atoms only (use sosrelax.nn.verify for polynomial ones)")
 
     def search(arr: Arrays, members: list[int], box: tuple[Any, Any], wit: Witnesses, deadline: float,
-               gen: np.random.Generator) -> JointOutcome:
+               gen: np.random.Generator) -> BoxOutcome:
         lo = np.array([float(v) for v in box[0]])
         hi = np.array([float(v) for v in box[1]])
         groups = [atom_arrays(prop.disjuncts[i].atoms, net.n_inputs, net.n_outputs) for i in members]
