@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from sosrelax.nn.ir import Network
-from sosrelax.nn.search.attack import margins, pgd
+from sosrelax.nn.search.attack import forward, margins, pgd
 from sosrelax.nn.search.bab import CLOSE_TOLERANCE, BoxOutcome, SearchStats
 from sosrelax.nn.search.bounds import (
     Arrays,
@@ -375,13 +375,7 @@ def _joint_pgd(arr: Arrays, lo: np.ndarray, hi: np.ndarray, A: np.ndarray, Bm: n
     N = np.arange(X.shape[0])
     target = N % D if targeted else None
     for it in range(steps + 1):
-        zs: list[np.ndarray] = []
-        y = X
-        for m in range(arr.n_layers):
-            z = y @ arr.W[m].T + arr.b[m]
-            if m < arr.n_layers - 1:
-                zs.append(z)
-                y = np.maximum(z, 0.0)
+        z, zs = forward(arr, X)
         vals = X @ A.T + z @ Bm.T + c  # (N, R)
         per = np.full((X.shape[0], D), np.inf)
         np.minimum.at(per.T, owner, vals.T)
