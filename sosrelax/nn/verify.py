@@ -48,7 +48,8 @@ from sosrelax.nn.rungs import (
     RungRow,
     prove_atom_violated,
 )
-from sosrelax.nn.vnnlib import Atom, Disjunct, Property
+from sosrelax.nn.search.driver import atom_arrays
+from sosrelax.nn.vnnlib import Disjunct, Property
 from sosrelax.nn.witness import confirm_counterexample
 
 __all__ = [
@@ -123,19 +124,6 @@ class _Budget:
 # counterexamples
 
 
-def _atom_arrays(atoms: Sequence[Atom], nx: int, ny: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    A = np.zeros((len(atoms), nx))
-    B = np.zeros((len(atoms), ny))
-    c = np.zeros(len(atoms))
-    for k, a in enumerate(atoms):
-        for i, v in a.x:
-            A[k, i] = float(v)
-        for j, v in a.y:
-            B[k, j] = float(v)
-        c[k] = float(a.const)
-    return A, B, c
-
-
 def _margins(net: Network, X: np.ndarray, A: np.ndarray, B: np.ndarray, c: np.ndarray) -> np.ndarray:
     """``min_k atom_k`` at each row of ``X`` (>= 0: the point is in the catastrophe)."""
     if A.shape[0] == 0:
@@ -164,7 +152,7 @@ def attack(net: Network, d: Disjunct, rng: np.random.Generator, *, seconds: floa
         return attack_poly(net, d, rng, seconds=seconds, samples=samples)
     lo = np.array([float(v) for v in d.lo])
     hi = np.array([float(v) for v in d.hi])
-    A, B, c = _atom_arrays(d.atoms, net.n_inputs, net.n_outputs)
+    A, B, c = atom_arrays(d.atoms, net.n_inputs, net.n_outputs)
     t_end = time.perf_counter() + seconds
     X = rng.uniform(lo, hi, size=(samples, lo.size))
     X = np.vstack([X, (lo + hi) / 2, lo, hi])
@@ -213,7 +201,7 @@ def _decide_piece(net: Network, d: Disjunct, idx: int, rungs: Sequence[str], bud
         budget.log.append(RungRow(idx, "screen", None, False, 0.0,
                                   f"{size} {what} exceed the certificate size limit {max_certified_relus}"))
         return None
-    A, B, c = _atom_arrays(d.atoms, net.n_inputs, net.n_outputs)
+    A, B, c = atom_arrays(d.atoms, net.n_inputs, net.n_outputs)
     # atoms in the order of their float CROWN lower bound of -atom (most promising first)
     scores = []
     for k in range(len(d.atoms)):
@@ -254,7 +242,7 @@ def _split(d: Disjunct, net: Network) -> tuple[Disjunct, Disjunct]:
     lo = np.array([float(v) for v in d.lo])
     hi = np.array([float(v) for v in d.hi])
     mid = (lo + hi) / 2
-    A, B, _ = _atom_arrays(d.atoms, net.n_inputs, net.n_outputs)
+    A, B, _ = atom_arrays(d.atoms, net.n_inputs, net.n_outputs)
     g = np.zeros(lo.size)
     for k in range(len(d.atoms)):
         g += np.abs(_gradient(net, mid, A[k], B[k]))

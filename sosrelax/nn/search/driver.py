@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -82,7 +82,7 @@ class SearchResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def atom_arrays(atoms: tuple[Atom, ...], nx: int, ny: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def atom_arrays(atoms: Sequence[Atom], nx: int, ny: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The atoms ``A x + B y + c >= 0`` as float arrays (rows: atoms)."""
     A = np.zeros((len(atoms), nx))
     B = np.zeros((len(atoms), ny))
