@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sosrelax.errors import ParseError, SosrelaxError
+from sosrelax.files import write_atomic
 
 __all__ = ["main"]
 
@@ -188,7 +189,7 @@ def _write_output(path: str, data: str | bytes, what: str) -> bool:
     ``False`` (the caller keeps the answer's exit code), it never raises.
     """
     try:
-        _write_atomic(path, data)
+        write_atomic(path, data)
     except OSError as e:
         reason = e.strerror or str(e)
         print(f"sosrelax: error: cannot write the {what} to {path}: {reason} (the answer above stands)",
@@ -418,25 +419,6 @@ def _certify(args: argparse.Namespace) -> int:
     return {"certified": EXIT_CERTIFIED, "falsified": EXIT_FALSIFIED}.get(
         verdict.status.value, EXIT_UNKNOWN
     )
-
-
-def _write_atomic(path: str, data: str | bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``."""
-    import tempfile
-
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _demo(args: argparse.Namespace) -> int:

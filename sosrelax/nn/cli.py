@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from sosrelax.files import write_atomic
 
 __all__ = ["add_commands", "run_supports", "run_verify"]
 
@@ -90,23 +91,6 @@ def run_supports(args: argparse.Namespace) -> int:
     return EXIT_INPUT  # pragma: no cover - argparse requires one flag
 
 
-def _write_atomic(path: str, text: str) -> None:
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(parent), prefix=p.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def run_verify(args: argparse.Namespace) -> int:
     """Decide the property; print the answer (and the assignment after ``sat``)."""
     from sosrelax.errors import ParseError
@@ -155,7 +139,7 @@ def run_verify(args: argparse.Namespace) -> int:
             pairs += [f"(Y_{j} {float(v)!r})" for j, v in enumerate(y)]
             text += "\n(" + "\n".join(pairs) + ")"
         try:
-            _write_atomic(args.vnncomp_result, text + "\n")
+            write_atomic(args.vnncomp_result, text + "\n")
         except OSError as e:
             print(f"sosrelax: error: cannot write the result file {args.vnncomp_result}: "
                   f"{e.strerror or e} (the answer above stands)", file=sys.stderr)
@@ -173,7 +157,7 @@ def _write_proof(path: str, res: Any) -> None:
         text = (certs[0] if len(certs) == 1 else "[" + ",".join(certs) + "]") + "\n"
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(path, text)
+        write_atomic(path, text)
     except OSError as e:
         print(f"sosrelax: error: cannot write the proof {path}: {e.strerror or e} (the answer above "
               "stands)", file=sys.stderr)
