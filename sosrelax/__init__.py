@@ -11,7 +11,7 @@ The public API (see the README and docs/):
 
 from __future__ import annotations
 
-from sosrelax import errors
+from sosrelax import dynamics, errors
 from sosrelax.adversary.pseudo import PseudoDistribution
 from sosrelax.api import solve
 from sosrelax.batch import BatchResult, BatchStatus, DeferredClaim, certify_many
@@ -31,6 +31,7 @@ from sosrelax.errors import (
 )
 from sosrelax.poly import Constraint, ConstraintKind, Polynomial, monomial_basis, variables
 from sosrelax.problem import Claim, Problem, Sense, ball, box, hypercube, simplex
+from sosrelax.program import ProgramResult, SOSProgram, poly_variable, sos, sos_matrix
 from sosrelax.result import SolveResult, Status
 
 __version__ = "0.1.0"
@@ -49,10 +50,12 @@ __all__ = [
     "InvalidOperationError",
     "InvalidValueError",
     "ParseError",
+    "ProgramResult",
     "PseudoDistribution",
     "Polynomial",
     "Problem",
     "Sense",
+    "SOSProgram",
     "SizeLimitError",
     "SolveResult",
     "SosrelaxError",
@@ -66,10 +69,14 @@ __all__ = [
     "certify",
     "certify_many",
     "check_certificate",
+    "dynamics",
     "errors",
     "hypercube",
     "monomial_basis",
+    "poly_variable",
     "simplex",
     "solve",
+    "sos",
+    "sos_matrix",
     "variables",
 ]

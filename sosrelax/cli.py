@@ -298,6 +298,10 @@ def _check(args: argparse.Namespace) -> int:
     cert: Any
     try:
         _, data = read_limited(args.certificate, DEFAULT_LIMITS)
+        if b'"format":"sosrelax-sos-program"' in data:
+            from sosrelax.program.cli import run_check_program
+
+            return run_check_program(args, data)
         if b'"sosrelax-proof-tree"' in data:
             from sosrelax.nn.cli import run_check_proof
 
