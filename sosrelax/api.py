@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -120,6 +121,10 @@ class _Attempt:
     estimated: bool
     #: seconds of the first exact rounding and check (0 when none ran)
     finish_s: float = 0.0
+    #: seconds of the certificate step spent in exact rounding, in the checker, in re-solves
+    round_s: float = 0.0
+    check_s: float = 0.0
+    resolve_s: float = 0.0
 
     def proves_more_than(self, other: _Attempt, sign: float) -> bool:
         """Whether this attempt's checked bound is valid and better than ``other``'s (or ``other`` has none)."""
@@ -201,8 +206,10 @@ def _attempt(
             cert, report = prove(ctx, sol, infeasible=status is Status.INFEASIBLE, metadata=meta,
                                  deadline=deadline, budget=budget)
     value = min(-float(sol.z[0]), ctx.notes.get("estimate", np.inf)) if sol.z is not None else np.nan
-    return _Attempt(sol, status, cert, report, time.perf_counter() - t1, value, "estimate" in ctx.notes,
-                    ctx.notes.get("finish_s", 0.0))
+    notes = ctx.notes
+    return _Attempt(sol, status, cert, report, time.perf_counter() - t1, value, "estimate" in notes,
+                    notes.get("finish_s", 0.0), notes.get("round_s", 0.0), notes.get("check_s", 0.0),
+                    notes.get("resolve_s", 0.0))
 
 
 def _weak(setup: _Setup, first: _Attempt) -> bool:
@@ -251,15 +258,31 @@ def _info(setup: _Setup, chosen: _Attempt, attempts: list[_Attempt], t_build: fl
         "residuals": sol.residuals,
         "primal_objective": k * relax.sign * sol.primal_objective,
         "dual_objective": k * relax.sign * sol.dual_objective,
-        "time": {"build": t_build, "solve": sum(a.sol.solve_time for a in attempts),
-                 "certify": sum(a.t_cert for a in attempts), "total": deadline.elapsed()},
+        "time": _stage_times(attempts, t_build, deadline),
     }
     if deadline.ran_out:
         info["time_limit_cut"] = list(deadline.shortfalls)
     return info
 
 
-def _pseudo(setup: _Setup, chosen: _Attempt, info: dict[str, Any]) -> Any:
+def _stage_times(attempts: list[_Attempt], t_build: float, deadline: Deadline) -> dict[str, float]:
+    """Seconds of each stage of the call: ``build`` (the relaxation), ``solve`` (the backends' solves of it),
+    ``certificate`` (the whole certificate step; ``certify`` is the same number), within it ``rounding`` (exact
+    rounding), ``check`` (the independent checker) and ``resolves`` (centred and facial re-solves), and ``total``
+    (the whole call; :func:`_result` adds ``minimisers``, the moments read for atom extraction)."""
+    return {
+        "build": t_build,
+        "solve": sum(a.sol.solve_time for a in attempts),
+        "certificate": sum(a.t_cert for a in attempts),
+        "certify": sum(a.t_cert for a in attempts),
+        "rounding": sum(a.round_s for a in attempts),
+        "check": sum(a.check_s for a in attempts),
+        "resolves": sum(a.resolve_s for a in attempts),
+        "total": deadline.elapsed(),
+    }
+
+
+def _pseudo(setup: _Setup, chosen: _Attempt, info: dict[str, Any], deadline: Deadline) -> Any:
     """The pseudodistribution of the relaxation's moments (of the user's problem), or ``None``; a sparse
     relaxation's per-clique ones go to ``info["clique_pseudodistributions"]``."""
     sol, relax, problem = chosen.sol, setup.relax, setup.problem
@@ -275,8 +298,69 @@ def _pseudo(setup: _Setup, chosen: _Attempt, info: dict[str, Any]) -> Any:
     if relax.cliques is not None:  # a sparse relaxation carries moments per clique only
         info["clique_pseudodistributions"] = relax.clique_pseudodistributions(moments)
         return None
-    return PseudoDistribution(variables=problem.variables, exps=relax.moment_exps, moments=moments,
-                              level=relax.level, offset=flatness_offset(problem))
+    pseudo = PseudoDistribution(variables=problem.variables, exps=relax.moment_exps, moments=moments,
+                                level=relax.level, offset=flatness_offset(problem))
+    if (relax.cone != "psd" or relax.products or _moment_order(problem, relax.level + 1) > _FACE_MOMENT_ORDER
+            or not deadline.allows(4.0 * sol.solve_time) or pseudo.atoms().found):
+        return pseudo
+    face = _optimal_face_pseudo(setup, chosen, pseudo.offset, deadline)
+    if face is not None:
+        info["pseudo"] = f"moments of the optimal face at level {face.level} (relative interior)"
+    return face if face is not None else pseudo
+
+
+#: Largest moment matrix (order) on which :func:`solve` looks for the optimal face's moments when the
+#: relaxation's own moments give no atoms (a dense solve of that size, at most twice).
+_FACE_MOMENT_ORDER = 120
+
+
+def _moment_order(problem: Problem, level: int) -> int:
+    """The order of the moment matrix ``M_level`` on all of ``problem``'s variables."""
+    return math.comb(len(problem.variables) + level, level)
+
+
+def _optimal_face_pseudo(setup: _Setup, chosen: _Attempt, offset: int, deadline: Deadline) -> Any:
+    """Moments in the relative interior of the relaxation's optimal face, on the whole moment matrix, or ``None``.
+
+    The polynomials that vanish at every minimiser of an exact relaxation (the range of the optimal Gram matrices,
+    :func:`~sosrelax.relax.facial.face_polynomials`) are added as equalities and the relaxation is solved again
+    without the Newton polytope's reduction, at its level and one above: its moment matrices are then flat
+    (their ranks stop growing), so that every minimiser is an atom.  Kept only when its value is the
+    relaxation's (relative ``1e-6``) and its atoms are found.
+    """
+    from sosrelax.adversary.pseudo import PseudoDistribution
+    from sosrelax.relax.facial import face_polynomials
+
+    relax, sol, scaled = setup.relax, chosen.sol, setup.relax.problem
+    if scaled is None or sol.z is None:
+        return None
+    hs = face_polynomials(relax, sol.x, sol.z)
+    if not hs:
+        return None
+    cut = Problem(minimize=scaled.minimization_objective,
+                  subject_to=[*(g >= 0 for g in scaled.inequalities), *(h == 0 for h in scaled.equalities),
+                              *(h == 0 for h in hs)], variables=scaled.variables)
+    value = -float(sol.z[0])
+    for level in (relax.level, relax.level + 1):
+        if not deadline.allows(4.0 * sol.solve_time):
+            deadline.short("minimiser moments skipped")
+            break
+        face = build_moment_relaxation(cut, level, newton=False)
+        fsol = solve_conic(face.program, "clarabel", time_limit=deadline.solver_limit(0.0))
+        if (fsol.x is None or not np.all(np.isfinite(fsol.x)) or fsol.status not in (
+                SolverStatus.OPTIMAL, SolverStatus.INACCURATE)
+                or abs(fsol.primal_objective - value) > 1e-6 * (1.0 + abs(value))):
+            continue
+        moments = np.asarray(fsol.x, dtype=float)
+        if setup.scaling is not None:
+            moments = setup.scaling.moments_to_original(face.moment_exps, moments)
+        if not moments[face.zero_moment_index()] > 0:
+            continue
+        pseudo = PseudoDistribution(variables=setup.problem.variables, exps=face.moment_exps, moments=moments,
+                                    level=level, offset=offset)
+        if pseudo.atoms().found:
+            return pseudo
+    return None
 
 
 def _final_status(setup: _Setup, chosen: _Attempt, bound: float | None, deadline: Deadline) -> Status:
@@ -332,8 +416,11 @@ def solve(
 
     Parameters
     ----------
-    problem : Problem
-        ``minimise`` or ``maximise`` a polynomial over ``{g_i >= 0, h_j = 0}``.
+    problem : Problem or SOSProgram
+        ``minimise`` or ``maximise`` a polynomial over ``{g_i >= 0, h_j = 0}``; an
+        :class:`~sosrelax.program.SOSProgram` is solved by :func:`sosrelax.program.solve_program` (``solver``,
+        ``certificate``, ``tolerance``, ``time_limit``, ``verbose`` and ``solver_options`` apply) and gives a
+        :class:`~sosrelax.program.ProgramResult`.
     relaxation : {"sos", "sdp", "lp", "dsos", "sdsos"}
         ``"sos"``: the Lasserre/Putinar moment–SOS relaxation of order ``level``; ``"sdp"``: Shor's relaxation
         of a quadratic problem (= ``"sos"`` at level 1); ``"lp"``: Sherali–Adams / Handelman products of the
@@ -389,6 +476,11 @@ def solve(
         ``None``.  Never raises on an infeasible, unbounded or badly solved relaxation: see ``status``
         (``"no_bound"``: the relaxation gives no bound at this level).
     """
+    from sosrelax.program import SOSProgram, solve_program
+
+    if isinstance(problem, SOSProgram):  # an SOS program (polynomial unknowns): sosrelax.program solves it
+        return solve_program(problem, solver=solver, certificate=certificate, tolerance=tolerance,  # type: ignore[return-value]
+                             time_limit=time_limit, verbose=verbose, solver_options=solver_options)
     solver_options = _checked_input(problem, relaxation, level, solver, sparsity, device, solver_options,
                                     memory_limit)
     line = ProgressLine() if progress_enabled(progress) else None
@@ -445,7 +537,10 @@ def _result(setup: _Setup, chosen: _Attempt, attempts: list[_Attempt], t_build: 
         # the float of a proven rational bound must stay on the proven side
         bound = float_toward(report.bound, down=problem.sense is Sense.MINIMIZE)
     status = _final_status(setup, chosen, bound, deadline)
-    pseudo = _pseudo(setup, chosen, info)
+    t_pseudo = deadline.elapsed()
+    pseudo = _pseudo(setup, chosen, info, deadline)
+    info["time"]["minimisers"] = deadline.elapsed() - t_pseudo
+    info["time"]["total"] = deadline.elapsed()
     message = _message(status, problem, bound, solver_bound, report, sol, deadline)
     logger.info("%s", message)
     return SolveResult(status=status, bound=bound, solver_bound=solver_bound, certificate=cert, check=report,

@@ -66,7 +66,8 @@ class ProofContext:
     notes : dict
         What the certificate step learnt: ``"estimate"``, an upper estimate of the relaxation's value (on the
         relaxed ``sign·F``) from the centred solves, when they ran; ``"finish_s"``, the seconds the first exact
-        rounding and check took.
+        rounding and check took; ``"round_s"``, ``"check_s"`` and ``"resolve_s"``, the seconds spent in exact
+        rounding, in the independent checker and in the certificate step's re-solves, in all.
     """
 
     relax: MomentRelaxation
@@ -102,9 +103,11 @@ class ProofContext:
             cert = replace(cert, box=box)
         if self.scaling is not None:
             cert = with_substitution(cert, self.scaling, self.problem)
+        t0 = time.perf_counter()
         exact = rationalize_in_face(cert, faces) if faces else None
         if exact is None:
             exact = rationalize(cert)
+        t1 = time.perf_counter()
         report = check_certificate(exact, tolerance=_LOOSE)
         if report.valid and report.bound is not None and report.bound != exact.bound:
             # the identity proves a (slightly) different bound than the solver's: restate the
@@ -112,7 +115,13 @@ class ProofContext:
             # check it again so that the file and the report agree under the default tolerance
             exact = replace(exact, bound=round_weak(report.bound, exact.kind))
             report = check_certificate(exact)
+        t2 = time.perf_counter()
+        self._add("round_s", t1 - t0)
+        self._add("check_s", t2 - t1)
         return exact, report
+
+    def _add(self, key: str, seconds: float) -> None:
+        self.notes[key] = self.notes.get(key, 0.0) + seconds
 
 
 def round_weak(b: Fraction, kind: str) -> Fraction:
@@ -189,6 +198,7 @@ class _Strategy:
             reserve = 0.0
         t0 = time.perf_counter()
         sol = solve_conic(prog, solver, time_limit=self.deadline.solver_limit(reserve), **kw)
+        self.ctx._add("resolve_s", time.perf_counter() - t0)
         self.costs.solve = time.perf_counter() - t0 if sol.status is SolverStatus.OPTIMAL else self.costs.solve
         if solver != "scs" and sol.iterations > 0:  # the machine's speed now, as this backend saw it
             self.costs.iteration = max(self.costs.iteration, sol.solve_time / sol.iterations)
@@ -260,12 +270,14 @@ def prove(
     dl = deadline.within(default_budget(sol.solve_time, t_finish) if budget is None else budget)
     run = _Strategy(ctx, dl, _Costs(sol.solve_time, t_finish, ctx.iteration_s), metadata, deadline.limited)
     centred_solver = "clarabel" if ctx.solver in ("scs", "clarabel") else ctx.solver
-    faces = _faces(ctx)
-    if faces:
-        # every certificate lies on these faces (zeros at infinity): no Gram matrix can be definite, so the
-        # backoff below cannot succeed; certify on the faces first
+    for faces in (_faces(ctx), _kernel_faces(ctx, sol)):
+        if not faces:
+            continue
+        # every certificate lies on these faces (zeros at infinity; the kernel of the optimal moment matrix):
+        # no Gram matrix can be definite, so the backoff below cannot succeed; certify on the faces first
         best, estimate = _face_backoff(run, best, gamma_solver, faces)
-        if best[1].valid:
+        if best[1].valid and relative_gap(ctx.factor * ctx.to_relaxed(best[1].bound),
+                                          ctx.factor * gamma_solver) <= 1e-6:
             ctx.notes["estimate"] = estimate
             return best
     best, estimate = _backoff(run, best, gamma_solver, centred_solver)
@@ -387,6 +399,20 @@ def _faces(ctx: ProofContext) -> list[Any]:
     return faces_at_infinity(relax, V) if V else []
 
 
+def _kernel_faces(ctx: ProofContext, sol: ConicSolution) -> list[Any]:
+    """The faces that the kernel of the solver's optimal moment matrix forces on σ₀ (see
+    :func:`~sosrelax.relax.facial.faces_from_moments`); empty unless only σ₀ blocks are present and the kernel
+    is exact."""
+    from sosrelax.relax.facial import faces_from_solution
+
+    relax = ctx.relax
+    if (sol.z is None or sol.x is None or not np.all(np.isfinite(sol.x)) or relax.problem is None
+            or relax.equality_blocks
+            or relax.products or any(blk.constraint is not None or blk.cone != "psd" for blk in relax.gram_blocks)):
+        return []
+    return faces_from_solution(relax, sol.x, sol.z)
+
+
 def _face_backoff(run: _Strategy, best: Proof, gamma_solver: float, faces: list[Any]) -> tuple[Proof, float]:
     """Centred certificates on the faces, for bounds backed off below the running estimate of the value (as in
     :func:`_backoff`), made exact on the faces (:func:`~sosrelax.certificate.rational.rationalize_in_face`)."""
@@ -398,10 +424,17 @@ def _face_backoff(run: _Strategy, best: Proof, gamma_solver: float, faces: list[
     scale = 1.0 + abs(ctx.factor * gamma_solver)
     estimate = gamma_solver
     zero = relax.zero_moment_index()
-    for step in (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3):
+    # first the value itself when it is close to a short rational: on the smallest face, where the optimal
+    # Gram matrices are definite, no bound below the value may be representable at all (f − f* = Σ p_j² with
+    # the p_j spanning the face leaves no room for a constant)
+    guess = _short_rational(ctx.factor * gamma_solver)
+    gammas = [None if guess is None else guess / ctx.factor] + [None] * 6
+    for gamma0, step in zip(gammas, (0.0, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3), strict=True):
+        if step == 0.0 and gamma0 is None:
+            continue
         if not run.may_start("facial re-solve", run.costs.attempt("clarabel")):
             break
-        gamma = estimate - step * scale / ctx.factor
+        gamma = gamma0 if gamma0 is not None else estimate - step * scale / ctx.factor
         if best[1].valid and gamma <= ctx.to_relaxed(best[1].bound):
             break
         done = False
@@ -439,6 +472,15 @@ def _face_backoff(run: _Strategy, best: Proof, gamma_solver: float, faces: list[
         if done:
             break
     return best, estimate
+
+
+def _short_rational(v: float, max_denominator: int = 1000) -> float | None:
+    """The rational of denominator at most ``max_denominator`` within ``1e-6·(1 + |v|)`` of ``v`` (as a float),
+    or ``None``."""
+    if not np.isfinite(v):
+        return None
+    q = Fraction(v).limit_denominator(max_denominator)
+    return float(q) if abs(float(q) - v) <= 1e-6 * (1.0 + abs(v)) else None
 
 
 def _interior(relax: MomentRelaxation, z: np.ndarray, gamma: float) -> tuple[np.ndarray, float]:

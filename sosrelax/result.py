@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SolveResult", "Status"]
 
+#: The stages of ``info["time"]`` the repr shows.
+_STAGES = ("build", "solve", "certificate", "check", "total")
+
 
 class Status(StrEnum):
     """How a relaxation ended.
@@ -66,8 +69,10 @@ class SolveResult:
     pseudo : PseudoDistribution or None
         The moment vector of the relaxation (a pseudodistribution over feasible points).
     info : dict
-        Sizes, timings (``build``, ``solve``, ``certify``, ``total``), backend name, its own status and
-        residuals; ``time_limit_cut``: what the time limit skipped or cut short (absent when nothing).
+        Sizes, timings in seconds (``info["time"]``: ``build``, ``solve``, ``certificate`` — also under its old
+        name ``certify`` — and within it ``rounding``, ``check`` (the independent checker) and ``resolves``;
+        ``minimisers``, ``total``), backend name, its own status and residuals; ``time_limit_cut``: what the
+        time limit skipped or cut short (absent when nothing).
     message : str
         A human sentence explaining the outcome.
     """
@@ -130,6 +135,7 @@ class SolveResult:
             f"  message: {self.message}",
         ]
         t = self.info.get("time", {})
-        if t:
-            lines.append("  time: " + ", ".join(f"{k} {v:.3g}s" for k, v in t.items()))
+        shown = {k: v for k, v in t.items() if k in _STAGES}
+        if shown:
+            lines.append("  time: " + ", ".join(f"{k} {v:.3g}s" for k, v in shown.items()))
         return "\n".join(lines)

@@ -467,7 +467,8 @@ class PseudoDistribution:
     ) -> AtomsResult:
         """Henrion–Lasserre extraction of the atoms of a flat moment vector.
 
-        Steps: find the smallest flat order ``k`` (:meth:`is_flat`); factor ``M_k = V Vᵀ`` with
+        Steps: find the flat orders ``k`` (:meth:`is_flat`), smallest first, and at each until atoms are
+        found: factor ``M_k = V Vᵀ`` with
         ``V`` of rank ``r`` (eigendecomposition); bring ``V`` to column echelon form ``U`` (Gaussian
         elimination with partial pivoting, in graded lex order of the rows), so that
         ``v_k(x) = U w(x)`` for the ``r`` pivot monomials ``w``; read the multiplication matrices
@@ -504,13 +505,25 @@ class PseudoDistribution:
         empty = np.zeros((0, self.n))
         report = self.is_flat(tol, offset=offset)
         if report.flat:
-            assert report.order is not None
-            order = report.order
+            # every flat truncation, smallest first: a solver's moments may be flat at several orders, and the
+            # smallest may lack the accuracy (or the pivot room) that a larger one has
+            orders = [k for k in range(report.offset, self.level + 1)
+                      if report.ranks[k] == report.ranks[k - report.offset]]
         elif require_flat or self.level < 1:
             return AtomsResult(False, empty, np.zeros(0), report.ranks[-1], math.inf, None,
                                f"no atoms: moment matrix {report.message}")
         else:
-            order = self.level
+            orders = [self.level]
+        out = self._atoms_at(orders[0], tol, gen, residual_tol)
+        for order in orders[1:]:
+            if out.found:
+                break
+            out = self._atoms_at(order, tol, gen, residual_tol)
+        return out
+
+    def _atoms_at(self, order: int, tol: float, gen: np.random.Generator, residual_tol: float) -> AtomsResult:
+        """Henrion–Lasserre extraction from ``M_order`` (see :meth:`atoms`)."""
+        empty = np.zeros((0, self.n))
         m = self.moment_matrix(order)
         basis = monomial_basis(self.n, order)
         evals, evecs = np.linalg.eigh(m)

@@ -35,7 +35,16 @@ import scipy.sparse as sp
 from sosrelax.conic import Cone, ConeKind, ConicProgram, smat, svec, svec_indices
 from sosrelax.relax.moment import MomentRelaxation
 
-__all__ = ["MAX_VARIABLES", "Face", "face_program", "faces_at_infinity", "lift_dual", "zeros_at_infinity"]
+__all__ = [
+    "MAX_VARIABLES",
+    "Face",
+    "face_program",
+    "faces_at_infinity",
+    "face_polynomials",
+    "faces_from_solution",
+    "lift_dual",
+    "zeros_at_infinity",
+]
 
 #: Above this many variables the exact kernel computation (a dense n × n integer matrix) is skipped.
 MAX_VARIABLES = 1000
@@ -296,3 +305,157 @@ def lift_dual(maps: Any, z_face: np.ndarray, *, margin: float = 0.0) -> np.ndarr
         parts.append(L.T @ zf if L is not None else zf)
         r0 += dim
     return np.concatenate(parts)
+
+
+#: Largest Gram block whose moment matrix kernel :func:`faces_from_moments` computes (a dense eigendecomposition).
+MAX_KERNEL_ORDER = 400
+
+
+def block_moment_matrix(relax: MomentRelaxation, block: int, x: np.ndarray) -> np.ndarray:
+    """The moment (or localising) matrix of Gram block ``block`` at the program's primal ``x``: ``smat(b − A x)``
+    on the block's rows (for a σ₀ block, ``M_B(y)`` on its basis ``B``)."""
+    blk = relax.gram_blocks[block]
+    prog = relax.program
+    s = prog.b[blk.rows] - prog.A[blk.rows] @ x
+    return smat(s)
+
+
+def numerical_kernel(M: np.ndarray, *, tol: float = 1e-6, gap: float = 1e3) -> np.ndarray:
+    """An orthonormal basis (columns) of the numerical kernel of a symmetric positive semidefinite ``M``.
+
+    The kernel is cut at the largest ratio between consecutive eigenvalues, among eigenvalues below
+    ``tol · λ_max``, when that ratio is at least ``gap`` (an interior-point solution's kernel lies several orders of
+    magnitude below its range); empty otherwise.
+    """
+    w, V = np.linalg.eigh(0.5 * (M + M.T))
+    top = float(w[-1]) if w.size else 0.0
+    if not top > 0:
+        return np.zeros((M.shape[0], 0))
+    small = int(np.count_nonzero(w < tol * top))
+    if small == 0:
+        return np.zeros((M.shape[0], 0))
+    floor = max(top * 1e-300, 1e-300)
+    logs = np.log10(np.maximum(w[: small + 1], floor))
+    jumps = np.diff(logs)  # jumps[i]: from w[i] to w[i + 1]
+    cut = int(np.argmax(jumps)) + 1
+    if jumps[cut - 1] < np.log10(gap):
+        return np.zeros((M.shape[0], 0))
+    return V[:, :cut]
+
+
+def rational_echelon(K: np.ndarray, basis: np.ndarray, *, max_denominator: int = 10**6,
+                     tol: float = 1e-9) -> list[list[Fraction]] | None:
+    """The row-reduced echelon form of the span of ``K``'s columns (coefficient vectors over ``basis``), its
+    pivots on the largest monomials in graded-lexicographic order, with entries recovered as rationals of
+    denominator at most ``max_denominator``; ``None`` when an entry is not that close (``tol``) to one.
+
+    Returns the echelon vectors (rows), each over ``basis``.
+    """
+    k, r = K.shape
+    if r == 0:
+        return []
+    order = sorted(range(k), key=lambda a: _deglex_key(tuple(int(t) for t in basis[a])), reverse=True)
+    A = K.T[:, order].copy()  # r x k, columns in descending graded-lex order
+    scale = float(np.max(np.abs(A)))
+    row = 0
+    for j in range(k):
+        if row == r:
+            break
+        i = row + int(np.argmax(np.abs(A[row:, j])))
+        if abs(A[i, j]) <= 1e-7 * scale:
+            continue
+        if i != row:
+            A[[row, i]] = A[[i, row]]
+        A[row] /= A[row, j]
+        others = np.arange(r) != row
+        A[others] -= np.outer(A[others, j], A[row])
+        row += 1
+    if row != r:
+        return None
+    out: list[list[Fraction]] = []
+    for a in range(r):
+        vec = [Fraction(0)] * k
+        for jj, col in enumerate(order):
+            v = float(A[a, jj])
+            q = Fraction(v).limit_denominator(max_denominator)
+            if abs(float(q) - v) > tol * max(1.0, abs(v)):
+                return None
+            vec[col] = q
+        out.append(vec)
+    return out
+
+
+def numerical_range(Q: np.ndarray, *, gap: float = 1e3) -> np.ndarray:
+    """An orthonormal basis (columns) of the numerical range of a positive semidefinite ``Q``: the eigenvectors
+    above the largest ratio between consecutive eigenvalues when that ratio is at least ``gap`` (an
+    interior-point Gram matrix's range stands several orders above its near-kernel); empty when ``Q`` shows no
+    such gap (it is definite)."""
+    w, V = np.linalg.eigh(0.5 * (Q + Q.T))
+    top = float(w[-1]) if w.size else 0.0
+    if not top > 0 or w.size < 2:
+        return np.zeros((Q.shape[0], 0))
+    logs = np.log10(np.maximum(w, top * 1e-300))
+    jumps = np.diff(logs)
+    cut = int(np.argmax(jumps)) + 1
+    if jumps[cut - 1] < np.log10(gap):
+        return np.zeros((Q.shape[0], 0))
+    return V[:, cut:]
+
+
+def faces_from_solution(relax: MomentRelaxation, x: np.ndarray | None, z: np.ndarray | None, *,
+                        max_denominator: int = 10**4, tol: float = 1e-6) -> list[Face]:
+    """The faces of the σ₀ blocks on which the solver's optimal pair says the certificates lie.
+
+    Complementarity at the optimum, ``Q·M_B(y) = 0``, puts every optimal Gram matrix ``Q`` on the face
+    ``Q = U R Uᵀ``, the columns of ``U`` spanning ``ker M_B(y)``; an interior-point ``Q`` (the most interior
+    optimal one) spans the smallest such face.  ``U`` is read from the range of the dual's Gram matrix
+    (:func:`numerical_range`; more accurate than the primal's kernel when strict complementarity fails), else
+    from the moment matrix's kernel (:func:`numerical_kernel`), and kept only when its echelon basis has small
+    rational entries (:func:`rational_echelon`), so that the face is exact: e.g. the polynomials ``p_j`` of
+    ``f − f* = Σ p_j²`` whose common zeros are the minimisers.  Nothing here is trusted: a certificate on a
+    wrong face is rejected by the checker like any other.
+    """
+    faces: list[Face] = []
+    n = len(relax.variables)
+    grams = relax.gram_matrices(z) if z is not None else None
+    for bi, blk in enumerate(relax.gram_blocks):
+        if blk.constraint is not None or blk.cone != "psd" or not 1 < blk.order <= MAX_KERNEL_ORDER:
+            continue
+        candidates = []
+        if grams is not None:
+            candidates.append(numerical_range(grams[bi]))
+        if x is not None:
+            candidates.append(numerical_kernel(block_moment_matrix(relax, bi, x)))
+        for K in candidates:
+            if K.shape[1] == 0:
+                continue
+            rows = rational_echelon(K, blk.full_basis(n), max_denominator=max_denominator, tol=tol)
+            if rows is not None:
+                faces.append(Face(bi, tuple(tuple(row[a] for row in rows) for a in range(blk.order))))
+                break
+    return faces
+
+
+def face_polynomials(relax: MomentRelaxation, x: np.ndarray | None, z: np.ndarray | None) -> list[Any]:
+    """Polynomials (floats, in the relaxation's variables) that vanish on every global minimiser when the
+    relaxation is exact: the range of each σ₀ Gram matrix of the dual ``z`` (:func:`numerical_range`; ``f − f* =
+    Σ_j p_j² + …`` vanishes at a minimiser, so every ``p_j`` does), else the kernel of the moment matrix of the
+    primal ``x`` (:func:`numerical_kernel`).  Added as equalities, they cut the relaxation down to its optimal
+    face, whose moment matrices then become flat (see :func:`sosrelax.solve`'s minimiser extraction)."""
+    from sosrelax.poly import Polynomial
+
+    n = len(relax.variables)
+    grams = relax.gram_matrices(z) if z is not None else None
+    out = []
+    for bi, blk in enumerate(relax.gram_blocks):
+        if blk.constraint is not None or blk.cone != "psd" or not 1 < blk.order <= MAX_KERNEL_ORDER:
+            continue
+        K = numerical_range(grams[bi]) if grams is not None else np.zeros((blk.order, 0))
+        if K.shape[1] == 0 and x is not None:
+            K = numerical_kernel(block_moment_matrix(relax, bi, x))
+        B = blk.full_basis(n)
+        for j in range(K.shape[1]):
+            v = K[:, j] / np.max(np.abs(K[:, j]))
+            keep = np.abs(v) > 1e-12
+            out.append(Polynomial(B[keep], v[keep], relax.variables))
+    return out

@@ -345,6 +345,7 @@ def build_moment_relaxation(
     *,
     term_steps: int = 0,
     term_mode: str = "block",
+    newton: bool = True,
 ) -> MomentRelaxation:
     """Build the level-``level`` moment relaxation of ``problem`` (see the module docstring).
 
@@ -366,6 +367,10 @@ def build_moment_relaxation(
     term_mode : {"block", "chordal"}
         Term-sparsity blocks: connected components, or maximal cliques of a chordal extension of the term
         graph (chordal decomposition of the Gram/moment matrices).
+    newton : bool
+        Reduce the moment matrix of a problem without constraints to the Newton polytope of ``f`` (default).
+        The bound is the same either way; without the reduction the whole moment matrix ``M_d(y)`` is
+        constrained (minimisers are read off it), with it only the moments its smaller basis reaches.
 
     Returns
     -------
@@ -376,7 +381,8 @@ def build_moment_relaxation(
     dmin = minimum_level(problem)
     level = dmin if level is None else _check_level(level, dmin, _max_degree(problem))
     system = PolynomialSystem.from_problem(problem)
-    return build_system_relaxation(system, level, cone, cliques, term_steps=term_steps, term_mode=term_mode)
+    return build_system_relaxation(system, level, cone, cliques, term_steps=term_steps, term_mode=term_mode,
+                                   newton=newton)
 
 
 def build_system_relaxation(
@@ -388,6 +394,7 @@ def build_system_relaxation(
     term_steps: int = 0,
     term_mode: str = "block",
     report: SparsityReport | None = None,
+    newton: bool = True,
 ) -> MomentRelaxation:
     """:func:`build_moment_relaxation` on a :class:`PolynomialSystem` (compact data, any ``n``).
 
@@ -412,7 +419,7 @@ def build_system_relaxation(
     f = system.objective
     f_keys = keyf(f.indices) if f.indices.shape[0] else np.zeros(0, dtype=np.int64)
 
-    specs = _moment_matrix_specs(system, clq, level, keyf, f_keys, dense)
+    specs = _moment_matrix_specs(system, clq, level, keyf, f_keys, dense, newton)
     specs += _localizing_specs(system, clq, clique_of_ineq, level, keyf, dense)
     if term_steps > 0:
         specs = term_sparse_blocks(specs, system, keyf, D, steps=term_steps, mode=term_mode)
@@ -478,7 +485,7 @@ def _checked_cliques(n: int, level: int, cliques: Sequence[Sequence[int]] | None
 
 def _moment_matrix_specs(
     system: PolynomialSystem, clq: list[np.ndarray], level: int, keyf: MonomialKeys, f_keys: np.ndarray,
-    dense: bool,
+    dense: bool, newton: bool = True,
 ) -> list[GramBlockSpec]:
     """One moment matrix per clique, vectorised over cliques of equal size.
 
@@ -488,7 +495,7 @@ def _moment_matrix_specs(
     """
     n, D = system.n, 2 * level
     f = system.objective
-    reduce = not system.inequalities and not system.equalities and f.indices.shape[0] > 0
+    reduce = newton and not system.inequalities and not system.equalities and f.indices.shape[0] > 0
     by_size: dict[int, list[int]] = {}
     for ci, c in enumerate(clq):
         by_size.setdefault(int(c.size), []).append(ci)
