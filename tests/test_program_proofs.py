@@ -73,3 +73,12 @@ def test_program_checker_imports_only_trusted_modules() -> None:
             elif isinstance(node, ast.ImportFrom):
                 found.add(node.module or "")
         assert found <= allowed, f"{module} imports {sorted(found - allowed)}"
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
+def test_golden_files_follow_the_schema(path: Path) -> None:
+    import json
+
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((ROOT / "sosrelax/certificate/program_certificate.schema.json").read_text())
+    jsonschema.validate(json.loads(path.read_text()), schema)
