@@ -1,0 +1,159 @@
+"""Reproduce the SOSTOOLS demos that are SOS programs, and the barrier example of Prajna & Jadbabaie.
+
+    python examples/reproduce/sostools_demos.py [--quick] [--out DIR]
+
+Each program is solved with the default pipeline; its certificate is written to a file and re-checked by
+``sosrelax check`` (the independent exact checker, in-process).  Writes ``docs/results/sos_programs.md``.
+
+References: S. Prajna, A. Papachristodoulou, P. Seiler, P. A. Parrilo, SOSTOOLS user's guide (sosdemo2:
+Lyapunov function search, sosdemo3: bound on the global minimum of the six-hump camel, published −1.0316);
+S. Prajna, A. Jadbabaie, "Safety verification of hybrid systems using barrier certificates", HSCC 2004
+(Example: a degree-4 barrier certificate exists); P. A. Parrilo, PhD thesis, Caltech 2000, Section 7.3
+(region of attraction level 2.66673²); P. Seiler, G. J. Balas, "Quasiconvex sum-of-squares programming",
+CDC 2010 (SOSOPT gsosoptdemo1: reversed-time Van der Pol, V from the linearisation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import sosrelax as sr
+from sosrelax.cli import main as cli_main
+from sosrelax.program import solve_program
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _checked(cert: Any, path: Path) -> str:
+    """``sosrelax check`` on the saved certificate: its exit code in words."""
+    cert.save(path)
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = cli_main(["check", str(path)])
+    return "accepted" if code == 0 else f"refused (exit {code})"
+
+
+def sosdemo2() -> tuple[str, str, Any]:
+    """SOSTOOLS sosdemo2: Lyapunov function of a rational system (multiplied through by x3^2 + 1)."""
+    x1, x2, x3 = sr.variables("x1 x2 x3")
+    w = x3**2 + 1  # the field times x3^2 + 1, which clears the denominator of f3 and keeps the sign of dV/dt
+    f = [(-x1**3 - x1 * x3**2) * w, (-x2 - x1**2 * x2) * w, -x3 * w - 3 * x3 + 3 * x1**2 * x3 * w]
+    V = sr.poly_variable("V", [x1, x2, x3], monomials=[x1**2, x2**2, x3**2])
+    Vdot = sr.dynamics.lie_derivative(V, f, [x1, x2, x3])
+    res = solve_program(sr.SOSProgram(constraints=[sr.sos(V - (x1**2 + x2**2 + x3**2)), sr.sos(-Vdot)]))
+    got = str(res.value(V, exact=True)) if res.proven else "none"
+    return "a Lyapunov function V = a x1² + b x2² + c x3² exists", f"V = {got}", res.certificate
+
+
+def sosdemo3() -> tuple[str, str, Any]:
+    """SOSTOOLS sosdemo3: max gamma s.t. camel - gamma is SOS."""
+    x, y = sr.variables("x y")
+    g = sr.poly_variable("gamma")
+    f = 4 * x**2 - 2.1 * x**4 + x**6 / 3 + x * y - 4 * y**2 + 4 * y**4
+    res = solve_program(sr.SOSProgram(maximize=g, constraints=[sr.sos(f - g)]))
+    val = float(res.proven_objective) if res.proven else float("nan")
+    ok = abs(val + 1.0316) <= 1e-4
+    return "γ = −1.0316 (tolerance 1e-4)", f"γ = {val:.7f} proven ({'match' if ok else 'MISMATCH'})", res.certificate
+
+
+def motzkin() -> tuple[str, str, Any]:
+    """Motzkin: M - gamma is never SOS, (x^2 + y^2 + 1)(M - gamma) is (minimum 0)."""
+    x, y = sr.variables("x y")
+    g = sr.poly_variable("gamma")
+    M = x**4 * y**2 + x**2 * y**4 - 3 * x**2 * y**2 + 1
+    plain = solve_program(sr.SOSProgram(maximize=g, constraints=[sr.sos(M - g)]))
+    res = solve_program(sr.SOSProgram(maximize=g, constraints=[sr.sos((x**2 + y**2 + 1) * (M - g), margin=1e-6)]))
+    val = float(res.proven_objective) if res.proven else float("nan")
+    return ("M − γ never SOS; min M = 0 (tolerance 1e-4)",
+            f"M − γ: {plain.status.value}; multiplied: γ = {val:.3g} proven", res.certificate)
+
+
+def barrier() -> tuple[str, str, Any]:
+    """Prajna & Jadbabaie (HSCC 2004): a degree-4 barrier certificate separates X0 from Xu."""
+    x1, x2 = sr.variables("x1 x2")
+    res = sr.dynamics.barrier([x2, -x1 + x1**3 / 3 - x2], [x1, x2],
+                              initial=[0.25 - (x1 - 1.5) ** 2 - x2**2 >= 0],
+                              unsafe=[0.16 - (x1 + 1) ** 2 - (x2 + 1) ** 2 >= 0], degree=4, rate=-1.0)
+    return "a degree-4 barrier certificate exists", f"{res.status} (dB/dt ≤ −B)", res.certificate
+
+
+def van_der_pol() -> tuple[str, str, Any]:
+    """Reversed-time Van der Pol, V from the linearisation: the largest proven level vs the exact optimum."""
+    x1, x2 = sr.variables("x1 x2")
+    res = sr.dynamics.region_of_attraction([-x2, x1 + (x1**2 - 1) * x2], 1.5 * x1**2 - x1 * x2 + x2**2, [x1, x2])
+    th = np.linspace(0, 2 * np.pi, 400001)
+    u1, u2 = np.cos(th), np.sin(th)
+    gx, gy = 3 * u1 - u2, -u1 + 2 * u2
+    q2, q4 = gx * (-u2) + gy * (u1 - u2), gy * u1**2 * u2
+    ok = (q4 > 0) & (q2 < 0)
+    best = float(np.min(-q2[ok] / q4[ok] * (1.5 * u1**2 - u1 * u2 + u2**2)[ok]))
+    lvl = res.level if res.level is not None else float("nan")
+    return (f"exact optimum of a quadratic V: {best:.6f} (within 1 %)",
+            f"γ = {lvl:.6f} proven ({100 * (best - lvl) / best:.4f} % below)", res.certificate)
+
+
+def parrilo() -> tuple[str, str, Any]:
+    """Parrilo's thesis, Section 7.3: level of V = x^2 + y^2, published 2.66673^2."""
+    x, y = sr.variables("x1 x2")
+    res = sr.dynamics.region_of_attraction([-x + y, 0.1 * x - 2 * y - x**2 - 0.1 * x**3], x**2 + y**2, [x, y])
+    lvl = res.level if res.level is not None else float("nan")
+    return "γ = 2.66673² = 7.11145 (tolerance 0.1 %)", f"γ = {lvl:.5f} proven", res.certificate
+
+
+DEMOS: list[tuple[str, Callable[[], tuple[str, str, Any]]]] = [
+    ("SOSTOOLS sosdemo2 (Lyapunov function search)", sosdemo2),
+    ("SOSTOOLS sosdemo3 (global bound, six-hump camel)", sosdemo3),
+    ("Motzkin polynomial (global bound with a multiplier)", motzkin),
+    ("Prajna & Jadbabaie, HSCC 2004 (barrier certificate)", barrier),
+    ("Parrilo thesis §7.3 (region of attraction)", parrilo),
+    ("Van der Pol, reversed time (region of attraction, gsosoptdemo1)", van_der_pol),
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="same demos (they take seconds)")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "results"), help="folder of sos_programs.md")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, (name, fn) in enumerate(DEMOS):
+        t0 = time.perf_counter()
+        published, got, cert = fn()
+        secs = time.perf_counter() - t0
+        check = "no certificate" if cert is None else _checked(cert, out / f"sos_program_{i}.cert.json")
+        rows.append(f"| {name} | {published} | {got} | {check} | {secs:.2f} |")
+        print(rows[-1])
+    text = "\n".join([
+        "# SOS programs: SOSTOOLS demos, barrier and region-of-attraction certificates",
+        "",
+        "Written by `examples/reproduce/sostools_demos.py`.  Every certificate is written to a file and re-checked",
+        "by `sosrelax check` (the independent exact checker): \"accepted\" means the exact rational unknowns",
+        "satisfy every SOS identity and every Gram matrix is proven PSD.  Golden copies live in",
+        "`proofs/program/`.",
+        "",
+        "| program | published value or behaviour | reproduced | `sosrelax check` | seconds |",
+        "| --- | --- | --- | --- | --- |",
+        *rows,
+        "",
+        "The barrier uses the condition dB/dt ≤ λB with λ = −1 (`rate=-1.0`; Kong et al., CAV 2013), as sound as",
+        "Prajna and Jadbabaie's λ = 0: their initial set contains the saddle point (√3, 0), where every λ = 0",
+        "certificate has a singular Gram matrix at an irrational point, which exact rounding cannot reproduce.",
+        "",
+    ])
+    (out / "sos_programs.md").write_text(text, encoding="utf-8")
+    for f in out.glob("sos_program_*.cert.json"):
+        f.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
