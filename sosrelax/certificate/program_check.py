@@ -225,6 +225,9 @@ def check_program_certificate(cert: ProgramCertificate | str | os.PathLike[str],
     except Reject as e:
         return ProgramCheckReport(False, CheckStatus.REJECTED, cert.objective.sense, None, str(e), tuple(eig),
                                   time.perf_counter() - t0)
+    except (ValueError, TypeError, IndexError) as e:  # a malformed object built in memory, not read from a file
+        return ProgramCheckReport(False, CheckStatus.REJECTED, cert.objective.sense, None,
+                                  f"malformed certificate: {type(e).__name__}: {e}", tuple(eig), time.perf_counter() - t0)
     grams = sum(len(s.grams) for s in cert.sos)
     why = (f"verified: {len(cert.sos)} SOS constraint(s) with {grams} Gram matrices PSD and every identity exact, "
            f"{len(cert.equalities)} equalit(ies), {len(cert.inequalities)} inequalit(ies); objective "
