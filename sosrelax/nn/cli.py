@@ -48,6 +48,9 @@ def add_commands(sub: Any) -> None:
                    "(default auto: float32 for float32 ONNX models)")
     v.add_argument("--method", choices=["auto", "search", "rungs"], default="auto",
                    help="batched search with one proof tree (auto for linear atoms), or exact rungs per piece")
+    v.add_argument("--leaf-rungs", metavar="RUNGS", default="",
+                   help="comma-separated subset of lp,sdp,sos tried on small open boxes of the search before "
+                   "they are split (real semantics; their certificates go into the proof tree)")
     v.add_argument("--verbose", action="store_true",
                    help="progress on stderr: open domains, lowest bound, time (also shown on terminals)")
     s = sub.add_parser("supports", help="report the VNN-LIB capabilities this solver really has")
@@ -109,9 +112,13 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.proof and os.path.isdir(args.proof):
         raise ParseError(f"--proof {args.proof}: is a folder; give a file name, "
                          f"e.g. {os.path.join(args.proof, 'proof.json')}")
+    leaf_rungs = tuple(r.strip() for r in args.leaf_rungs.split(",") if r.strip())
+    bad = [r for r in leaf_rungs if r not in ("lp", "sdp", "sos")]
+    if bad:
+        raise ParseError(f"--leaf-rungs: unknown rung {bad[0]!r}; choose from lp, sdp, sos")
     net, prop = vnnlib_claims(model, args.spec)
     res = verify(net, prop, onnx_path=model, timeout=args.timeout, rng=args.seed, method=args.method,
-                 semantics=args.semantics, progress=_progress(args.verbose))
+                 semantics=args.semantics, progress=_progress(args.verbose), leaf_rungs=leaf_rungs)
     if args.verbose or sys.stderr.isatty():
         sys.stderr.write("\r\033[K" if sys.stderr.isatty() else "")
     if args.verbose:

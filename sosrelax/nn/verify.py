@@ -259,7 +259,7 @@ def verify(
     net: Network, prop: Property, *, onnx_path: str | Path | None = None, timeout: float = 60.0,
     rungs: Sequence[str] = DEFAULT_RUNGS, rng: np.random.Generator | int | None = 0,
     max_certified_relus: int = 64, branch: bool = True, method: str = "auto",
-    semantics: str = "auto", progress: Any = None,
+    semantics: str = "auto", progress: Any = None, leaf_rungs: Sequence[str] = (),
 ) -> VerifyResult:
     """Decide a VNN-LIB property: ``sat`` (checked counterexample), ``unsat`` (checked certificates),
     ``unknown`` or ``timeout``.
@@ -294,6 +294,12 @@ def verify(
         layers are float32 products (``Network.float32_layers``), real otherwise.
     progress : callable, optional
         Called by the search after every batch with ``(stats, open domains, lowest bound)``.
+    leaf_rungs : sequence of str
+        The hierarchy inside the search (input splitting, real semantics): a subset of ``("lp", "sdp",
+        "sos")`` tried on open boxes with few unstable neurons before they are split; the leaves they
+        close carry certificates that the proof-tree checker re-checks exactly
+        (:mod:`~sosrelax.nn.search.rung_leaves`).  Off by default: on ACAS Xu each attempt costs about
+        as much as a few hundred box bounds (``docs/benchmarks/vnncomp.md``).
     """
     if prop.n_inputs != net.n_inputs or prop.n_outputs != net.n_outputs:
         from sosrelax.errors import InvalidValueError
@@ -316,7 +322,7 @@ def verify(
 
             raise InvalidValueError("the batched search decides linear atoms only; this property has "
                                     "polynomial or hidden-node atoms (use method='rungs')")
-        return _search(net, prop, onnx_path, timeout, gen, semantics, progress)
+        return _search(net, prop, onnx_path, timeout, gen, semantics, progress, leaf_rungs)
     budget = _Budget(time.perf_counter() + timeout)
     unknown = [rg for rg in rungs if rg not in RUNGS]
     if unknown:
@@ -370,7 +376,8 @@ SPLIT_INPUTS_UP_TO = 16
 
 
 def _search(net: Network, prop: Property, onnx_path: str | Path | None, timeout: float,
-            gen: np.random.Generator, semantics: str, progress: Any) -> VerifyResult:
+            gen: np.random.Generator, semantics: str, progress: Any, leaf_rungs: Sequence[str] = ()
+            ) -> VerifyResult:
     from sosrelax.nn.search import decide
 
     if semantics == "auto":
@@ -387,8 +394,9 @@ def _search(net: Network, prop: Property, onnx_path: str | Path | None, timeout:
                           progress=progress)
     else:
         res = decide(net, prop, onnx_path=onnx_path, timeout=timeout, semantics=semantics, rng=gen,
-                     progress=progress)
+                     progress=progress, leaf_rungs=leaf_rungs)
     stats = {"domains": float(sum(s.domains for s in res.stats)),
+             **{f"rung_leaves_{r}": float(sum(s.rung_closed.get(r, 0) for s in res.stats)) for r in leaf_rungs},
              "leaves": float(sum(s.leaves for s in res.stats)),
              "search_seconds": res.search_seconds, "check_seconds": res.check_seconds}
     status = Result(res.status)

@@ -1,7 +1,9 @@
 """Write the tampered network proof trees of this folder (deterministic: same bytes on every run).
 
-Each file is the golden proof ``proofs/proof_tree/tiny_relu_three_disjuncts.json`` with one defect;
-``VARIANTS`` maps the file name to the defect and to a phrase the checker's reason must contain.
+Each file is the golden proof ``proofs/proof_tree/tiny_relu_three_disjuncts.json`` (or, for the names in
+``RUNG_VARIANTS``, ``proofs/proof_tree/rung/tiny_relu_rung_leaves.json``, whose leaves are certified LP
+and SDP rungs) with one defect; ``VARIANTS`` maps the file name to the defect and to a phrase the
+checker's reason must contain.
 ``README.md`` lists them.  Run ``python proofs/invalid/proof_tree/make_invalid.py`` from the
 repository root after regenerating the golden proofs.
 """
@@ -20,6 +22,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE.parents[1] / "proof_tree" / "tiny_relu_three_disjuncts.json"
+RUNG_GOLDEN = HERE.parents[1] / "proof_tree" / "rung" / "tiny_relu_rung_leaves.json"
 
 
 def _dump(d: dict[str, Any]) -> str:
@@ -159,7 +162,63 @@ def zero_denominator(d: dict[str, Any]) -> None:
 
 
 def unknown_version(d: dict[str, Any]) -> None:
-    d["version"] = 2
+    d["version"] = 99
+
+
+# ---------------------------------------------------------------- rung leaves (base: RUNG_GOLDEN)
+def _cert(d: dict[str, Any], disjunct: int, leaf: int, fn: Callable[[dict[str, Any]], None]) -> None:
+    node = [n for n in d["disjuncts"][disjunct]["nodes"] if n[0] == "c"][leaf]
+    c = json.loads(node[2])
+    fn(c)
+    node[2] = json.dumps(c, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def rung_bound_raised(d: dict[str, Any]) -> None:
+    def raise_bound(c: dict[str, Any]) -> None:
+        c["bound"] = "100"
+    _cert(d, 0, 0, raise_bound)
+
+
+def rung_multiplier_changed(d: dict[str, Any]) -> None:
+    def change(c: dict[str, Any]) -> None:
+        c["products"][0]["coefficient"] = "3"
+    _cert(d, 0, 1, change)
+
+
+def rung_gram_changed(d: dict[str, Any]) -> None:
+    def change(c: dict[str, Any]) -> None:
+        c["sos"][0]["gram"][0][0] = "1/1000"
+    _cert(d, 1, 0, change)
+
+
+def rung_constraint_added(d: dict[str, Any]) -> None:
+    def add(c: dict[str, Any]) -> None:  # x_0 >= 1/2: true of no point of the left half
+        n = len(c["variables"])
+        c["inequalities"].append({"coefficients": ["-1/2", "1"],
+                                  "exponents": [[0] * n, [1] + [0] * (n - 1)]})
+    _cert(d, 0, 0, add)
+
+
+def rung_lambdas_changed(d: dict[str, Any]) -> None:
+    node = [n for n in d["disjuncts"][0]["nodes"] if n[0] == "c"][0]
+    node[1] = [0.5.hex(), 0.5.hex()]
+
+
+def rung_box_enlarged(d: dict[str, Any]) -> None:
+    d["disjuncts"][0]["hi"][0] = "2"
+
+
+def rung_weights_changed_rehashed(d: dict[str, Any]) -> None:
+    _set_weights(d, 0, lambda w: w * 1.5)
+
+
+def rung_under_relu_split(d: dict[str, Any]) -> None:
+    nodes = d["disjuncts"][1]["nodes"]
+    d["disjuncts"][1]["nodes"] = [["r", 0, 0], nodes[0], copy.deepcopy(nodes[0])]
+
+
+def rung_in_version_1(d: dict[str, Any]) -> None:
+    d["version"] = 1
 
 
 def unknown_format(d: dict[str, Any]) -> None:
@@ -216,22 +275,41 @@ VARIANTS: dict[str, tuple[Callable[[dict[str, Any]], Any], str, str]] = {
     "float32_weights_not_float32": (float32_weights_not_float32, "float32 values",
                                     "float32 semantics with weights that are not float32 values"),
     "zero_denominator": (zero_denominator, "zero denominator", "a box bound 1/0"),
-    "unknown_version": (unknown_version, "unsupported version", "version 2"),
+    "unknown_version": (unknown_version, "unsupported version", "version 99"),
     "unknown_format": (unknown_format, "unknown format", "another format name"),
     "unknown_field": (unknown_field, "unknown field", "a field the format does not define"),
     "unknown_semantics": (unknown_semantics, "semantics", "semantics float16"),
     "unknown_intermediate": (unknown_intermediate, "intermediate", "intermediate method ibp"),
     "bad_json": (bad_json, "not valid JSON", "the file cut short"),
     "nan_token": (nan_token, "not allowed", "a NaN token in the JSON"),
+    "rung_bound_raised": (rung_bound_raised, "exact checker rejected",
+                          "an LP leaf's certificate claims the bound 100"),
+    "rung_multiplier_changed": (rung_multiplier_changed, "exact checker rejected",
+                                "an LP multiplier of a rung leaf changed"),
+    "rung_gram_changed": (rung_gram_changed, "exact checker rejected", "a Gram entry of the SDP leaf changed"),
+    "rung_constraint_added": (rung_constraint_added, "neither in the leaf's encoding",
+                              "an LP leaf's certificate assumes x_0 >= 1/2 on the half x_0 <= 0"),
+    "rung_lambdas_changed": (rung_lambdas_changed, "objective", "the atom weights of an LP leaf changed"),
+    "rung_box_enlarged": (rung_box_enlarged, "rung leaf rejected",
+                          "the box of disjunct 0 enlarged to x_0 <= 2 (the right LP leaf's encoding changes)"),
+    "rung_weights_changed_rehashed": (rung_weights_changed_rehashed, "rung leaf rejected",
+                                      "the first layer scaled by 3/2 and the hash updated"),
+    "rung_under_relu_split": (rung_under_relu_split, "under a ReLU split", "a rung leaf below a ReLU split"),
+    "rung_in_version_1": (rung_in_version_1, "['l', lambdas, alpha]",
+                          "a rung leaf in a version 1 file (rung leaves need version 2)"),
 }
+
+#: The variants made from the golden proof with rung leaves.
+RUNG_VARIANTS = frozenset(name for name in VARIANTS if name.startswith("rung_"))
 
 
 def build() -> dict[str, str]:
     """File name -> file text, for every variant."""
     base = json.loads(GOLDEN.read_text())
+    rung_base = json.loads(RUNG_GOLDEN.read_text())
     out = {}
     for name, (fn, _, _) in VARIANTS.items():
-        d = copy.deepcopy(base)
+        d = copy.deepcopy(rung_base if name in RUNG_VARIANTS else base)
         text = fn(d)
         out[name] = text if isinstance(text, str) else _dump(d)
     return out
@@ -241,8 +319,10 @@ def main() -> None:
     from sosrelax.certificate.proof_tree import check_proof_tree
 
     lines = ["# Invalid network proof trees", "",
-             "Each file is `proofs/proof_tree/tiny_relu_three_disjuncts.json` with one defect; the checker must",
-             "reject it with a reason containing the phrase shown.  Generated by `make_invalid.py`.", "",
+             "Each file is `proofs/proof_tree/tiny_relu_three_disjuncts.json` (files `rung_*`:",
+             "`proofs/proof_tree/rung/tiny_relu_rung_leaves.json`, with certified LP and SDP leaves) with one",
+             "defect; the checker must reject it with a reason containing the phrase shown.  Generated by",
+             "`make_invalid.py`.", "",
              "| file | defect | reason contains |", "| --- | --- | --- |"]
     for name, text in build().items():
         path = HERE / f"{name}.json"

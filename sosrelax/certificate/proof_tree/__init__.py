@@ -9,7 +9,9 @@ from sosrelax.certificate.proof_tree.check import (
     ProofReport,
     check_leaves,
     check_proof_tree,
+    float32_output_deviation,
     leaf_layer_bounds,
+    network_input_box,
 )
 from sosrelax.certificate.proof_tree.format import (
     DEFAULT_TREE_LIMITS,
@@ -36,6 +38,8 @@ __all__ = [
     "TreeLimits",
     "check_leaves",
     "check_proof_tree",
+    "float32_output_deviation",
     "leaf_layer_bounds",
+    "network_input_box",
     "network_sha256",
 ]

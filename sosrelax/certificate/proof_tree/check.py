@@ -8,6 +8,11 @@ operation's rounding error is bounded and subtracted (``docs/proof-trees.md``, "
 sound"), so the bound is a rigorous lower bound of ``min g`` over the leaf's domain; a leaf is
 accepted when that bound is ``> 0`` or when the domain is proven empty.  Leaves are processed in
 batches with numpy.  The checker imports nothing from the search or the bound propagation code.
+
+A rung leaf (``("c", lambdas, certificate)``) is checked differently: the exact encoding of the network
+over the leaf's box is rebuilt and the leaf's polynomial certificate must be about exactly that
+encoding and be accepted by the exact certificate checker
+(:mod:`sosrelax.certificate.proof_tree.rung_leaf`).
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from sosrelax.certificate.proof_tree.rounding import rdot as _rdot
 from sosrelax.certificate.proof_tree.rounding import up as _up
 from sosrelax.errors import CertificateFormatError, InvalidValueError
 
-__all__ = ["LeafBounds", "ProofReport", "check_leaves", "check_proof_tree", "leaf_layer_bounds"]
+__all__ = ["LeafBounds", "ProofReport", "check_leaves", "check_proof_tree", "float32_output_deviation",
+           "leaf_layer_bounds", "network_input_box"]
 
 _U = 2.0**-53
 """Unit roundoff of binary64."""
@@ -260,7 +266,8 @@ def leaf_layer_bounds(
         raise CertificateFormatError(f"disjunct {disjunct}: node {node_index} is not a leaf")
     n_atoms = len(tree.disjuncts[disjunct].atoms)
     zy, zx, zc = np.zeros((n_atoms, net.dims[-1])), np.zeros((n_atoms, net.dims[0])), np.zeros(n_atoms)
-    rows = _objective_rows(np.stack([hit[0][4]]), (zy, zy, zx, zx, zc, zc), [hit[0][5]], net.H)
+    alpha = None if isinstance(hit[0][5], _RungCert) else hit[0][5]
+    rows = _objective_rows(np.stack([hit[0][4]]), (zy, zy, zx, zx, zc, zc), [alpha], net.H)
     with np.errstate(all="ignore"):
         _, _, ly = _bound_batch(net, tree.intermediate, [hit[0][1:4]], rows, np.zeros(1, dtype=np.int64))
     return tuple((ly.l[m][0], ly.u[m][0]) for m in range(1, net.L + 1))
@@ -400,7 +407,7 @@ def _walk(net: _Net, d_i: int, dis: DisjunctProof) -> tuple[list[Any], np.ndarra
             flat = int(net.offsets[k]) + j
             stack.append((lo, hi, lv, hv, (flat, 1, cons)))
             stack.append((lo, hi, lv, hv, (flat, -1, cons)))
-        elif kind == "l":
+        elif kind in ("l", "c"):
             lam_raw, alpha = nd[1], nd[2]
             if not isinstance(lam_raw, (tuple, list)) or len(lam_raw) != n_atoms:
                 raise _Reject(f"{where}: expected {n_atoms} lambdas (one per atom)", (d_i, idx))
@@ -412,7 +419,11 @@ def _walk(net: _Net, d_i: int, dis: DisjunctProof) -> tuple[list[Any], np.ndarra
                 raise _Reject(f"{where}: lambdas must be finite and nonnegative", (d_i, idx))
             if not np.any(lam > 0):
                 raise _Reject(f"{where}: lambdas are all zero", (d_i, idx))
-            if alpha is not None:
+            if kind == "c":
+                if cons is not None:
+                    raise _Reject(f"{where}: a rung leaf under a ReLU split is not supported", (d_i, idx))
+                alpha = _RungCert(alpha)
+            elif alpha is not None:
                 if not isinstance(alpha, (bytes, bytearray)) or len(alpha) != net.H:
                     got = len(alpha) if isinstance(alpha, (bytes, bytearray)) else type(alpha).__name__
                     raise _Reject(f"{where}: alpha must have {net.H} bytes (one per hidden neuron), got {got}",
@@ -555,9 +566,12 @@ def _check_all(net: _Net, tree: ProofTree, which: Any, batch: int) -> list[LeafB
     leaves: list[Any] = []
     owner: list[int] = []
     row_parts: list[_Rows] = []
+    rung: list[tuple[int, int, float]] = []  # (disjunct, node index, margin)
     for d_i in which:
         dis = tree.disjuncts[d_i]
         lv, _, _ = _walk(net, d_i, dis)
+        rung += [(d_i, lf[0], _rung_margin(net, tree, d_i, dis, lf)) for lf in lv if isinstance(lf[5], _RungCert)]
+        lv = [lf for lf in lv if not isinstance(lf[5], _RungCert)]
         obj = _atom_matrices(d_i, dis, n0, n_out)
         if lv:
             row_parts.append(_objective_rows(np.stack([lf[4] for lf in lv]), obj, [lf[5] for lf in lv], net.H))
@@ -582,9 +596,71 @@ def _check_all(net: _Net, tree: ProofTree, which: Any, batch: int) -> list[LeafB
         for sel, bnd, emp in _map_chunks(job, starts):
             bounds[sel] = bnd
             empty[sel] = emp
-    own = np.array(owner, dtype=np.int64)
-    idx = np.array([lf[0] for lf in leaves], dtype=np.int64)
-    return [LeafBounds(d_i, idx[own == d_i], bounds[own == d_i], empty[own == d_i]) for d_i in which]
+    own = np.array(owner + [r[0] for r in rung], dtype=np.int64)
+    idx = np.array([lf[0] for lf in leaves] + [r[1] for r in rung], dtype=np.int64)
+    bounds = np.concatenate([bounds, np.array([r[2] for r in rung])])
+    empty = np.concatenate([empty, np.zeros(len(rung), dtype=bool)])
+    out = []
+    for d_i in which:
+        sel = np.flatnonzero(own == d_i)
+        sel = sel[np.argsort(idx[sel], kind="stable")]
+        out.append(LeafBounds(d_i, idx[sel], bounds[sel], empty[sel]))
+    return out
+
+
+class _RungCert:
+    """A rung leaf's certificate, told apart from a linear leaf's slopes."""
+
+    def __init__(self, cert: Any) -> None:
+        self.cert = cert
+
+
+def _rung_margin(net: _Net, tree: ProofTree, d_i: int, dis: DisjunctProof, lf: Any) -> float:
+    """The rigorous margin of a rung leaf (``> 0``: the leaf holds); a certificate that is not about
+    the leaf, or that the exact checker rejects, rejects the tree."""
+    from sosrelax.certificate.proof_tree.rung_leaf import check_rung_leaf
+
+    lo, hi = _network_input_box(net, lf[1][None], lf[2][None])
+    dev = _output_deviation(net, lf[1], lf[2]) if net.f32 else None
+    m, why = check_rung_leaf(tree.layers, dis.atoms, lo[0], hi[0], lf[4], lf[5].cert, dev)
+    if not np.isfinite(m):
+        raise _Reject(f"disjunct {d_i}, node {lf[0]}: rung leaf rejected: {why}", (d_i, lf[0]))
+    return m
+
+
+def network_input_box(lo: np.ndarray, hi: np.ndarray, float32: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The box ``[lo, hi]`` as the network sees it: in the float32 semantics widened outward to float32
+    values (the input is rounded to float32 before the network runs); unchanged otherwise."""
+    net = _Net.__new__(_Net)
+    net.f32 = float32
+    a, b = _network_input_box(net, np.asarray(lo, dtype=np.float64)[None], np.asarray(hi, dtype=np.float64)[None])
+    return a[0], b[0]
+
+
+def float32_output_deviation(layers: Sequence[tuple[np.ndarray, np.ndarray]], lo: np.ndarray,
+                             hi: np.ndarray) -> np.ndarray:
+    """A rigorous bound ``D`` (per output) of ``|f32(x) - f(fl32(x))|`` over the box ``[lo, hi]``.
+
+    ``f32`` is any IEEE binary32 execution of the network and ``f`` the exact one at the rounded input.
+    With ``e_m`` the checker's bound of one layer's float32 error, ``D_1 = e_1`` and
+    ``D_m = |W_m| D_{m-1} + e_m`` (ReLU is 1-Lipschitz and exact in floating point); every float64
+    operation is rounded upward.
+    """
+    net = _Net(tuple((np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)) for w, b in layers), True)
+    return _output_deviation(net, np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64))
+
+
+def _output_deviation(net: _Net, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    n_atoms = 1
+    zy, zx, zc = np.zeros((n_atoms, net.dims[-1])), np.zeros((n_atoms, net.dims[0])), np.zeros(n_atoms)
+    rows = _objective_rows(np.ones((1, 1)), (zy, zy, zx, zx, zc, zc), [None], net.H)
+    with np.errstate(all="ignore"):
+        _, _, ly = _bound_batch(net, "crown", [(lo, hi, None)], rows, np.zeros(1, dtype=np.int64))
+    D = np.asarray(ly.e[1][0], dtype=np.float64)
+    for m in range(2, net.L + 1):
+        grow = 1.0 + 2.0 * (net.dims[m - 1] + 2) * _U
+        D = _up(_up((net.absW[m] @ D) * grow) + ly.e[m][0])
+    return np.where(np.isfinite(D), D, np.inf)
 
 
 # ------------------------------------------------------------------------------ the bounds

@@ -2,8 +2,9 @@
 
 A proof tree claims that no input ``x`` in a disjunct's box makes every linear atom of that
 disjunct true for the network output ``f(x)``.  Each disjunct carries a binary tree of
-sub-domains in preorder: input splits ``("s", i, v)``, ReLU splits ``("r", k, j)`` and leaves
-``("l", lambdas, alpha)``.  This module only reads and writes the file (strictly: every field is
+sub-domains in preorder: input splits ``("s", i, v)``, ReLU splits ``("r", k, j)`` and leaves:
+``("l", lambdas, alpha)`` (linear bounds) or, from version 2 on, ``("c", lambdas, certificate)`` (a leaf
+closed by a certified LP/SDP/SOS rung, see :mod:`sosrelax.certificate.proof_tree.rung_leaf`).  This module only reads and writes the file (strictly: every field is
 checked for type, length and finiteness before it is used, sizes are bounded before anything is
 allocated); :mod:`sosrelax.certificate.proof_tree.check` decides whether the tree proves the
 claim.  The layout is documented in ``docs/proof-trees.md``.
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from sosrelax.certificate.format import Certificate
 from sosrelax.errors import CertificateFormatError
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "INTERMEDIATE_METHODS",
     "PROOF_TREE_FORMAT",
     "PROOF_TREE_VERSION",
+    "READ_VERSIONS",
     "SEMANTICS",
     "AtomSpec",
     "DisjunctProof",
@@ -42,12 +45,15 @@ __all__ = [
 ]
 
 PROOF_TREE_FORMAT = "sosrelax-proof-tree"
-PROOF_TREE_VERSION = 1
+PROOF_TREE_VERSION = 2
+"""The newest version; a tree without rung leaves is written as version 1 (older readers accept it)."""
+READ_VERSIONS = (1, 2)
 SEMANTICS = ("real", "float32")
 INTERMEDIATE_METHODS = ("crown", "forward")
 
-Node = tuple[str, int, float] | tuple[str, int, int] | tuple[str, tuple[float, ...], bytes | None]
-"""``("s", i, v)``, ``("r", k, j)`` or ``("l", lambdas, alpha)`` (``alpha``: raw uint8 bytes or None)."""
+Node = tuple[str, int, float] | tuple[str, int, int] | tuple[str, tuple[float, ...], Any]
+"""``("s", i, v)``, ``("r", k, j)``, ``("l", lambdas, alpha)`` (``alpha``: raw uint8 bytes or None) or
+``("c", lambdas, certificate)`` (a :class:`~sosrelax.certificate.format.Certificate`)."""
 
 _RATIONAL = re.compile(r"-?[0-9]+(/[0-9]+)?\Z")
 _TOP_KEYS = {"format", "version", "semantics", "intermediate", "network", "disjuncts", "meta"}
@@ -146,7 +152,7 @@ class ProofTree:
             })
         return {
             "format": PROOF_TREE_FORMAT,
-            "version": PROOF_TREE_VERSION,
+            "version": 2 if any(nd[0] == "c" for d in self.disjuncts for nd in d.nodes) else 1,
             "semantics": self.semantics,
             "intermediate": self.intermediate,
             "network": {"input_shape": list(self.input_shape), "layers": layers, "sha256": self.network_sha256},
@@ -203,9 +209,9 @@ class ProofTree:
         d = _obj(data, _TOP_KEYS, "proof tree")
         if d["format"] != PROOF_TREE_FORMAT:
             raise CertificateFormatError(f"proof tree: unknown format {d['format']!r}; expected {PROOF_TREE_FORMAT!r}")
-        if type(d["version"]) is not int or d["version"] != PROOF_TREE_VERSION:
+        if type(d["version"]) is not int or d["version"] not in READ_VERSIONS:
             raise CertificateFormatError(
-                f"proof tree: unsupported version {d['version']!r}; this reader knows version {PROOF_TREE_VERSION}"
+                f"proof tree: unsupported version {d['version']!r}; this reader knows versions {READ_VERSIONS}"
             )
         if d["semantics"] not in SEMANTICS:
             raise CertificateFormatError(f"proof tree: semantics {d['semantics']!r} is not one of {SEMANTICS}")
@@ -227,7 +233,7 @@ class ProofTree:
             raise CertificateFormatError(
                 f"proof tree: {total} nodes is over the limit of {limits.max_nodes}; raise TreeLimits.max_nodes"
             )
-        disjuncts = tuple(_disjunct_from_dict(x, i, n_in, n_out, limits) for i, x in enumerate(disj))
+        disjuncts = tuple(_disjunct_from_dict(x, i, n_in, n_out, limits, d["version"]) for i, x in enumerate(disj))
         return cls(layers, input_shape, disjuncts, d["semantics"], d["intermediate"], meta)
 
 
@@ -248,8 +254,11 @@ def _disjunct_to_dict(d: DisjunctProof) -> dict[str, Any]:
             lam = [float(v).hex() for v in nd[1]]  # type: ignore[union-attr]
             alpha = None if nd[2] is None else base64.b64encode(bytes(nd[2])).decode()  # type: ignore[arg-type]
             nodes.append(["l", lam, alpha])
+        elif nd[0] == "c":
+            lam = [float(v).hex() for v in nd[1]]  # type: ignore[union-attr]
+            nodes.append(["c", lam, nd[2].to_json().decode("ascii")])  # type: ignore[union-attr]
         else:
-            raise CertificateFormatError(f"proof tree: unknown node kind {nd[0]!r}; use 's', 'r' or 'l'")
+            raise CertificateFormatError(f"proof tree: unknown node kind {nd[0]!r}; use 's', 'r', 'l' or 'c'")
     return {
         "lo": [_rat(v) for v in d.lo],
         "hi": [_rat(v) for v in d.hi],
@@ -370,7 +379,8 @@ def _network_from_dict(v: Any, limits: TreeLimits) -> tuple[tuple[tuple[np.ndarr
     return out, shp
 
 
-def _disjunct_from_dict(v: Any, idx: int, n_in: int, n_out: int, limits: TreeLimits) -> DisjunctProof:
+def _disjunct_from_dict(v: Any, idx: int, n_in: int, n_out: int, limits: TreeLimits,
+                        version: int = PROOF_TREE_VERSION) -> DisjunctProof:
     where = f"proof tree: disjuncts[{idx}]"
     d = _obj(v, _DISJ_KEYS, where)
     for key in ("lo", "hi"):
@@ -402,12 +412,16 @@ def _disjunct_from_dict(v: Any, idx: int, n_in: int, n_out: int, limits: TreeLim
     nodes: list[Node] = []
     for n_i, nd in enumerate(d["nodes"]):
         nw = f"{where}.nodes[{n_i}]"
-        if not isinstance(nd, list) or len(nd) != 3 or nd[0] not in ("s", "r", "l"):
-            raise CertificateFormatError(f"{nw}: expected ['s', i, v], ['r', k, j] or ['l', lambdas, alpha]")
+        kinds = ("s", "r", "l", "c") if version >= 2 else ("s", "r", "l")
+        if not isinstance(nd, list) or len(nd) != 3 or nd[0] not in kinds:
+            raise CertificateFormatError(f"{nw}: expected ['s', i, v], ['r', k, j], ['l', lambdas, alpha]"
+                                         + (" or ['c', lambdas, certificate]" if version >= 2 else ""))
         if nd[0] == "s":
             nodes.append(("s", _int(nd[1], f"{nw} input index"), _parse_hex_float(nd[2], f"{nw} split value")))
         elif nd[0] == "r":
             nodes.append(("r", _int(nd[1], f"{nw} layer index"), _int(nd[2], f"{nw} neuron index")))
+        elif nd[0] == "c":
+            nodes.append(_rung_leaf_from_list(nd, nw, len(atoms), limits))
         else:
             if not isinstance(nd[1], list) or len(nd[1]) != len(atoms):
                 raise CertificateFormatError(f"{nw}: expected {len(atoms)} lambdas (one per atom)")
@@ -422,3 +436,16 @@ def _disjunct_from_dict(v: Any, idx: int, n_in: int, n_out: int, limits: TreeLim
                     raise CertificateFormatError(f"{nw}: alpha is not valid base64 ({e})") from e
             nodes.append(("l", lam, alpha))
     return DisjunctProof(lo, hi, tuple(atoms), tuple(nodes))
+
+
+def _rung_leaf_from_list(nd: list[Any], nw: str, n_atoms: int, limits: TreeLimits) -> Node:
+    if not isinstance(nd[1], list) or len(nd[1]) != n_atoms:
+        raise CertificateFormatError(f"{nw}: expected {n_atoms} lambdas (one per atom)")
+    lam = tuple(_parse_hex_float(x, f"{nw} lambda") for x in nd[1])
+    if not isinstance(nd[2], str) or len(nd[2]) > limits.max_file_bytes:
+        raise CertificateFormatError(f"{nw}: the rung leaf's certificate must be a JSON string")
+    try:
+        cert = Certificate.from_json(nd[2])
+    except CertificateFormatError as e:
+        raise CertificateFormatError(f"{nw}: rung certificate: {e}") from e
+    return ("c", lam, cert)

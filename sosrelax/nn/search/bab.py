@@ -38,7 +38,7 @@ import numpy as np
 from sosrelax.nn.search.attack import margins, pgd
 from sosrelax.nn.search.bounds import Arrays, final_bounds, intermediate_bounds
 
-__all__ = ["BoxOutcome", "Goal", "SearchStats", "search_box"]
+__all__ = ["BoxOutcome", "Goal", "RungLeaf", "SearchStats", "search_box"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,13 @@ ATTACK_EVERY = 4
 
 #: A slab is cut off a box only when it is at least this share of the box's width.
 SHRINK_MIN_SHARE = 0.02
+
+#: Leaf rungs may use this share of the search's time so far, plus :data:`RUNG_ALLOWANCE` seconds.
+RUNG_SHARE = 0.5
+RUNG_ALLOWANCE = 0.25
+
+#: At most this many rung attempts per batch (the open boxes closest to closing first).
+RUNGS_PER_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,19 @@ class SearchStats:
     seconds: float = 0.0
     attack_seconds: float = 0.0
     shrunk: int = 0
+    rung_attempts: int = 0
+    rung_closed: dict[str, int] = field(default_factory=dict)
+    rung_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RungLeaf:
+    """A leaf closed by a certified rung: ``rung`` (``"lp"``, ``"sdp"`` or ``"sos"``), the atom
+    weights and the certificate of ``sum_k lambdas_k (-atom_k)`` over the leaf's exact encoding."""
+
+    rung: str
+    lambdas: tuple[float, ...]
+    certificate: Any
 
 
 @dataclass
@@ -132,6 +152,9 @@ class _Tree:
             nid = todo.pop()
             node = self.kind[nid]
             leaf = self.leaf.get((nid, k))
+            if leaf is not None and isinstance(leaf[1], RungLeaf) and (node is None or not ok[nid]):
+                out.append(("c", leaf[1].lambdas, leaf[1].certificate))
+                continue
             if leaf is not None and (node is None or not ok[nid]):
                 lam = np.zeros(n_atoms)
                 lam[leaf[0]] = 1.0
@@ -229,13 +252,16 @@ def search_box(
     arr: Arrays, lo: np.ndarray, hi: np.ndarray, goals: Sequence[Goal], *, deadline: float,
     rng: np.random.Generator, confirm: Callable[[int, np.ndarray], bool], batch: int = 2048,
     shrink: bool = True, branching: str = "strong", progress: Callable[[SearchStats, int, float], None] | None = None,
+    leaf_rungs: Any = None,
 ) -> BoxOutcome:
     """Decide the disjuncts ``{x in [lo, hi] : A x + B f(x) + c >= 0}`` of ``goals`` (one shared box).
 
     ``confirm(k, x)`` re-evaluates a float candidate for disjunct ``k`` exactly and returns True for a
     real counterexample.  ``branching`` is ``"strong"`` (look-ahead between the widest and the most
     sensitive input) or ``"widest"``.  Batches shrink near ``deadline`` (from the measured cost of a
-    box) so that the answer comes in time.
+    box) so that the answer comes in time.  ``leaf_rungs`` (a
+    :class:`~sosrelax.nn.search.rung_leaves.RungLeaves`, optional) is tried on open boxes with few
+    unstable neurons before they are split, within :data:`RUNG_SHARE` of the time.
     """
     t0 = time.perf_counter()
     stats = SearchStats()
@@ -284,6 +310,8 @@ def search_box(
             tree.leaf[(int(bid[b]), int(k))] = (int(rows.local[best_row[b, k]]), None)
         stats.leaves += int(closing.sum())
         bk = bk & ~closing
+        if leaf_rungs is not None:
+            _rung_step(leaf_rungs, tree, stats, bnd, blo, bhi, bid, bk, best_val, t0, deadline)
         keep = bk.any(axis=1)
         if not keep.any():
             continue
@@ -345,6 +373,33 @@ def search_box(
             progress(stats, int(open_id.size), float(np.min(val[r, hard])))
     nodes = [tree.preorder(k, gl.c.size) for k, gl in enumerate(goals)]
     return done("unsat", nodes=nodes, message=f"{stats.leaves} leaves")
+
+
+def _rung_step(leaf_rungs: Any, tree: _Tree, stats: SearchStats, bnd: Any, blo: np.ndarray, bhi: np.ndarray,
+               bid: np.ndarray, bk: np.ndarray, best_val: np.ndarray, t0: float, deadline: float) -> None:
+    """Try the leaf rungs on the open (box, disjunct) pairs with few unstable neurons, closest to
+    closing first, within the time share; closes ``bk`` entries in place and records the leaves."""
+    now = time.perf_counter()
+    if stats.rung_seconds > RUNG_SHARE * (now - t0) + RUNG_ALLOWANCE:
+        return
+    unstable = sum(((lw < 0) & (up > 0)).sum(axis=1) for lw, up in zip(bnd.lower, bnd.upper, strict=True))
+    small = (unstable + blo.shape[1] <= leaf_rungs.max_variables)[:, None] & bk
+    bs, ks = np.nonzero(small)
+    if bs.size == 0:
+        return
+    order = np.argsort(-best_val[bs, ks], kind="stable")[:RUNGS_PER_BATCH]
+    for b, k in zip(bs[order], ks[order], strict=True):
+        now = time.perf_counter()
+        if now > deadline or stats.rung_seconds > RUNG_SHARE * (now - t0) + RUNG_ALLOWANCE:
+            break
+        found = leaf_rungs(int(k), blo[b], bhi[b], deadline)
+        stats.rung_seconds += time.perf_counter() - now
+        stats.rung_attempts += 1
+        if found is not None:
+            tree.leaf[(int(bid[b]), int(k))] = (0, found)
+            bk[b, k] = False
+            stats.leaves += 1
+            stats.rung_closed[found.rung] = stats.rung_closed.get(found.rung, 0) + 1
 
 
 def _initial_attack(arr: Arrays, lo: np.ndarray, hi: np.ndarray, goals: Sequence[Goal],

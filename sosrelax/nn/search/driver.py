@@ -116,6 +116,8 @@ def _disjunct_proof(d: Disjunct, nodes: list[tuple[Any, ...]]) -> DisjunctProof:
             if codes is not None and not isinstance(codes, bytes):
                 codes = bytes(np.asarray(codes, dtype=np.uint8))
             out.append(("l", tuple(float(v) for v in node[1]), codes))
+        elif node[0] == "c":
+            out.append(("c", tuple(float(v) for v in node[1]), node[2]))
         else:
             out.append(node)
     return DisjunctProof(tuple(Fraction(v) for v in d.lo), tuple(Fraction(v) for v in d.hi), atoms,
@@ -126,7 +128,7 @@ def decide(
     net: Network, prop: Property, *, onnx_path: str | Path | None = None, timeout: float = 60.0,
     semantics: str = "real", rng: np.random.Generator | int | None = 0, batch: int = 2048,
     progress: Callable[[SearchStats, int, float], None] | None = None, blas_threads: int | None = 1,
-    workers: int = 2,
+    workers: int = 2, leaf_rungs: Sequence[str] = (),
 ) -> SearchResult:
     """Decide a property whose atoms are all linear (no polynomial or hidden-node atoms).
 
@@ -135,36 +137,45 @@ def decide(
     BLAS threads while it runs (the search's matrix products are small and many: one thread is
     measured faster than two on the benchmark networks; ``None`` leaves BLAS alone).  A search not
     decided within :data:`PARALLEL_AFTER` seconds is restarted on pieces of its box in ``workers``
-    processes (``workers=1``: it just goes on alone).
+    processes (``workers=1``: it just goes on alone).  ``leaf_rungs`` (a subset of ``("lp", "sdp",
+    "sos")``) are tried on small open boxes before they are split (:mod:`~sosrelax.nn.search.rung_leaves`);
+    the leaves they close carry their certificates into the proof tree.
     """
     from threadpoolctl import threadpool_limits
 
     if blas_threads is None:
-        return _decide(net, prop, onnx_path, timeout, semantics, rng, batch, progress, workers)
+        return _decide(net, prop, onnx_path, timeout, semantics, rng, batch, progress, workers, leaf_rungs)
     with threadpool_limits(limits=blas_threads, user_api="blas"):
-        return _decide(net, prop, onnx_path, timeout, semantics, rng, batch, progress, workers)
+        return _decide(net, prop, onnx_path, timeout, semantics, rng, batch, progress, workers, leaf_rungs)
 
 
 def _decide(net: Network, prop: Property, onnx_path: str | Path | None, timeout: float, semantics: str,
             rng: np.random.Generator | int | None, batch: int,
-            progress: Callable[[SearchStats, int, float], None] | None, workers: int) -> SearchResult:
+            progress: Callable[[SearchStats, int, float], None] | None, workers: int,
+            leaf_rungs: Sequence[str] = ()) -> SearchResult:
     def search(arr: Arrays, members: list[int], box: tuple[Any, Any], wit: Witnesses, deadline: float,
                gen: np.random.Generator) -> Any:
         lo, hi = inner_box(*box)  # splits and witnesses stay inside the exact box
         goals = [Goal(*atom_arrays(prop.disjuncts[i].atoms, net.n_inputs, net.n_outputs)) for i in members]
+        rungs = None
+        if leaf_rungs:
+            from sosrelax.nn.search.rung_leaves import RungLeaves
+
+            rungs = RungLeaves(net, [prop.disjuncts[i] for i in members], semantics, leaf_rungs,
+                               [(lo, hi)] * len(members))
         now = time.perf_counter()
         # alone first; a search still open after PARALLEL_AFTER seconds starts again on both cores
         out = search_box(arr, lo, hi, goals, deadline=min(deadline, now + PARALLEL_AFTER), rng=gen,
-                         confirm=wit.confirm, batch=batch, progress=progress)
+                         confirm=wit.confirm, batch=batch, progress=progress, leaf_rungs=rungs)
         if out.status == "timeout" and workers > 1 and deadline - time.perf_counter() > PARALLEL_AFTER:
             from sosrelax.nn.search.parallel import search_box_parallel
 
             seed = int(gen.integers(2**31))
             return search_box_parallel(arr, lo, hi, goals, deadline=deadline, seed=seed, witnesses=wit,
-                                       batch=batch, workers=workers)
+                                       batch=batch, workers=workers, leaf_rungs=rungs)
         if out.status == "timeout" and time.perf_counter() < deadline:
             return search_box(arr, lo, hi, goals, deadline=deadline, rng=gen, confirm=wit.confirm,
-                              batch=batch, progress=progress)
+                              batch=batch, progress=progress, leaf_rungs=rungs)
         return out
 
     return decide_by_boxes(net, prop, search, onnx_path=onnx_path, timeout=timeout, semantics=semantics,

@@ -28,9 +28,9 @@ WORKERS = 2
 
 
 def _piece(arr: Arrays, lo: np.ndarray, hi: np.ndarray, goals: Sequence[Goal], deadline: float, seed: int,
-           witnesses: Witnesses, batch: int) -> BoxOutcome:
+           witnesses: Witnesses, batch: int, leaf_rungs: Any) -> BoxOutcome:
     out = search_box(arr, lo, hi, goals, deadline=deadline, rng=np.random.default_rng(seed),
-                     confirm=witnesses.confirm, batch=batch)
+                     confirm=witnesses.confirm, batch=batch, leaf_rungs=leaf_rungs)
     out.open_boxes = None  # not needed by the parent; keeps the answer small
     return out
 
@@ -65,6 +65,7 @@ def _assemble(shape: Any, outs: list[BoxOutcome], k: int) -> list[tuple[Any, ...
 def search_box_parallel(
     arr: Arrays, lo: np.ndarray, hi: np.ndarray, goals: Sequence[Goal], *, deadline: float,
     seed: int, witnesses: Witnesses, batch: int = 2048, workers: int = WORKERS, levels: int = 2,
+    leaf_rungs: Any = None,
 ) -> BoxOutcome:
     """:func:`~sosrelax.nn.search.bab.search_box` on ``2**levels`` pieces of the box in ``workers``
     processes.  The workers re-check candidates exactly; a ``sat`` witness is confirmed once more here
@@ -78,7 +79,8 @@ def search_box_parallel(
     ctx = mp.get_context("fork")
     outs: list[BoxOutcome | None] = [None] * len(boxes)
     with ctx.Pool(min(workers, len(boxes))) as pool:
-        pending = {i: pool.apply_async(_piece, (arr, a, b, goals, deadline, seed + i, exact_only, batch))
+        pending = {i: pool.apply_async(_piece, (arr, a, b, goals, deadline, seed + i, exact_only, batch,
+                                                          leaf_rungs))
                    for i, (a, b) in enumerate(boxes)}
         while pending:
             for i in [i for i, r in pending.items() if r.ready()]:
@@ -115,5 +117,9 @@ def _merged(outs: Sequence[BoxOutcome | None], t0: float) -> SearchStats:
         st.max_open = max(st.max_open, o.stats.max_open)
         st.attack_seconds += o.stats.attack_seconds
         st.shrunk += o.stats.shrunk
+        st.rung_attempts += o.stats.rung_attempts
+        st.rung_seconds += o.stats.rung_seconds
+        for r, n in o.stats.rung_closed.items():
+            st.rung_closed[r] = st.rung_closed.get(r, 0) + n
     st.seconds = time.perf_counter() - t0
     return st
