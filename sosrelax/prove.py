@@ -29,6 +29,7 @@ from sosrelax.certificate.check import CheckReport
 from sosrelax.certificate.format import Certificate
 from sosrelax.conic import ConicSolution, SolverStatus
 from sosrelax.problem import Problem
+from sosrelax.relax.facial import FACE_SOURCES
 from sosrelax.relax.moment import MomentRelaxation
 from sosrelax.relax.scaling import Scaling
 from sosrelax.solvers import solve_conic
@@ -96,7 +97,11 @@ class ProofContext:
         :mod:`sosrelax.relax.facial`), map it to the user's problem, check it."""
         from sosrelax.certificate.check import check_certificate
         from sosrelax.certificate.extract import with_substitution
-        from sosrelax.certificate.rational import rationalize, rationalize_in_face
+        from sosrelax.certificate.rational import (
+            rationalize,
+            rationalize_in_face,
+            rationalize_on_faces,
+        )
 
         box = _box(self.problem)
         if box is not None:
@@ -104,7 +109,14 @@ class ProofContext:
         if self.scaling is not None:
             cert = with_substitution(cert, self.scaling, self.problem)
         t0 = time.perf_counter()
-        exact = rationalize_in_face(cert, faces) if faces else None
+        exact = None
+        if faces and (cert.equality_multipliers or any(m.constraint is not None for m in cert.sos)):
+            n = len(self.relax.variables)
+            eq_bases = [[tuple(int(v) for v in row) for row in blk.full_basis(n)]
+                        for blk in self.relax.equality_blocks]
+            exact = rationalize_on_faces(cert, faces, eq_bases)
+        elif faces:
+            exact = rationalize_in_face(cert, faces)
         if exact is None:
             exact = rationalize(cert)
         t1 = time.perf_counter()
@@ -270,16 +282,10 @@ def prove(
     dl = deadline.within(default_budget(sol.solve_time, t_finish) if budget is None else budget)
     run = _Strategy(ctx, dl, _Costs(sol.solve_time, t_finish, ctx.iteration_s), metadata, deadline.limited)
     centred_solver = "clarabel" if ctx.solver in ("scs", "clarabel") else ctx.solver
-    for faces in (_faces(ctx), _kernel_faces(ctx, sol)):
-        if not faces:
-            continue
-        # every certificate lies on these faces (zeros at infinity; the kernel of the optimal moment matrix):
-        # no Gram matrix can be definite, so the backoff below cannot succeed; certify on the faces first
-        best, estimate = _face_backoff(run, best, gamma_solver, faces)
-        if best[1].valid and relative_gap(ctx.factor * ctx.to_relaxed(best[1].bound),
-                                          ctx.factor * gamma_solver) <= 1e-6:
-            ctx.notes["estimate"] = estimate
-            return best
+    best, estimate, final = _on_faces(run, best, gamma_solver, sol)
+    if final:
+        ctx.notes["estimate"] = estimate
+        return best
     best, estimate = _backoff(run, best, gamma_solver, centred_solver)
     far = (
         not best[1].valid
@@ -399,23 +405,72 @@ def _faces(ctx: ProofContext) -> list[Any]:
     return faces_at_infinity(relax, V) if V else []
 
 
-def _kernel_faces(ctx: ProofContext, sol: ConicSolution) -> list[Any]:
-    """The faces that the kernel of the solver's optimal moment matrix forces on σ₀ (see
-    :func:`~sosrelax.relax.facial.faces_from_moments`); empty unless only σ₀ blocks are present and the kernel
-    is exact."""
+def _on_faces(run: _Strategy, best: Proof, gamma_solver: float, sol: ConicSolution
+              ) -> tuple[Proof, float, bool]:
+    """Certificates on faces where every (or every optimal) certificate lies, so that no Gram matrix can be
+    definite and the backoff with a margin cannot succeed: the faces that zeros at infinity force, then those
+    read off the solution (:data:`~sosrelax.relax.facial.FACE_SOURCES`), each refined once more from the face
+    program's own solution when the value left no margin on it.  Returns the best proof, the estimate and
+    whether the proof is final (on faces at infinity, any proof; on faces read off the solution, one within a
+    relative ``1e-6`` of the value)."""
+    from sosrelax.relax.facial import faces_from_solution
+
+    ctx = run.ctx
+    tried: list[list[Any]] = []
+    estimate = gamma_solver
+    for source in ("infinity", *FACE_SOURCES):
+        faces = _faces(ctx) if source == "infinity" else _solution_faces(ctx, sol, source)
+        steps = _FACE_STEPS if source == "infinity" else _SOLUTION_FACE_STEPS
+        for _round in range(2):
+            if not faces or faces in tried:
+                break
+            tried.append(faces)
+            best, guess, flat = _face_backoff(run, best, gamma_solver, faces, steps)
+            estimate = min(estimate, guess)
+            if best[1].valid and (source == "infinity" or relative_gap(
+                    ctx.factor * ctx.to_relaxed(best[1].bound), ctx.factor * gamma_solver) <= 1e-6):
+                return best, estimate, True
+            if flat is None:
+                break
+            finer = {f.block: f for f in faces_from_solution(
+                ctx.relax, None, flat, source="tight range", constraints=_constrained(ctx.relax))}
+            faces = sorted(({f.block: f for f in faces} | finer).values(), key=lambda f: f.block)
+    return best, estimate, False
+
+
+def _constrained(relax: MomentRelaxation) -> bool:
+    return bool(relax.equality_blocks) or any(blk.constraint is not None for blk in relax.gram_blocks)
+
+
+def _solution_faces(ctx: ProofContext, sol: ConicSolution, source: str) -> list[Any]:
+    """The faces that complementarity with the solver's optimal moments forces on the SOS multipliers (see
+    :func:`~sosrelax.relax.facial.faces_from_solution`; on the inequalities' multipliers too when there are
+    constraints); empty for sparse or product relaxations, or when no face is exact."""
     from sosrelax.relax.facial import faces_from_solution
 
     relax = ctx.relax
     if (sol.z is None or sol.x is None or not np.all(np.isfinite(sol.x)) or relax.problem is None
-            or relax.equality_blocks
-            or relax.products or any(blk.constraint is not None or blk.cone != "psd" for blk in relax.gram_blocks)):
+            or relax.products or relax.cliques is not None or any(blk.cone != "psd" for blk in relax.gram_blocks)):
         return []
-    return faces_from_solution(relax, sol.x, sol.z)
+    return faces_from_solution(relax, sol.x, sol.z, constraints=_constrained(relax), source=source)
 
 
-def _face_backoff(run: _Strategy, best: Proof, gamma_solver: float, faces: list[Any]) -> tuple[Proof, float]:
+#: Backoffs (relative, in the user's units) of the centred certificates on faces at infinity, and on faces read
+#: off the solution (fewer: those faces are guesses, and the value itself is tried first).
+_FACE_STEPS = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3)
+_SOLUTION_FACE_STEPS = (1e-8, 1e-7, 1e-6)
+
+
+def _face_backoff(run: _Strategy, best: Proof, gamma_solver: float, faces: list[Any],
+                  steps: tuple[float, ...] = _FACE_STEPS) -> tuple[Proof, float, np.ndarray | None]:
     """Centred certificates on the faces, for bounds backed off below the running estimate of the value (as in
-    :func:`_backoff`), made exact on the faces (:func:`~sosrelax.certificate.rational.rationalize_in_face`)."""
+    :func:`_backoff`), made exact on the faces (:func:`~sosrelax.certificate.rational.rationalize_in_face`,
+    :func:`~sosrelax.certificate.rational.rationalize_on_faces`).
+
+    Also returns, when the value itself left no margin on the faces, the dual of that solve lifted to the whole
+    relaxation: its Gram matrices lie on the faces, and their own ranges (read again, where a better conditioned
+    program has made them accurate) give smaller faces to try.
+    """
     from sosrelax.certificate.extract import certificate_from_centered_dual
     from sosrelax.relax.facial import face_program, lift_dual
 
@@ -428,8 +483,9 @@ def _face_backoff(run: _Strategy, best: Proof, gamma_solver: float, faces: list[
     # Gram matrices are definite, no bound below the value may be representable at all (f − f* = Σ p_j² with
     # the p_j spanning the face leaves no room for a constant)
     guess = _short_rational(ctx.factor * gamma_solver)
-    gammas = [None if guess is None else guess / ctx.factor] + [None] * 6
-    for gamma0, step in zip(gammas, (0.0, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3), strict=True):
+    gammas = [None if guess is None else guess / ctx.factor] + [None] * len(steps)
+    flat: np.ndarray | None = None
+    for gamma0, step in zip(gammas, (0.0, *steps), strict=True):
         if step == 0.0 and gamma0 is None:
             continue
         if not run.may_start("facial re-solve", run.costs.attempt("clarabel")):
@@ -454,6 +510,8 @@ def _face_backoff(run: _Strategy, best: Proof, gamma_solver: float, faces: list[
                 if guess is not None:
                     estimate = min(estimate, guess)
                 if not t > 0:
+                    if step == 0.0 and flat is None and not orthonormal:
+                        flat = lift_dual(maps, sol.z / weight, margin=t)
                     continue
                 z = lift_dual(maps, sol.z / weight, margin=t)
                 z[0] = 0.0  # the margin is inside the face's Gram matrices already
@@ -461,7 +519,7 @@ def _face_backoff(run: _Strategy, best: Proof, gamma_solver: float, faces: list[
                             backoff=repr(gamma_solver - gamma))
                 second = run.finish(certificate_from_centered_dual(relax, z, gamma, metadata=meta), faces=faces)
                 if second is None:
-                    return best, estimate
+                    return best, estimate, flat
                 if second[1].valid:
                     if _improves(ctx, second, best):
                         best = second
@@ -471,7 +529,7 @@ def _face_backoff(run: _Strategy, best: Proof, gamma_solver: float, faces: list[
                 break
         if done:
             break
-    return best, estimate
+    return best, estimate, flat
 
 
 def _short_rational(v: float, max_denominator: int = 1000) -> float | None:

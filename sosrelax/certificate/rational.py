@@ -51,7 +51,7 @@ from sosrelax.certificate.format import (
     gram_from_array,
 )
 
-__all__ = ["newton_polish", "polish_grams", "project_gram", "rationalize"]
+__all__ = ["newton_polish", "polish_grams", "project_gram", "rationalize", "rationalize_in_face", "rationalize_on_faces"]
 
 
 def _round(x: Fraction, denominator: int) -> Fraction:
@@ -680,3 +680,110 @@ def rationalize_in_face(cert_float: Certificate, faces: Any, *, denominator: int
                 R2[b][a] += dv
         new_sos.append(replace(m, gram=_face_gram(U, R2)))
     return replace(base, sos=tuple(new_sos))
+
+
+def _unit_change(base: Certificate, Us: list[list[list[Fraction]]], p: tuple[str, int, int, int],
+                 eq_bases: list[list[tuple[int, ...]]]) -> Certificate:
+    """``base`` with parameter ``p`` moved by one: entry ``(a, b)`` (and ``(b, a)``) of block ``i``'s face
+    matrix ``R`` (``("sos", i, a, b)``), or coefficient ``a`` of equality multiplier ``i`` (``("eq", i, a, 0)``)."""
+    kind, i, a, b = p
+    if kind == "sos":
+        rdim = len(Us[i][0])
+        E = [[Fraction(0)] * rdim for _ in range(rdim)]
+        E[a][b] = E[b][a] = Fraction(1)
+        m = base.sos[i]
+        G = _face_gram(Us[i], E)
+        old = as_rational_matrix(m.gram)
+        den = math.lcm(old.denominator, G.denominator)
+        num = (old.numerators.astype(object) * (den // old.denominator)
+               + G.numerators.astype(object) * (den // G.denominator))
+        sos = list(base.sos)
+        sos[i] = replace(m, gram=RationalMatrix(num, den))
+        return replace(base, sos=tuple(sos))
+    eqm = list(base.equality_multipliers)
+    e = eq_bases[i][a]
+    eqm[i] = EqualityMultiplier(eqm[i].constraint, (*eqm[i].poly, (e, Fraction(1))))
+    return replace(base, equality_multipliers=tuple(eqm))
+
+
+def rationalize_on_faces(cert_float: Certificate, faces: Any, eq_bases: list[list[tuple[int, ...]]], *,
+                         denominator: int = 2**40) -> Certificate | None:
+    """An exact certificate whose SOS multipliers (of the objective and of the inequalities) stay on the given
+    faces (``Q_i = U_i R_i U_iᵀ``; the whole cone for a block without a face) and whose equality multipliers are
+    polynomials on ``eq_bases``; ``None`` when the residual cannot be placed on them.
+
+    ``R_i`` and the equality multipliers are rounded to multiples of ``1/denominator``; the identity is linear in
+    them, so the exact residual is removed by one exact solve: every parameter's contribution to the identity
+    (read off the checker's own residual, so that substitutions and scalings are the checker's) is a row; the
+    rows, reduced to echelon form over the monomials, give each residual monomial on a pivot a combination of
+    parameters that removes it without touching the other pivots.  Used when optimal Gram matrices are singular
+    (minimisers on the boundary, equality constraints): the margin the checker needs is then the faces' own.
+    Untrusted: the checker decides.
+    """
+    import flint
+
+    from sosrelax.relax.facial import as_fraction
+
+    if cert_float.products or cert_float.kind == "infeasible":
+        return None
+    Us, Rs = _face_factors(cert_float, faces, denominator)
+    eqm = []
+    for m, basis in zip(cert_float.equality_multipliers, eq_bases, strict=True):
+        coef = {tuple(int(v) for v in e): c for e, c in m.poly}
+        eqm.append(EqualityMultiplier(m.constraint, tuple(
+            (e, _round(coef.get(e, Fraction(0)), denominator)) for e in basis)))
+    base = replace(cert_float, sos=tuple(
+        replace(m, gram=_face_gram(U, R)) for m, U, R in zip(cert_float.sos, Us, Rs, strict=True)
+    ), equality_multipliers=tuple(eqm), bound=_round(cert_float.bound, denominator))
+    r0 = dict(residual(base))
+    if not r0:
+        return base
+    params = [("sos", i, a, b) for i, U in enumerate(Us) for a in range(len(U[0])) for b in range(a, len(U[0]))]
+    params += [("eq", j, a, 0) for j, basis in enumerate(eq_bases) for a in range(len(basis))]
+    rows = []
+    for p in params:  # contribution of one unit of p: residual(base) - residual(base + p)
+        r1 = dict(residual(_unit_change(base, Us, p, eq_bases)))
+        rows.append({e: r0.get(e, Fraction(0)) - r1.get(e, Fraction(0))
+                     for e in set(r0) | set(r1) if r0.get(e, Fraction(0)) != r1.get(e, Fraction(0))})
+    monos = sorted(set().union(*rows, r0), key=lambda e: (sum(e), e), reverse=True)
+    col = {e: j for j, e in enumerate(monos)}
+    P, M = len(params), len(monos)
+    A = flint.fmpq_mat(P, M + P)
+    for q, row in enumerate(rows):
+        for e, c in row.items():
+            A[q, col[e]] = flint.fmpq(c.numerator, c.denominator)
+        A[q, M + q] = 1
+    E, rank = A.rref()
+    delta = [Fraction(0)] * P
+    left = dict(r0)
+    for q in range(rank):
+        lc = next((j for j in range(M) if E[q, j] != 0), None)
+        if lc is None:
+            break
+        c = r0.get(monos[lc], Fraction(0))
+        if not c:
+            continue
+        for j in range(M):
+            if E[q, j] != 0:
+                left[monos[j]] = left.get(monos[j], Fraction(0)) - c * as_fraction(E[q, j])
+        for k in range(P):
+            if E[q, M + k] != 0:
+                delta[k] += c * as_fraction(E[q, M + k])
+    if any(v != 0 for v in left.values()):
+        return None  # the residual leaves the span of the faces' identities
+    R2 = [[row[:] for row in R] for R in Rs]
+    lam = [dict(m.poly) for m in eqm]
+    for p, d in zip(params, delta, strict=True):
+        if not d:
+            continue
+        kind, i, a, b = p
+        if kind == "sos":
+            R2[i][a][b] += d
+            if a != b:
+                R2[i][b][a] += d
+        else:
+            e = eq_bases[i][a]
+            lam[i][e] = lam[i].get(e, Fraction(0)) + d
+    return replace(base, sos=tuple(replace(m, gram=_face_gram(U, R)) for m, U, R in zip(base.sos, Us, R2, strict=True)),
+                   equality_multipliers=tuple(EqualityMultiplier(m.constraint, tuple(lam[j].items()))
+                                              for j, m in enumerate(eqm)))

@@ -41,6 +41,7 @@ __all__ = [
     "face_program",
     "faces_at_infinity",
     "face_polynomials",
+    "FACE_SOURCES",
     "faces_from_solution",
     "lift_dual",
     "zeros_at_infinity",
@@ -334,8 +335,7 @@ def numerical_kernel(M: np.ndarray, *, tol: float = 1e-6, gap: float = 1e3) -> n
     small = int(np.count_nonzero(w < tol * top))
     if small == 0:
         return np.zeros((M.shape[0], 0))
-    floor = max(top * 1e-300, 1e-300)
-    logs = np.log10(np.maximum(w[: small + 1], floor))
+    logs = np.log10(np.maximum(w[: small + 1], 1e-10 * top))  # below: zero to a solver (or slightly negative)
     jumps = np.diff(logs)  # jumps[i]: from w[i] to w[i + 1]
     cut = int(np.argmax(jumps)) + 1
     if jumps[cut - 1] < np.log10(gap):
@@ -345,94 +345,99 @@ def numerical_kernel(M: np.ndarray, *, tol: float = 1e-6, gap: float = 1e3) -> n
 
 def rational_echelon(K: np.ndarray, basis: np.ndarray, *, max_denominator: int = 10**6,
                      tol: float = 1e-9) -> list[list[Fraction]] | None:
-    """The row-reduced echelon form of the span of ``K``'s columns (coefficient vectors over ``basis``), its
-    pivots on the largest monomials in graded-lexicographic order, with entries recovered as rationals of
-    denominator at most ``max_denominator``; ``None`` when an entry is not that close (``tol``) to one.
+    """A basis of the span of ``K``'s columns (coefficient vectors over ``basis``) in reduced echelon form on the
+    best conditioned set of pivot monomials (QR with column pivoting), its entries recovered as rationals of
+    denominator at most ``max_denominator``; ``None`` when an entry is not within ``tol`` of one (the span is not
+    rational, or not known that accurately).  The echelon form of a subspace on given pivots is unique, so a
+    rational subspace known to about ``tol`` is recovered exactly.
 
     Returns the echelon vectors (rows), each over ``basis``.
     """
+    import scipy.linalg
+
     k, r = K.shape
     if r == 0:
         return []
-    order = sorted(range(k), key=lambda a: _deglex_key(tuple(int(t) for t in basis[a])), reverse=True)
-    A = K.T[:, order].copy()  # r x k, columns in descending graded-lex order
-    scale = float(np.max(np.abs(A)))
-    row = 0
-    for j in range(k):
-        if row == r:
-            break
-        i = row + int(np.argmax(np.abs(A[row:, j])))
-        if abs(A[i, j]) <= 1e-7 * scale:
-            continue
-        if i != row:
-            A[[row, i]] = A[[i, row]]
-        A[row] /= A[row, j]
-        others = np.arange(r) != row
-        A[others] -= np.outer(A[others, j], A[row])
-        row += 1
-    if row != r:
+    _, _, piv = scipy.linalg.qr(K.T, pivoting=True, mode="economic")
+    cols = np.sort(piv[:r])
+    S = K.T[:, cols]
+    if np.linalg.cond(S) > 1e6:
         return None
+    A = np.linalg.solve(S, K.T)  # r x k, the identity on the pivot columns
     out: list[list[Fraction]] = []
     for a in range(r):
         vec = [Fraction(0)] * k
-        for jj, col in enumerate(order):
-            v = float(A[a, jj])
+        for j in range(k):
+            v = float(A[a, j])
             q = Fraction(v).limit_denominator(max_denominator)
             if abs(float(q) - v) > tol * max(1.0, abs(v)):
                 return None
-            vec[col] = q
+            vec[j] = q
         out.append(vec)
     return out
 
 
-def numerical_range(Q: np.ndarray, *, gap: float = 1e3) -> np.ndarray:
+def numerical_range(Q: np.ndarray, *, gap: float = 1e3, tight: bool = False) -> np.ndarray:
     """An orthonormal basis (columns) of the numerical range of a positive semidefinite ``Q``: the eigenvectors
-    above the largest ratio between consecutive eigenvalues when that ratio is at least ``gap`` (an
-    interior-point Gram matrix's range stands several orders above its near-kernel); empty when ``Q`` shows no
-    such gap (it is definite)."""
+    above a ratio of at least ``gap`` between consecutive eigenvalues (an interior-point Gram matrix's range
+    stands several orders above its near-kernel) — the largest such ratio, or with ``tight`` the highest (the
+    smallest range: eigenvalues that an interior-point method drives to zero slowly, where strict
+    complementarity fails, sit between the two); empty when ``Q`` shows no such gap (it is definite)."""
     w, V = np.linalg.eigh(0.5 * (Q + Q.T))
     top = float(w[-1]) if w.size else 0.0
     if not top > 0 or w.size < 2:
         return np.zeros((Q.shape[0], 0))
     logs = np.log10(np.maximum(w, top * 1e-300))
     jumps = np.diff(logs)
-    cut = int(np.argmax(jumps)) + 1
-    if jumps[cut - 1] < np.log10(gap):
+    big = np.flatnonzero(jumps >= np.log10(gap))
+    if big.size == 0:
         return np.zeros((Q.shape[0], 0))
+    cut = int(big[-1] if tight else np.argmax(jumps)) + 1
     return V[:, cut:]
 
 
+#: How :func:`faces_from_solution` reads a face: the range of the dual's Gram matrix at its largest eigenvalue gap,
+#: at its highest gap, or the kernel of the primal's moment matrix.
+FACE_SOURCES = ("range", "tight range", "kernel")
+
+
 def faces_from_solution(relax: MomentRelaxation, x: np.ndarray | None, z: np.ndarray | None, *,
-                        max_denominator: int = 10**4, tol: float = 1e-6) -> list[Face]:
+                        source: str = "range", constraints: bool = False) -> list[Face]:
     """The faces of the σ₀ blocks on which the solver's optimal pair says the certificates lie.
 
     Complementarity at the optimum, ``Q·M_B(y) = 0``, puts every optimal Gram matrix ``Q`` on the face
-    ``Q = U R Uᵀ``, the columns of ``U`` spanning ``ker M_B(y)``; an interior-point ``Q`` (the most interior
-    optimal one) spans the smallest such face.  ``U`` is read from the range of the dual's Gram matrix
-    (:func:`numerical_range`; more accurate than the primal's kernel when strict complementarity fails), else
-    from the moment matrix's kernel (:func:`numerical_kernel`), and kept only when its echelon basis has small
-    rational entries (:func:`rational_echelon`), so that the face is exact: e.g. the polynomials ``p_j`` of
-    ``f − f* = Σ p_j²`` whose common zeros are the minimisers.  Nothing here is trusted: a certificate on a
-    wrong face is rejected by the checker like any other.
+    ``Q = U R Uᵀ``, the columns of ``U`` spanning ``ker M_B(y)`` (for the interior-point ``y`` of largest rank, the
+    smallest such face: ``source="kernel"``, :func:`numerical_kernel`).  An interior-point ``Q`` spans the smallest
+    face that holds the optimal Gram matrices (``source="range"``, :func:`numerical_range`), which is the same
+    face under strict complementarity and is read more accurately; where strict complementarity fails,
+    eigenvalues that tend to zero slowly sit between range and kernel (``"tight range"`` leaves them out).
+    ``U`` is kept only when its echelon basis has small rational entries (:func:`rational_echelon`: first to
+    ``1e-7`` with denominators up to 1000, then to ``1e-3`` with denominators up to 30, where strict
+    complementarity fails and nothing is known more accurately), so that the face is exact: e.g. the
+    polynomials ``p_j`` of ``f − f* = Σ p_j²`` whose common zeros are the minimisers.  With ``constraints`` the
+    multipliers of the inequalities get theirs too (``Q_i·M_B(g_i y) = 0``).  Nothing here is trusted: a
+    certificate on a wrong face is rejected by the checker like any other.
     """
     faces: list[Face] = []
     n = len(relax.variables)
     grams = relax.gram_matrices(z) if z is not None else None
     for bi, blk in enumerate(relax.gram_blocks):
-        if blk.constraint is not None or blk.cone != "psd" or not 1 < blk.order <= MAX_KERNEL_ORDER:
+        if ((blk.constraint is not None and not constraints) or blk.cone != "psd"
+                or not 1 < blk.order <= MAX_KERNEL_ORDER):
             continue
-        candidates = []
-        if grams is not None:
-            candidates.append(numerical_range(grams[bi]))
-        if x is not None:
-            candidates.append(numerical_kernel(block_moment_matrix(relax, bi, x)))
-        for K in candidates:
-            if K.shape[1] == 0:
-                continue
-            rows = rational_echelon(K, blk.full_basis(n), max_denominator=max_denominator, tol=tol)
+        if source == "kernel":
+            K = numerical_kernel(block_moment_matrix(relax, bi, x)) if x is not None else None
+        else:
+            K = numerical_range(grams[bi], tight=source == "tight range") if grams is not None else None
+        if K is None or K.shape[1] == 0:
+            continue
+        rows = None
+        for den, eps in ((1000, 1e-7), (30, 1e-3)):
+            rows = rational_echelon(K, blk.full_basis(n), max_denominator=den, tol=eps)
             if rows is not None:
-                faces.append(Face(bi, tuple(tuple(row[a] for row in rows) for a in range(blk.order))))
                 break
+        if rows is not None:
+            faces.append(Face(bi, tuple(tuple(row[a] for row in rows) for a in range(blk.order))))
     return faces
 
 
