@@ -33,8 +33,12 @@ import numpy as np
 
 from sosrelax.errors import BackendNotAvailableError, InvalidValueError, ParseError
 from sosrelax.nn.ir import Affine, Network, ReLU, from_operations
+from sosrelax.nn.lower.graph import FLOAT_TYPES, Lowered, lower_model
+from sosrelax.nn.lower.linear import gemm_fn, lift_rank, matmul_fn
+from sosrelax.nn.lower.ops import OPERATORS
 
-__all__ = ["OPSET_RANGE", "SUPPORTED_OPERATORS", "cross_check", "load_onnx", "onnx_forward", "onnx_tensors"]
+__all__ = ["OPSET_RANGE", "SUPPORTED_OPERATORS", "cross_check", "load_onnx", "load_onnx_graph", "onnx_forward",
+           "onnx_tensors"]
 
 #: Operator-set versions of the default ONNX domain the loader is tested with (inclusive); newer sets
 #: that the installed ``onnx`` package defines are read too.
@@ -45,10 +49,13 @@ _FLOAT_TYPES = {1: "float32", 11: "float64"}
 #: Also allowed for constants (shapes, axes): INT32, INT64.
 _INT_TYPES = {6: "int32", 7: "int64"}
 
-SUPPORTED_OPERATORS = (
+#: Operators of the chain reader (one chain from the input, float32/float64).
+_CHAIN_OPERATORS = (
     "Add", "AveragePool", "BatchNormalization", "Constant", "Conv", "Div", "Dropout", "Flatten",
     "Gemm", "Identity", "MatMul", "Mul", "Relu", "Reshape", "Sub", "Transpose",
 )
+#: Every operator the loader lowers exactly (:mod:`sosrelax.nn.lower.ops`).
+SUPPORTED_OPERATORS = tuple(sorted(OPERATORS))
 
 #: ``f(X, bias)`` maps a batch ``(m, *shape)`` to ``(m, *new_shape)``; ``bias=False`` drops constants.
 _AffineFn = Callable[[np.ndarray, bool], np.ndarray]
@@ -84,21 +91,39 @@ def _attrs(node: Any) -> dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _read_graph(onnx: Any, numpy_helper: Any, p: Path
-                ) -> tuple[Any, dict[str, np.ndarray], Any, tuple[int, ...], int]:
-    """Load ``p`` and check its opsets, element types, single data input and single output.
-
-    Returns ``(graph, constants, data input, input shape, input size)``; the constants are the
-    initializers (floats as float64).
-    """
+def _load_model(onnx: Any, p: Path) -> Any:
+    """The model in ``p``, its operator sets checked."""
     if not p.is_file():
         raise ParseError(f"{p}: no such ONNX file")
     try:
         model = onnx.load(str(p))
     except Exception as e:  # the protobuf errors are not a stable type
         raise ParseError(f"{p}: not a readable ONNX model ({e})") from e
-    g = model.graph
     _check_opsets(model, p)
+    return model
+
+
+def _constants(numpy_helper: Any, model: Any, p: Path) -> dict[str, np.ndarray]:
+    """The initializers (floats as float64) of the model; other element types than floats and
+    integers are refused naming the initializer."""
+    consts: dict[str, np.ndarray] = {}
+    for t in model.graph.initializer:
+        code = int(t.data_type)
+        if code not in FLOAT_TYPES and code not in _INT_TYPES and code != 9:  # 9: BOOL
+            _check_elem_type(code, f"{p.name}: initializer {t.name!r}", weights=True)
+        v = numpy_helper.to_array(t)
+        consts[t.name] = v.astype(np.float64) if v.dtype.kind == "f" else v
+    return consts
+
+
+def _read_graph(model: Any, numpy_helper: Any, p: Path
+                ) -> tuple[Any, dict[str, np.ndarray], Any, tuple[int, ...], int]:
+    """Check the element types, single data input and single output of a chain model.
+
+    Returns ``(graph, constants, data input, input shape, input size)``; the constants are the
+    initializers (floats as float64).
+    """
+    g = model.graph
     consts: dict[str, np.ndarray] = {}
     for t in g.initializer:
         _check_elem_type(int(t.data_type), f"{p.name}: initializer {t.name!r}", weights=True)
@@ -129,7 +154,7 @@ def _checked_node(node: Any, idx: int, p: Path) -> tuple[str, str, dict[str, Any
     if node.domain not in ("", "ai.onnx"):
         raise ParseError(f"{where}: operator of domain {node.domain!r} is not supported (only the "
                          "default ONNX domain)")
-    if op not in SUPPORTED_OPERATORS:
+    if op not in _CHAIN_OPERATORS:
         raise ParseError(
             f"{where}: unsupported operator {op!r}; supported: {', '.join(SUPPORTED_OPERATORS)}"
         )
@@ -166,8 +191,33 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
     from onnx import numpy_helper
 
     p = Path(path)
-    g, consts, inp, in_shape, n_in = _read_graph(onnx, numpy_helper, p)
+    model = _load_model(onnx, p)
+    try:
+        net = _load_chain(model, numpy_helper, p)
+    except ParseError:  # not a chain of the operators above: lower the graph (its own messages)
+        net = lower_model(model, p, _constants(numpy_helper, model, p)).network
+    if check:
+        cross_check(net, p, rng=np.random.default_rng(rng_seed))
+    return net
 
+
+def load_onnx_graph(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int = 0) -> Lowered:
+    """:func:`load_onnx` with the names and shapes of the model's inputs and outputs (in the order in
+    which the network concatenates them)."""
+    onnx = _import_onnx()
+    from onnx import numpy_helper
+
+    p = Path(path)
+    model = _load_model(onnx, p)
+    lowered = lower_model(model, p, _constants(numpy_helper, model, p))
+    net = load_onnx(p, check=check, rng_seed=rng_seed)
+    return replace(lowered, network=net)
+
+
+def _load_chain(model: Any, numpy_helper: Any, p: Path) -> Network:
+    """The network of a model that is one chain of the operators of the chain reader (exact single
+    products for float32 layers); a :class:`ParseError` for anything else."""
+    g, consts, inp, in_shape, n_in = _read_graph(model, numpy_helper, p)
     ops: list[Affine | ReLU] = []
     seg = _Segment([], in_shape, in_shape)
     current = inp.name
@@ -235,11 +285,8 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
         if node.name and node.output and node.output[0] in aliases:
             aliases.setdefault(node.name, aliases[node.output[0]])
     f32 = all(int(t.data_type) == 1 for t in g.initializer) and single_products[0]
-    net = replace(net, tensor_names=tuple((name, st, k) for name, (st, k) in sorted(aliases.items())),
-                  float32_layers=f32 and _float32_exact(net))
-    if check:
-        cross_check(net, p, rng=np.random.default_rng(rng_seed))
-    return net
+    return replace(net, tensor_names=tuple((name, st, k) for name, (st, k) in sorted(aliases.items())),
+                   float32_layers=f32 and _float32_exact(net))
 
 
 def _op_kind(op: str, operands: list[np.ndarray], attrs: dict[str, Any]) -> str:
@@ -284,9 +331,8 @@ def _check_elem_type(code: int, what: str, *, weights: bool = False) -> None:
         name = TensorProto.DataType.Name(code).lower()
     except Exception:  # an unknown code
         name = f"type code {code}"
-    allowed = "float32 or float64" + (" (int32/int64 for shape constants)" if weights else "")
-    raise ParseError(f"{what} has element type {name}; supported: {allowed} (convert the model, e.g. "
-                     "with onnxconverter_common's float16 tools, to float32)")
+    allowed = "float16, float32 or float64" + (" (integers and booleans for constants)" if weights else "")
+    raise ParseError(f"{what} has element type {name}; supported: {allowed} (convert the model to float32)")
 
 
 def _constant_value(a: dict[str, Any], where: str) -> np.ndarray:
@@ -349,30 +395,6 @@ def _reshape_target(shape: tuple[int, ...], spec: np.ndarray, allowzero: bool = 
     return tuple(out)
 
 
-def _lift(X: np.ndarray, rank: int) -> np.ndarray:
-    """A batch ``(m, *shape)`` with singleton axes after the batch axis up to ``rank`` model axes, so
-    that numpy broadcasts the model axes against a constant of that rank as ONNX does."""
-    k = rank - (X.ndim - 1)
-    return X.reshape(X.shape[0], *(1,) * k, *X.shape[1:]) if k > 0 else X
-
-
-def _matmul_fn(c: np.ndarray, data_first: bool, rank: int) -> _AffineFn:
-    """``x @ c`` (``data_first``) or ``c @ x`` with ``numpy.matmul`` semantics per sample ``x`` of
-    rank ``rank``, applied to a batch."""
-    if rank == 1 and c.ndim == 1:  # the dot product, either way round
-        return lambda X, bias: X @ c
-    if rank == 1:  # x is a vector: x @ c = (x[None, :] @ c)[..., 0, :]; c @ x = (c @ x[:, None])[..., 0]
-        lead = (1,) * (c.ndim - 2)
-        if data_first:
-            return lambda X, bias: np.matmul(X.reshape(X.shape[0], *lead, 1, -1), c)[..., 0, :]
-        return lambda X, bias: np.matmul(c, X.reshape(X.shape[0], *lead, -1, 1))[..., 0]
-    if c.ndim == 1:  # c is a vector: numpy promotes it and drops the added axis, batch axes stay
-        return (lambda X, bias: np.matmul(X, c)) if data_first else (lambda X, bias: np.matmul(c, X))
-    if data_first:
-        return lambda X, bias: np.matmul(_lift(X, c.ndim), c)
-    return lambda X, bias: np.matmul(c, _lift(X, c.ndim))
-
-
 def _affine_op(
     op: str, ins: list[str], current: str, consts: dict[str, np.ndarray], a: dict[str, Any],
     shape: tuple[int, ...], where: str,
@@ -395,16 +417,16 @@ def _affine_op(
         c = consts[ins[1] if first else ins[0]].astype(np.float64)
         zero = np.zeros(c.shape)  # keeps the broadcast shape when the constant is switched off
         if op == "Add":
-            return shaped(lambda X, bias: _lift(X, c.ndim) + (c if bias else zero))
+            return shaped(lambda X, bias: lift_rank(X, c.ndim) + (c if bias else zero))
         if op == "Sub":
             if first:
-                return shaped(lambda X, bias: _lift(X, c.ndim) - (c if bias else zero))
-            return shaped(lambda X, bias: (c if bias else zero) - _lift(X, c.ndim))
+                return shaped(lambda X, bias: lift_rank(X, c.ndim) - (c if bias else zero))
+            return shaped(lambda X, bias: (c if bias else zero) - lift_rank(X, c.ndim))
         if op == "Mul":
-            return shaped(lambda X, bias: _lift(X, c.ndim) * c)
+            return shaped(lambda X, bias: lift_rank(X, c.ndim) * c)
         if not first:
             raise ParseError(f"{where}: division by the data tensor is not affine")
-        return shaped(lambda X, bias: _lift(X, c.ndim) / c)
+        return shaped(lambda X, bias: lift_rank(X, c.ndim) / c)
     if op == "MatMul":
         if len(ins) != 2:
             raise ParseError(f"{where}: expected two operands, got {len(ins)}")
@@ -412,9 +434,9 @@ def _affine_op(
         c = consts[ins[1] if first else ins[0]].astype(np.float64)
         if c.ndim == 0 or rank == 0:
             raise ParseError(f"{where}: MatMul of a scalar is not defined")
-        return shaped(_matmul_fn(c, first, rank))
+        return shaped(matmul_fn(c, first, rank))
     if op == "Gemm":
-        return shaped(_gemm_fn(ins, current, consts, a, rank, where))
+        return shaped(gemm_fn(ins, current, consts, a, rank, where))
     if op == "Flatten":
         axis = int(a.get("axis", 1))
         axis = axis + len(shape) if axis < 0 else axis
@@ -447,55 +469,6 @@ def _affine_op(
     if op == "AveragePool":
         return shaped(_avgpool_fn(a, shape, where))
     raise ParseError(f"{where}: unsupported operator {op!r}")  # pragma: no cover
-
-
-def _gemm_fn(ins: list[str], current: str, consts: dict[str, np.ndarray], a: dict[str, Any], rank: int,
-             where: str) -> _AffineFn:
-    """``Y = alpha·A'·B' + beta·C`` (``A' = Aᵀ`` if ``transA``, ``B'`` likewise) with the data tensor as
-    ``A``, ``B`` or ``C``; the other operands are constants."""
-    alpha = float(a.get("alpha", 1.0))
-    beta = float(a.get("beta", 1.0))
-    ta, tb = bool(a.get("transA", 0)), bool(a.get("transB", 0))
-    if len(ins) < 2:
-        raise ParseError(f"{where}: Gemm needs the operands A and B")
-    pos = ins.index(current)
-    if pos < 2 and rank != 2:
-        raise ParseError(f"{where}: Gemm needs a 2-D operand, the data tensor has rank {rank}")
-
-    def const(i: int) -> np.ndarray | None:
-        return consts[ins[i]].astype(np.float64) if len(ins) > i and ins[i] else None
-
-    def t2(M: np.ndarray, flag: bool) -> np.ndarray:  # transpose the model axes of a batch
-        return np.swapaxes(M, -1, -2) if flag else M
-
-    cm = const(2) if pos != 2 else None
-    if pos == 2:  # the data is C: beta·X + alpha·A'·B', broadcast to the shape of A'·B'
-        am, bm = const(0), const(1)
-        assert am is not None and bm is not None
-        ab = alpha * (t2(am, ta) @ t2(bm, tb))
-        zero = np.zeros(ab.shape)
-        return lambda X, bias: beta * _lift(X, 2) + (ab if bias else zero)
-    other = const(1 - pos)
-    assert other is not None
-    if other.ndim != 2:
-        raise ParseError(f"{where}: Gemm needs 2-D operands, {ins[1 - pos]!r} has rank {other.ndim}")
-    if pos == 0:
-        bm = t2(other, tb)
-
-        def lin(X: np.ndarray) -> np.ndarray:
-            return alpha * np.matmul(t2(X, ta), bm)
-    else:
-        am = t2(other, ta)
-
-        def lin(X: np.ndarray) -> np.ndarray:
-            return alpha * np.matmul(am, t2(X, tb))
-
-    def gemm(X: np.ndarray, bias: bool) -> np.ndarray:
-        y = lin(X)
-        if cm is not None:
-            y = y + (beta * cm if bias else np.zeros(cm.shape))
-        return y
-    return gemm
 
 
 def _pads(a: dict[str, Any], where: str) -> tuple[int, int, int, int]:
@@ -574,30 +547,64 @@ def _probe(seg: _Segment) -> tuple[np.ndarray, np.ndarray]:
     return X.reshape(n, -1).T.copy(), Z.reshape(-1).copy()
 
 
+#: Relative agreement with onnxruntime required of a float16 model (its execution rounds to 11 bits).
+FLOAT16_TOLERANCE = 2e-2
+
+
+def _ort_dtype(type_name: str) -> Any:
+    if "float16" in type_name:
+        return np.float16
+    return np.float64 if "double" in type_name else np.float32
+
+
+def _feeds(sess: Any, x: np.ndarray) -> dict[str, np.ndarray]:
+    """The session's inputs from the flat ``x`` (split in the inputs' order, row-major, cast to each
+    input's element type)."""
+    feeds: dict[str, np.ndarray] = {}
+    off = 0
+    for i in sess.get_inputs():
+        shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in i.shape)
+        n = int(np.prod(shape))
+        feeds[i.name] = np.asarray(x[off:off + n]).reshape(shape).astype(_ort_dtype(str(i.type)))
+        off += n
+    if off != np.asarray(x).size:
+        raise InvalidValueError(f"the model takes {off} input entries, got {np.asarray(x).size}")
+    return feeds
+
+
+def _run(sess: Any, feeds: dict[str, np.ndarray], path: str | os.PathLike[str]) -> np.ndarray:
+    """Every output of the session at ``feeds``, flattened and concatenated (float64)."""
+    try:
+        got = sess.run(None, feeds)
+    except Exception as e:  # onnxruntime's errors are not a stable type
+        raise ParseError(f"{path}: onnxruntime cannot evaluate the model ({_first_line(e)})") from e
+    return np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in got])
+
+
 def cross_check(
     net: Network, path: str | os.PathLike[str], *, rng: np.random.Generator, samples: int = 16,
     tolerance: float = 1e-4,
 ) -> float:
-    """Largest difference between the IR and onnxruntime on random inputs; raises above ``tolerance``.
+    """Largest difference between the IR and onnxruntime on random inputs; raises above ``tolerance``
+    (:data:`FLOAT16_TOLERANCE` for a model with a float16 input).
 
-    Returns ``nan`` (and checks nothing) when onnxruntime is not installed.
+    The inputs are drawn uniformly in ``[-1, 1]``, rounded to the model's input type, and the IR is
+    evaluated at the rounded point; several inputs and outputs are split and concatenated in the
+    model's order.  Returns ``nan`` (and checks nothing) when onnxruntime is not installed.
     """
     try:
         import onnxruntime as ort
     except ImportError:  # pragma: no cover - depends on the environment
         return float("nan")
     sess = _session(ort, path)
-    inp = sess.get_inputs()[0]
-    dtype = np.float64 if "double" in str(inp.type) else np.float32
+    if any("float16" in str(i.type) for i in sess.get_inputs()):
+        tolerance = max(tolerance, FLOAT16_TOLERANCE)
     worst = 0.0
     for _ in range(samples):
-        x = rng.uniform(-1.0, 1.0, size=net.input_shape).astype(dtype)
-        ours = net.forward(x.reshape(-1).astype(np.float64))
-        try:
-            got = sess.run(None, {inp.name: x})[0]
-        except Exception as e:  # onnxruntime's errors are not a stable type
-            raise ParseError(f"{path}: onnxruntime cannot evaluate the model ({_first_line(e)})") from e
-        theirs = np.asarray(got, dtype=np.float64).reshape(-1)
+        feeds = _feeds(sess, rng.uniform(-1.0, 1.0, size=net.n_inputs))
+        x = np.concatenate([v.astype(np.float64).reshape(-1) for v in feeds.values()])
+        ours = net.forward(x)
+        theirs = _run(sess, feeds, path)
         if theirs.shape != ours.shape:
             raise InvalidValueError(
                 f"{path}: the IR has {ours.size} outputs but onnxruntime returns {theirs.size}"
@@ -629,13 +636,13 @@ def _session(ort: Any, path: str | os.PathLike[str]) -> Any:
 
 
 def onnx_forward(path: str | os.PathLike[str], x: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
-    """The model's output at ``x`` (float32, as onnxruntime computes it)."""
+    """The model's output at ``x`` as onnxruntime computes it (``x`` rounded to the model's input
+    type; several inputs are split from ``x`` and several outputs concatenated, in the model's order;
+    ``input_shape`` is the IR's and only informational)."""
     import onnxruntime as ort
 
     sess = _session(ort, path)
-    inp = sess.get_inputs()[0]
-    xx = np.asarray(x, dtype=np.float32).reshape(input_shape)
-    return np.asarray(sess.run(None, {inp.name: xx})[0], dtype=np.float64).reshape(-1)
+    return _run(sess, _feeds(sess, np.asarray(x, dtype=np.float64).reshape(-1)), path)
 
 
 def onnx_tensors(path: str | os.PathLike[str], x: np.ndarray, input_shape: tuple[int, ...],
