@@ -35,6 +35,7 @@ from sosrelax.nn.vnnlib_common import (
     Disjunct,
     HiddenTensor,
     Monomial,
+    NetworkDecl,
     PolyAtom,
     PolyVar,
     Property,
@@ -163,20 +164,14 @@ def _parse(vnnlib: Any, text: str, source: str) -> Property:
     except (ValueError, RuntimeError, UnicodeError) as e:  # the package's other failures
         raise ParseError(f"{source}: not readable as VNN-LIB 2.0 ({e})") from e
     nets = list(q.networks)
-    if len(nets) != 1:
-        raise ParseError(f"{source}: {len(nets)} networks declared; only one (SNET) is supported")
+    if not nets:
+        raise ParseError(f"{source}: no network declared (declare-network)")
+    merged, shared = _shared_inputs(vnnlib, q) if len(nets) > 1 else (set(), {})
+    decls, in_index, out_index, nx, ny = _layout(nets, shared)
+    if len(nets) > 1 and any(list(n.hidden) for n in nets):
+        raise ParseError(f"{source}: hidden tensors (declare-hidden) are supported with one network only; "
+                         "compare the networks' outputs instead")
     net = nets[0]
-    if len(list(net.inputs)) != 1 or len(list(net.outputs)) != 1:
-        raise ParseError(f"{source}: one input and one output tensor are supported (SIO)")
-    inp, out = list(net.inputs)[0], list(net.outputs)[0]
-    in_shape = tuple(int(s) for s in inp.shape)
-    out_shape = tuple(int(s) for s in out.shape)
-    nx = 1
-    for s in in_shape:
-        nx *= s
-    ny = 1
-    for s in out_shape:
-        ny *= s
     lines = _hidden_lines(text)
     hidden: list[HiddenTensor] = []
     hidden_index: dict[str, int] = {}
@@ -201,10 +196,12 @@ def _parse(vnnlib: Any, text: str, source: str) -> Property:
         if isinstance(expr, vnnlib.Var):
             where = f"{source}:{expr.line}" if expr.line else where
             kind = str(expr.kind)
-            if kind.endswith("Input"):
-                var: PolyVar = ("X", 0, _flat(list(expr.indices), in_shape, f"{where}: {expr.name}"))
-            elif kind.endswith("Output"):
-                var = ("Y", 0, _flat(list(expr.indices), out_shape, f"{where}: {expr.name}"))
+            if kind.endswith("Input") and expr.name in in_index:
+                shape, idx = in_index[expr.name]
+                var: PolyVar = ("X", 0, idx[_flat(list(expr.indices), shape, f"{where}: {expr.name}")])
+            elif kind.endswith("Output") and expr.name in out_index:
+                shape, idx = out_index[expr.name]
+                var = ("Y", 0, idx[_flat(list(expr.indices), shape, f"{where}: {expr.name}")])
             elif kind.endswith("Hidden") and expr.name in hidden_index:
                 t = hidden_index[expr.name]
                 var = ("H", t, _flat(list(expr.indices), hidden[t].shape, f"{where}: {expr.name}"))
@@ -245,6 +242,8 @@ def _parse(vnnlib: Any, text: str, source: str) -> Property:
 
     dnf: list[list[Atom | PolyAtom]] = [[]]
     for n_a, a in enumerate(q.assertions):
+        if n_a in merged:  # input equalities between networks: the inputs share their variables
+            continue
         alts: list[list[Atom | PolyAtom]] = []
         for conj in a.expr.to_dnf():
             atoms: list[Atom | PolyAtom] = []
@@ -272,4 +271,87 @@ def _parse(vnnlib: Any, text: str, source: str) -> Property:
         d = to_disjunct(lin, nx, source)
         if d is not None:
             disjuncts.append(replace(d, poly=nonlin) if nonlin else d)
-    return Property(nx, ny, tuple(disjuncts), source, tuple(hidden))
+    return Property(nx, ny, tuple(disjuncts), source, tuple(hidden), decls)
+
+
+_Index = dict[str, tuple[tuple[int, ...], tuple[int, ...]]]
+
+
+def _shared_inputs(vnnlib: Any, q: Any) -> tuple[set[int], dict[tuple[str, int], tuple[str, int]]]:
+    """The assertions that only equate input entries of different networks (``(== X[i] X2[j])``, or an
+    ``and`` of such), and for every input entry ``(tensor, flat index)`` the representative entry it
+    is merged with (union-find; the first declared entry represents its class)."""
+    shapes = {i.name: tuple(int(s) for s in i.shape) for n in q.networks for i in n.inputs}
+    order = {name: k for k, name in enumerate(shapes)}
+    parent: dict[tuple[str, int], tuple[str, int]] = {}
+
+    def find(v: tuple[str, int]) -> tuple[str, int]:
+        while parent.get(v, v) != v:
+            v = parent[v]
+        return v
+
+    def entry(e: Any) -> tuple[str, int] | None:
+        if not isinstance(e, vnnlib.Var) or not str(e.kind).endswith("Input") or e.name not in shapes:
+            return None
+        return e.name, _flat(list(e.indices), shapes[e.name], f"{e.name}")
+
+    merged: set[int] = set()
+    for n_a, a in enumerate(q.assertions):
+        expr = a.expr
+        eqs = list(expr.args) if isinstance(expr, vnnlib.And) else [expr]
+        pairs = []
+        for c in eqs:
+            if not isinstance(c, vnnlib.Equal):
+                break
+            u, v = entry(c.lhs), entry(c.rhs)
+            if u is None or v is None or c.lhs.network_name == c.rhs.network_name:
+                break
+            pairs.append((u, v))
+        else:
+            merged.add(n_a)
+            for u, v in pairs:
+                ru, rv = find(u), find(v)
+                if ru != rv:
+                    first, second = sorted((ru, rv), key=lambda t: (order[t[0]], t[1]))
+                    parent[second] = first
+    return merged, {v: find(v) for v in parent}
+
+
+def _layout(nets: list[Any], shared: dict[tuple[str, int], tuple[str, int]]
+            ) -> tuple[tuple[NetworkDecl, ...], _Index, _Index, int, int]:
+    """Every declared input and output tensor's entries placed in the combined ``X`` and ``Y``
+    (networks, then tensors, in declaration order; shared input entries once)."""
+    in_index: _Index = {}
+    out_index: _Index = {}
+    where: dict[tuple[str, int], int] = {}
+    nx = ny = 0
+    decls = []
+    for n in nets:
+        ins = []
+        for t in n.inputs:
+            shape = tuple(int(s) for s in t.shape)
+            idx = []
+            for k in range(_size(shape)):
+                rep = shared.get((t.name, k), (t.name, k))
+                if rep not in where:
+                    where[rep] = nx
+                    nx += 1
+                idx.append(where[rep])
+            in_index[t.name] = (shape, tuple(idx))
+            ins.append((t.name, shape, tuple(idx)))
+        outs = []
+        for t in n.outputs:
+            shape = tuple(int(s) for s in t.shape)
+            idx = list(range(ny, ny + _size(shape)))
+            ny += len(idx)
+            out_index[t.name] = (shape, tuple(idx))
+            outs.append((t.name, shape, tuple(idx)))
+        decls.append(NetworkDecl(n.name, tuple(ins), tuple(outs), n.equal_to or "", n.isometric_to or ""))
+    return tuple(decls), in_index, out_index, nx, ny
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n

@@ -22,6 +22,7 @@ __all__ = [
     "Disjunct",
     "HiddenTensor",
     "Monomial",
+    "NetworkDecl",
     "PolyAtom",
     "PolyVar",
     "Property",
@@ -193,14 +194,38 @@ class Disjunct:
 
 
 @dataclass(frozen=True)
+class NetworkDecl:
+    """A network declared by a VNN-LIB 2.0 property and where its tensors sit in the property's
+    combined input vector ``X`` and output vector ``Y``.
+
+    ``inputs`` and ``outputs`` are ``(name, shape, indices)``: entry ``k`` (row-major) of the tensor is
+    ``X[indices[k]]`` (``Y[indices[k]]``).  Inputs of several networks that the property equates
+    entry by entry (``(assert (== X[0] X2[0]))``) share an index.  ``equal_to`` names a network this
+    one is declared equal to (same model), ``isomorphic_to`` one of the same architecture.
+    """
+
+    name: str
+    inputs: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]
+    outputs: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]
+    equal_to: str = ""
+    isomorphic_to: str = ""
+
+
+@dataclass(frozen=True)
 class Property:
-    """A VNN-LIB property: sat iff some disjunct has a point."""
+    """A VNN-LIB property: sat iff some disjunct has a point.
+
+    ``networks`` (VNN-LIB 2.0) lays out the declared networks' inputs and outputs in ``X`` and ``Y``;
+    with several networks the property speaks about their side-by-side combination
+    (:func:`sosrelax.nn.lower.combine.combine_networks`).
+    """
 
     n_inputs: int
     n_outputs: int
     disjuncts: tuple[Disjunct, ...]
     source: str = ""
     hidden: tuple[HiddenTensor, ...] = ()
+    networks: tuple[NetworkDecl, ...] = ()
 
 
 def to_disjunct(conj: list[Atom], nx: int, source: str) -> Disjunct | None:
