@@ -113,8 +113,8 @@ def test_cli_verify_and_supports(tmp_path, capsys):
 def test_supports_answers_use_the_standard_identifiers(capsys):
     expected = {
         "--hidden-node-theories": "NH\nH\n",
-        "--multiple-input-output-theories": "SIO\n",
-        "--multiple-inputs-output-theories": "SIO\n",  # the standard's example spelling
+        "--multiple-input-output-theories": "SIO\nMIO\n",
+        "--multiple-inputs-output-theories": "SIO\nMIO\n",  # the standard's example spelling
         "--multiple-network-theories": "SNET\n",
         "--arithmetic-complexity-theories": "BND\nOUTC\nLIN\nPOLY\n",
         "--optimised-disjunctive-reasoning": "false\n",

@@ -16,6 +16,7 @@ pytest.importorskip("vnnlib")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from sosrelax.cli import main  # noqa: E402
 from sosrelax.errors import ParseError  # noqa: E402
 from sosrelax.nn.lower.combine import combine_networks  # noqa: E402
 from sosrelax.nn.onnx_loader import load_onnx, onnx_forward  # noqa: E402
@@ -149,7 +150,7 @@ def test_equal_to_with_other_weights_is_refused(tmp_path: Path) -> None:
         combine_networks(parse_vnnlib2(TWO.format(rel="", t="0.01")), {"f": pf})
 
 
-def test_several_inputs_and_outputs_of_one_network(tmp_path: Path) -> None:
+def test_several_inputs_and_outputs_of_one_network(tmp_path: Path, capsys: Any) -> None:
     """``y1 = relu(a) + b`` and ``y2 = a - b`` for inputs ``a, b`` in ``[0, 1]^2``: ``y1 - y2 = 2 b``,
     so ``y1 - y2 >= 2.01`` is unsat and ``>= 1.99`` is sat."""
     nodes = [helper.make_node("Relu", ["a"], ["r"], name="relu"), helper.make_node("Add", ["r", "b"], ["y1"], name="add"),
@@ -171,3 +172,9 @@ def test_several_inputs_and_outputs_of_one_network(tmp_path: Path) -> None:
         prop = parse_vnnlib2(text.format(t=t))
         res = verify(net, prop, onnx_path=p, timeout=30)
         assert res.status is want, (t, res.message)
+        spec = tmp_path / f"mio_{t}.vnnlib"
+        spec.write_text(text.format(t=t))
+        assert main(["verify", str(spec), "--network", f"f={p}"]) == 0  # the command line too
+        assert capsys.readouterr().out.split("\n")[0] == want.value
+    assert main(["supports", "--multiple-input-output-theories"]) == 0
+    assert capsys.readouterr().out.split() == ["SIO", "MIO"]

@@ -66,14 +66,18 @@ def add_commands(sub: Any) -> None:
 
 _CAPABILITIES: dict[str, list[str]] = {
     "--onnx-opset-versions": ["7", "21"],
-    "--onnx-element-types": ["float32", "float64"],
+    # float16 and float64 models are decided in exact real arithmetic over their exact weights
+    "--onnx-element-types": ["float16", "float32", "float64"],
     "--onnx-operators": [],  # filled from the loader
     "--vnnlib-versions": ["1.0", "2.0"],
     # theory identifiers of the standard: NH/H, SIO/MIO, SNET/MNET/MENET/MINET, SNC/MNC,
     # BND/OUTC/LIN/POLY; only what the loader and the readers really handle (H: hidden tensors that
-    # name a ReLU's input or output, sosrelax.nn.spec_poly; POLY: polynomial atoms, decided there)
+    # name a ReLU's input or output, sosrelax.nn.spec_poly; POLY: polynomial atoms, decided there;
+    # MIO: several input and output tensors, concatenated in declaration order).  Several networks
+    # (MNET) are decided by the Python API (sosrelax.nn.lower.combine), not by `verify`, which takes
+    # one --network: not claimed here.
     "--hidden-node-theories": ["NH", "H"],
-    "--multiple-input-output-theories": ["SIO"],
+    "--multiple-input-output-theories": ["SIO", "MIO"],
     "--multiple-network-theories": ["SNET"],
     "--multiple-node-comparison-theories": [],
     "--arithmetic-complexity-theories": ["BND", "OUTC", "LIN", "POLY"],

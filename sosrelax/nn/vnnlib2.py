@@ -1,11 +1,17 @@
 """VNN-LIB 2.0 properties, read through the ``vnnlib`` parser package, as a :class:`Property`.
 
-Supported: one network (``declare-network``, theory SNET) with one input and one output tensor of
-any shape (SIO; flattened row-major into ``X_i`` and ``Y_j``), any number of hidden tensors
-(``declare-hidden NAME TYPE SHAPE "onnx-name"``, theory H), assertions built from ``and``, ``or``,
+Supported: any number of networks (``declare-network``; theories SNET and MNET, with ``equal-to`` and
+``isomorphic-to`` declarations), each with any number of input and output tensors of any shape (SIO
+and MIO): the inputs and outputs of every network are flattened row-major and concatenated, network
+after network and tensor after tensor in declaration order, into ``X_i`` and ``Y_j``
+(:class:`~sosrelax.nn.vnnlib_common.NetworkDecl` records where each one sits).  An assertion that only
+equates inputs of different networks entry by entry (``(assert (== X[0] X2[0]))``, or an ``and`` of
+such equalities) makes them one variable; the property then speaks about the side-by-side network of
+:func:`sosrelax.nn.lower.combine.combine_networks`.  With one network, any number of hidden tensors
+(``declare-hidden NAME TYPE SHAPE "onnx-name"``, theory H); assertions built from ``and``, ``or``,
 ``<=``, ``>=``, ``<``, ``>``, ``==`` over polynomial arithmetic (``+``, ``-``, ``*`` of variables and
-numbers: theories BND, OUTC, LIN and POLY).  The package's DNF of each assertion is combined into
-disjuncts exactly like VNN-LIB 1.0.
+numbers: theories BND, OUTC, LIN and POLY), comparisons between outputs of different networks
+included.  The package's DNF of each assertion is combined into disjuncts exactly like VNN-LIB 1.0.
 
 An atom that is linear in inputs and outputs becomes an :class:`~sosrelax.nn.vnnlib.Atom` (single-input
 bounds form the box); any other atom — a product of variables, or one that mentions a hidden
@@ -16,8 +22,8 @@ integer exponents.  Hidden variables stay ``("H", tensor, entry)`` until
 
 Numbers are taken as exact rationals of the literal text written in the file (its lexeme).
 
-Not supported, with an error naming the line and the construct: several networks or several
-inputs/outputs, ``!=``.
+Not supported, with an error naming the line and the construct: hidden tensors in a property over
+several networks, ``!=``.
 """
 
 from __future__ import annotations
