@@ -132,3 +132,25 @@ def test_the_generator_reproduces_a_valid_rung_tree() -> None:
     assert rep.valid, rep.reason
     rungs = sorted(nd[2].metadata.get("rung", "") for d in tree.disjuncts for nd in d.nodes if nd[0] == "c")
     assert rungs.count("lp") == 2
+
+
+def test_rung_leaves_in_the_float32_semantics_need_the_deviation_margin() -> None:
+    """The same certificates prove the float32 claim when their margin exceeds the rigorous output
+    deviation D of float32 executions (tiny here); a leaf whose margin is below it is refused."""
+    from sosrelax.certificate.proof_tree import float32_output_deviation
+
+    tree = ProofTree.load(GOLDEN)
+    # disjunct 1's SDP leaf assumes the other atom exactly (y1 + 100 >= 0): true of the real outputs
+    # only, so in the float32 semantics it is refused
+    rep = check_proof_tree(ProofTree(tree.layers, tree.input_shape, tree.disjuncts, "float32"))
+    assert not rep.valid and "relaxed atom" in rep.reason and rep.failed_leaf == (1, 0)
+    # disjunct 0's LP leaves assume no atom: accepted with the margin reduced by lambda·|B|·D
+    lp_only = ProofTree(tree.layers, tree.input_shape, tree.disjuncts[:1], "float32")
+    rep = check_proof_tree(lp_only)
+    assert rep.valid, rep.reason
+    D = float32_output_deviation(tree.layers, np.array([-1.0, -1.0]), np.array([1.0, 1.0]))
+    assert np.all(D > 0) and np.all(D < 1e-3)
+    real = check_leaves(GOLDEN, disjuncts=[0])
+    flt = check_leaves(lp_only)
+    for a, b in zip(real, flt, strict=True):
+        assert np.all(b.bound < a.bound) and np.all(a.bound - b.bound <= 2 * D.max())

@@ -407,8 +407,13 @@ def _walk(net: _Net, d_i: int, dis: DisjunctProof) -> tuple[list[Any], np.ndarra
             flat = int(net.offsets[k]) + j
             stack.append((lo, hi, lv, hv, (flat, 1, cons)))
             stack.append((lo, hi, lv, hv, (flat, -1, cons)))
-        elif kind in ("l", "c"):
+        elif kind in ("l", "b", "c"):
             lam_raw, alpha = nd[1], nd[2]
+            beta = None
+            if kind == "b":
+                if not isinstance(alpha, (tuple, list)) or len(alpha) != 2:
+                    raise _Reject(f"{where}: expected (alpha, beta)", (d_i, idx))
+                alpha, beta = alpha[0], _beta_array(alpha[1], net, cons, where, (d_i, idx))
             if not isinstance(lam_raw, (tuple, list)) or len(lam_raw) != n_atoms:
                 raise _Reject(f"{where}: expected {n_atoms} lambdas (one per atom)", (d_i, idx))
             try:
@@ -428,13 +433,42 @@ def _walk(net: _Net, d_i: int, dis: DisjunctProof) -> tuple[list[Any], np.ndarra
                     got = len(alpha) if isinstance(alpha, (bytes, bytearray)) else type(alpha).__name__
                     raise _Reject(f"{where}: alpha must have {net.H} bytes (one per hidden neuron), got {got}",
                                   (d_i, idx))
-            leaves.append((idx, lo, hi, cons, lam, alpha))
+            leaves.append((idx, lo, hi, cons, lam, alpha if beta is None else _Beta(alpha, beta)))
         else:
             raise _Reject(f"{where}: unknown node {nd!r:.60}", (d_i, idx))
     if stack:
         raise _Reject(f"disjunct {d_i}: the tree is truncated ({len(stack)} subtree(s) missing after "
                       f"{len(dis.nodes)} nodes)", (d_i, len(dis.nodes)))
     return leaves, lo_b, hi_b
+
+
+class _Beta:
+    """A leaf's slopes (bytes or None) with the multipliers of its split constraints (float64, one per
+    hidden neuron)."""
+
+    def __init__(self, alpha: Any, beta: np.ndarray) -> None:
+        self.alpha = alpha
+        self.beta = beta
+
+
+def _beta_array(raw: Any, net: _Net, cons: Any, where: str, node: tuple[int, int]) -> np.ndarray:
+    """The leaf's split multipliers: ``H`` finite nonnegative float64 values, nonzero only on neurons
+    whose sign the leaf's ReLU splits constrain (elsewhere ``beta_j p_j z_j >= 0`` would not hold)."""
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) != 8 * net.H:
+        got = len(raw) if isinstance(raw, (bytes, bytearray)) else type(raw).__name__
+        raise _Reject(f"{where}: beta must have {8 * net.H} bytes (one float64 per hidden neuron), got {got}", node)
+    beta = np.frombuffer(bytes(raw), dtype="<f8").astype(np.float64)
+    if not np.all(np.isfinite(beta)) or np.any(beta < 0):
+        raise _Reject(f"{where}: beta must be finite and nonnegative", node)
+    constrained = np.zeros(net.H, dtype=bool)
+    c = cons
+    while c is not None:
+        constrained[int(c[0])] = True
+        c = c[2]
+    if np.any((beta != 0) & ~constrained):
+        j = int(np.flatnonzero((beta != 0) & ~constrained)[0])
+        raise _Reject(f"{where}: beta on hidden neuron {j}, which no ReLU split above the leaf constrains", node)
+    return beta
 
 
 # ------------------------------------------------------------------------------ per disjunct
@@ -485,10 +519,13 @@ class _Rows:
     dk0: np.ndarray
     has_alpha: np.ndarray
     alpha: np.ndarray
+    has_beta: np.ndarray
+    beta: np.ndarray  # (rows, H) split multipliers (0 where none)
+
+    FIELDS = ("c", "dc", "cx", "dcx", "k0", "dk0", "has_alpha", "alpha", "has_beta", "beta")
 
     def take(self, sel: slice | np.ndarray) -> _Rows:
-        return _Rows(*(getattr(self, f)[sel] for f in ("c", "dc", "cx", "dcx", "k0", "dk0", "has_alpha",
-                                                      "alpha")))
+        return _Rows(*(getattr(self, f)[sel] for f in self.FIELDS))
 
 
 def _objective_rows(lam: np.ndarray, obj: tuple[np.ndarray, ...], alphas: list[Any], H: int) -> _Rows:
@@ -502,12 +539,18 @@ def _objective_rows(lam: np.ndarray, obj: tuple[np.ndarray, ...], alphas: list[A
         dcx = (lam @ bx_err) * (1 + ga) + ga * (lam @ np.abs(bx)) + _TINY
         k0 = -(lam @ cst)
         dk0 = (lam @ cst_err) * (1 + ga) + ga * (lam @ np.abs(cst)) + _TINY
+    betas = [a.beta if isinstance(a, _Beta) else None for a in alphas]
+    alphas = [a.alpha if isinstance(a, _Beta) else a for a in alphas]
     has_alpha = np.array([a is not None for a in alphas], dtype=bool)
     alpha = np.zeros((len(alphas), H))
     if has_alpha.any():
         alpha[has_alpha] = np.stack([np.frombuffer(bytes(a), dtype=np.uint8) for a in alphas
                                      if a is not None]).astype(np.float64) / 255.0
-    return _Rows(c, dc, cx, dcx, k0, dk0, has_alpha, alpha)
+    has_beta = np.array([b is not None for b in betas], dtype=bool)
+    beta = np.zeros((len(alphas), H))
+    if has_beta.any():
+        beta[has_beta] = np.stack([b for b in betas if b is not None])
+    return _Rows(c, dc, cx, dcx, k0, dk0, has_alpha, alpha, has_beta, beta)
 
 
 #: Leaf domains from which the checker spreads its chunks over :data:`CHECK_WORKERS` processes.
@@ -580,8 +623,7 @@ def _check_all(net: _Net, tree: ProofTree, which: Any, batch: int) -> list[LeafB
     bounds = np.full(len(leaves), np.nan)
     empty = np.zeros(len(leaves), dtype=bool)
     if leaves:
-        rows = _Rows(*(np.concatenate([getattr(p, f) for p in row_parts]) for f in
-                       ("c", "dc", "cx", "dcx", "k0", "dk0", "has_alpha", "alpha")))
+        rows = _Rows(*(np.concatenate([getattr(p, f) for p in row_parts]) for f in _Rows.FIELDS))
         index: dict[Any, int] = {}
         dom = np.array([index.setdefault(_domain_key(lf), len(index)) for lf in leaves], dtype=np.int64)
         first: dict[int, int] = {}
@@ -800,12 +842,16 @@ def _bound_batch(net: _Net, method: str, domains: list[Any], objective: _Rows,
             sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
             own = np.where(ly.act[m][dom], 1.0, np.where(ly.unst[m][dom], ob.alpha[:, sl], 0.0))
             a_obj[m] = np.where(ob.has_alpha[:, None], own, a_obj[m])
+    # split multipliers: the term -beta_j p_j z_j (p = +1 for z >= 0, -1 for z <= 0), per row
+    sbeta = None
+    if ob.has_beta.any():
+        sbeta = ob.beta * (pos[dom].astype(np.float64) - neg[dom].astype(np.float64))
     if net.f32:
         low = _backsub_lower(net, ly, L, c, dom, const0 + in_val, mass0, a_obj, lo, hi, tiny[:, 0],
-                             slopes_per_row=True)
+                             slopes_per_row=True, beta=sbeta)
     else:
         low = _backsub_lower(net, ly, L, c, dom, const0, mass0, a_obj, lo, hi, tiny[:, 0], cx,
-                             slopes_per_row=True)
+                             slopes_per_row=True, beta=sbeta)
     # interval bound of g from the output bounds (tighter is fine: take the maximum)
     ibp = (np.maximum(c, 0.0) * ly.l[L][dom] + np.minimum(c, 0.0) * ly.u[L][dom]).sum(axis=1) + const0 + in_val
     ibp = _down(ibp - G * ((np.abs(c) * fh).sum(axis=1) + mass0) - tiny[dom, 0])
@@ -817,7 +863,7 @@ def _bound_batch(net: _Net, method: str, domains: list[Any], objective: _Rows,
 def _backsub_lower(net: _Net, ly: _Layers, K: int, lam: np.ndarray, bi: np.ndarray, const: np.ndarray,
                    mass: np.ndarray, slopes: list[Any], lo: np.ndarray, hi: np.ndarray,
                    tiny: np.ndarray, cx: np.ndarray | None = None,
-                   slopes_per_row: bool = False) -> np.ndarray:
+                   slopes_per_row: bool = False, beta: np.ndarray | None = None) -> np.ndarray:
     """Rigorous lower bound of ``lam[r]·z_K + const[r]`` over the domain of leaf ``bi[r]``, one per row.
 
     ``lam`` (rows × n_K) holds exact float64 coefficients; ``mass`` is the absolute size of
@@ -825,7 +871,10 @@ def _backsub_lower(net: _Net, ly: _Layers, K: int, lam: np.ndarray, bi: np.ndarr
     rounding error of a computed coefficient times a magnitude bound of what it multiplies, is
     added to ``mass``; the result subtracts ``G·mass + tiny[leaf]`` and rounds down.  ``cx`` (one
     row per row of ``lam``, optional) is added to the input coefficients before they are
-    concretised; the caller accounts for its magnitude in ``mass``.
+    concretised; the caller accounts for its magnitude in ``mass``.  ``beta`` (rows × H, optional) holds
+    ``beta_j p_j`` of the split constraints ``p_j z_j >= 0`` of each row's domain: ``-beta_j p_j z_j <= 0``
+    there, so it is added to the row (its coefficient on ``z_m`` is ``lam - beta p``; the rounding of
+    that subtraction, at most ``u |lam|`` per coefficient, is covered by adding ``|lam| |z|`` to ``mass``).
     """
     absl = np.abs(lam)
     const = const + lam @ net.b[K]
@@ -840,6 +889,12 @@ def _backsub_lower(net: _Net, ly: _Layers, K: int, lam: np.ndarray, bi: np.ndarr
         mu = lam @ net.W[m + 1]
         mun = np.minimum(mu, 0.0)
         lam = np.maximum(mu, 0.0) * (slopes[m] if slopes_per_row else slopes[m][bi]) + mun * ly.S[m][bi]
+        if beta is not None:
+            bm = beta[:, int(net.offsets[m - 1]):int(net.offsets[m])]
+            if np.any(bm):
+                lam = lam - bm
+                zh = np.maximum(np.abs(ly.l[m][bi]), np.abs(ly.u[m][bi]))
+                mass = mass + _rdot(np.abs(lam), zh)
         absl = np.abs(lam)
         tt = _rdot(mun, ly.T[m][bi])
         const = const + tt + lam @ net.b[m]

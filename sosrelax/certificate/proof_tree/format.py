@@ -3,8 +3,9 @@
 A proof tree claims that no input ``x`` in a disjunct's box makes every linear atom of that
 disjunct true for the network output ``f(x)``.  Each disjunct carries a binary tree of
 sub-domains in preorder: input splits ``("s", i, v)``, ReLU splits ``("r", k, j)`` and leaves:
-``("l", lambdas, alpha)`` (linear bounds) or, from version 2 on, ``("c", lambdas, certificate)`` (a leaf
-closed by a certified LP/SDP/SOS rung, see :mod:`sosrelax.certificate.proof_tree.rung_leaf`).  This module only reads and writes the file (strictly: every field is
+``("l", lambdas, alpha)`` (linear bounds) or, from version 2 on, ``("b", lambdas, (alpha, beta))`` (linear
+bounds with multipliers ``beta`` of the leaf's ReLU-split constraints) and ``("c", lambdas, certificate)``
+(a leaf closed by a certified LP/SDP/SOS rung, see :mod:`sosrelax.certificate.proof_tree.rung_leaf`).  This module only reads and writes the file (strictly: every field is
 checked for type, length and finiteness before it is used, sizes are bounded before anything is
 allocated); :mod:`sosrelax.certificate.proof_tree.check` decides whether the tree proves the
 claim.  The layout is documented in ``docs/proof-trees.md``.
@@ -53,6 +54,7 @@ INTERMEDIATE_METHODS = ("crown", "forward")
 
 Node = tuple[str, int, float] | tuple[str, int, int] | tuple[str, tuple[float, ...], Any]
 """``("s", i, v)``, ``("r", k, j)``, ``("l", lambdas, alpha)`` (``alpha``: raw uint8 bytes or None) or
+``("b", lambdas, (alpha, beta))`` (``beta``: raw float64 little-endian bytes, one per hidden neuron) or
 ``("c", lambdas, certificate)`` (a :class:`~sosrelax.certificate.format.Certificate`)."""
 
 _RATIONAL = re.compile(r"-?[0-9]+(/[0-9]+)?\Z")
@@ -152,7 +154,7 @@ class ProofTree:
             })
         return {
             "format": PROOF_TREE_FORMAT,
-            "version": 2 if any(nd[0] == "c" for d in self.disjuncts for nd in d.nodes) else 1,
+            "version": 2 if any(nd[0] in ("b", "c") for d in self.disjuncts for nd in d.nodes) else 1,
             "semantics": self.semantics,
             "intermediate": self.intermediate,
             "network": {"input_shape": list(self.input_shape), "layers": layers, "sha256": self.network_sha256},
@@ -257,6 +259,11 @@ def _disjunct_to_dict(d: DisjunctProof) -> dict[str, Any]:
         elif nd[0] == "c":
             lam = [float(v).hex() for v in nd[1]]  # type: ignore[union-attr]
             nodes.append(["c", lam, nd[2].to_json().decode("ascii")])  # type: ignore[union-attr]
+        elif nd[0] == "b":
+            lam = [float(v).hex() for v in nd[1]]  # type: ignore[union-attr]
+            codes, beta = nd[2]  # type: ignore[misc]
+            nodes.append(["b", lam, [None if codes is None else base64.b64encode(bytes(codes)).decode(),
+                                     base64.b64encode(bytes(beta)).decode()]])
         else:
             raise CertificateFormatError(f"proof tree: unknown node kind {nd[0]!r}; use 's', 'r', 'l' or 'c'")
     return {
@@ -412,16 +419,19 @@ def _disjunct_from_dict(v: Any, idx: int, n_in: int, n_out: int, limits: TreeLim
     nodes: list[Node] = []
     for n_i, nd in enumerate(d["nodes"]):
         nw = f"{where}.nodes[{n_i}]"
-        kinds = ("s", "r", "l", "c") if version >= 2 else ("s", "r", "l")
+        kinds = ("s", "r", "l", "b", "c") if version >= 2 else ("s", "r", "l")
         if not isinstance(nd, list) or len(nd) != 3 or nd[0] not in kinds:
-            raise CertificateFormatError(f"{nw}: expected ['s', i, v], ['r', k, j], ['l', lambdas, alpha]"
-                                         + (" or ['c', lambdas, certificate]" if version >= 2 else ""))
+            raise CertificateFormatError(
+                f"{nw}: expected ['s', i, v], ['r', k, j], ['l', lambdas, alpha]"
+                + (", ['b', lambdas, [alpha, beta]] or ['c', lambdas, certificate]" if version >= 2 else ""))
         if nd[0] == "s":
             nodes.append(("s", _int(nd[1], f"{nw} input index"), _parse_hex_float(nd[2], f"{nw} split value")))
         elif nd[0] == "r":
             nodes.append(("r", _int(nd[1], f"{nw} layer index"), _int(nd[2], f"{nw} neuron index")))
         elif nd[0] == "c":
             nodes.append(_rung_leaf_from_list(nd, nw, len(atoms), limits))
+        elif nd[0] == "b":
+            nodes.append(_beta_leaf_from_list(nd, nw, len(atoms), limits))
         else:
             if not isinstance(nd[1], list) or len(nd[1]) != len(atoms):
                 raise CertificateFormatError(f"{nw}: expected {len(atoms)} lambdas (one per atom)")
@@ -449,3 +459,25 @@ def _rung_leaf_from_list(nd: list[Any], nw: str, n_atoms: int, limits: TreeLimit
     except CertificateFormatError as e:
         raise CertificateFormatError(f"{nw}: rung certificate: {e}") from e
     return ("c", lam, cert)
+
+
+def _b64_bytes(v: Any, where: str, limit: int) -> bytes:
+    if not isinstance(v, str) or len(v) > limit:
+        raise CertificateFormatError(f"{where}: expected a base64 string")
+    try:
+        return base64.b64decode(v, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise CertificateFormatError(f"{where}: not valid base64 ({e})") from e
+
+
+def _beta_leaf_from_list(nd: list[Any], nw: str, n_atoms: int, limits: TreeLimits) -> Node:
+    if not isinstance(nd[1], list) or len(nd[1]) != n_atoms:
+        raise CertificateFormatError(f"{nw}: expected {n_atoms} lambdas (one per atom)")
+    lam = tuple(_parse_hex_float(x, f"{nw} lambda") for x in nd[1])
+    if not isinstance(nd[2], list) or len(nd[2]) != 2:
+        raise CertificateFormatError(f"{nw}: expected [alpha, beta] (alpha may be null)")
+    alpha = None if nd[2][0] is None else _b64_bytes(nd[2][0], f"{nw}: alpha", 4 * limits.max_parameters)
+    beta = _b64_bytes(nd[2][1], f"{nw}: beta", 16 * limits.max_parameters)
+    if len(beta) % 8:
+        raise CertificateFormatError(f"{nw}: beta must be float64 values (a multiple of 8 bytes)")
+    return ("b", lam, (alpha, beta))

@@ -227,13 +227,24 @@ def final_bounds(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray, C:
 
 def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray, C: np.ndarray,
                     d: np.ndarray, Cx: np.ndarray | None = None, *, steps: int = 8, lr: float = 0.25,
-                    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Lower bounds of the rows ``C f(x) + Cx x + d`` with lower ReLU slopes optimised per row (alpha-CROWN).
+                    phases: list[np.ndarray] | None = None, beta_lr: float = 0.5,
+                    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray] | None]:
+    """Lower bounds of the rows ``C f(x) + Cx x + d`` with lower ReLU slopes optimised per row (alpha-CROWN),
+    and with multipliers of the split constraints (beta-CROWN) when ``phases`` are given.
 
     Projected sign-gradient ascent on the slopes of the unstable neurons, the gradient of the bound
     computed in closed form by a reverse sweep of the back-substitution; slopes are quantised to
     multiples of 1/255 (the proof tree's encoding), and the best bound of each row is kept.
-    Returns ``(lb, g, slopes)`` with ``slopes[k]`` of shape ``(B, R, n_k)``.
+
+    ``phases[k]`` (``(B, n_k)``: -1 for ``z <= 0``, +1 for ``z >= 0``, 0 free) are the sub-domains'
+    split constraints ``p_j z_j >= 0``.  For any ``beta >= 0`` the objective minus
+    ``sum_j beta_j p_j z_j`` is a lower bound of it on the sub-domain, and its linear bound is
+    computed over the relaxation without the constraints on earlier layers; ``beta`` follows
+    ``d bound / d beta_j = -p_j d bound / d lambda_j`` (projected onto ``beta >= 0``, step
+    ``beta_lr`` times the neuron's back-substituted coefficient).
+
+    Returns ``(lb, g, slopes, betas)``: ``slopes[k]`` and ``betas[k]`` of shape ``(B, R, n_k)``
+    (``betas`` is None without ``phases``).
     """
     B, n0 = lo.shape
     L = arr.n_layers - 1
@@ -246,6 +257,11 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
     best_lb = np.full((B, R), -np.inf)
     best_g = np.zeros((B, R, n0))
     best_alpha = [a.copy() for a in alpha]
+    use_beta = phases is not None and any(np.any(p != 0) for p in phases)
+    sign = [np.zeros((B, 1, w.shape[0])) if not use_beta else phases[k].astype(np.float64)[:, None, :]  # type: ignore[index]
+            for k, w in enumerate(arr.W[:L])]
+    beta = [np.zeros((B, R, arr.W[k].shape[0])) for k in range(L)] if use_beta else None
+    best_beta = [b.copy() for b in beta] if beta is not None else None
     const0 = np.broadcast_to((C @ arr.b[L] + d)[None], (B, R)).copy()
     if arr.float32:
         err = arr.rounding(L, np.maximum(bounds.upper[L - 1], 0.0))
@@ -262,6 +278,8 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
             pos = mu >= 0
             sl = np.where(pos, np.where(uns[k][:, None, :], q[k], a[:, None, :]), s[:, None, :])
             lam = mu * sl
+            if beta is not None:
+                lam = lam - beta[k] * sign[k]
             const = const + np.einsum("brn,bn->br", np.minimum(mu, 0.0), t) + lam @ arr.b[k]
             err_k = bounds.err[k]
             if err_k is not None:
@@ -275,6 +293,8 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
         best_g = np.where(better[:, :, None], g, best_g)
         for k in range(L):
             best_alpha[k] = np.where(better[:, :, None], q[k], best_alpha[k])
+            if beta is not None and best_beta is not None:
+                best_beta[k] = np.where(better[:, :, None], beta[k], best_beta[k])
         if it == steps:
             break
         # reverse sweep: D = d bound / d lam_k
@@ -286,6 +306,11 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
             step = lr * (0.7**it)
             upd = uns[k][:, None, :] & (mu_k >= 0)
             alpha[k] = np.where(upd, np.clip(alpha[k] + step * np.sign(grad), 0.0, 1.0), alpha[k])
+            if beta is not None:
+                sk = sign[k]
+                gb = -sk * D
+                scale = beta_lr * (0.7**it) * (np.abs(mu_k) + np.mean(np.abs(mu_k), axis=2, keepdims=True))
+                beta[k] = np.where(sk != 0, np.maximum(beta[k] + scale * np.sign(gb), 0.0), 0.0)
             if k + 1 < L:
                 dmu = D * slopes[k] + np.where(mu_k < 0, rel[k][2][:, None, :], 0.0)
                 D = _matmul(dmu, np.ascontiguousarray(arr.W[k + 1].T)) + arr.b[k + 1]
@@ -293,7 +318,7 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
         best_lb = best_lb + _concretize(np.broadcast_to(Cx[None], (B,) + Cx.shape),
                                         np.zeros_like(best_lb), lo, hi)
         best_g = best_g + Cx[None]
-    return best_lb, best_g, best_alpha
+    return best_lb, best_g, best_alpha, best_beta
 
 
 def _round_out32(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

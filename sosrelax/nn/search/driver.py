@@ -118,6 +118,11 @@ def _disjunct_proof(d: Disjunct, nodes: list[tuple[Any, ...]]) -> DisjunctProof:
             out.append(("l", tuple(float(v) for v in node[1]), codes))
         elif node[0] == "c":
             out.append(("c", tuple(float(v) for v in node[1]), node[2]))
+        elif node[0] == "b":
+            codes, beta = node[2]
+            if codes is not None and not isinstance(codes, bytes):
+                codes = bytes(np.asarray(codes, dtype=np.uint8))
+            out.append(("b", tuple(float(v) for v in node[1]), (codes, bytes(beta))))
         else:
             out.append(node)
     return DisjunctProof(tuple(Fraction(v) for v in d.lo), tuple(Fraction(v) for v in d.hi), atoms,

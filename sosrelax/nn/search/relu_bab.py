@@ -14,8 +14,8 @@ On every batch of sub-domains the search
    incremental form that reuses the root's back-substitution, since only the split neurons' relaxations
    differ from the root's);
 2. bounds every row ``-atom_r`` from below (:func:`~sosrelax.nn.search.bounds.final_bounds`) and, on the
-   sub-domains the plain bound leaves open, with optimised lower slopes
-   (:func:`~sosrelax.nn.search.bounds.optimise_slopes`, alpha-CROWN);
+   sub-domains the plain bound leaves open, with optimised lower slopes and multipliers of the split
+   constraints (:func:`~sosrelax.nn.search.bounds.optimise_slopes`, alpha-beta-CROWN);
 3. closes a disjunct on a sub-domain when one of that disjunct's rows has a positive lower bound, or
    when the constraints are contradictory (empty domain) — the sub-domain is a leaf of that disjunct's
    proof tree; it is done when every disjunct is closed on it;
@@ -27,7 +27,8 @@ On every batch of sub-domains the search
 
 The joint tree cut at the node where a disjunct closed is that disjunct's proof tree
 (:mod:`sosrelax.certificate.proof_tree`: ReLU-split nodes ``("r", k, j)`` and leaves
-``("l", lambdas, alpha)``), which the independent checker re-proves with rigorous arithmetic before
+``("l", lambdas, alpha)`` or, with split multipliers, ``("b", lambdas, (alpha, beta))``), which the
+independent checker re-proves with rigorous arithmetic before
 :func:`decide_wide` answers ``unsat``.
 """
 
@@ -82,12 +83,12 @@ class JointStats(SearchStats):
 
 class _JointTree:
     """Splits ``node -> ("r", k, j, child_le, child_ge)`` or ``("s", i, v, child_lo, child_hi)`` and
-    per-disjunct leaves ``(node, d) -> (atom, alpha)``."""
+    per-disjunct leaves ``(node, d) -> (atom, alpha, beta)`` (``beta``: float64 bytes or None)."""
 
     def __init__(self) -> None:
         self.n = 1
         self.split: dict[int, tuple[str, int, Any, int, int]] = {}
-        self.leaf: dict[tuple[int, int], tuple[int, bytes | None]] = {}
+        self.leaf: dict[tuple[int, int], tuple[int, bytes | None, bytes | None]] = {}
 
     def new_many(self, k: int) -> np.ndarray:
         out = np.arange(self.n, self.n + k, dtype=np.int64)
@@ -118,7 +119,7 @@ class _JointTree:
             if lf is not None and (sp is None or not ok[node]):
                 lam = [0.0] * n_atoms
                 lam[lf[0]] = 1.0
-                out.append(("l", tuple(lam), lf[1]))
+                out.append(("l", tuple(lam), lf[1]) if lf[2] is None else ("b", tuple(lam), (lf[1], lf[2])))
                 continue
             assert sp is not None, "open node in a finished tree"
             kind, k, j, first, second = sp
@@ -422,14 +423,16 @@ def search_joint(
     arr: Arrays, lo: np.ndarray, hi: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *,
     deadline: float, rng: np.random.Generator, confirm: Callable[[int, np.ndarray], bool],
     batch: int = 256, alpha_steps: int = 8, progress: Callable[[SearchStats, int, float], None] | None = None,
-    inner: tuple[np.ndarray, np.ndarray] | None = None, candidates: int = 4,
+    inner: tuple[np.ndarray, np.ndarray] | None = None, candidates: int = 4, beta: bool = True,
 ) -> BoxOutcome:
     """Decide the disjuncts ``{x in [lo, hi] : A_d x + B_d f(x) + c_d >= 0}`` (``groups[d]``) jointly.
 
     ``confirm(d, x)`` re-evaluates a float candidate exactly against disjunct ``d``; candidates are
     taken from ``inner`` (a float box inside the exact one), default ``[lo, hi]``.  ``candidates``:
-    neurons whose children are bounded before choosing the split (1: the score alone).  ``unsat`` means
-    that every disjunct is empty, with one preorder proof tree per disjunct.
+    neurons whose children are bounded before choosing the split (1: the score alone).  ``beta``:
+    the optimised bounds also carry multipliers of the split constraints (beta-CROWN; the leaves they
+    close record them, ``("b", lambdas, (alpha, beta))``).  ``unsat`` means that every disjunct is
+    empty, with one preorder proof tree per disjunct.
     """
     t0 = time.perf_counter()
     stats = JointStats()
@@ -480,11 +483,12 @@ def search_joint(
         _record_closed(tree, cur.ids, (lb > tol) & ~before[:, owner], owner, local)
         stats.closed_by["crown"] = stats.closed_by.get("crown", 0) + int(ok.any(axis=1).sum())
         if alpha_steps and cur.mask.any():
-            lb2, codes = _alpha_rows(arr, bnd, blo, bhi, (C, d_, Cx), cur.mask[:, owner] & ~bnd.empty[:, None],
-                                     tol, alpha_steps)
+            lb2, codes, betas = _alpha_rows(arr, bnd, blo, bhi, (C, d_, Cx),
+                                            cur.mask[:, owner] & ~bnd.empty[:, None], tol, alpha_steps,
+                                            cur.phases if beta else None)
             lb = np.maximum(lb, lb2)
             ok2 = (lb2 > tol) & cur.mask[:, owner]
-            _record(tree, cur, ok2, np.zeros(b, dtype=bool), owner, local, row_mask, lb2, codes)
+            _record(tree, cur, ok2, np.zeros(b, dtype=bool), owner, local, row_mask, lb2, codes, betas)
             stats.closed_by["alpha"] = stats.closed_by.get("alpha", 0) + int(ok2.any(axis=1).sum())
         keep = np.flatnonzero(cur.mask.any(axis=1))
         stats.leaves += b - keep.size
@@ -542,28 +546,36 @@ def search_joint(
 
 def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
                 rows: tuple[np.ndarray, np.ndarray, np.ndarray | None], want: np.ndarray, tol: np.ndarray,
-                steps: int) -> tuple[np.ndarray, dict[tuple[int, int], bytes]]:
-    """alpha-CROWN lower bounds of the wanted ``(sub-domain, row)`` pairs (``-inf`` elsewhere), one
+                steps: int, phases: list[np.ndarray] | None = None,
+                ) -> tuple[np.ndarray, dict[tuple[int, int], bytes], dict[tuple[int, int], bytes]]:
+    """alpha(-beta)-CROWN lower bounds of the wanted ``(sub-domain, row)`` pairs (``-inf`` elsewhere), one
     :func:`~sosrelax.nn.search.bounds.optimise_slopes` call per row over the sub-domains that want it,
-    and the slope codes (one byte per hidden neuron, ``round(255 alpha)``) of the pairs that close."""
+    the slope codes (one byte per hidden neuron, ``round(255 alpha)``) of the pairs that close, and
+    their split multipliers (float64 bytes, one per hidden neuron; only pairs with a nonzero one)."""
     C, d, Cx = rows
     lb = np.full(want.shape, -np.inf)
     codes: dict[tuple[int, int], bytes] = {}
+    betas: dict[tuple[int, int], bytes] = {}
     for r in np.flatnonzero(want.any(axis=0)):
         dom = np.flatnonzero(want[:, r])
         sub = _take(bnd, dom)
-        lb_r, _, al = optimise_slopes(arr, sub, lo[dom], hi[dom], C[r:r + 1], d[r:r + 1],
-                                      None if Cx is None else Cx[r:r + 1], steps=steps)
+        lb_r, _, al, be = optimise_slopes(arr, sub, lo[dom], hi[dom], C[r:r + 1], d[r:r + 1],
+                                          None if Cx is None else Cx[r:r + 1], steps=steps,
+                                          phases=None if phases is None else [p[dom] for p in phases])
         lb[dom, r] = lb_r[:, 0]
         for q in np.flatnonzero(lb_r[:, 0] > tol[r]):
             codes[(int(dom[q]), int(r))] = np.concatenate(
                 [np.round(a[q, 0] * 255.0) for a in al]).astype(np.uint8).tobytes()
-    return lb, codes
+            if be is not None:
+                bq = np.concatenate([b[q, 0] for b in be])
+                if np.any(bq > 0):
+                    betas[(int(dom[q]), int(r))] = bq.astype("<f8").tobytes()
+    return lb, codes, betas
 
 
 def _record(tree: _JointTree, cur: _Open, ok: np.ndarray, empty: np.ndarray, owner: np.ndarray,
             local: np.ndarray, row_mask: np.ndarray, lb: np.ndarray,
-            alpha: dict[tuple[int, int], bytes] | None) -> None:
+            alpha: dict[tuple[int, int], bytes] | None, betas: dict[tuple[int, int], bytes] | None = None) -> None:
     """Close, in place, the disjuncts of ``cur`` that ``ok`` (rows) or ``empty`` (domains) close."""
     for i in np.flatnonzero(ok.any(axis=1) | (empty & cur.mask.any(axis=1))):
         node = int(cur.ids[i])
@@ -576,7 +588,8 @@ def _record(tree: _JointTree, cur: _Open, ok: np.ndarray, empty: np.ndarray, own
                     continue
                 r = int(cand[np.argmax(lb[i, cand])])
             codes = None if alpha is None else alpha[(int(i), r)]
-            tree.leaf[(node, int(d))] = (int(local[r]), codes)
+            beta = None if betas is None else betas.get((int(i), r))
+            tree.leaf[(node, int(d))] = (int(local[r]), codes, beta)
             cur.mask[i, d] = False
 
 
@@ -584,7 +597,7 @@ def _record_closed(tree: _JointTree, ids: np.ndarray, ok: np.ndarray, owner: np.
                    local: np.ndarray) -> None:
     """Leaves of disjuncts closed higher up that close here too (``ok``: rows, per sub-domain)."""
     for i, r in zip(*np.nonzero(ok), strict=True):
-        tree.leaf.setdefault((int(ids[i]), int(owner[r])), (int(local[r]), None))
+        tree.leaf.setdefault((int(ids[i]), int(owner[r])), (int(local[r]), None, None))
 
 
 def _try_points(arr: Arrays, xs: np.ndarray, worst: np.ndarray, owner: np.ndarray,
