@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,onnx]' 2>/dev/null || $(PY) -m pip install -e '.[dev,onnx]'
+	$(PY) -m pip install --quiet 'torch==2.13.0' || true
+	$(PY) -m pip install --quiet -e '.[dev,onnx,train]' 2>/dev/null || $(PY) -m pip install -e '.[dev,onnx]'
 	touch $(STAMP)
 
 demo: $(STAMP)

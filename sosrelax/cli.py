@@ -98,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     from sosrelax.nn.cli import add_commands as nn_commands
 
     nn_commands(sub)  # verify, supports (the VNN-LIB solver interface)
+    from sosrelax.train.cli import add_command as train_command
+
+    train_command(sub)  # train (worst-case training on torch, an optional extra)
 
     b = sub.add_parser(
         "batch",
@@ -512,6 +515,12 @@ def _nn_verify(args: argparse.Namespace) -> int:
     return run_verify(args)
 
 
+def _train(args: argparse.Namespace) -> int:
+    from sosrelax.train.cli import run_train
+
+    return run_train(args)
+
+
 def _nn_supports(args: argparse.Namespace) -> int:
     from sosrelax.nn.cli import run_supports
 
@@ -529,7 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("sosrelax")
         return EXIT_OK
     handlers = {"solve": _solve, "check": _check, "certify": _certify, "demo": _demo, "batch": _batch,
-                "verify": _nn_verify, "supports": _nn_supports}
+                "verify": _nn_verify, "supports": _nn_supports, "train": _train}
     if args.command not in handlers:
         parser.print_help(sys.stderr)
         return EXIT_INPUT
