@@ -132,6 +132,14 @@ def _maxpool1(p: Path) -> Path:
                   {"x": [1, 2, 5]}, ["y"])
 
 
+@case("MaxPool_after_Relu", "vertex")
+def _maxpool_relu(p: Path) -> Path:
+    """The pooled values are ReLU outputs (>= 0): the tournament carries them with one unit each."""
+    return _model(p, [_n("Relu", ["x"], ["r"]), _n("MaxPool", ["r"], ["m"], kernel_shape=[2, 2], strides=[1, 1]),
+                      _n("Max", ["m", "r0"], ["y"])],
+                  {"x": [1, 1, 3, 3]}, ["y"], [_init("r0", np.float32(0.2))])
+
+
 @case("GlobalMaxPool", "vertex")
 def _gmp(p: Path) -> Path:
     return _model(p, [_n("GlobalMaxPool", ["x"], ["y"])], {"x": [1, 2, 1, 3]}, ["y"])

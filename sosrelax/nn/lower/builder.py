@@ -163,19 +163,31 @@ class Builder:
         """``max(e, 0)``."""
         return self.units(e, [(1.0, 0.0, 1.0)])
 
+    def nonneg(self, a: np.ndarray, c: np.ndarray, depth: int) -> np.ndarray:
+        """Rows of ``a h_depth + c`` that are ``>= 0`` for every input: non-negative coefficients over
+        ReLU outputs (``depth >= 1``) and a non-negative constant."""
+        if depth == 0:
+            return np.zeros(a.shape[0], dtype=bool)
+        return np.all(a >= 0, axis=1) & (c >= 0)
+
     def lift(self, e: Expr, depth: int) -> Expr:
-        """The same tensor at a deeper layer, carried as ``relu(v) - relu(-v)`` (memoised)."""
+        """The same tensor at a deeper layer, carried as ``relu(v) - relu(-v)``, or as ``relu(v)`` where
+        ``v >= 0`` (memoised)."""
         while e.depth < depth:
             hit = self._lifted.get(id(e))
             if hit is None:
-                hit = (e, self.units(e, [(1.0, 0.0, 1.0), (-1.0, 0.0, -1.0)]))
+                if self.nonneg(e.a, e.c, e.depth).all():
+                    hit = (e, self.relu(e))
+                else:
+                    hit = (e, self.units(e, [(1.0, 0.0, 1.0), (-1.0, 0.0, -1.0)]))
                 self._lifted[id(e)] = hit  # e is kept alive by the entry: ids stay unique
             e = hit[1]
         return e
 
     def maximum(self, e: Expr, groups: np.ndarray, shape: tuple[int, ...]) -> Expr:
         """Entry ``o`` is the maximum of the entries ``groups[o, j]`` of ``e`` that are ``>= 0`` (every
-        row has at least one); a tournament ``max(a, b) = relu(a - b) + relu(b) - relu(-b)``."""
+        row has at least one); a tournament ``max(a, b) = relu(a - b) + relu(b) - relu(-b)`` (the last
+        unit left out where ``b >= 0`` for every input)."""
         g = np.asarray(groups, dtype=np.int64)
         if g.ndim != 2 or np.any(g.max(axis=1) < 0):
             raise InvalidValueError("internal: a maximum over no entries")  # pragma: no cover
@@ -189,18 +201,22 @@ class Builder:
             one = (ga >= 0) ^ (gb >= 0)
             ia, ib = ga[both], gb[both]
             js = np.where(ga >= 0, ga, gb)[one]
+            pos = self.nonneg(a, c, depth)
             nb, ns = ia.size, js.size
-            ua = np.vstack([a[ia] - a[ib], a[ib], -a[ib], a[js], -a[js]])
-            uc = np.concatenate([c[ia] - c[ib], c[ib], -c[ib], c[js], -c[js]])
+            neg_b, neg_s = np.flatnonzero(~pos[ib]), np.flatnonzero(~pos[js])  # need relu(-v) too
+            ua = np.vstack([a[ia] - a[ib], a[ib], a[js], -a[ib[neg_b]], -a[js[neg_s]]])
+            uc = np.concatenate([c[ia] - c[ib], c[ib], c[js], -c[ib[neg_b]], -c[js[neg_s]]])
             off = self._units(depth, ua, uc)
             depth += 1
             na = np.zeros((nb + ns, self.widths[depth]))
             rb, rs = np.arange(nb), np.arange(ns)
             na[rb, off + rb] = 1.0
             na[rb, off + nb + rb] = 1.0
-            na[rb, off + 2 * nb + rb] = -1.0
-            na[nb + rs, off + 3 * nb + rs] = 1.0
-            na[nb + rs, off + 3 * nb + ns + rs] = -1.0
+            na[nb + rs, off + 2 * nb + rs] = 1.0
+            k = off + 2 * nb + ns
+            na[neg_b, k + np.arange(neg_b.size)] = -1.0
+            k += neg_b.size
+            na[nb + neg_s, k + np.arange(neg_s.size)] = -1.0
             ng = -np.ones(ga.shape, dtype=np.int64)
             ng[both] = rb
             ng[one] = nb + rs
