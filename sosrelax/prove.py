@@ -395,22 +395,23 @@ def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str) -> t
 def _faces(ctx: ProofContext) -> list[Any]:
     """The faces forced by zeros at infinity of an unconstrained problem's objective (see
     :mod:`sosrelax.relax.facial`); empty when there are none or the relaxation has other multipliers."""
-    from sosrelax.relax.facial import faces_at_infinity, zeros_at_infinity
+    from sosrelax.relax.facial import faces_along_directions, faces_at_infinity, zeros_at_infinity
 
     relax = ctx.relax
     if (relax.problem is None or relax.equality_blocks or relax.products
             or any(blk.constraint is not None or blk.cone != "psd" for blk in relax.gram_blocks)):
         return []
     V = zeros_at_infinity(relax)
-    return faces_at_infinity(relax, V) if V else []
+    faces = faces_at_infinity(relax, V) if V else []
+    return faces or faces_along_directions(relax)
 
 
 def _on_faces(run: _Strategy, best: Proof, gamma_solver: float, sol: ConicSolution
               ) -> tuple[Proof, float, bool]:
     """Certificates on faces where every (or every optimal) certificate lies, so that no Gram matrix can be
-    definite and the backoff with a margin cannot succeed: the faces that zeros at infinity force, then those
-    read off the solution (:data:`~sosrelax.relax.facial.FACE_SOURCES`), each refined once more from the face
-    program's own solution when the value left no margin on it.  Returns the best proof, the estimate and
+    definite and the backoff with a margin cannot succeed: the face at a rational minimiser (with the zeros at
+    infinity's), the faces that zeros at infinity force, then those read off the solution (:data:`~sosrelax.relax.facial.FACE_SOURCES`), each refined once more from the face
+    program's own solution at the value when no proof close to the value came out.  Returns the best proof, the estimate and
     whether the proof is final (on faces at infinity, any proof; on faces read off the solution, one within a
     relative ``1e-6`` of the value)."""
     from sosrelax.relax.facial import faces_from_solution
@@ -418,28 +419,78 @@ def _on_faces(run: _Strategy, best: Proof, gamma_solver: float, sol: ConicSoluti
     ctx = run.ctx
     tried: list[list[Any]] = []
     estimate = gamma_solver
-    for source in ("infinity", *FACE_SOURCES):
-        faces = _faces(ctx) if source == "infinity" else _solution_faces(ctx, sol, source)
+    infinity = _faces(ctx)
+    for source in ("minimiser", "infinity", *FACE_SOURCES):
+        value = None
+        if source == "infinity":
+            faces = infinity
+        elif source == "minimiser":
+            faces, value = _minimiser_faces(ctx, sol)
+            if value is not None:  # attained at a point: the relaxation's value is at most that
+                estimate = min(estimate, value)
+        else:
+            faces = _solution_faces(ctx, sol, source)
         steps = _FACE_STEPS if source == "infinity" else _SOLUTION_FACE_STEPS
         for _round in range(2):
             if not faces or faces in tried:
                 break
             tried.append(faces)
-            best, guess, flat = _face_backoff(run, best, gamma_solver, faces, steps)
+            logger.debug("faces (%s): %s", source, [(f.block, len(f.U), len(f.U[0]) if f.U else 0) for f in faces])
+            best, guess, flat = _face_backoff(run, best, gamma_solver, faces, steps, value)
             estimate = min(estimate, guess)
-            if best[1].valid and (source == "infinity" or relative_gap(
-                    ctx.factor * ctx.to_relaxed(best[1].bound), ctx.factor * gamma_solver) <= 1e-6):
+            if best[1].valid and relative_gap(ctx.factor * ctx.to_relaxed(best[1].bound),
+                                              ctx.factor * min(estimate, gamma_solver)) <= 1e-6:
                 return best, estimate, True
             if flat is None:
                 break
             finer = {f.block: f for f in faces_from_solution(
                 ctx.relax, None, flat, source="tight range", constraints=_constrained(ctx.relax))}
             faces = sorted(({f.block: f for f in faces} | finer).values(), key=lambda f: f.block)
-    return best, estimate, False
+    # with faces at infinity every certificate lies on them: the backoff without them cannot do better
+    return best, estimate, bool(infinity and infinity in tried and best[1].valid)
 
 
 def _constrained(relax: MomentRelaxation) -> bool:
     return bool(relax.equality_blocks) or any(blk.constraint is not None for blk in relax.gram_blocks)
+
+
+def _minimiser_faces(ctx: ProofContext, sol: ConicSolution) -> tuple[list[Any], float | None]:
+    """The face of an unconstrained problem's σ₀ at a minimiser with short rational coordinates, and the exact
+    value there (relaxed units).
+
+    The mean of the solver's moments is polished by a local descent on the relaxed objective and rounded; it is
+    kept only if the objective's gradient vanishes there exactly
+    (:func:`~sosrelax.relax.facial.rational_critical_point`).  If it is a global minimiser, every certificate of
+    the bound ``f(x*)`` has ``Q·z(x*) = 0`` (and the zeros at infinity's conditions,
+    :func:`~sosrelax.relax.facial.faces_along_directions`): the smallest face, on which that bound, where no
+    backed-off bound may be representable, can be certified exactly.  If not, the certificate fails."""
+    import scipy.optimize
+
+    from sosrelax.relax.facial import faces_along_directions, rational_critical_point
+
+    relax = ctx.relax
+    if (sol.x is None or relax.problem is None or relax.equality_blocks or relax.products
+            or any(blk.constraint is not None or blk.cone != "psd" for blk in relax.gram_blocks)):
+        return [], None
+    n = len(relax.variables)
+    exps = relax.moment_exps
+    first = np.flatnonzero(exps.sum(axis=1) == 1)
+    y0 = float(sol.x[relax.zero_moment_index()])
+    if first.size != n or not y0 > 0:
+        return [], None
+    mean = np.zeros(n)
+    mean[np.argmax(exps[first], axis=1)] = sol.x[first] / y0
+    f = relax.problem.minimization_objective
+    names = relax.variables
+    out = scipy.optimize.minimize(lambda p: float(f.evaluate(p[None, :], names)[0]), mean,
+                                  jac=lambda p: np.asarray(f.gradient(p[None, :], names), float).reshape(-1),
+                                  method="BFGS", options={"gtol": 1e-12, "maxiter": 200})
+    found = rational_critical_point(relax, out.x)
+    if found is None:
+        return [], None
+    point, value = found
+    faces = faces_along_directions(relax, points=[point])
+    return faces, (float(value) if faces else None)
 
 
 def _solution_faces(ctx: ProofContext, sol: ConicSolution, source: str) -> list[Any]:
@@ -462,74 +513,102 @@ _SOLUTION_FACE_STEPS = (1e-8, 1e-7, 1e-6)
 
 
 def _face_backoff(run: _Strategy, best: Proof, gamma_solver: float, faces: list[Any],
-                  steps: tuple[float, ...] = _FACE_STEPS) -> tuple[Proof, float, np.ndarray | None]:
+                  steps: tuple[float, ...] = _FACE_STEPS, value: float | None = None
+                  ) -> tuple[Proof, float, np.ndarray | None]:
     """Centred certificates on the faces, for bounds backed off below the running estimate of the value (as in
     :func:`_backoff`), made exact on the faces (:func:`~sosrelax.certificate.rational.rationalize_in_face`,
     :func:`~sosrelax.certificate.rational.rationalize_on_faces`).
 
-    Also returns, when the value itself left no margin on the faces, the dual of that solve lifted to the whole
-    relaxation: its Gram matrices lie on the faces, and their own ranges (read again, where a better conditioned
-    program has made them accurate) give smaller faces to try.
+    The value itself is tried first (``value``, relaxed units, when it is known exactly; then whenever the
+    estimate is close to a short rational): on the smallest face,
+    where the optimal Gram matrices are definite, no bound below the value may be representable at all
+    (``f − f* = Σ p_j²`` with the ``p_j`` spanning the face leaves no room for a constant).  A centred solve
+    also corrects the estimate (:func:`_value_estimate`), which matters where the first solve was inaccurate
+    and the program on the face is better conditioned.
+
+    Also returns the dual of the first solve at the value itself lifted to the whole relaxation: its Gram
+    matrices lie on the faces, and their own ranges (read again, where a better conditioned program has made them
+    accurate) give smaller faces to try when no proof close to the value came out.
     """
+    ctx = run.ctx
+    scale = 1.0 + abs(ctx.factor * gamma_solver)
+    estimate = gamma_solver
+    flat: np.ndarray | None = None
+    tried: set[float] = set()
+    pending = list(steps)
+    while True:
+        guess = _short_rational(ctx.factor * estimate)
+        if value is not None and value not in tried:
+            gamma, exact = value, True
+        elif guess is not None and guess / ctx.factor not in tried:
+            gamma, exact = guess / ctx.factor, True
+        elif pending:
+            gamma, exact = estimate - pending.pop(0) * scale / ctx.factor, False
+        else:
+            break
+        tried.add(gamma)
+        if not run.may_start("facial re-solve", run.costs.attempt("clarabel")):
+            break
+        if best[1].valid and gamma <= ctx.to_relaxed(best[1].bound):
+            break
+        proof, guessed, lifted, out_of_time = _face_attempt(run, gamma_solver, faces, gamma)
+        if guessed is not None:
+            estimate = min(estimate, guessed)
+        if exact and flat is None:
+            flat = lifted
+        if proof is not None:
+            return (proof if _improves(ctx, proof, best) else best), estimate, flat
+        if out_of_time:
+            break
+    return best, estimate, flat
+
+
+def _face_attempt(run: _Strategy, gamma_solver: float, faces: list[Any], gamma: float
+                  ) -> tuple[Proof | None, float | None, np.ndarray | None, bool]:
+    """Centred certificates on the faces for the bound ``gamma``: the face's echelon basis, then an orthonormal
+    one, each with the objective weighted by the Gram order and not.  Returns the first proof the checker
+    accepted (or ``None``), the value estimate of the first clean solve, the lifted dual of the first solve in
+    the echelon basis, and whether the budget ran out."""
     from sosrelax.certificate.extract import certificate_from_centered_dual
     from sosrelax.relax.facial import face_program, lift_dual
 
     ctx = run.ctx
     relax = ctx.relax
-    scale = 1.0 + abs(ctx.factor * gamma_solver)
-    estimate = gamma_solver
     zero = relax.zero_moment_index()
-    # first the value itself when it is close to a short rational: on the smallest face, where the optimal
-    # Gram matrices are definite, no bound below the value may be representable at all (f − f* = Σ p_j² with
-    # the p_j spanning the face leaves no room for a constant)
-    guess = _short_rational(ctx.factor * gamma_solver)
-    gammas = [None if guess is None else guess / ctx.factor] + [None] * len(steps)
-    flat: np.ndarray | None = None
-    for gamma0, step in zip(gammas, (0.0, *steps), strict=True):
-        if step == 0.0 and gamma0 is None:
-            continue
-        if not run.may_start("facial re-solve", run.costs.attempt("clarabel")):
-            break
-        gamma = gamma0 if gamma0 is not None else estimate - step * scale / ctx.factor
-        if best[1].valid and gamma <= ctx.to_relaxed(best[1].bound):
-            break
-        done = False
-        for orthonormal in (False, True):
-            prog, maps = face_program(relax, faces, gamma, orthonormal=orthonormal)
-            order = float(sum(c.dim for c in prog.cones if c.kind.name == "PSD"))
-            for weight in (order, 1.0):
-                if not run.may_start("facial re-solve", run.costs.attempt("clarabel")):
-                    break
-                sol = run.solve(replace(prog, c=prog.c * weight), "clarabel")
-                if sol.z is None or sol.x is None or not np.all(np.isfinite(sol.z)):
-                    continue
-                if sol.status not in (SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
-                    continue
-                t = -float(sol.z[0]) / weight
-                guess = None if orthonormal else _value_estimate(sol, zero, gamma, t)
-                if guess is not None:
-                    estimate = min(estimate, guess)
-                if not t > 0:
-                    if step == 0.0 and flat is None and not orthonormal:
-                        flat = lift_dual(maps, sol.z / weight, margin=t)
-                    continue
-                z = lift_dual(maps, sol.z / weight, margin=t)
-                z[0] = 0.0  # the margin is inside the face's Gram matrices already
-                meta = dict(run.metadata, certificate="centered-face", faces=str(len(faces)),
-                            backoff=repr(gamma_solver - gamma))
-                second = run.finish(certificate_from_centered_dual(relax, z, gamma, metadata=meta), faces=faces)
-                if second is None:
-                    return best, estimate, flat
-                if second[1].valid:
-                    if _improves(ctx, second, best):
-                        best = second
-                    done = True
-                    break
-            if done:
-                break
-        if done:
-            break
-    return best, estimate, flat
+    estimate: float | None = None
+    lifted: np.ndarray | None = None
+    for orthonormal in (False, True):
+        prog, maps = face_program(relax, faces, gamma, orthonormal=orthonormal)
+        order = float(sum(c.dim for c in prog.cones if c.kind.name == "PSD"))
+        for weight in (order, 1.0):
+            if not run.may_start("facial re-solve", run.costs.attempt("clarabel")):
+                return None, estimate, lifted, True
+            sol = run.solve(replace(prog, c=prog.c * weight), "clarabel")
+            if sol.z is None or sol.x is None or not np.all(np.isfinite(sol.z)):
+                continue
+            if sol.status not in (SolverStatus.OPTIMAL, SolverStatus.INACCURATE):
+                continue
+            t = -float(sol.z[0]) / weight
+            guess = None if orthonormal else _value_estimate(sol, zero, gamma, t)
+            if guess is not None and estimate is None:
+                estimate = guess
+            if lifted is None and not orthonormal:
+                lifted = lift_dual(maps, sol.z / weight, margin=t)
+            if not t > 0:
+                continue
+            z = lift_dual(maps, sol.z / weight, margin=t)
+            z[0] = 0.0  # the margin is inside the face's Gram matrices already
+            meta = dict(run.metadata, certificate="centered-face", faces=str(len(faces)),
+                        backoff=repr(gamma_solver - gamma))
+            second = run.finish(certificate_from_centered_dual(relax, z, gamma, metadata=meta), faces=faces)
+            logger.debug("face certificate at %.12g (margin %.3g, %s): %s", ctx.factor * gamma, t,
+                         "orthonormal" if orthonormal else "echelon",
+                         "none" if second is None else (second[1].bound if second[1].valid else second[1].reason))
+            if second is None:
+                return None, estimate, lifted, True
+            if second[1].valid:
+                return second, estimate, lifted, False
+    return None, estimate, lifted, False
 
 
 def _short_rational(v: float, max_denominator: int = 1000) -> float | None:

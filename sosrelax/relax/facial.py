@@ -36,14 +36,17 @@ from sosrelax.conic import Cone, ConeKind, ConicProgram, smat, svec, svec_indice
 from sosrelax.relax.moment import MomentRelaxation
 
 __all__ = [
+    "FACE_SOURCES",
     "MAX_VARIABLES",
     "Face",
-    "face_program",
-    "faces_at_infinity",
+    "directions_at_infinity",
     "face_polynomials",
-    "FACE_SOURCES",
+    "face_program",
+    "faces_along_directions",
+    "faces_at_infinity",
     "faces_from_solution",
     "lift_dual",
+    "rational_critical_point",
     "zeros_at_infinity",
 ]
 
@@ -464,3 +467,177 @@ def face_polynomials(relax: MomentRelaxation, x: np.ndarray | None, z: np.ndarra
             keep = np.abs(v) > 1e-12
             out.append(Polynomial(B[keep], v[keep], relax.variables))
     return out
+
+
+def _all_terms(relax: MomentRelaxation) -> list[tuple[tuple[int, ...], Fraction]]:
+    """The objective of the relaxed problem as exact terms (its float coefficients converted exactly)."""
+    assert relax.problem is not None
+    index = {v: i for i, v in enumerate(relax.variables)}
+    out = []
+    for d, c in relax.problem.objective.terms():
+        e = [0] * len(relax.variables)
+        for v, a in d.items():
+            e[index[v]] = int(a)
+        out.append((tuple(e), Fraction(c)))
+    return out
+
+
+def _fq(v: Fraction) -> Any:
+    return flint.fmpq(v.numerator, v.denominator)
+
+
+class _Curve:
+    """The curve ``x₀ = s·tᵃ``, ``x = d + w·tᵇ`` and the powers of its coordinates as polynomials in ``t``
+    (python-flint, exact), cached."""
+
+    def __init__(self, s: Fraction, a: int, d: tuple[Fraction, ...], w: tuple[Fraction, ...], b: int) -> None:
+        self.x0 = flint.fmpq_poly([0] * a + [_fq(s)])
+        self.xs = [flint.fmpq_poly([_fq(di)] + [0] * (b - 1) + [_fq(wi)]) for di, wi in zip(d, w, strict=True)]
+        self.cache: dict[tuple[int, int], Any] = {}
+
+    def power(self, i: int, k: int) -> Any:
+        """Coordinate ``i`` (``-1``: ``x₀``) to the power ``k``."""
+        key = (i, k)
+        if key not in self.cache:
+            self.cache[key] = (self.x0 if i < 0 else self.xs[i]) ** k
+        return self.cache[key]
+
+    def monomial(self, e: tuple[int, ...], hom: int) -> Any:
+        """``x₀^hom · x^e`` along the curve."""
+        out = self.power(-1, hom)
+        for i, k in enumerate(e):
+            if k:
+                out = out * self.power(i, k)
+        return out
+
+
+def _coefficients(p: Any, h: int) -> list[Fraction]:
+    """The coefficients of ``t⁰ … t^{h−1}`` of a python-flint polynomial."""
+    return [as_fraction(p[k]) if k <= p.degree() else Fraction(0) for k in range(h)]
+
+
+def _curve_order(terms: list[tuple[tuple[int, ...], Fraction]], deg: int, curve: _Curve, cap: int) -> int:
+    """The order in ``t`` of the homogenised objective ``F(x₀, x) = x₀^deg f(x/x₀)`` along the curve (``cap`` when
+    it vanishes below ``cap``)."""
+    total = flint.fmpq_poly([0])
+    for e, c in terms:
+        total += _fq(c) * curve.monomial(e, deg - sum(e))
+    if total.degree() < 0:
+        return cap
+    return min(next(k for k in range(total.degree() + 1) if total[k] != 0), cap)
+
+
+def directions_at_infinity(relax: MomentRelaxation) -> list[tuple[Fraction, ...]]:
+    """The rational directions ``d`` along which the top form of a two-variable objective vanishes (its real
+    linear factors with rational roots), exactly."""
+    top, deg = _top_terms(relax)
+    if len(relax.variables) != 2 or deg < 2 or not top:
+        return []
+    coeffs = [Fraction(0)] * (deg + 1)  # f_top(t, 1) by powers of t
+    for e, c in top:
+        coeffs[e[0]] += c
+    out: list[tuple[Fraction, ...]] = []
+    if coeffs[deg] == 0:
+        out.append((Fraction(1), Fraction(0)))  # f_top(1, 0) = 0
+    poly = flint.fmpq_poly([flint.fmpq(c.numerator, c.denominator) for c in coeffs])
+    if poly.degree() > 0:
+        out += [(as_fraction(r), Fraction(1)) for r, _mult in poly.roots()]
+    return out
+
+
+def faces_along_directions(relax: MomentRelaxation, *, seed: int = 0,
+                           points: list[tuple[Fraction, ...]] | None = None) -> list[Face]:
+    """Faces of the σ₀ block of an unconstrained two-variable problem forced by the zeros of its top form in the
+    directions :func:`directions_at_infinity` (and, with ``points``, by zeros of ``f − γ`` there: minimisers, for
+    a bound ``γ`` equal to the minimum).
+
+    With ``F(x₀, x) = x₀^{2d} f(x/x₀)`` the homogenised objective, every identity ``f − γ = Σ_j q_j²`` homogenises
+    to ``F − γx₀^{2d} = Σ_j Q_j²``; ``γ`` changes nothing near ``(0, d)``.  Along a curve ``x₀ = s·tᵃ``,
+    ``x = d + w·tᵇ`` on which ``F`` vanishes to order ``m`` in ``t`` for generic ``s, w``, every ``Q_j`` vanishes to
+    order ``⌈m/2⌉``: the coefficients of ``t^k``, ``k < ⌈m/2⌉``, of the homogenised monomial vector
+    ``(x₀^{d−|β|} x^β)_β`` are in the kernel of every Gram matrix.  Small weights ``(a, b)`` are tried (the Newton
+    polygon of ``F`` at ``(0, d)``, where the lowest parts of ``f`` below the top form vanish too, as for
+    Goldstein–Price), at random rational ``s, w``; everything is exact.
+    """
+    dirs = directions_at_infinity(relax)
+    blocks = [bi for bi, blk in enumerate(relax.gram_blocks) if blk.constraint is None and blk.cone == "psd"]
+    if not (dirs or points) or relax.equality_blocks or relax.products or len(blocks) != 1:
+        return []
+    bi = blocks[0]
+    terms = [(e, c) for e, c in _all_terms(relax) if any(e)]  # the constant term is the bound's: left out
+    if not terms:
+        return []
+    deg = max(sum(e) for e, _ in terms)
+    half = relax.level
+    B = [tuple(int(v) for v in row) for row in relax.gram_blocks[bi].full_basis(len(relax.variables))]
+    rng = random.Random(seed)
+    vecs: list[list[Fraction]] = []
+    cap = 2 * deg + 2
+    for d in dirs:
+        for a, b in ((1, 1), (1, 2), (1, 3), (2, 1), (3, 1), (2, 3), (3, 2)):
+            for _ in range(3):
+                s = Fraction(rng.randint(1, 97), rng.randint(1, 97))
+                w = (Fraction(rng.randint(-97, 97), 89), Fraction(rng.randint(-97, 97), 83))
+                curve = _Curve(s, a, d, w, b)
+                m = min(_curve_order(terms, deg, curve, cap), a * deg)  # x₀^deg: f's constant, γ
+                if m >= cap:
+                    continue
+                h = (m + 1) // 2
+                curves = [_coefficients(curve.monomial(e, half - sum(e)), h) for e in B]
+                for k in range(h):
+                    vecs.append([c[k] for c in curves])
+    for pt in points or []:
+        vecs.append([_monomial_value(e, pt) for e in B])
+    vecs = [v for v in vecs if any(v)]
+    if not vecs:
+        return []
+    U = _complement(vecs)
+    if not U or len(U[0]) in (0, len(B)):
+        return []
+    return [Face(bi, U)]
+
+
+def _monomial_value(e: tuple[int, ...], pt: tuple[Fraction, ...]) -> Fraction:
+    out = Fraction(1)
+    for v, k in zip(pt, e, strict=True):
+        if k:
+            out *= v**k
+    return out
+
+
+def rational_critical_point(relax: MomentRelaxation, x: np.ndarray, *, max_denominator: int = 1000,
+                            tol: float = 1e-6) -> tuple[tuple[Fraction, ...], Fraction] | None:
+    """The point of short rational coordinates (denominators up to ``max_denominator``) within ``tol`` of ``x``
+    if the relaxed objective's gradient vanishes there *exactly*, and the objective's exact value there; else
+    ``None``.  A minimiser found in floating point (e.g. polished from the moments) becomes an exact one."""
+    terms = _all_terms(relax)
+    pt = tuple(Fraction(float(v)).limit_denominator(max_denominator) for v in x)
+    if any(abs(float(q) - float(v)) > tol for q, v in zip(pt, x, strict=True)):
+        return None
+    n = len(pt)
+    for i in range(n):
+        g = Fraction(0)
+        for e, c in terms:
+            if e[i]:
+                d = list(e)
+                d[i] -= 1
+                g += c * e[i] * _monomial_value(tuple(d), pt)
+        if g != 0:
+            return None
+    return pt, sum((c * _monomial_value(e, pt) for e, c in terms), Fraction(0))
+
+
+def _complement(vecs: list[list[Fraction]]) -> tuple[tuple[Fraction, ...], ...]:
+    """A basis (columns) of the vectors orthogonal to ``vecs``, from their reduced echelon form: ``e_j −
+    Σ_rows R[row, j]·e_pivot(row)`` for each free column ``j`` (small entries, unlike an integer nullspace)."""
+    k = len(vecs[0])
+    R, rank = fmpq_matrix(vecs).rref()
+    pivots = [next(c for c in range(k) if R[row, c] != 0) for row in range(rank)]
+    free = [c for c in range(k) if c not in pivots]
+    U = [[Fraction(0)] * len(free) for _ in range(k)]
+    for jj, c in enumerate(free):
+        U[c][jj] = Fraction(1)
+        for row, pc in enumerate(pivots):
+            if R[row, c] != 0:
+                U[pc][jj] = -as_fraction(R[row, c])
+    return tuple(tuple(row) for row in U)
