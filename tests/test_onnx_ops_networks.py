@@ -178,3 +178,36 @@ def test_several_inputs_and_outputs_of_one_network(tmp_path: Path, capsys: Any) 
         assert capsys.readouterr().out.split("\n")[0] == want.value
     assert main(["supports", "--multiple-input-output-theories"]) == 0
     assert capsys.readouterr().out.split() == ["SIO", "MIO"]
+
+
+def test_hidden_tensor_of_a_lowered_graph(tmp_path: Path) -> None:
+    """``z = W pad(x) + b`` (a graph the chain reader does not take) is a whole layer's pre-activation:
+    a hidden-node property on it is decided.  ``z_0`` is affine, so its maximum over the box is
+    ``b_0 + Σ |w_0i|`` (over the non-padded entries)."""
+    w = _f32(3, 4)
+    b = _f32(3)
+    w2 = _f32(1, 3)
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["xp"], name="pad"),
+             helper.make_node("Gemm", ["xp", "W", "B"], ["z"], transB=1, name="fc1"),
+             helper.make_node("Relu", ["z"], ["h"], name="relu1"),
+             helper.make_node("Gemm", ["h", "W2"], ["y"], transB=1, name="fc2")]
+    inits = [numpy_helper.from_array(np.array([0, 1, 0, 1], dtype=np.int64), "pads"),
+             numpy_helper.from_array(w.astype(np.float32), "W"), numpy_helper.from_array(b.astype(np.float32), "B"),
+             numpy_helper.from_array(w2.astype(np.float32), "W2")]
+    g = helper.make_graph(nodes, "hid", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    p = tmp_path / "hid.onnx"
+    onnx.save(m, str(p))
+    net = load_onnx(p)
+    names = {n: (st, k) for n, st, k in net.tensor_names}
+    assert names["z"] == ("pre", 0) and names["h"] == ("post", 0) and names["relu1"] == ("post", 0)
+    top = float(b[0] + np.abs(w[0, 1:3]).sum())  # the padded entries 0 and 3 are zeros
+    text = """(vnnlib-version <2.0>)
+(declare-network f (declare-input X Real [1,2]) (declare-hidden Z Real [1,3] "z") (declare-output Y Real [1,1]))
+(assert (and (>= X[0,0] -1.0) (<= X[0,0] 1.0) (>= X[0,1] -1.0) (<= X[0,1] 1.0)))
+(assert (>= Z[0,0] {t}))
+"""
+    for t, want in ((top + 0.05, Result.UNSAT), (top - 0.05, Result.SAT)):
+        res = verify(net, parse_vnnlib2(text.format(t=f"{t:.6f}")), onnx_path=p, timeout=60)
+        assert res.status is want, (t, res.message)
