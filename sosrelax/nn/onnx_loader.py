@@ -36,6 +36,7 @@ from sosrelax.nn.ir import Affine, Network, ReLU, from_operations
 from sosrelax.nn.lower.graph import FLOAT_TYPES, Lowered, lower_model
 from sosrelax.nn.lower.linear import gemm_fn, lift_rank, matmul_fn
 from sosrelax.nn.lower.ops import OPERATORS
+from sosrelax.nn.lower.poly import PolyTensor, evaluate
 
 __all__ = ["OPSET_RANGE", "SUPPORTED_OPERATORS", "cross_check", "load_onnx", "load_onnx_graph", "onnx_forward",
            "onnx_tensors"]
@@ -195,7 +196,13 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
     try:
         net = _load_chain(model, numpy_helper, p)
     except ParseError:  # not a chain of the operators above: lower the graph (its own messages)
-        net = lower_model(model, p, _constants(numpy_helper, model, p)).network
+        lowered = lower_model(model, p, _constants(numpy_helper, model, p))
+        if lowered.polynomial is not None:
+            raise ParseError(
+                f"{lowered.head_node}: a product or power of data tensors: the model's outputs are "
+                "polynomials of a ReLU network, not a ReLU network; read it with load_onnx_graph and decide "
+                "properties over it with sosrelax.nn.lower.poly.substitute (the exact rungs)") from None
+        net = lowered.network
     if check:
         cross_check(net, p, rng=np.random.default_rng(rng_seed))
     return net
@@ -203,15 +210,20 @@ def load_onnx(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int
 
 def load_onnx_graph(path: str | os.PathLike[str], *, check: bool = True, rng_seed: int = 0) -> Lowered:
     """:func:`load_onnx` with the names and shapes of the model's inputs and outputs (in the order in
-    which the network concatenates them)."""
+    which the network concatenates them).  A model with a polynomial head (products and powers of data
+    tensors after its ReLUs, :mod:`sosrelax.nn.lower.poly`) is read too: its network computes the
+    head's variables and ``Lowered.polynomial`` the model's outputs from them (cross-checked)."""
     onnx = _import_onnx()
     from onnx import numpy_helper
 
     p = Path(path)
     model = _load_model(onnx, p)
     lowered = lower_model(model, p, _constants(numpy_helper, model, p))
-    net = load_onnx(p, check=check, rng_seed=rng_seed)
-    return replace(lowered, network=net)
+    if lowered.polynomial is None:
+        return replace(lowered, network=load_onnx(p, check=check, rng_seed=rng_seed))
+    if check:
+        cross_check(lowered.network, p, rng=np.random.default_rng(rng_seed), head=lowered.polynomial)
+    return lowered
 
 
 def _load_chain(model: Any, numpy_helper: Any, p: Path) -> Network:
@@ -583,14 +595,15 @@ def _run(sess: Any, feeds: dict[str, np.ndarray], path: str | os.PathLike[str]) 
 
 def cross_check(
     net: Network, path: str | os.PathLike[str], *, rng: np.random.Generator, samples: int = 16,
-    tolerance: float = 1e-4,
+    tolerance: float = 1e-4, head: PolyTensor | None = None,
 ) -> float:
     """Largest difference between the IR and onnxruntime on random inputs; raises above ``tolerance``
     (:data:`FLOAT16_TOLERANCE` for a model with a float16 input).
 
     The inputs are drawn uniformly in ``[-1, 1]``, rounded to the model's input type, and the IR is
     evaluated at the rounded point; several inputs and outputs are split and concatenated in the
-    model's order.  Returns ``nan`` (and checks nothing) when onnxruntime is not installed.
+    model's order; ``head``: the model's outputs are these polynomials of the network's outputs.
+    Returns ``nan`` (and checks nothing) when onnxruntime is not installed.
     """
     try:
         import onnxruntime as ort
@@ -603,7 +616,7 @@ def cross_check(
     for _ in range(samples):
         feeds = _feeds(sess, rng.uniform(-1.0, 1.0, size=net.n_inputs))
         x = np.concatenate([v.astype(np.float64).reshape(-1) for v in feeds.values()])
-        ours = net.forward(x)
+        ours = net.forward(x) if head is None else evaluate(head, net.forward(x))
         theirs = _run(sess, feeds, path)
         if theirs.shape != ours.shape:
             raise InvalidValueError(

@@ -9,18 +9,22 @@ values and the arithmetic is real, not the model's floating-point execution.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from sosrelax.errors import ParseError
 from sosrelax.nn.ir import Network
 from sosrelax.nn.lower.builder import Builder, Expr
-from sosrelax.nn.lower.ops import OPERATORS, Call, Value, lower_node
+from sosrelax.nn.lower.ops import OPERATORS, Call, Value, lower_node, movement_index
+from sosrelax.nn.lower.poly import Head, PolyTensor, concatenate, lower_poly_node, starts_polynomial
 
 __all__ = ["FLOAT_TYPES", "Lowered", "lower_model"]
+
+_T = TypeVar("_T")
 
 #: Element types (``onnx.TensorProto`` codes) of data tensors: FLOAT, FLOAT16, DOUBLE.
 FLOAT_TYPES = {1: "float32", 10: "float16", 11: "float64"}
@@ -35,6 +39,10 @@ class Lowered:
     inputs: tuple[tuple[str, tuple[int, ...]], ...]
     outputs: tuple[tuple[str, tuple[int, ...]], ...]
     elem_type: str
+    #: For a model with a polynomial head (:mod:`sosrelax.nn.lower.poly`): the model's outputs as
+    #: polynomials of the network's outputs, and the first node of the head; else None and "".
+    polynomial: PolyTensor | None = None
+    head_node: str = ""
 
 
 def _type_name(code: int) -> str:
@@ -83,12 +91,14 @@ def lower_model(model: Any, p: Path, consts: dict[str, np.ndarray]) -> Lowered:
         _check_float(int(vi.type.tensor_type.elem_type), f"{p.name}: output {vi.name!r}")
     shapes = [_shape(vi) for vi in data_inputs]
     b = Builder(sum(int(np.prod(s)) for s in shapes))
-    env: dict[str, Value] = dict(consts)
+    env: dict[str, Value | PolyTensor] = dict(consts)
     off = 0
     for vi, s in zip(data_inputs, shapes, strict=True):
         env[vi.name] = b.input(off, s)
         off += int(np.prod(s))
     need = _needed(g)
+    head = Head()
+    head_node = ""
     for idx, node in enumerate(g.node):
         if not any(o in need for o in node.output):
             continue
@@ -105,20 +115,32 @@ def lower_model(model: Any, p: Path, consts: dict[str, np.ndarray]) -> Lowered:
         except Exception as e:  # a malformed attribute: onnx raises assorted types
             raise ParseError(f"{where}: unreadable attributes ({e})") from e
         call = Call(node.op_type, where, attrs, list(node.input),
-                    [env[i] if i else None for i in node.input], list(node.output), opset, node)
-        outs = lower_node(b, call)
+                    cast(list[Value | None], [env[i] if i else None for i in node.input]), list(node.output),
+                    opset, node)
+        outs: list[Value] | list[PolyTensor]
+        if starts_polynomial(call.op, call.values):
+            head_node = head_node or where
+            outs = lower_poly_node(head, call.op, where, list(call.values), _bound(movement_index, call), attrs)
+        else:
+            outs = lower_node(b, call)
         for name, out in zip(node.output, outs, strict=False):
             if name:
                 env[name] = out
-    outs_e: list[Expr] = []
+    vals: list[Expr | PolyTensor] = []
     for vi in g.output:
-        v: Value | None = env.get(vi.name)
+        v: Value | PolyTensor | None = env.get(vi.name)
         if v is None:
             raise ParseError(f"{p}: the output {vi.name!r} is not computed by any node")
-        if not isinstance(v, Expr):
+        if isinstance(v, np.ndarray):
             arr = np.asarray(v, dtype=np.float64)
             v = Expr(0, np.zeros((arr.size, b.widths[0])), arr.reshape(-1).copy(), tuple(arr.shape))
-        outs_e.append(v)
+        vals.append(v)
+    shapes_out = [v.shape for v in vals]
+    poly: PolyTensor | None = None
+    outs_e = [v for v in vals if isinstance(v, Expr)]
+    if len(outs_e) < len(vals):  # the network computes the head's variables, the outputs are polynomials
+        poly = concatenate([head.of(v) for v in vals])
+        outs_e = list(head.exprs)
     in_shape = shapes[0] if len(shapes) == 1 else (off,)
     net, _ = b.finish(outs_e, input_shape=in_shape or (1,), name=p.stem)
     names = _tensor_names(b, env, g)
@@ -127,17 +149,21 @@ def lower_model(model: Any, p: Path, consts: dict[str, np.ndarray]) -> Lowered:
 
     net = replace(net, tensor_names=names)
     return Lowered(net, tuple((vi.name, s) for vi, s in zip(data_inputs, shapes, strict=True)),
-                   tuple((vi.name, tuple(int(s) for s in v.shape)) for vi, v in zip(g.output, outs_e, strict=True)),
-                   elem)
+                   tuple((vi.name, tuple(int(s) for s in sh)) for vi, sh in zip(g.output, shapes_out, strict=True)),
+                   elem, poly, head_node)
 
 
-def _tensor_names(b: Builder, env: dict[str, Value], g: Any) -> tuple[tuple[str, str, int], ...]:
+def _bound(f: Callable[[Call], _T], call: Call) -> Callable[[], _T]:
+    return lambda: f(call)
+
+
+def _tensor_names(b: Builder, env: dict[str, Value | PolyTensor], g: Any) -> tuple[tuple[str, str, int], ...]:
     """``(name, "pre" | "post", layer)`` for every tensor that is a whole hidden layer's pre-activation
     or its ReLU (for VNN-LIB hidden-node declarations); node names stand for their first output."""
     found: dict[str, tuple[str, int]] = {}
     layers = [b.layer(k) for k in range(b.depth)]
     for name, v in env.items():
-        if not isinstance(v, Expr):
+        if not isinstance(v, Expr):  # constants and polynomial tensors
             continue
         d = v.depth
         if d >= 1 and v.size == b.widths[d] and not v.c.any():

@@ -27,7 +27,7 @@ from sosrelax.errors import ParseError
 from sosrelax.nn.lower.builder import Builder, Expr
 from sosrelax.nn.lower.linear import gemm_fn, lift_rank, matmul_fn, pool_geometry, window_index
 
-__all__ = ["MOVEMENT", "NOT_PIECEWISE_LINEAR", "OPERATORS", "Call", "Value", "fold", "lower_node"]
+__all__ = ["MOVEMENT", "NOT_PIECEWISE_LINEAR", "OPERATORS", "Call", "Value", "fold", "lower_node", "movement_index"]
 
 Value = Expr | np.ndarray
 
@@ -87,31 +87,41 @@ def fold(call: Call) -> list[np.ndarray]:
     return [o.astype(np.float64) if o.dtype.kind == "f" else o for o in outs]
 
 
-def _movement(b: Builder, call: Call) -> list[Value]:
+def movement_index(call: Call) -> tuple[list[int], list[tuple[np.ndarray, np.ndarray]]]:
+    """A data-movement node evaluated on index tensors: the positions of its data operands (anything
+    not a numpy constant; each name once, numbered in this order from 1) and, per output, the index
+    tensor (0: a constant) and the constants (the node evaluated with the data set to zero)."""
     idx_feeds: dict[str, np.ndarray] = {}
     bias_feeds: dict[str, np.ndarray] = {}
-    data: list[Expr] = []
+    positions: list[int] = []
     offset = 0
-    for name, v in zip(call.names, call.values, strict=True):
+    for k, (name, v) in enumerate(zip(call.names, call.values, strict=True)):
         if not name or name in idx_feeds or v is None:
             continue
-        if isinstance(v, Expr):
-            idx_feeds[name] = (offset + 1 + np.arange(v.size, dtype=np.float64)).reshape(v.shape)
-            bias_feeds[name] = np.zeros(v.shape)
-            data.append(v)
-            offset += v.size
-        else:
+        if isinstance(v, np.ndarray):
             idx_feeds[name] = np.zeros(v.shape) if v.dtype.kind == "f" else v
             bias_feeds[name] = v
+        else:
+            size, shape = int(v.size), tuple(v.shape)
+            idx_feeds[name] = (offset + 1 + np.arange(size, dtype=np.float64)).reshape(shape)
+            bias_feeds[name] = np.zeros(shape)
+            positions.append(k)
+            offset += size
     idx_out = _reference(call, idx_feeds)
     bias_out = _reference(call, bias_feeds)
+    return positions, [(np.rint(io).astype(np.int64) if io.dtype.kind == "f" else io, bo)
+                       for io, bo in zip(idx_out, bias_out, strict=True)]
+
+
+def _movement(b: Builder, call: Call) -> list[Value]:
+    positions, results = movement_index(call)
+    data = [v for v in (call.values[k] for k in positions) if isinstance(v, Expr)]
     outs: list[Value] = []
-    for io, bo in zip(idx_out, bias_out, strict=True):
-        if io.dtype.kind != "f":  # e.g. Dropout's mask: not data
-            outs.append(bo)
+    for index, const in results:
+        if index.dtype.kind not in "iu" or const.dtype.kind != "f":  # e.g. Dropout's mask: not data
+            outs.append(const)
             continue
-        index = np.rint(io).astype(np.int64)
-        outs.append(b.select(data, index, bo.astype(np.float64)))
+        outs.append(b.select(data, index, const.astype(np.float64)))
     return outs
 
 
