@@ -397,6 +397,8 @@ def _search(net: Network, prop: Property, onnx_path: str | Path | None, timeout:
                      progress=progress, leaf_rungs=leaf_rungs)
     stats = {"domains": float(sum(s.domains for s in res.stats)),
              **{f"rung_leaves_{r}": float(sum(s.rung_closed.get(r, 0) for s in res.stats)) for r in leaf_rungs},
+             "rung_attempts": float(sum(s.rung_attempts for s in res.stats)),
+             "rung_seconds": float(sum(s.rung_seconds for s in res.stats)),
              "leaves": float(sum(s.leaves for s in res.stats)),
              "search_seconds": res.search_seconds, "check_seconds": res.check_seconds}
     status = Result(res.status)
