@@ -82,3 +82,18 @@ def test_golden_files_follow_the_schema(path: Path) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((ROOT / "sosrelax/certificate/program_certificate.schema.json").read_text())
     jsonschema.validate(json.loads(path.read_text()), schema)
+
+
+def test_check_any_recognises_program_certificates() -> None:
+    """``sr.certificate.check_any`` dispatches SOS-program files and objects to their own checker."""
+    from sosrelax.certificate import check_any
+    from sosrelax.certificate.program_format import ProgramCertificate
+
+    root = Path(__file__).resolve().parents[1] / "proofs"
+    golden = sorted((root / "program").glob("*.json"))
+    assert golden
+    for path in golden:
+        assert check_any(path).valid
+        assert check_any(ProgramCertificate.load(path)).valid
+    for path in sorted((root / "invalid" / "program").glob("*.json")):
+        assert not check_any(path).valid

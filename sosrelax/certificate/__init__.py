@@ -5,6 +5,8 @@ claims using exact arithmetic only; ``rational`` turns a floating-point certific
 one that the checker can accept (it is not trusted: its output goes through the checker).
 """
 
+from typing import Any
+
 from sosrelax.certificate.check import CheckReport, CheckStatus, check_certificate, prove_psd
 from sosrelax.certificate.format import (
     DEFAULT_LIMITS,
@@ -27,9 +29,10 @@ from sosrelax.certificate.sdpcheck import SDPCheckReport, check_sdp_certificate
 from sosrelax.certificate.sdpround import SDPBoundResult, prove_sdpa_bound
 
 
-def check_any(cert: object) -> CheckReport | SDPCheckReport:
-    """Check a certificate of either kind: a polynomial (Positivstellensatz) certificate or an SDPA
-    dual-bound certificate, given as an object or a file path.  Never raises on a bad proof.
+def check_any(cert: object) -> Any:
+    """Check a certificate of any kind: a polynomial (Positivstellensatz) certificate, an SDPA
+    dual-bound certificate or an SOS-program certificate, given as an object or a file path.  Never
+    raises on a bad proof.
 
     A path is read once, at most ``DEFAULT_LIMITS.max_file_bytes`` bytes, and its JSON nesting
     is bounded before it is parsed to find its kind."""
@@ -38,9 +41,13 @@ def check_any(cert: object) -> CheckReport | SDPCheckReport:
 
     from sosrelax.certificate.format import read_limited
     from sosrelax.certificate.jsonlimits import nesting_depth
+    from sosrelax.certificate.program_check import check_program_certificate
+    from sosrelax.certificate.program_format import PROGRAM_FORMAT_NAME, ProgramCertificate
 
     if isinstance(cert, SDPCertificate):
         return check_sdp_certificate(cert)
+    if isinstance(cert, ProgramCertificate):
+        return check_program_certificate(cert)
     if isinstance(cert, (str, os.PathLike)):
         try:
             _, data = read_limited(cert, DEFAULT_LIMITS)
@@ -48,6 +55,8 @@ def check_any(cert: object) -> CheckReport | SDPCheckReport:
                 doc = json.loads(data)
                 if isinstance(doc, dict) and doc.get("kind") == "sdpa_dual_bound":
                     return check_sdp_certificate(cert)
+                if isinstance(doc, dict) and doc.get("format") == PROGRAM_FORMAT_NAME:
+                    return check_program_certificate(cert)
         except (OSError, ValueError, RecursionError):
             pass  # the regular reader reports what is wrong with the file
     return check_certificate(cert)  # type: ignore[arg-type]
