@@ -1,22 +1,24 @@
-"""Load ONNX ReLU networks into the IR, cross-checked by onnxruntime.
+"""Load ONNX models into the network IR, cross-checked by onnxruntime.
 
-Supported operators: ``Gemm``, ``MatMul``, ``Add``, ``Sub``, ``Mul`` and ``Div`` by constants, ``Relu``,
-``Flatten``, ``Reshape``, ``Transpose``, ``Identity``, ``Dropout`` (inference: identity), ``Constant``,
-``BatchNormalization`` (folded into the affine map), ``Conv`` and ``AveragePool`` (2-D, unrolled to
-affine maps; meant for small inputs).  Old-style files that list initialisers among
-``graph.input`` are read too.  Anything else raises :class:`~sosrelax.errors.ParseError` naming the
-node and the operator; so do an operator set of the default domain below :data:`OPSET_RANGE` or
-newer than the installed ``onnx`` package knows, an operator of another domain, and a tensor whose
-element type is not ``float32``/``float64`` (integer tensors only as shape constants), each naming
-the culprit.
+Two readers, one result.  A model that is one chain of ``Gemm``, ``MatMul``, ``Add``, ``Sub``, ``Mul``
+and ``Div`` by constants, ``Relu``, ``Flatten``, ``Reshape``, ``Transpose``, ``Identity``, ``Dropout``,
+``Constant``, ``BatchNormalization``, 2-D ``Conv`` and ``AveragePool`` from its single float32/float64
+input to its single output is read by the *chain reader* below, which also records whether every
+layer is one float32 product (``Network.float32_layers``).  Any other model — a directed acyclic graph
+of the operators of :data:`SUPPORTED_OPERATORS`, skip connections, several inputs and outputs,
+float16 — is lowered exactly by :mod:`sosrelax.nn.lower` into the same affine/ReLU chain.  Anything
+else raises :class:`~sosrelax.errors.ParseError` naming the node and the operator; so do an operator
+set of the default domain below :data:`OPSET_RANGE` or newer than the installed ``onnx`` package
+knows, an operator of another domain, and a tensor of a non-float element type (integers and booleans
+only as constants), each naming the culprit.
 
 The operators follow the ONNX semantics exactly: ``MatMul`` is ``numpy.matmul`` (a 1-D operand is a
 vector: promoted to a matrix, the added axis removed again), ``Add``/``Sub``/``Mul``/``Div`` broadcast
 multidirectionally like numpy (a constant of higher rank than the data adds leading axes), ``Gemm`` is
 ``alpha·A'·B' + beta·C`` with ``transA``/``transB`` and the data tensor in any of the three places.
 
-Every affine operator is a numpy function of a batch of tensors (the batch axis in front of the
-model's own axes, which keep their ONNX meaning).  The affine map between two ReLUs
+In the chain reader every affine operator is a numpy function of a batch of tensors (the batch axis
+in front of the model's own axes, which keep their ONNX meaning).  The affine map between two ReLUs
 is obtained by probing that composition with the unit vectors (linear part, biases switched off)
 and with zero (bias), so the weights of a single ``Gemm``/``MatMul`` come out exactly.
 """
