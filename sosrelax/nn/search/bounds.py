@@ -33,6 +33,7 @@ __all__ = [
     "intermediate_bounds",
     "optimise_slopes",
     "relaxation",
+    "round_out32",
 ]
 
 #: Unit roundoff of IEEE binary32.
@@ -148,7 +149,7 @@ def intermediate_bounds(arr: Arrays, lo: np.ndarray, hi: np.ndarray,
     bounds = Bounds(lows, ups, errs, empty)
     xlo, xhi = lo, hi
     if arr.float32:
-        xlo, xhi = _round_out32(lo, hi)
+        xlo, xhi = round_out32(lo, hi)
     ymax = np.maximum(np.abs(xlo), np.abs(xhi))
     rel: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     cen, rad = 0.5 * (xlo + xhi), 0.5 * (xhi - xlo)
@@ -205,7 +206,7 @@ def final_bounds(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray, C:
     B, R = lo.shape[0], C.shape[0]
     L = arr.n_layers - 1
     const = np.broadcast_to((C @ arr.b[L] + d)[None], (B, R)).copy()
-    xlo, xhi = (lo, hi) if not arr.float32 else _round_out32(lo, hi)
+    xlo, xhi = (lo, hi) if not arr.float32 else round_out32(lo, hi)
     if arr.float32:
         ymax = np.maximum(bounds.upper[L - 1], 0.0) if L else np.maximum(np.abs(xlo), np.abs(xhi))
         err = arr.rounding(L, ymax)
@@ -249,7 +250,7 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
     B, n0 = lo.shape
     L = arr.n_layers - 1
     R = C.shape[0]
-    xlo, xhi = (lo, hi) if not arr.float32 else _round_out32(lo, hi)
+    xlo, xhi = (lo, hi) if not arr.float32 else round_out32(lo, hi)
     cen, rad = 0.5 * (xlo + xhi), 0.5 * (xhi - xlo)
     rel = [relaxation(bounds.lower[k], bounds.upper[k]) for k in range(L)]
     uns = [(bounds.lower[k] < 0) & (bounds.upper[k] > 0) for k in range(L)]
@@ -321,7 +322,7 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
     return best_lb, best_g, best_alpha, best_beta
 
 
-def _round_out32(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def round_out32(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The smallest float32 box containing every float32 rounding of ``[lo, hi]``."""
     l32 = lo.astype(np.float32)
     h32 = hi.astype(np.float32)

@@ -53,6 +53,7 @@ from sosrelax.nn.search.bounds import (
     intermediate_bounds,
     optimise_slopes,
     relaxation,
+    round_out32,
 )
 from sosrelax.nn.search.driver import SearchResult, atom_arrays, decide_by_boxes, inner_box
 from sosrelax.nn.vnnlib import Property
@@ -135,15 +136,22 @@ class _FirstLayer:
     On the box, layer 0's bounds are the same for every sub-domain except at split neurons (clamped to
     ``z <= 0`` or ``z >= 0``), so the back-substituted rows ``±e_j`` of layer 1 differ from the root's
     only in those columns: ``g = g_root + (mu_S · (slope - slope_root)_S) W0_S``.  Mathematically the
-    same bound as :func:`~sosrelax.nn.search.bounds.intermediate_bounds` (real semantics).
+    same bound as :func:`~sosrelax.nn.search.bounds.intermediate_bounds`.  In the float32 semantics the
+    box is the float32-widened one, layer 0's rounding bound ``e_0`` (the same on every sub-domain)
+    enters as ``-|lam| e_0`` and layer 1's own bound ``e_1`` is computed per sub-domain, as there.
     """
 
     def __init__(self, arr: Arrays, lo: np.ndarray, hi: np.ndarray) -> None:
         self.arr = arr
-        self.cen, self.rad = 0.5 * (lo + hi), 0.5 * (hi - lo)
+        xlo, xhi = round_out32(lo, hi) if arr.float32 else (lo, hi)
+        self.cen, self.rad = 0.5 * (xlo + xhi), 0.5 * (xhi - xlo)
         zc = self.cen @ arr.W[0].T + arr.b[0]
         zr = self.rad @ arr.absW[0].T
         self.l0, self.u0 = zc - zr, zc + zr
+        e0 = arr.rounding(0, np.maximum(np.abs(xlo), np.abs(xhi))[None])
+        self.e0 = None if e0 is None else e0[0]
+        if self.e0 is not None:
+            self.l0, self.u0 = self.l0 - self.e0, self.u0 + self.e0
         self.a0, self.s0, self.t0 = relaxation(self.l0, self.u0)
         W1, b1 = arr.W[1], arr.b[1]
         self.mu = np.vstack([W1, -W1])  # rows: lower bound of z_j, then of -z_j
@@ -151,6 +159,8 @@ class _FirstLayer:
         lam = self.mu * np.where(self.pos, self.a0, self.s0)
         self.g = lam @ arr.W[0]
         self.const = np.concatenate([b1, -b1]) + np.minimum(self.mu, 0.0) @ self.t0 + lam @ arr.b[0]
+        if self.e0 is not None:
+            self.const = self.const - np.abs(lam) @ self.e0
 
     def bounds(self, phases: list[np.ndarray]) -> Bounds:
         arr = self.arr
@@ -167,6 +177,9 @@ class _FirstLayer:
         zc = yc @ arr.W[1].T + arr.b[1]
         zr = yr @ arr.absW[1].T
         l1, u1 = zc - zr, zc + zr
+        e1 = arr.rounding(1, y_hi)
+        if e1 is not None:
+            l1, u1 = l1 - e1, u1 + e1
         ph1 = phases[1]
         # CROWN rows exactly where the checker computes them: interval-unstable, unsplit neurons
         need = (u1 > 0) & (l1 < 0) & (ph1 == 0) & ~empty[:, None]
@@ -185,14 +198,21 @@ class _FirstLayer:
                 dlam = mu * ds
                 g = g + dlam @ W0[cols]
                 const = const + np.minimum(mu, 0.0) @ (t[i, cols] - self.t0[cols]) + dlam @ b0[cols]
+                if self.e0 is not None:
+                    old = mu * np.where(self.pos[np.ix_(rows, cols)], self.a0[cols], self.s0[cols])
+                    const = const - (np.abs(old + dlam) - np.abs(old)) @ self.e0[cols]
             val = const + g @ self.cen - np.abs(g) @ self.rad
             k = rows_j.size
-            l1[i, rows_j] = np.maximum(l1[i, rows_j], val[:k])
-            u1[i, rows_j] = np.minimum(u1[i, rows_j], -val[k:])
+            e = 0.0 if e1 is None else e1[i, rows_j]
+            l1[i, rows_j] = np.maximum(l1[i, rows_j], val[:k] - e)
+            u1[i, rows_j] = np.minimum(u1[i, rows_j], -val[k:] + e)
         u1 = np.where(ph1 < 0, np.minimum(u1, 0.0), u1)
         l1 = np.where(ph1 > 0, np.maximum(l1, 0.0), l1)
         empty |= np.any(l1 > u1, axis=1)
-        return Bounds([l0, l1], [u0, u1], [None, None], empty)
+        errs: list[np.ndarray | None] = [None, None]
+        if self.e0 is not None:
+            errs = [np.broadcast_to(self.e0, (B, self.e0.size)), e1]
+        return Bounds([l0, l1], [u0, u1], errs, empty)
 
 
 def _scores(arr: Arrays, bnd: Bounds, rows: np.ndarray, phases: list[np.ndarray]) -> np.ndarray:
@@ -273,18 +293,20 @@ def _child_bound(arr: Arrays, first: _FirstLayer | None, lo: np.ndarray, hi: np.
         low[K] = np.where(ph[K] > 0, np.maximum(low[K], 0.0), low[K])
         up[K] = np.where(ph[K] < 0, np.minimum(up[K], 0.0), up[K])
         empty = parent.empty[par] | np.any(low[K] > up[K], axis=1)
+        errs = [None if e is None else np.array(e[par]) for e in parent.err]
         full = np.flatnonzero(~last)
         if full.size:
             sph = [p[full] for p in ph]
             sb = first.bounds(sph) if first is not None else intermediate_bounds(arr, plo[full], phi[full], sph)
             for m in range(K + 1):
                 low[m][full], up[m][full] = sb.lower[m], sb.upper[m]
+                e_m = sb.err[m]
+                if e_m is not None:
+                    errs[m][full] = e_m  # type: ignore[index]
             empty[full] = sb.empty
-        if any(e is not None for e in parent.err):  # float32 semantics: the generic bounds throughout
-            cb = intermediate_bounds(arr, plo, phi, ph)
-            empty = cb.empty
-        else:
-            cb = Bounds(low, up, [None] * (K + 1), empty)
+        # a child split only in the last hidden layer keeps its parent's bounds and rounding bounds (the
+        # clamp only lowers the magnitudes they were computed from)
+        cb = Bounds(low, up, errs, empty)
         clb, _ = _rows_bounds(arr, cb, plo, phi, rows, open_rows[par], need_g=False)
         return np.min(np.where(open_rows[par], clb, np.inf), axis=1), empty
 
@@ -451,16 +473,21 @@ def search_joint(
     attacked = False
     tree = _JointTree()
     widths = [w.shape[0] for w in arr.W[:-1]]
-    first = _FirstLayer(arr, lo, hi) if (L == 2 and not arr.float32) else None
+    first = _FirstLayer(arr, lo, hi) if L == 2 else None
     pool = _Open([np.zeros((1, n), dtype=np.int8) for n in widths], np.zeros(1, dtype=np.int64),
                  np.ones((1, D), dtype=bool), np.zeros(1, dtype=np.int64))
     boxes: list[tuple[np.ndarray, np.ndarray]] = [(lo, hi)]
     row_mask = owner[None, :] == np.arange(D)[:, None]  # (D, R)
+    per_domain = 0.0  # measured seconds per sub-domain: batches shrink near the deadline
     while pool.ids.size:
-        if time.perf_counter() > deadline:
+        t_batch = time.perf_counter()
+        if t_batch > deadline:
             stats.seconds = time.perf_counter() - t0
             return BoxOutcome("timeout", stats=stats, message="time limit reached")
-        cur = pool.pop(min(batch, pool.ids.size))
+        take = min(batch, pool.ids.size)
+        if per_domain > 0:
+            take = max(1, min(take, int(0.5 * (deadline - t_batch) / per_domain)))
+        cur = pool.pop(take)
         b = cur.ids.size
         stats.batches += 1
         stats.domains += b
@@ -537,6 +564,7 @@ def search_joint(
             return BoxOutcome("unknown", stats=stats, message="a box became too small to split in float64")
         pool.push(kids)
         stats.max_open = max(stats.max_open, int(pool.ids.size))
+        per_domain = max(0.5 * per_domain, (time.perf_counter() - t_batch) / b)
         if progress is not None:
             progress(stats, int(pool.ids.size), float(np.min(lbk[np.arange(keep.size), worst])))
     stats.seconds = time.perf_counter() - t0
