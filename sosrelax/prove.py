@@ -349,6 +349,8 @@ def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str) -> t
                 continue  # no interior certificate at this bound (by this solver's word); see the bisection
             meta = dict(run.metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
             second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta))
+            logger.debug("centred certificate (%s) at %.12g: %s", solver, ctx.factor * gamma,
+                         "none" if second is None else (second[1].bound if second[1].valid else second[1].reason[:80]))
             if second is None:
                 return best, estimate
             if second[1].valid:
@@ -380,6 +382,8 @@ def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str) -> t
                 continue
             meta = dict(run.metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
             second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta))
+            logger.debug("bisection certificate (%s) at %.12g: %s", solver, ctx.factor * gamma,
+                         "none" if second is None else (second[1].bound if second[1].valid else second[1].reason[:80]))
             if second is None:
                 return best, estimate
             if _improves(ctx, second, best):
@@ -454,6 +458,10 @@ def _constrained(relax: MomentRelaxation) -> bool:
     return bool(relax.equality_blocks) or any(blk.constraint is not None for blk in relax.gram_blocks)
 
 
+#: Above this many variables no minimiser is polished for a face (a dense local descent and exact gradient).
+_MINIMISER_VARIABLES = 50
+
+
 def _minimiser_faces(ctx: ProofContext, sol: ConicSolution) -> tuple[list[Any], float | None]:
     """The face of an unconstrained problem's σ₀ at a minimiser with short rational coordinates, and the exact
     value there (relaxed units).
@@ -470,6 +478,7 @@ def _minimiser_faces(ctx: ProofContext, sol: ConicSolution) -> tuple[list[Any], 
 
     relax = ctx.relax
     if (sol.x is None or relax.problem is None or relax.equality_blocks or relax.products
+            or relax.cliques is not None or len(relax.variables) > _MINIMISER_VARIABLES
             or any(blk.constraint is not None or blk.cone != "psd" for blk in relax.gram_blocks)):
         return [], None
     n = len(relax.variables)

@@ -494,21 +494,37 @@ def polish_grams(cert: Certificate, r: Terms, *, iterations: int = 500) -> list[
     if start is None:
         return None
     blocks, margin, keys, rv, counts = start
-    G = [b.copy() for b in blocks]
-    for _ in range(iterations):
+    # blocks of one order are stacked, so that each sweep is one batched eigendecomposition per order
+    groups: dict[int, list[int]] = {}
+    for j, b in enumerate(blocks):
+        groups.setdefault(b.shape[0], []).append(j)
+    stacks = {k: np.stack([blocks[j] for j in idx]) for k, idx in groups.items()}
+    ents = {k: np.stack([keys[j] for j in idx]) for k, idx in groups.items()}
+    checkpoint = -np.inf
+    for it in range(iterations):
         step = rv / counts
-        for j, ent in enumerate(keys):
-            G[j] += step[ent]
         rv[:] = 0.0
         worst = np.inf
-        for j, ent in enumerate(keys):
-            new, low = _raise_eigenvalues(G[j], margin, margin)
-            worst = min(worst, low)
-            if new is not None:
-                rv -= np.bincount(ent.ravel(), weights=(new - G[j]).ravel(), minlength=rv.size)
-                G[j] = new
+        for k, G in stacks.items():
+            G += step[ents[k]]
+            w, V = np.linalg.eigh(G)
+            worst = min(worst, float(w[:, 0].min()))
+            low = w[:, 0] < margin
+            if np.any(low):
+                raised = (V[low] * np.maximum(w[low], margin)[:, None, :]) @ np.swapaxes(V[low], 1, 2)
+                raised = 0.5 * (raised + np.swapaxes(raised, 1, 2))
+                rv -= np.bincount(ents[k][low].ravel(), weights=(raised - G[low]).ravel(), minlength=rv.size)
+                G[low] = raised
+        if it % 50 == 49:  # stalled: the smallest eigenvalue has not risen since the last checkpoint
+            if worst <= checkpoint + 1e-3 * margin:
+                return None
+            checkpoint = worst
         if worst >= 0.5 * margin:
-            return list(G)
+            out: list[np.ndarray | None] = [None] * len(blocks)
+            for k, idx in groups.items():
+                for t, j in enumerate(idx):
+                    out[j] = stacks[k][t]
+            return out
     return None
 
 

@@ -108,6 +108,11 @@ class Scaling:
 
     def moments_to_original(self, exps: np.ndarray, moments: np.ndarray) -> np.ndarray:
         """Map a moment vector of ``u`` (on monomials ``exps``, closed under taking divisors) to one of ``x``."""
+        if not any(self.center):  # x = s·u: y_α(x) = s^α y_α(u), vectorised (the identity when s = 1)
+            if all(s == 1 for s in self.scale):
+                return np.array(moments, dtype=float, copy=True)
+            s = np.array([float(v) for v in self.scale])
+            return np.asarray(moments, dtype=float) * np.prod(s[None, :] ** np.asarray(exps, dtype=float), axis=1)
         index = {tuple(int(e) for e in row): i for i, row in enumerate(exps)}
         out = np.zeros(len(exps))
         for r, row in enumerate(exps):
