@@ -142,7 +142,7 @@ def _maxpool_relu(p: Path) -> Path:
 
 @case("GlobalMaxPool", "vertex")
 def _gmp(p: Path) -> Path:
-    return _model(p, [_n("GlobalMaxPool", ["x"], ["y"])], {"x": [1, 2, 1, 3]}, ["y"])
+    return _model(p, [_n("GlobalMaxPool", ["x"], ["y"])], {"x": [1, 2, 2, 2]}, ["y"])
 
 
 @case("Pad_constant", "affine")
@@ -362,6 +362,26 @@ def test_lowered_network_equals_onnxruntime(name: str, tmp_path: Path) -> None:
         if name == "float16":
             x = x.astype(np.float16).astype(np.float64)
         np.testing.assert_allclose(net.forward(x), onnx_forward(p, x, net.input_shape), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name", ["residual_skip", "Max_Min", "MaxPool", "GlobalMaxPool"])
+def test_carries_are_exact_beyond_their_shift(name: str, tmp_path: Path) -> None:
+    """Carried values ``relu(v + S) - relu(-v - S) - S`` are exact for every ``v``, also ``|v| > S``."""
+    p = CASES[name][1](tmp_path / f"{name}.onnx")
+    net = load_onnx(p)
+    for scale in (1e3, 1e4):
+        x = RNG.uniform(-scale, scale, size=net.n_inputs).astype(np.float32).astype(np.float64)
+        np.testing.assert_allclose(net.forward(x), onnx_forward(p, x, net.input_shape), rtol=1e-6, atol=1e-6 * scale)
+
+
+def test_maximum_of_inputs_is_proved_with_few_leaves(tmp_path: Path) -> None:
+    """max(x_0, …, x_4) <= 1 on [-1, 1]^5: ``>= 1.1`` is unsat.  The carries are stable on the box, so
+    the proof stays small (with ``relu(v) - relu(-v)`` carries it needed over 10^5 leaves)."""
+    p = _model(tmp_path / "max5.onnx", [_n("GlobalMaxPool", ["x"], ["y"])], {"x": [1, 1, 1, 5]}, ["y"])
+    net = load_onnx(p)
+    res = verify(net, _prop(5, 1, 0, 1.1), onnx_path=p, timeout=60)
+    assert res.status is Result.UNSAT and res.proof_report is not None and res.proof_report.valid
+    assert res.stats["leaves"] < 20_000
 
 
 def _with_relu(p: Path) -> Path:

@@ -5,7 +5,9 @@ post-activations ``h_d`` of one hidden layer ``d`` of the network being built (`
 input).  The :class:`Builder` grows the layers: applying ``relu`` to a tensor of depth ``d`` adds
 units to layer ``d + 1``; an affine operator only changes ``(A, c)``; operands of different depths
 are brought to the same depth by carrying the shallower one through a ReLU layer as
-``v = relu(v) - relu(-v)`` (exact).  The piecewise-linear operators are exact ReLU sub-networks:
+``v = relu(v + S) - relu(-v - S) - S`` (exact for any shift ``S``; with ``S`` =
+:data:`CARRY_SHIFT` both units are stable on every box where ``|v| < S``, so bounds carry ``v``
+without loss).  The piecewise-linear operators are exact ReLU sub-networks:
 
 .. math::
 
@@ -31,7 +33,12 @@ from numpy.typing import ArrayLike
 from sosrelax.errors import InvalidValueError
 from sosrelax.nn.ir import Network
 
-__all__ = ["BatchFn", "Builder", "Expr"]
+__all__ = ["CARRY_SHIFT", "BatchFn", "Builder", "Expr"]
+
+#: A value ``v`` is carried through a ReLU layer as ``relu(v + S) - relu(-v - S) - S`` (exact for every
+#: ``v``).  Where ``|v| < S`` on an input box both units are stable (the first active, the second
+#: inactive), so linear bounds carry ``v`` without loss; ``relu(v) - relu(-v)`` would cross zero.
+CARRY_SHIFT = 1024.0
 
 #: ``f(X, bias)`` maps a batch ``(m, *shape)`` to ``(m, *new_shape)`` affinely; ``bias=False`` gives the
 #: linear part (constants switched off).
@@ -171,28 +178,32 @@ class Builder:
         return np.all(a >= 0, axis=1) & (c >= 0)
 
     def lift(self, e: Expr, depth: int) -> Expr:
-        """The same tensor at a deeper layer, carried as ``relu(v) - relu(-v)``, or as ``relu(v)`` where
-        ``v >= 0`` (memoised)."""
+        """The same tensor at a deeper layer, carried by :data:`CARRY_SHIFT` units (memoised)."""
         while e.depth < depth:
             hit = self._lifted.get(id(e))
             if hit is None:
-                if self.nonneg(e.a, e.c, e.depth).all():
-                    hit = (e, self.relu(e))
-                else:
-                    hit = (e, self.units(e, [(1.0, 0.0, 1.0), (-1.0, 0.0, -1.0)]))
+                hit = (e, self._carry(e))
                 self._lifted[id(e)] = hit  # e is kept alive by the entry: ids stay unique
             e = hit[1]
         return e
 
+    def _carry(self, e: Expr) -> Expr:
+        s = CARRY_SHIFT
+        if self.nonneg(e.a, e.c, e.depth).all():  # relu(v) = v, and the result stays visibly >= 0
+            return self.relu(e)
+        return self.units(e, [(1.0, s, 1.0), (-1.0, -s, -1.0)], -s)
+
     def maximum(self, e: Expr, groups: np.ndarray, shape: tuple[int, ...]) -> Expr:
         """Entry ``o`` is the maximum of the entries ``groups[o, j]`` of ``e`` that are ``>= 0`` (every
-        row has at least one); a tournament ``max(a, b) = relu(a - b) + relu(b) - relu(-b)`` (the last
-        unit left out where ``b >= 0`` for every input)."""
+        row has at least one); a tournament ``max(a, b) = relu(a - b) + b`` with ``b`` (and an odd
+        entry out) carried as ``relu(b + S) - relu(-b - S) - S`` (:data:`CARRY_SHIFT`), or as
+        ``relu(b)`` where ``b >= 0`` for every input."""
         g = np.asarray(groups, dtype=np.int64)
         if g.ndim != 2 or np.any(g.max(axis=1) < 0):
             raise InvalidValueError("internal: a maximum over no entries")  # pragma: no cover
         a, c, depth = self.full(e), e.c, e.depth
         n = g.shape[0]
+        s = CARRY_SHIFT
         while g.shape[1] > 1:
             if g.shape[1] % 2:
                 g = np.hstack([g, -np.ones((n, 1), dtype=np.int64)])
@@ -203,9 +214,10 @@ class Builder:
             js = np.where(ga >= 0, ga, gb)[one]
             pos = self.nonneg(a, c, depth)
             nb, ns = ia.size, js.size
-            neg_b, neg_s = np.flatnonzero(~pos[ib]), np.flatnonzero(~pos[js])  # need relu(-v) too
+            neg_b, neg_s = np.flatnonzero(~pos[ib]), np.flatnonzero(~pos[js])  # need relu(-v - S) too
+            sb, sj = np.where(pos[ib], 0.0, s), np.where(pos[js], 0.0, s)  # no shift for v >= 0
             ua = np.vstack([a[ia] - a[ib], a[ib], a[js], -a[ib[neg_b]], -a[js[neg_s]]])
-            uc = np.concatenate([c[ia] - c[ib], c[ib], c[js], -c[ib[neg_b]], -c[js[neg_s]]])
+            uc = np.concatenate([c[ia] - c[ib], c[ib] + sb, c[js] + sj, -c[ib[neg_b]] - s, -c[js[neg_s]] - s])
             off = self._units(depth, ua, uc)
             depth += 1
             na = np.zeros((nb + ns, self.widths[depth]))
@@ -220,7 +232,7 @@ class Builder:
             ng = -np.ones(ga.shape, dtype=np.int64)
             ng[both] = rb
             ng[one] = nb + rs
-            a, c, g = na, np.zeros(nb + ns), ng
+            a, c, g = na, -np.concatenate([sb, sj]), ng
         idx = g[:, 0]
         return Expr(depth, a[idx], c[idx], shape)
 
