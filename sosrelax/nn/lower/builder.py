@@ -75,6 +75,7 @@ class Builder:
         self._rows: list[list[np.ndarray]] = []
         self._bias: list[list[np.ndarray]] = []
         self._lifted: dict[int, tuple[Expr, Expr]] = {}
+        self._keys: list[dict[tuple[bytes, bytes, bytes], int]] = []
 
     @property
     def depth(self) -> int:
@@ -131,22 +132,39 @@ class Builder:
         return Expr(d, out_a, out_c, tuple(int(s) for s in np.shape(index)))
 
     # ReLU layers --------------------------------------------------------------------------------
-    def _units(self, depth: int, a: np.ndarray, c: np.ndarray) -> int:
-        """Append units ``relu(a h_depth + c)`` to layer ``depth + 1``; their first index there."""
+    def _units(self, depth: int, a: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Units ``relu(a h_depth + c)`` of layer ``depth + 1``, one per row: their indices there.  A
+        row equal to a unit the layer already has reuses it (so networks side by side share their
+        common prefix, and bounds see one neuron, not two that happen to be equal)."""
         if depth > self.depth:
             raise InvalidValueError(f"internal: no layer {depth} to build on")  # pragma: no cover
         if depth == self.depth:
             self._rows.append([])
             self._bias.append([])
+            self._keys.append({})
             self.widths.append(0)
-        w = self.widths[depth]
-        if a.shape[1] < w:
-            a = np.hstack([a, np.zeros((a.shape[0], w - a.shape[1]))])
-        off = self.widths[depth + 1]
-        self._rows[depth].append(np.asarray(a, dtype=np.float64))
-        self._bias[depth].append(np.asarray(c, dtype=np.float64).reshape(-1))
-        self.widths[depth + 1] += a.shape[0]
-        return off
+        a = np.asarray(a, dtype=np.float64)
+        c = np.asarray(c, dtype=np.float64).reshape(-1)
+        keys = self._keys[depth]
+        ix = np.empty(a.shape[0], dtype=np.int64)
+        new: list[int] = []
+        for r in range(a.shape[0]):
+            nz = np.flatnonzero(a[r])
+            key = (nz.tobytes(), a[r, nz].tobytes(), c[r].tobytes())
+            hit = keys.get(key)
+            if hit is None:
+                hit = keys[key] = self.widths[depth + 1] + len(new)
+                new.append(r)
+            ix[r] = hit
+        if new:
+            w = self.widths[depth]
+            rows = a[new]
+            if rows.shape[1] < w:
+                rows = np.hstack([rows, np.zeros((rows.shape[0], w - rows.shape[1]))])
+            self._rows[depth].append(rows)
+            self._bias[depth].append(c[new])
+            self.widths[depth + 1] += len(new)
+        return ix
 
     def units(self, e: Expr, blocks: Sequence[tuple[ArrayLike, ArrayLike, ArrayLike]],
               const: np.ndarray | float = 0.0, shape: tuple[int, ...] | None = None) -> Expr:
@@ -158,11 +176,11 @@ class Builder:
         rows = [a * np.asarray(s, dtype=np.float64).reshape(-1, 1) for s, _, _ in blocks]
         bias = [e.c * np.asarray(s, dtype=np.float64).reshape(-1) + np.asarray(t, dtype=np.float64).reshape(-1)
                 for s, t, _ in blocks]
-        off = self._units(e.depth, np.vstack(rows), np.concatenate(bias))
+        ix = self._units(e.depth, np.vstack(rows), np.concatenate(bias))
         out = np.zeros((n, self.widths[e.depth + 1]))
         r = np.arange(n)
         for k, (_, _, mix) in enumerate(blocks):
-            out[r, off + k * n + r] = np.broadcast_to(np.asarray(mix, dtype=np.float64).reshape(-1), (n,))
+            np.add.at(out, (r, ix[k * n + r]), np.broadcast_to(np.asarray(mix, dtype=np.float64).reshape(-1), (n,)))
         c = np.broadcast_to(np.asarray(const, dtype=np.float64).reshape(-1), (n,)).copy()
         return Expr(e.depth + 1, out, c, shape or e.shape)
 
@@ -218,17 +236,14 @@ class Builder:
             sb, sj = np.where(pos[ib], 0.0, s), np.where(pos[js], 0.0, s)  # no shift for v >= 0
             ua = np.vstack([a[ia] - a[ib], a[ib], a[js], -a[ib[neg_b]], -a[js[neg_s]]])
             uc = np.concatenate([c[ia] - c[ib], c[ib] + sb, c[js] + sj, -c[ib[neg_b]] - s, -c[js[neg_s]] - s])
-            off = self._units(depth, ua, uc)
+            ix = self._units(depth, ua, uc)
             depth += 1
             na = np.zeros((nb + ns, self.widths[depth]))
             rb, rs = np.arange(nb), np.arange(ns)
-            na[rb, off + rb] = 1.0
-            na[rb, off + nb + rb] = 1.0
-            na[nb + rs, off + 2 * nb + rs] = 1.0
-            k = off + 2 * nb + ns
-            na[neg_b, k + np.arange(neg_b.size)] = -1.0
-            k += neg_b.size
-            na[nb + neg_s, k + np.arange(neg_s.size)] = -1.0
+            k = 2 * nb + ns
+            rows = np.concatenate([rb, rb, nb + rs, neg_b, nb + neg_s])
+            vals = np.concatenate([np.ones(k), -np.ones(neg_b.size + neg_s.size)])
+            np.add.at(na, (rows, ix), vals)
             ng = -np.ones(ga.shape, dtype=np.int64)
             ng[both] = rb
             ng[one] = nb + rs
