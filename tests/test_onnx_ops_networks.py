@@ -213,3 +213,10 @@ def test_hidden_tensor_of_a_lowered_graph(tmp_path: Path) -> None:
     for t, want in ((top + 0.05, Result.UNSAT), (top - 0.05, Result.SAT)):
         res = verify(net, parse_vnnlib2(text.format(t=f"{t:.6f}")), onnx_path=p, timeout=60)
         assert res.status is want, (t, res.message)
+
+
+def test_hidden_tensors_with_several_networks_are_refused() -> None:
+    text = TWO.format(rel="", t="0.5").replace(
+        "(declare-output Y2 Real [1,1]))", '(declare-hidden H2 Real [1,8] "h0") (declare-output Y2 Real [1,1]))')
+    with pytest.raises(ParseError, match="one network only"):
+        parse_vnnlib2(text)
