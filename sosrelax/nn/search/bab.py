@@ -347,21 +347,10 @@ def search_box(
             new = [[slabs[0]], [slabs[1]], [slabs[2]], [kk[sel][slabs[3]]],
                    [np.full(slabs[2].size, -np.inf)]]
             stats.shrunk += slabs[2].size
-        width = khi - klo
-        dim = np.argmax(width, axis=1)
-        if branching == "strong":
-            sens = np.argmax(np.abs(gk) * width, axis=1)
-            dim = _strong_dims(arr, rows, klo, khi, hard, C, d, Cx, np.stack([dim, sens]))
-        mid = 0.5 * (klo[r, dim] + khi[r, dim])
-        if np.any((mid <= klo[r, dim]) | (mid >= khi[r, dim])):
+        halves = _halve(arr, rows, tree, klo, khi, kid, gk, hard, (C, d, Cx), branching)
+        if halves is None:
             return done("unknown", message="a box became too small to split in float64")
-        lo_half_hi = khi.copy()
-        lo_half_hi[r, dim] = mid
-        hi_half_lo = klo.copy()
-        hi_half_lo[r, dim] = mid
-        ids0 = tree.new_many(kid.size)
-        ids1 = tree.new_many(kid.size)
-        tree.set_splits(kid, dim, mid, ids0, ids1)
+        lo_half_hi, hi_half_lo, ids0, ids1 = halves
         open_lo = np.concatenate([open_lo, *new[0], klo, hi_half_lo])
         open_hi = np.concatenate([open_hi, *new[1], lo_half_hi, khi])
         open_id = np.concatenate([open_id, *new[2], ids0, ids1])
@@ -373,6 +362,31 @@ def search_box(
             progress(stats, int(open_id.size), float(np.min(val[r, hard])))
     nodes = [tree.preorder(k, gl.c.size) for k, gl in enumerate(goals)]
     return done("unsat", nodes=nodes, message=f"{stats.leaves} leaves")
+
+
+def _halve(arr: Arrays, rows: _Rows, tree: _Tree, klo: np.ndarray, khi: np.ndarray, kid: np.ndarray,
+           gk: np.ndarray, hard: np.ndarray, obj: tuple[np.ndarray, np.ndarray, np.ndarray], branching: str
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Split every box in two along the chosen input (widest, or strong branching between the widest
+    and the most sensitive), record the splits; ``(upper end of the lower halves, lower end of the
+    upper halves, their node ids)``, or None when a box can no longer be halved in float64."""
+    r = np.arange(kid.size)
+    width = khi - klo
+    dim = np.argmax(width, axis=1)
+    if branching == "strong":
+        sens = np.argmax(np.abs(gk) * width, axis=1)
+        dim = _strong_dims(arr, rows, klo, khi, hard, *obj, np.stack([dim, sens]))
+    mid = 0.5 * (klo[r, dim] + khi[r, dim])
+    if np.any((mid <= klo[r, dim]) | (mid >= khi[r, dim])):
+        return None
+    lo_half_hi = khi.copy()
+    lo_half_hi[r, dim] = mid
+    hi_half_lo = klo.copy()
+    hi_half_lo[r, dim] = mid
+    ids0 = tree.new_many(kid.size)
+    ids1 = tree.new_many(kid.size)
+    tree.set_splits(kid, dim, mid, ids0, ids1)
+    return lo_half_hi, hi_half_lo, ids0, ids1
 
 
 def _rung_step(leaf_rungs: Any, tree: _Tree, stats: SearchStats, bnd: Any, blo: np.ndarray, bhi: np.ndarray,

@@ -510,13 +510,8 @@ def search_joint(
         _record_closed(tree, cur.ids, (lb > tol) & ~before[:, owner], owner, local)
         stats.closed_by["crown"] = stats.closed_by.get("crown", 0) + int(ok.any(axis=1).sum())
         if alpha_steps and cur.mask.any():
-            lb2, codes, betas = _alpha_rows(arr, bnd, blo, bhi, (C, d_, Cx),
-                                            cur.mask[:, owner] & ~bnd.empty[:, None], tol, alpha_steps,
-                                            cur.phases if beta else None)
-            lb = np.maximum(lb, lb2)
-            ok2 = (lb2 > tol) & cur.mask[:, owner]
-            _record(tree, cur, ok2, np.zeros(b, dtype=bool), owner, local, row_mask, lb2, codes, betas)
-            stats.closed_by["alpha"] = stats.closed_by.get("alpha", 0) + int(ok2.any(axis=1).sum())
+            lb = _optimised_leaves(arr, tree, stats, cur, bnd, (blo, bhi), (C, d_, Cx), lb, tol,
+                                   (owner, local, row_mask), alpha_steps, beta)
         keep = np.flatnonzero(cur.mask.any(axis=1))
         stats.leaves += b - keep.size
         if keep.size == 0:
@@ -539,15 +534,8 @@ def search_joint(
         ta = time.perf_counter()
         found = _try_points(arr, xs, worst, owner, groups, confirm)
         if found is None and stats.batches % ATTACK_EVERY == 0:
-            # PGD from the minimisers of the open sub-domains with the lowest bounds
-            pick = np.argsort(lbk[np.arange(keep.size), worst])[:ATTACK_RESTARTS]
-            X, v, dd = _joint_pgd(arr, ilo, ihi, A, Bm, c, owner, rng, restarts=8, steps=ATTACK_STEPS // 2,
-                                  deadline=deadline, starts=xs[pick])
-            order = np.argsort(-v)
-            for i in order[v[order] > 0][:2]:
-                if confirm(int(dd[i]), X[i]):
-                    found = int(dd[i]), X[i]
-                    break
+            found = _pgd_from(arr, (ilo, ihi), (A, Bm, c), owner, xs, lbk[np.arange(keep.size), worst], rng,
+                              confirm, deadline)
         stats.attack_seconds += time.perf_counter() - ta
         if found is not None:
             stats.seconds = time.perf_counter() - t0
@@ -570,6 +558,36 @@ def search_joint(
     stats.seconds = time.perf_counter() - t0
     nodes = [tree.preorder(d, groups[d][0].shape[0]) for d in range(D)]
     return BoxOutcome("unsat", nodes=nodes, stats=stats, message=f"{stats.leaves} joint leaves, {R} rows")
+
+
+def _optimised_leaves(arr: Arrays, tree: _JointTree, stats: JointStats, cur: _Open, bnd: Bounds,
+                      box: tuple[np.ndarray, np.ndarray], rows: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+                      lb: np.ndarray, tol: np.ndarray, where: tuple[np.ndarray, np.ndarray, np.ndarray],
+                      steps: int, beta: bool) -> np.ndarray:
+    """alpha(-beta)-CROWN on the rows of the still open disjuncts; closes and records what they prove
+    (in ``tree`` and ``cur.mask``) and returns the better of the two bounds per row."""
+    owner, local, row_mask = where
+    lb2, codes, betas = _alpha_rows(arr, bnd, box[0], box[1], rows, cur.mask[:, owner] & ~bnd.empty[:, None],
+                                    tol, steps, cur.phases if beta else None)
+    ok2 = (lb2 > tol) & cur.mask[:, owner]
+    _record(tree, cur, ok2, np.zeros(cur.ids.size, dtype=bool), owner, local, row_mask, lb2, codes, betas)
+    stats.closed_by["alpha"] = stats.closed_by.get("alpha", 0) + int(ok2.any(axis=1).sum())
+    return np.maximum(lb, lb2)
+
+
+def _pgd_from(arr: Arrays, box: tuple[np.ndarray, np.ndarray], rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+              owner: np.ndarray, xs: np.ndarray, score: np.ndarray, rng: np.random.Generator,
+              confirm: Callable[[int, np.ndarray], bool], deadline: float) -> tuple[int, np.ndarray] | None:
+    """PGD from the bound minimisers ``xs`` of the open sub-domains with the lowest bounds ``score``;
+    the first exactly confirmed counterexample ``(disjunct, x)``, or None."""
+    pick = np.argsort(score)[:ATTACK_RESTARTS]
+    X, v, dd = _joint_pgd(arr, box[0], box[1], *rows, owner, rng, restarts=8, steps=ATTACK_STEPS // 2,
+                          deadline=deadline, starts=xs[pick])
+    order = np.argsort(-v)
+    for i in order[v[order] > 0][:2]:
+        if confirm(int(dd[i]), X[i]):
+            return int(dd[i]), X[i]
+    return None
 
 
 def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,

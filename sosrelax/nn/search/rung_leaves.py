@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from sosrelax.certificate.proof_tree.arith import float_down, float_up
 from sosrelax.certificate.proof_tree.rung_leaf import atom_lin, leaf_chain
 from sosrelax.nn.ir import Network
 from sosrelax.nn.search.bab import RungLeaf
@@ -49,16 +50,6 @@ LEAF_RUNGS = ("lp", "sdp", "sos")
 
 #: Largest leaf encoding (inputs plus unstable neurons) each rung is tried on.
 MAX_VARIABLES = {"lp": 40, "sdp": 30, "sos": 12}
-
-
-def _float_down(q: Fraction) -> float:
-    f = float(q)
-    return float(np.nextafter(f, -np.inf)) if Fraction(f) > q else f
-
-
-def _float_up(q: Fraction) -> float:
-    f = float(q)
-    return float(np.nextafter(f, np.inf)) if Fraction(f) < q else f
 
 
 class RungLeaves:
@@ -91,8 +82,8 @@ class RungLeaves:
         self.float32 = semantics == "float32"
         self.rungs = tuple(r for r in LEAF_RUNGS if r in rungs)
         self.inner = [(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)) for a, b in inner]
-        self.outer = [(np.array([_float_down(Fraction(q)) for q in d.lo]),
-                       np.array([_float_up(Fraction(q)) for q in d.hi])) for d in self.disjuncts]
+        self.outer = [(np.array([float_down(Fraction(q)) for q in d.lo]),
+                       np.array([float_up(Fraction(q)) for q in d.hi])) for d in self.disjuncts]
         self.max_variables = max((MAX_VARIABLES[r] for r in self.rungs), default=0)
 
     def usable(self, k: int) -> bool:

@@ -1,0 +1,355 @@
+"""The checker's rigorous float64 arithmetic: pre-activation bounds and back-substitution of leaf objectives.
+
+Every quantity computed here that the checker uses as a fact is a rigorous bound: lower bounds are rounded
+down, upper bounds up, and every rounding error is bounded and moved into an error mass (the argument is in
+``docs/proof-trees.md``, "Why the checker is sound").  :mod:`sosrelax.certificate.proof_tree.check` walks the
+trees and calls :func:`bound_batch` on batches of leaf domains.  Nothing here comes from the search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from sosrelax.certificate.proof_tree.forward import forward_affine, forward_concretize, forward_relu
+from sosrelax.certificate.proof_tree.rounding import down as _down
+from sosrelax.certificate.proof_tree.rounding import rdot as _rdot
+from sosrelax.certificate.proof_tree.rounding import up as _up
+
+__all__ = ["LeafBeta", "Layers", "Net", "Rows", "backsub_lower", "bound_batch", "domain_arrays", "float_down",
+           "float_up", "objective_rows", "output_deviation", "rational_matrix", "seen_box"]
+
+_U = 2.0**-53
+"""Unit roundoff of binary64."""
+_TINY = 2.0**-1000
+"""Per unit of magnitude, covers every underflow error (each is at most 2^-1075 per product)."""
+_BIG = 2.0**1000
+"""Bounds beyond this magnitude make a leaf fail (keeps every later float operation finite)."""
+_BIG32 = 2.0**120
+"""In the float32 semantics bounds must stay far below the binary32 overflow threshold."""
+
+
+def float_down(q: Fraction) -> float:
+    """The largest float64 ``<= q``."""
+    f = float(q)
+    return float(np.nextafter(f, -np.inf)) if Fraction(f) > q else f
+
+
+def float_up(q: Fraction) -> float:
+    """The smallest float64 ``>= q``."""
+    f = float(q)
+    return float(np.nextafter(f, np.inf)) if Fraction(f) < q else f
+
+
+class Net:
+    """The network's matrices with the derived arrays every batch shares (1-based layers)."""
+
+    def __init__(self, layers: tuple[tuple[np.ndarray, np.ndarray], ...], f32: bool) -> None:
+        self.L = len(layers)
+        self.f32 = f32
+        self.W: list[np.ndarray] = [np.zeros((0, 0))] + [np.ascontiguousarray(w) for w, _ in layers]
+        self.b: list[np.ndarray] = [np.zeros(0)] + [b for _, b in layers]
+        self.absW = [np.abs(w) for w in self.W]
+        self.absb = [np.abs(b) for b in self.b]
+        self.Wp = [np.maximum(w, 0.0) for w in self.W]
+        self.Wn = [np.minimum(w, 0.0) for w in self.W]
+        self.dims = [layers[0][0].shape[1]] + [w.shape[0] for w, _ in layers]
+        nmax = max(self.dims)
+        # One generous constant for every relative rounding error: dot products of length <= 2 nmax + 1,
+        # accumulated over at most 3 L + 16 further additions, with a factor 2 for the error terms' own rounding.
+        self.G = 2.0 * (2 * nmax + 3 * self.L + 16) * _U
+        self.hidden = self.dims[1:-1]
+        self.offsets = np.concatenate([[0], np.cumsum(self.hidden)]).astype(int)
+        self.H = int(self.offsets[-1])
+        self.big = _BIG32 if f32 else _BIG
+        # gamma32_{n+1} for each layer, rounded up generously
+        self.g32 = [0.0] + [1.0001 * (n + 1) * 2.0**-24 / (1 - (n + 1) * 2.0**-24) for n in self.dims[:-1]]
+
+
+class LeafBeta:
+    """A leaf's slopes (bytes or None) with the multipliers of its split constraints (float64, one per
+    hidden neuron)."""
+
+    def __init__(self, alpha: Any, beta: np.ndarray) -> None:
+        self.alpha = alpha
+        self.beta = beta
+
+
+def rational_matrix(rows: list[dict[int, Fraction]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest floats of a rational matrix and an upper bound of the entrywise rounding error."""
+    m = np.zeros((len(rows), n))
+    err = np.zeros((len(rows), n))
+    for r, row in enumerate(rows):
+        for c, q in row.items():
+            f = float(q)
+            m[r, c] = f
+            err[r, c] = float_up(abs(Fraction(f) - q))
+    return m, err
+
+
+@dataclass
+class Rows:
+    """Leaf objectives ``g = c·f(x) + cx·x + k0`` (rows), with bounds ``dc, dcx, dk0`` of the rounding
+    of their float coefficients, and each row's own lower slopes where it has them."""
+
+    c: np.ndarray
+    dc: np.ndarray
+    cx: np.ndarray
+    dcx: np.ndarray
+    k0: np.ndarray
+    dk0: np.ndarray
+    has_alpha: np.ndarray
+    alpha: np.ndarray
+    has_beta: np.ndarray
+    beta: np.ndarray  # (rows, H) split multipliers (0 where none)
+
+    FIELDS = ("c", "dc", "cx", "dcx", "k0", "dk0", "has_alpha", "alpha", "has_beta", "beta")
+
+    def take(self, sel: slice | np.ndarray) -> Rows:
+        return Rows(*(getattr(self, f)[sel] for f in self.FIELDS))
+
+
+def objective_rows(lam: np.ndarray, obj: tuple[np.ndarray, ...], alphas: list[Any], H: int) -> Rows:
+    """``g = -Σ_k λ_k atom_k`` per leaf, its coefficients' rounding bounded (dot products over atoms)."""
+    by, by_err, bx, bx_err, cst, cst_err = obj
+    ga = max(2.0**-52, 2.0 * (lam.shape[1] + 4) * _U)
+    with np.errstate(all="ignore"):
+        c = -(lam @ by)
+        dc = (lam @ by_err) * (1 + ga) + ga * (lam @ np.abs(by)) + _TINY
+        cx = -(lam @ bx)
+        dcx = (lam @ bx_err) * (1 + ga) + ga * (lam @ np.abs(bx)) + _TINY
+        k0 = -(lam @ cst)
+        dk0 = (lam @ cst_err) * (1 + ga) + ga * (lam @ np.abs(cst)) + _TINY
+    betas = [a.beta if isinstance(a, LeafBeta) else None for a in alphas]
+    alphas = [a.alpha if isinstance(a, LeafBeta) else a for a in alphas]
+    has_alpha = np.array([a is not None for a in alphas], dtype=bool)
+    alpha = np.zeros((len(alphas), H))
+    if has_alpha.any():
+        alpha[has_alpha] = np.stack([np.frombuffer(bytes(a), dtype=np.uint8) for a in alphas
+                                     if a is not None]).astype(np.float64) / 255.0
+    has_beta = np.array([b is not None for b in betas], dtype=bool)
+    beta = np.zeros((len(alphas), H))
+    if has_beta.any():
+        beta[has_beta] = np.stack([b for b in betas if b is not None])
+    return Rows(c, dc, cx, dcx, k0, dk0, has_alpha, alpha, has_beta, beta)
+
+
+#: Leaf domains from which the checker spreads its chunks over :data:`CHECK_WORKERS` processes.
+
+
+def output_deviation(net: Net, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    n_atoms = 1
+    zy, zx, zc = np.zeros((n_atoms, net.dims[-1])), np.zeros((n_atoms, net.dims[0])), np.zeros(n_atoms)
+    rows = objective_rows(np.ones((1, 1)), (zy, zy, zx, zx, zc, zc), [None], net.H)
+    with np.errstate(all="ignore"):
+        _, _, ly = bound_batch(net, "crown", [(lo, hi, None)], rows, np.zeros(1, dtype=np.int64))
+    D = np.asarray(ly.e[1][0], dtype=np.float64)
+    for m in range(2, net.L + 1):
+        grow = 1.0 + 2.0 * (net.dims[m - 1] + 2) * _U
+        D = _up(_up((net.absW[m] @ D) * grow) + ly.e[m][0])
+    return np.where(np.isfinite(D), D, np.inf)
+
+
+class Layers:
+    """Per-layer data of a batch, 1-based (index 0: the network input)."""
+
+    def __init__(self, L: int) -> None:
+        def empty() -> list[Any]:
+            return [None] * (L + 1)
+
+        self.l, self.u = empty(), empty()          # rigorous bounds of z_m, after the split constraints
+        self.yh = empty()                          # magnitude bound of y_m (y_0 = the network input)
+        self.e: list[Any] = empty()                # float32 perturbation bounds of z_m (None in real semantics)
+        self.vw = empty()                          # |W_m| yh_{m-1}, doubled for m = 1 (see backsub_lower)
+        self.vmass = empty()                       # per-neuron weights of the error mass in back-substitution
+        self.act, self.unst = empty(), empty()     # neuron states
+        self.A, self.S, self.T = empty(), empty(), empty()  # adaptive lower slope, upper slope and intercept
+
+
+def domain_arrays(net: Net, domains: list[Any]) -> tuple[np.ndarray, ...]:
+    """A batch of domains ``(lo, hi, constraints)`` as arrays ``(lo, hi, neg, pos)``; ``neg[r, j]`` /
+    ``pos[r, j]`` mark the neurons that domain ``r``'s splits constrain to ``z <= 0`` / ``z >= 0``."""
+    B = len(domains)
+    lo_o = np.stack([dm[0] for dm in domains])
+    hi_o = np.stack([dm[1] for dm in domains])
+    neg = np.zeros((B, net.H), dtype=bool)
+    pos = np.zeros((B, net.H), dtype=bool)
+    for r, dm in enumerate(domains):
+        c = dm[2]
+        while c is not None:
+            (neg if c[1] < 0 else pos)[r, c[0]] = True
+            c = c[2]
+    return lo_o, hi_o, neg, pos
+
+
+def seen_box(net: Net, lo_o: np.ndarray, hi_o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The box the network sees: in float32 semantics the input is rounded to float32 first, so the
+    box is widened outward to float32 values that contain the original one."""
+    if net.f32:
+        lo32 = lo_o.astype(np.float32)
+        lo32 = np.where(lo32.astype(np.float64) > lo_o, np.nextafter(lo32, np.float32(-np.inf)), lo32)
+        hi32 = hi_o.astype(np.float32)
+        hi32 = np.where(hi32.astype(np.float64) < hi_o, np.nextafter(hi32, np.float32(np.inf)), hi32)
+        return lo32.astype(np.float64), hi32.astype(np.float64)
+    return lo_o, hi_o
+
+
+def bound_batch(net: Net, method: str, domains: list[Any], objective: Rows,
+                 dom: np.ndarray) -> tuple[np.ndarray, np.ndarray, Layers]:
+    """Rigorous lower bounds of the ``objective`` rows (row ``r`` over domain ``dom[r]`` of ``domains``),
+    each row's emptiness, and the domains' layer data."""
+    B, L, G = len(domains), net.L, net.G
+    lo_o, hi_o, neg, pos = domain_arrays(net, domains)
+    lo, hi = seen_box(net, lo_o, hi_o)
+    xh = np.maximum(np.abs(lo), np.abs(hi))
+    xho = np.maximum(np.abs(lo_o), np.abs(hi_o))
+    bad = ~(np.all(xh <= net.big, axis=1) & np.all(xho <= net.big, axis=1))
+    empty = np.any(lo_o > hi_o, axis=1) & ~bad
+    mag = 1.0 + xh.sum(axis=1) + xho.sum(axis=1)
+    ly = Layers(L)
+    ly.l[0], ly.u[0], ly.yh[0] = lo, hi, xh
+    fwd: Any = None
+    for m in range(1, L + 1):
+        tiny = (_TINY * mag)[:, None]
+        vwm = ly.yh[m - 1] @ net.absW[m].T
+        if net.f32:
+            ly.e[m] = (net.g32[m] * (vwm + net.absb[m])) * (1 + G) + (net.dims[m - 1] + 1) * 2.0**-149
+        em = ly.e[m] if net.f32 else 0.0
+        ly.vw[m] = 2.0 * vwm if m == 1 else vwm
+        # interval arithmetic (for m = 1: the exact affine map concretised over the box)
+        rl, ru = (lo, hi) if m == 1 else (np.maximum(ly.l[m - 1], 0.0), np.maximum(ly.u[m - 1], 0.0))
+        lo_v = rl @ net.Wp[m].T + ru @ net.Wn[m].T + net.b[m]
+        hi_v = ru @ net.Wp[m].T + rl @ net.Wn[m].T + net.b[m]
+        mass = vwm + net.absb[m] + em
+        l = _down(lo_v - em - G * mass - tiny)
+        u = _up(hi_v + em + G * mass + tiny)
+        if method == "crown" and 2 <= m < L:
+            # back-substitute the rows ±e_j of the neurons that interval arithmetic (and a z <= 0 split)
+            # does not already prove inactive; for those the tighter bounds change nothing
+            sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
+            need = (u > 0) & (l < 0) & ~neg[:, sl] & ~pos[:, sl]
+            bi, jj = np.nonzero(need)
+            nr = bi.size
+            rows = np.zeros((2 * nr, net.dims[m]))
+            rows[np.arange(nr), jj] = 1.0
+            rows[nr + np.arange(nr), jj] = -1.0
+            bi2 = np.concatenate([bi, bi])
+            zero = np.zeros(2 * nr)
+            low = backsub_lower(net, ly, m, rows, bi2, zero, zero, ly.A, lo, hi, tiny[:, 0])
+            l[bi, jj] = np.maximum(l[bi, jj], low[:nr])
+            u[bi, jj] = np.minimum(u[bi, jj], -low[nr:])
+        elif method == "forward" and m < L:
+            fwd = forward_affine(net, m, fwd, ly.e[m], xh, tiny, B)
+            fl_, fu_ = forward_concretize(fwd, lo, hi, xh, G, tiny)
+            l, u = np.maximum(l, fl_), np.minimum(u, fu_)
+        if m < L:
+            sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
+            u = np.where(neg[:, sl], np.minimum(u, 0.0), u)
+            l = np.where(pos[:, sl], np.maximum(l, 0.0), l)
+        layer_bad = ~(np.all(np.abs(l) <= net.big, axis=1) & np.all(np.abs(u) <= net.big, axis=1))
+        bad |= layer_bad & ~empty
+        empty |= ~bad & np.any(l > u, axis=1)
+        ly.l[m], ly.u[m] = l, u
+        zh = np.maximum(np.abs(l), np.abs(u))
+        ly.yh[m] = np.maximum(u, 0.0)
+        mag = mag + np.where(np.isfinite(zh), zh, 0.0).sum(axis=1)
+        if m < L:
+            inact = u <= 0
+            act = (l >= 0) & ~inact
+            unst = ~inact & ~act
+            # upper line y <= s z + t on [l, u]: s >= u/(u-l) and t >= -s l (rounded up, see the docs)
+            s = _up(_up(np.maximum((u / (u - l)) * (1 + 8 * _U), 0.0)))
+            t = _up(-s * l)
+            ly.act[m], ly.unst[m] = act, unst
+            ly.A[m] = np.where(act | (unst & (u > -l)), 1.0, 0.0)
+            ly.S[m] = np.where(act, 1.0, np.where(unst, s, 0.0))
+            ly.T[m] = np.where(unst, t, 0.0)
+            ly.vmass[m] = ly.vw[m] + net.absb[m] + em + np.where(unst, zh, 0.0)
+            if method == "forward":
+                fwd = forward_relu(fwd, ly.A[m], ly.S[m], ly.T[m], xh, G, (_TINY * mag)[:, None])
+    # the objective g = c·f(x) + cx·x + k0 with c = -λ·B_y, cx = -λ·B_x, k0 = -λ·consts, per row
+    ob = objective
+    c, dc, cx, dcx, k0, dk0 = ob.c, ob.dc, ob.cx, ob.dcx, ob.k0, ob.dk0
+    fh = np.maximum(np.abs(ly.l[L]), np.abs(ly.u[L]))[dom]
+    xho_r, lo_r, hi_r = xho[dom], lo_o[dom], hi_o[dom]
+    slack = (dc * fh).sum(axis=1) + (dcx * xho_r).sum(axis=1) + dk0
+    # the input part of g: in the real semantics added to the back-substituted input coefficients; in
+    # float32 semantics the network sees the rounded input, so the part is bounded over the original box
+    in_val = np.sum(np.maximum(cx, 0.0) * lo_r + np.minimum(cx, 0.0) * hi_r, axis=1)
+    in_mass = 2.0 * (np.abs(cx) * xho_r).sum(axis=1)
+    const0 = k0 - slack
+    mass0 = np.abs(k0) + slack + in_mass
+    tiny = (_TINY * mag)[:, None]
+    a_obj: list[Any] = [None if a is None else a[dom] for a in ly.A]
+    if ob.has_alpha.any():
+        for m in range(1, L):
+            sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
+            own = np.where(ly.act[m][dom], 1.0, np.where(ly.unst[m][dom], ob.alpha[:, sl], 0.0))
+            a_obj[m] = np.where(ob.has_alpha[:, None], own, a_obj[m])
+    # split multipliers: the term -beta_j p_j z_j (p = +1 for z >= 0, -1 for z <= 0), per row
+    sbeta = None
+    if ob.has_beta.any():
+        sbeta = ob.beta * (pos[dom].astype(np.float64) - neg[dom].astype(np.float64))
+    if net.f32:
+        low = backsub_lower(net, ly, L, c, dom, const0 + in_val, mass0, a_obj, lo, hi, tiny[:, 0],
+                             slopes_per_row=True, beta=sbeta)
+    else:
+        low = backsub_lower(net, ly, L, c, dom, const0, mass0, a_obj, lo, hi, tiny[:, 0], cx,
+                             slopes_per_row=True, beta=sbeta)
+    # interval bound of g from the output bounds (tighter is fine: take the maximum)
+    ibp = (np.maximum(c, 0.0) * ly.l[L][dom] + np.minimum(c, 0.0) * ly.u[L][dom]).sum(axis=1) + const0 + in_val
+    ibp = _down(ibp - G * ((np.abs(c) * fh).sum(axis=1) + mass0) - tiny[dom, 0])
+    bound = np.maximum(low, ibp)
+    bound = np.where(np.isfinite(bound) & ~bad[dom], bound, np.nan)
+    return np.where(empty[dom], np.inf, bound), empty[dom], ly
+
+
+def backsub_lower(net: Net, ly: Layers, K: int, lam: np.ndarray, bi: np.ndarray, const: np.ndarray,
+                   mass: np.ndarray, slopes: list[Any], lo: np.ndarray, hi: np.ndarray,
+                   tiny: np.ndarray, cx: np.ndarray | None = None,
+                   slopes_per_row: bool = False, beta: np.ndarray | None = None) -> np.ndarray:
+    """Rigorous lower bound of ``lam[r]·z_K + const[r]`` over the domain of leaf ``bi[r]``, one per row.
+
+    ``lam`` (rows × n_K) holds exact float64 coefficients; ``mass`` is the absolute size of
+    everything already folded into ``const``.  Every term added to the constant, and every
+    rounding error of a computed coefficient times a magnitude bound of what it multiplies, is
+    added to ``mass``; the result subtracts ``G·mass + tiny[leaf]`` and rounds down.  ``cx`` (one
+    row per row of ``lam``, optional) is added to the input coefficients before they are
+    concretised; the caller accounts for its magnitude in ``mass``.  ``beta`` (rows × H, optional) holds
+    ``beta_j p_j`` of the split constraints ``p_j z_j >= 0`` of each row's domain: ``-beta_j p_j z_j <= 0``
+    there, so it is added to the row (its coefficient on ``z_m`` is ``lam - beta p``; the rounding of
+    that subtraction, at most ``u |lam|`` per coefficient, is covered by adding ``|lam| |z|`` to ``mass``).
+    """
+    absl = np.abs(lam)
+    const = const + lam @ net.b[K]
+    # |Λ_K| (|b_K| + e_K + |W_K| yh_{K-1}): the last term covers the rounding of μ = Λ_K W_K
+    vt = net.absb[K] + ly.vw[K][bi]
+    if ly.e[K] is not None:
+        ek = ly.e[K][bi]
+        const = const - _rdot(absl, ek)
+        vt = vt + ek
+    mass = mass + _rdot(absl, vt)
+    for m in range(K - 1, 0, -1):
+        mu = lam @ net.W[m + 1]
+        mun = np.minimum(mu, 0.0)
+        lam = np.maximum(mu, 0.0) * (slopes[m] if slopes_per_row else slopes[m][bi]) + mun * ly.S[m][bi]
+        if beta is not None:
+            bm = beta[:, int(net.offsets[m - 1]):int(net.offsets[m])]
+            if np.any(bm):
+                lam = lam - bm
+                zh = np.maximum(np.abs(ly.l[m][bi]), np.abs(ly.u[m][bi]))
+                mass = mass + _rdot(np.abs(lam), zh)
+        absl = np.abs(lam)
+        tt = _rdot(mun, ly.T[m][bi])
+        const = const + tt + lam @ net.b[m]
+        if ly.e[m] is not None:
+            const = const - _rdot(absl, ly.e[m][bi])
+        mass = mass + _rdot(absl, ly.vmass[m][bi]) - tt
+    cin = lam @ net.W[1]
+    if cx is not None:
+        cin = cin + cx
+    val = const + _rdot(np.maximum(cin, 0.0), lo[bi]) + _rdot(np.minimum(cin, 0.0), hi[bi])
+    return _down(val - net.G * mass - tiny[bi])
