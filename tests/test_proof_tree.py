@@ -209,7 +209,8 @@ def test_malformed_sources_are_reports_not_exceptions(tmp_path: Path) -> None:
 
 
 def test_checker_imports_only_trusted_modules() -> None:
-    allowed = {"__future__", "base64", "binascii", "hashlib", "json", "math", "os", "re", "time", "collections.abc",
+    allowed = {"__future__", "base64", "binascii", "functools", "hashlib", "json", "math", "os", "re", "time",
+               "collections.abc",
                "dataclasses", "fractions", "typing", "numpy", "sosrelax.errors", "contextlib", "multiprocessing",
                "threadpoolctl",  # only to cap BLAS threads: no arithmetic
                "sosrelax.certificate.proof_tree.format", "sosrelax.certificate.proof_tree.check",

@@ -32,16 +32,23 @@ _BIG32 = 2.0**120
 """In the float32 semantics bounds must stay far below the binary32 overflow threshold."""
 
 
+def _cmp(f: float, q: Fraction) -> int:
+    """The sign of ``f - q``, exactly (integer arithmetic; ``f`` finite)."""
+    n, d = f.as_integer_ratio()
+    diff = n * q.denominator - q.numerator * d
+    return (diff > 0) - (diff < 0)
+
+
 def float_down(q: Fraction) -> float:
-    """The largest float64 ``<= q``."""
+    """The largest float64 ``<= q`` (``OverflowError`` when ``q`` is beyond the float64 range)."""
     f = float(q)
-    return float(np.nextafter(f, -np.inf)) if Fraction(f) > q else f
+    return float(np.nextafter(f, -np.inf)) if _cmp(f, q) > 0 else f
 
 
 def float_up(q: Fraction) -> float:
-    """The smallest float64 ``>= q``."""
+    """The smallest float64 ``>= q`` (``OverflowError`` when ``q`` is beyond the float64 range)."""
     f = float(q)
-    return float(np.nextafter(f, np.inf)) if Fraction(f) < q else f
+    return float(np.nextafter(f, np.inf)) if _cmp(f, q) < 0 else f
 
 
 class Net:

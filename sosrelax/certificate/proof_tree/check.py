@@ -17,6 +17,7 @@ encoding and be accepted by the exact certificate checker
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -323,16 +324,26 @@ def _prepare(tree: ProofTree, network: Any) -> Net:
 
 
 # ------------------------------------------------------------------------------ the preorder walk
+@functools.lru_cache(maxsize=64)
+def _root_box(lo: tuple[Fraction, ...], hi: tuple[Fraction, ...]) -> tuple[np.ndarray, ...]:
+    """The exact box rounded outward (``lo_b``, ``hi_b``) and inward (``lo_v``, ``hi_v``) to float64;
+    cached, since the disjuncts of a robustness property share their box (arrays are never modified)."""
+    lo_q = [Fraction(q) for q in lo]
+    hi_q = [Fraction(q) for q in hi]
+    out = (np.array([float_down(q) for q in lo_q]), np.array([float_up(q) for q in hi_q]),
+           np.array([float_up(q) for q in lo_q]), np.array([float_down(q) for q in hi_q]))
+    for arr in out:
+        arr.setflags(write=False)  # shared by every caller: an in-place change would be an error
+    return out
+
+
 def _walk(net: Net, d_i: int, dis: DisjunctProof) -> tuple[list[Any], np.ndarray, np.ndarray]:
     """Leaves ``(node index, lo, hi, constraints, lambdas, alpha)``; the root box rounded outward."""
     n0 = net.dims[0]
     if len(dis.lo) != n0 or len(dis.hi) != n0:
         raise _Reject(f"disjunct {d_i}: the box has {len(dis.lo)}/{len(dis.hi)} bounds for {n0} inputs")
     try:
-        lo_b = np.array([float_down(Fraction(q)) for q in dis.lo])
-        hi_b = np.array([float_up(Fraction(q)) for q in dis.hi])
-        lo_v = np.array([float_up(Fraction(q)) for q in dis.lo])
-        hi_v = np.array([float_down(Fraction(q)) for q in dis.hi])
+        lo_b, hi_b, lo_v, hi_v = _root_box(tuple(dis.lo), tuple(dis.hi))
     except OverflowError as e:
         raise _Reject(f"disjunct {d_i}: a box bound does not fit in float64") from e
     if not (np.all(np.isfinite(lo_b)) and np.all(np.isfinite(hi_b))):
