@@ -20,8 +20,8 @@ Deciding, with the verdicts of :func:`sosrelax.nn.verify`:
 
 * properties with linear output atoms go to the batched search (:mod:`sosrelax.nn.search`) over the
   box of ``e``; its ``unsat`` comes with the proof tree that the checker accepted;
-* an ellipsoid adds ``1 - Σ e_i² >= 0``.  The search decides the outer box ``[-1, 1]^m``: its
-  ``unsat`` covers the ball.  Otherwise a projected attack inside the ball, then the exact rungs
+* an ellipsoid adds ``1 - Σ e_i² >= 0``.  The search decides its interval hull (``c_i ± ‖G_i‖₂``,
+  rounded outward, :func:`interval_hull`): its ``unsat`` covers the ellipsoid.  Otherwise a projected attack inside the ball, then the exact rungs
   (``method="rungs"``), which take the quadratic as a polynomial atom of the disjunct and prove the
   output atoms violated with it as a constraint (Shor's SDP / Lasserre, certificates checked);
 * polynomial and hidden-node atoms (VNN-LIB 2.0; variables ``("Z"|"R", l, j)`` with ``l >= k``) go
@@ -56,6 +56,7 @@ __all__ = [
     "attack_latent",
     "ball_atom",
     "confirm_latent",
+    "interval_hull",
     "latent_network",
     "latent_property",
     "verify_latent",
@@ -75,6 +76,17 @@ def latent_network(net: Network, env: Envelope) -> Network:
                                 f"{net!r}); fit it again on this one")
     return Network((env.generators, *net.weights[k + 1:]), (env.center, *net.biases[k + 1:]),
                    name=f"{net.name or 'network'} from layer {k} ({env.kind} envelope)")
+
+
+def interval_hull(env: Envelope) -> Envelope:
+    """The smallest box containing ``{c + G e : ‖e‖₂ <= 1}`` (``c_i ± ‖G_i‖₂``), rounded outward, as an
+    interval envelope of the same layer and stage (a sound outer set of an ellipsoid for the search)."""
+    r = np.sqrt(np.sum(env.generators**2, axis=1)) * (1 + 1e-9) + 1e-12 * np.abs(env.center) + 1e-300
+    lo = np.nextafter(env.center - r, -np.inf)
+    hi = np.nextafter(env.center + r, np.inf)
+    n = env.n_neurons
+    return Envelope("interval", env.layer, env.stage, np.zeros(n), np.eye(n), lo, hi, False, env.margin,
+                    env.network_sha256, env.coverage)
 
 
 def ball_atom(m: int) -> PolyAtom:
@@ -319,14 +331,22 @@ def verify_latent(net: Network, prop: Property, env: Envelope, *, timeout: float
             return out(Result.SAT, "latent witness inside the ellipsoid, re-checked exactly", w)
     res = None
     if linear and method in ("auto", "search"):
+        if env.ball:  # the search decides the ellipsoid's interval hull, which contains it
+            hull = interval_hull(env)
+            sub = latent_network(net, hull)
+            box = latent_property(net, prop, hull)
         res = verify(sub, box, timeout=max(0.1, (t_end - time.perf_counter()) * (0.5 if env.ball else 1.0)),
                      rng=gen, method="search", semantics="real")
         stats.update(res.stats)
         if res.status is Result.UNSAT:
-            where = "the ellipsoid's outer box" if env.ball else "the envelope"
+            where = "the ellipsoid's interval hull" if env.ball else "the envelope"
             return out(Result.UNSAT, f"proof tree over {where} accepted by the checker", None, res)
+        sub = latent_network(net, env)
         if res.status is Result.SAT and res.counterexample is not None:
-            w = confirm_latent(net, prop, env, res.counterexample[0])
+            e = res.counterexample[0]
+            if env.ball:  # a state of the hull: its coordinates in the ellipsoid, checked exactly below
+                e = np.linalg.lstsq(env.generators, np.asarray(e) - env.center, rcond=None)[0]
+            w = confirm_latent(net, prop, env, e)
             if w is not None:
                 return out(Result.SAT, "latent witness re-checked exactly", w)
         if not env.ball or method == "search":

@@ -161,7 +161,7 @@ class Envelope:
         g = self.generators
         if g.shape[0] != g.shape[1]:
             return None
-        if self.kind == "interval":
+        if np.array_equal(g, np.eye(g.shape[0])):
             return np.asarray(H, dtype=np.float64) - self.center
         return np.linalg.solve(g, (np.asarray(H, dtype=np.float64) - self.center).T).T
 
