@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 
 from sosrelax.nn.ir import Network, from_weights
+from sosrelax.nn.latent.envelope import envelope
 from sosrelax.nn.verify import verify  # the function, bound after its submodule was imported
 from sosrelax.nn.vnnlib import Atom, Disjunct, Property, read_vnnlib
 
 __all__ = [
     "Network",
+    "envelope",
     "from_torch",
     "from_weights",
     "load_onnx",

@@ -53,6 +53,9 @@ def add_commands(sub: Any) -> None:
                    "they are split (real semantics; their certificates go into the proof tree)")
     v.add_argument("--verbose", action="store_true",
                    help="progress on stderr: open domains, lowest bound, time (also shown on terminals)")
+    v.add_argument("--latent", metavar="LAYER=ENVELOPE.json",
+                   help="a latent claim: decide the property's output atoms for every hidden state of the "
+                   "envelope file (sosrelax.nn.latent) of hidden layer LAYER (0-based), not over the input box")
     s = sub.add_parser("supports", help="report the VNN-LIB capabilities this solver really has")
     g = s.add_mutually_exclusive_group(required=True)
     for flag in _CAPABILITIES:
@@ -120,6 +123,10 @@ def run_verify(args: argparse.Namespace) -> int:
     bad = [r for r in leaf_rungs if r not in ("lp", "sdp", "sos")]
     if bad:
         raise ParseError(f"--leaf-rungs: unknown rung {bad[0]!r}; choose from lp, sdp, sos")
+    if getattr(args, "latent", None):
+        from sosrelax.nn.latent.cli import run_latent
+
+        return run_latent(args, model)
     net, prop = vnnlib_claims(model, args.spec)
     res = verify(net, prop, onnx_path=model, timeout=args.timeout, rng=args.seed, method=args.method,
                  semantics=args.semantics, progress=_progress(args.verbose), leaf_rungs=leaf_rungs)
