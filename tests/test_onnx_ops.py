@@ -324,22 +324,12 @@ def _top(p: Path, kind: str, n: int) -> tuple[int, float, np.ndarray]:
         j = int(np.argmax(tops - y0))  # the output that depends most on the input
         return j, float(tops[j]), np.sign(w[:, j])
     assert n <= 10, "vertex enumeration is for small inputs"
-    best: tuple[int, float, np.ndarray] | None = None
     ys = [(np.array(v), onnx_forward(p, np.array(v, dtype=np.float64), (n,)))
           for v in itertools.product([-1.0, 1.0], repeat=n)]
-    for j in range(ys[0][1].size):
-        k = int(np.argmax([y[j] for _, y in ys]))
-        spread = max(y[j] for _, y in ys) - min(y[j] for _, y in ys)
-        if best is None or spread > best[1] - 1e9:  # keep the most input-dependent output
-            cand = (j, float(ys[k][1][j]), ys[k][0])
-            if best is None or spread > _spread_of(best[0], ys):
-                best = cand
-    assert best is not None
-    return best
-
-
-def _spread_of(j: int, ys: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    return float(max(y[j] for _, y in ys) - min(y[j] for _, y in ys))
+    values = np.array([y for _, y in ys])  # (vertices, outputs)
+    j = int(np.argmax(values.max(axis=0) - values.min(axis=0)))  # the most input-dependent output
+    k = int(np.argmax(values[:, j]))
+    return j, float(values[k, j]), ys[k][0]
 
 
 def _prop(n: int, m: int, j: int, t: float) -> Property:
