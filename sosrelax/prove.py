@@ -23,6 +23,7 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+import scipy.optimize
 
 from sosrelax.budget import Deadline
 from sosrelax.certificate.check import CheckReport
@@ -265,8 +266,11 @@ def prove(
     if infeasible:
         return best
     gamma_solver = -float(sol.z[0])  # the solver's lower bound on sign*F
+    # the relaxation's value is at most the objective's at any feasible point: where the solver overshoots
+    # (chains with singular optimal Gram matrices), that caps the value the proofs are measured against
+    ceiling = min(gamma_solver, _attained(ctx, sol))
     if best[1].valid:
-        gap = relative_gap(ctx.factor * ctx.to_relaxed(best[1].bound), ctx.factor * gamma_solver)  # user units
+        gap = relative_gap(ctx.factor * ctx.to_relaxed(best[1].bound), ctx.factor * ceiling)  # user units
         # close to the solver's value, or the solver was unsure of it anyway: keep the proof
         if gap <= 1e-6 or (sol.status is not SolverStatus.OPTIMAL and gap <= 1e-5):
             return best
@@ -282,17 +286,17 @@ def prove(
     dl = deadline.within(default_budget(sol.solve_time, t_finish) if budget is None else budget)
     run = _Strategy(ctx, dl, _Costs(sol.solve_time, t_finish, ctx.iteration_s), metadata, deadline.limited)
     centred_solver = "clarabel" if ctx.solver in ("scs", "clarabel") else ctx.solver
-    best, estimate, final = _on_faces(run, best, gamma_solver, sol)
+    best, estimate, final = _on_faces(run, best, gamma_solver, sol, ceiling)
     if final:
         ctx.notes["estimate"] = estimate
         return best
-    best, estimate = _backoff(run, best, gamma_solver, centred_solver)
+    best, estimate = _backoff(run, best, gamma_solver, centred_solver, ceiling)
     far = (
         not best[1].valid
-        or relative_gap(ctx.factor * ctx.to_relaxed(best[1].bound), ctx.factor * gamma_solver) > 1e-5
+        or relative_gap(ctx.factor * ctx.to_relaxed(best[1].bound), ctx.factor * ceiling) > 1e-5
     )
     if far and centred_solver == "clarabel" and run.may_start("SCS centred re-solves", run.costs.attempt("scs")):
-        best, estimate2 = _backoff(run, best, gamma_solver, "scs")
+        best, estimate2 = _backoff(run, best, gamma_solver, "scs", ceiling)
         if estimate2 < gamma_solver:
             estimate = estimate2  # SCS's estimate is the more accurate where it has one
     ctx.notes["estimate"] = estimate
@@ -315,8 +319,11 @@ def _value_estimate(sol: ConicSolution, zero: int, gamma: float, t: float) -> fl
     return None
 
 
-def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str) -> tuple[Proof, float]:
-    """Centred certificates for bounds backed off below the running estimate of the value, until one checks."""
+def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str, ceiling: float | None = None
+             ) -> tuple[Proof, float]:
+    """Centred certificates for bounds backed off below the running estimate of the value, until one checks;
+    then bisection between the proof and ``ceiling`` (the first solve's value, or less where the objective is
+    known to attain less)."""
     from sosrelax.certificate.extract import certificate_from_centered_dual
 
     ctx = run.ctx
@@ -367,7 +374,7 @@ def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str) -> t
     # the biased estimate may undercut), while the budget lasts.  Here a centred solution whose margin came out
     # negative is certified from the solver's interior Gram matrices, for the bound it can reach (see
     # _interior), if that beats the proof.
-    lo, hi = ctx.to_relaxed(best[1].bound), gamma_solver
+    lo, hi = ctx.to_relaxed(best[1].bound), gamma_solver if ceiling is None else min(gamma_solver, ceiling)
     for _ in range(4):
         if (hi - lo) * ctx.factor <= 1e-6 * scale:
             break
@@ -410,7 +417,7 @@ def _faces(ctx: ProofContext) -> list[Any]:
     return faces or faces_along_directions(relax)
 
 
-def _on_faces(run: _Strategy, best: Proof, gamma_solver: float, sol: ConicSolution
+def _on_faces(run: _Strategy, best: Proof, gamma_solver: float, sol: ConicSolution, ceiling: float
               ) -> tuple[Proof, float, bool]:
     """Certificates on faces where every (or every optimal) certificate lies, so that no Gram matrix can be
     definite and the backoff with a margin cannot succeed: the face at a rational minimiser (with the zeros at
@@ -432,6 +439,7 @@ def _on_faces(run: _Strategy, best: Proof, gamma_solver: float, sol: ConicSoluti
             faces, value = _minimiser_faces(ctx, sol)
             if value is not None:  # attained at a point: the relaxation's value is at most that
                 estimate = min(estimate, value)
+                ceiling = min(ceiling, value)
         else:
             faces = _solution_faces(ctx, sol, source)
         steps = _FACE_STEPS if source == "infinity" else _SOLUTION_FACE_STEPS
@@ -443,7 +451,7 @@ def _on_faces(run: _Strategy, best: Proof, gamma_solver: float, sol: ConicSoluti
             best, guess, flat = _face_backoff(run, best, gamma_solver, faces, steps, value)
             estimate = min(estimate, guess)
             if best[1].valid and relative_gap(ctx.factor * ctx.to_relaxed(best[1].bound),
-                                              ctx.factor * min(estimate, gamma_solver)) <= 1e-6:
+                                              ctx.factor * ceiling) <= 1e-6:
                 return best, estimate, True
             if flat is None:
                 break
@@ -452,6 +460,35 @@ def _on_faces(run: _Strategy, best: Proof, gamma_solver: float, sol: ConicSoluti
             faces = sorted(({f.block: f for f in faces} | finer).values(), key=lambda f: f.block)
     # with faces at infinity every certificate lies on them: the backoff without them cannot do better
     return best, estimate, bool(infinity and infinity in tried and best[1].valid)
+
+
+def _attained(ctx: ProofContext, sol: ConicSolution) -> float:
+    """The relaxed objective ``sign·F`` at a point found by a short local descent from the mean of the solver's
+    moments, when the problem has no constraints (every point is feasible, so the relaxation's value is at most
+    this), else ``inf``."""
+    relax = ctx.relax
+    scaled = relax.problem
+    if scaled is None or sol.x is None or scaled.inequalities or scaled.equalities or relax.products:
+        return float("inf")
+    exps = relax.moment_exps
+    first = np.flatnonzero(exps.sum(axis=1) == 1)
+    y0 = float(sol.x[relax.zero_moment_index()])
+    n = len(relax.variables)
+    if first.size != n or not y0 > 0:
+        return float("inf")
+    mean = np.zeros(n)
+    mean[np.argmax(exps[first], axis=1)] = sol.x[first] / y0
+    f = scaled.minimization_objective
+    names = relax.variables
+    try:  # a short local descent from the mean (several minimisers average to a non-minimiser)
+        out = scipy.optimize.minimize(
+            lambda p: float(f.evaluate(p[None, :], names)[0]), mean, method="L-BFGS-B",
+            jac=lambda p: np.asarray(f.gradient(p[None, :], names), float).reshape(-1), options={"maxiter": 100})
+        point = out.x if np.all(np.isfinite(out.x)) else mean
+    except (ValueError, FloatingPointError):
+        point = mean
+    value = float(f.evaluate(point[None, :], names)[0])
+    return value if np.isfinite(value) else float("inf")
 
 
 def _constrained(relax: MomentRelaxation) -> bool:
@@ -472,8 +509,6 @@ def _minimiser_faces(ctx: ProofContext, sol: ConicSolution) -> tuple[list[Any], 
     the bound ``f(x*)`` has ``Q·z(x*) = 0`` (and the zeros at infinity's conditions,
     :func:`~sosrelax.relax.facial.faces_along_directions`): the smallest face, on which that bound, where no
     backed-off bound may be representable, can be certified exactly.  If not, the certificate fails."""
-    import scipy.optimize
-
     from sosrelax.relax.facial import faces_along_directions, rational_critical_point
 
     relax = ctx.relax
