@@ -19,7 +19,13 @@ Modes (:data:`~sosrelax.train.losses.MODES`):
     ``LoopOptions.every`` epochs the engine's verifier runs on a sample of training points at the
     current radius: its counterexamples join the training data (natural loss), the points it
     certified get a smaller weight on the certified loss (``certified_weight``), the others keep the
-    full weight; plus the ReLU-stability term (Xiao et al. 2019) with weight ``stability``.
+    full weight; plus the ReLU-stability term (Xiao et al. 2019) with weight ``stability`` and the
+    adversary's loss (cross-entropy at PGD examples of the current radius) with weight
+    ``adversarial``.
+``latent``
+    latent adversarial training (:mod:`sosrelax.train.latent`): the worst state, by PGD or by the IBP
+    bound of the tail, of a box around each point's hidden state inside the interval envelope of the
+    training data's states, ``eps`` being the box's half-width as a fraction of the envelope's;
 
 Adam with the learning rate divided by 10 at 75 % of the epochs.  Determinism: the model's
 initialisation is the caller's (:func:`~sosrelax.train.models.mlp` takes a seed); batches, random
@@ -98,6 +104,9 @@ class LoopOptions:
         others).
     stability : float
         Weight of the ReLU-stability term.
+    adversarial : float
+        Weight of the adversary's loss: cross-entropy at PGD examples (``pgd_steps`` steps) at the
+        current radius, scaled like the certified loss by ``1 - κ``.
     """
 
     every: int = 5
@@ -105,6 +114,7 @@ class LoopOptions:
     timeout: float = 2.0
     certified_weight: float = 0.5
     stability: float = 0.1
+    adversarial: float = 0.5
 
 
 @dataclass
@@ -182,14 +192,15 @@ def train(data: Dataset | tuple[Any, Any], mode: str = "standard", *, eps: float
           model: Any = None, eps_train: float | None = None, schedule: Schedule | None = None,
           loop: LoopOptions | None = None, pgd_steps: int = 10, seed: int = 0,
           checkpoint: str | os.PathLike[str] | None = None, resume: bool = False,
-          progress: bool | None = None, callback: Callable[[Trained], None] | None = None) -> Trained:
+          progress: bool | None = None, callback: Callable[[Trained], None] | None = None,
+          latent: Any = None) -> Trained:
     """Train ``model`` (default :func:`~sosrelax.train.models.mlp` for the data) in ``mode``.
 
     Parameters
     ----------
     data : Dataset or (x, y)
         Training data; inputs flattened, in the dataset's domain (``[0, 1]`` for ``(x, y)``).
-    mode : {"standard", "pgd", "ibp", "crown-ibp", "loop"}
+    mode : {"standard", "pgd", "ibp", "crown-ibp", "loop", "latent"}
         See the module.
     eps : float
         The L∞ radius the model should be robust at.
@@ -210,6 +221,9 @@ def train(data: Dataset | tuple[Any, Any], mode: str = "standard", *, eps: float
     callback : callable, optional
         Called with the :class:`Trained` record after every epoch (after its checkpoint is written);
         an exception it raises stops training there, and ``resume=True`` continues later.
+    latent : LatentOptions, optional
+        Settings of the ``latent`` mode (:mod:`sosrelax.train.latent`; ``eps`` is then the latent radius
+        as a fraction of each neuron's envelope width).
 
     Returns
     -------
@@ -224,7 +238,7 @@ def train(data: Dataset | tuple[Any, Any], mode: str = "standard", *, eps: float
     sch = schedule or Schedule()
     lopt = loop or LoopOptions()
     eps_tr = float(eps_train) if eps_train is not None else 1.1 * eps
-    kappa_end = sch.kappa_end if sch.kappa_end is not None else (0.5 if mode == "ibp" else 0.0)
+    kappa_end = sch.kappa_end if sch.kappa_end is not None else (0.5 if mode in ("ibp", "latent") else 0.0)
     net = model if model is not None else mlp(ds.x.shape[1], n_classes=ds.n_classes, seed=seed)
     if input_size(net) != ds.x.shape[1]:
         raise InvalidValueError(f"the model takes {input_size(net)} inputs but the data has {ds.x.shape[1]}")
@@ -258,7 +272,7 @@ def train(data: Dataset | tuple[Any, Any], mode: str = "standard", *, eps: float
         for s in range(steps):
             idx = perm[s * sch.batch_size:(s + 1) * sch.batch_size]
             loss = _step_loss(net, mode, X[idx], Y[idx], idx, _ramp(sch, epoch, s, steps), eps, eps_tr,
-                              kappa_end, pgd_steps, gen, ds, lopt, state)
+                              kappa_end, pgd_steps, gen, ds, lopt, state, latent)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -290,13 +304,17 @@ def train(data: Dataset | tuple[Any, Any], mode: str = "standard", *, eps: float
 
 def _step_loss(net: Any, mode: str, x: Any, y: Any, idx: Any, p: float, eps: float, eps_tr: float,
                kappa_end: float, pgd_steps: int, gen: Any, ds: Dataset, lopt: LoopOptions,
-               state: Any) -> Any:
+               state: Any, latent: Any = None) -> Any:
     """The loss of one batch (``p``: progress of the ramp)."""
     import torch
 
     F = torch.nn.functional
     if mode == "standard":
         return F.cross_entropy(net(x), y)
+    if mode == "latent":
+        from sosrelax.train.latent import latent_loss
+
+        return latent_loss(net, x, y, p, eps_tr, kappa_end, torch.as_tensor(ds.x), latent, gen)
     if mode == "pgd":
         xa, _ = pgd(net, x, y, eps, steps=pgd_steps, lower=ds.lower, upper=ds.upper, generator=gen)
         return F.cross_entropy(net(xa), y)
@@ -314,6 +332,9 @@ def _step_loss(net: Any, mode: str, x: Any, y: Any, idx: Any, p: float, eps: flo
         loss = (kappa * natural + (1 - kappa) * robust).mean()
         if mode == "loop" and lopt.stability > 0:
             loss = loss + lopt.stability * stability_loss(terms.pre)
+        if mode == "loop" and lopt.adversarial > 0:
+            xa, _ = pgd(net, x, y, eps_tr * p, steps=pgd_steps, lower=ds.lower, upper=ds.upper, generator=gen)
+            loss = loss + (1 - kappa) * lopt.adversarial * F.cross_entropy(net(xa), y)
     if mode == "loop":
         loss = loss + state.counterexample_loss(net)
     return loss
