@@ -20,7 +20,7 @@ from sosrelax.train.models import affine_layers
 __all__ = ["MODES", "CertifiedTerms", "certified_terms", "pgd", "stability_loss", "worst_case_loss"]
 
 #: The training modes of :func:`sosrelax.train.train`.
-MODES = ("standard", "pgd", "ibp", "crown-ibp", "loop")
+MODES = ("standard", "pgd", "ibp", "crown-ibp", "loop", "latent")
 
 
 def pgd(model: Any, x: Any, y: Any, eps: float, *, steps: int = 10, step_size: float | None = None,

@@ -188,9 +188,21 @@ class Envelope:
         from scipy.optimize import linprog
 
         g = self.generators
-        bounds = list(zip(self.lo - tol, self.hi + tol, strict=True))
+        n, m = g.shape
         out = np.zeros(H.shape[0], dtype=bool)
+        if m > n and np.array_equal(g[:, m - n:], np.eye(n)):
+            # principal directions A plus the identity: try e = (A^T d, d - A A^T d) first (d = h - c),
+            # an exact decomposition of d; the LP decides only the points it leaves outside the box
+            A = g[:, : m - n]
+            D = H - self.center
+            a = D @ A
+            E = np.hstack([a, D - a @ A.T])
+            slack = tol * np.maximum(1.0, np.abs(self.hi - self.lo))
+            out = np.all((E >= self.lo - slack) & (E <= self.hi + slack), axis=1)
+        bounds = list(zip(self.lo - tol, self.hi + tol, strict=True))
         for i, h in enumerate(H):
+            if out[i]:
+                continue
             res = linprog(np.zeros(g.shape[1]), A_eq=g, b_eq=h - self.center, bounds=bounds, method="highs")
             out[i] = res.status == 0
         return out
