@@ -1,6 +1,8 @@
 """The VNN-LIB solver interface of the ``sosrelax`` command: ``verify`` and ``supports``.
 
-``sosrelax verify SPEC --network NAME=MODEL.onnx [--timeout T]`` prints one of ``sat``, ``unsat``,
+``sosrelax verify SPEC --network NAME=MODEL.onnx [--network NAME2=MODEL2.onnx …] [--timeout T]`` (one
+``--network`` per network a VNN-LIB 2.0 property declares; they are combined side by side,
+:func:`sosrelax.nn.lower.combine.combine_networks`) prints one of ``sat``, ``unsat``,
 ``unknown``, ``timed-out``; after ``sat`` the assignment follows in the standard's format (section
 5.3.1): per declared tensor (inputs, hidden tensors, outputs) one header line ``NAME TYPE [dims]``
 and its values, row-major, one per line.  ``--vnncomp-result PATH`` also writes a VNN-COMP result file (``sat`` with the witness
@@ -36,7 +38,8 @@ def add_commands(sub: Any) -> None:
     v = sub.add_parser("verify", help="decide a VNN-LIB property of an ONNX network (sat/unsat/unknown)")
     v.add_argument("spec", help="VNN-LIB property file")
     v.add_argument("--network", action="append", required=True, metavar="NAME=MODEL.onnx",
-                   help="the network the property names (VNN-LIB 1.0: any name)")
+                   help="a network the property names (VNN-LIB 1.0: any name); once per network a "
+                        "VNN-LIB 2.0 property declares")
     v.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
     v.add_argument("--vnncomp-result", metavar="PATH", help="also write a VNN-COMP result file")
     v.add_argument("--seed", type=int, default=0, help="seed of the counterexample search")
@@ -76,12 +79,12 @@ _CAPABILITIES: dict[str, list[str]] = {
     # theory identifiers of the standard: NH/H, SIO/MIO, SNET/MNET/MENET/MINET, SNC/MNC,
     # BND/OUTC/LIN/POLY; only what the loader and the readers really handle (H: hidden tensors that
     # name a ReLU's input or output, sosrelax.nn.spec_poly; POLY: polynomial atoms, decided there;
-    # MIO: several input and output tensors, concatenated in declaration order).  Several networks
-    # (MNET) are decided by the Python API (sosrelax.nn.lower.combine), not by `verify`, which takes
-    # one --network: not claimed here.
+    # MIO: several input and output tensors, concatenated in declaration order; MNET: several
+    # ReLU networks, one --network each, combined side by side by sosrelax.nn.lower.combine; MENET /
+    # MINET claims, equal-to / isomorphic-to declarations, are checked there too but not claimed).
     "--hidden-node-theories": ["NH", "H"],
     "--multiple-input-output-theories": ["SIO", "MIO"],
-    "--multiple-network-theories": ["SNET"],
+    "--multiple-network-theories": ["SNET", "MNET"],
     "--multiple-node-comparison-theories": [],
     "--arithmetic-complexity-theories": ["BND", "OUTC", "LIN", "POLY"],
     "--optimised-disjunctive-reasoning": ["false"],
@@ -95,7 +98,8 @@ def run_supports(args: argparse.Namespace) -> int:
 
     for flag, answer in _CAPABILITIES.items():
         if getattr(args, flag[2:].replace("-", "_")):
-            lines = list(SUPPORTED_OPERATORS) if flag == "--onnx-operators" else answer
+            # Sigmoid and Tanh: in models that are one chain of operators (the chain reader)
+            lines = sorted({*SUPPORTED_OPERATORS, "Sigmoid", "Tanh"}) if flag == "--onnx-operators" else answer
             sys.stdout.write("".join(f"{line}\n" for line in lines))
             return EXIT_ANSWERED
     return EXIT_INPUT  # pragma: no cover - argparse requires one flag
@@ -107,10 +111,14 @@ def run_verify(args: argparse.Namespace) -> int:
     from sosrelax.nn import vnnlib_claims
     from sosrelax.nn.verify import verify
 
-    if len(args.network) != 1 or "=" not in args.network[0]:
-        raise ParseError("--network takes NAME=MODEL.onnx, once (one network per property)")
+    bad_arg = [a for a in args.network if "=" not in a or not a.split("=", 1)[0] or not a.split("=", 1)[1]]
+    if bad_arg:
+        raise ParseError(f"--network {bad_arg[0]!r}: give NAME=MODEL.onnx (once per declared network)")
+    models = dict(a.split("=", 1) for a in args.network)
+    if len(models) != len(args.network):
+        raise ParseError("--network: a network name is given twice")
     model = args.network[0].split("=", 1)[1]
-    for path, what in ((args.spec, "property"), (model, "network")):
+    for path, what in ((args.spec, "property"), *((m, "network") for m in models.values())):
         if os.path.isdir(path):
             raise ParseError(f"{path}: is a folder; give the {what} file")
     if args.vnncomp_result and os.path.isdir(args.vnncomp_result):
@@ -125,10 +133,19 @@ def run_verify(args: argparse.Namespace) -> int:
         raise ParseError(f"--leaf-rungs: unknown rung {bad[0]!r}; choose from lp, sdp, sos")
     if getattr(args, "latent", None):
         from sosrelax.nn.latent.cli import run_latent
+        from sosrelax.nn.onnx_loader import load_onnx
+
+        if not load_onnx(model, check=False).all_relu:
+            raise ParseError(f"--latent: {model} has sigmoid or tanh layers; latent claims need a ReLU network")
 
         return run_latent(args, model)
-    net, prop = vnnlib_claims(model, args.spec)
-    res = verify(net, prop, onnx_path=model, timeout=args.timeout, rng=args.seed, method=args.method,
+    onnx_path: str | None = model
+    if len(models) > 1:
+        net, prop = _combined(args.spec, models)
+        onnx_path = None  # several models: witnesses are confirmed on the combined network alone
+    else:
+        net, prop = vnnlib_claims(model, args.spec)
+    res = verify(net, prop, onnx_path=onnx_path, timeout=args.timeout, rng=args.seed, method=args.method,
                  semantics=args.semantics, progress=_progress(args.verbose), leaf_rungs=leaf_rungs)
     if args.verbose or sys.stderr.isatty():
         sys.stderr.write("\r\033[K" if sys.stderr.isatty() else "")
@@ -164,6 +181,24 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.proof and status == "unsat":
         _write_proof(args.proof, res)
     return EXIT_ANSWERED
+
+
+def _combined(spec: str, models: dict[str, str]) -> tuple[Any, Any]:
+    """The combined network and the property of a VNN-LIB 2.0 property over several networks."""
+    from sosrelax.errors import ParseError
+    from sosrelax.nn.lower.combine import combine_networks
+    from sosrelax.nn.vnnlib import read_vnnlib
+
+    prop = read_vnnlib(spec)
+    if not prop.networks:
+        raise ParseError(f"{spec}: {len(models)} --network options but the property declares no networks "
+                         "(VNN-LIB 1.0 speaks about one network)")
+    declared = {d.name for d in prop.networks}
+    unknown = sorted(set(models) - declared)
+    if unknown:
+        raise ParseError(f"--network {unknown[0]}=…: the property declares no network {unknown[0]!r} "
+                         f"(it declares {sorted(declared)})")
+    return combine_networks(prop, models), prop
 
 
 def _write_proof(path: str, res: Any) -> None:

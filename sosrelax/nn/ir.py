@@ -1,13 +1,14 @@
-"""The network IR: a feed-forward ReLU network as alternating affine maps and ReLUs.
+"""The network IR: a feed-forward network as alternating affine maps and elementwise activations.
 
 A :class:`Network` computes
 
 .. math::
 
-    z_1 = W_1 x + b_1,\\quad y_k = \\max(z_k, 0),\\quad z_{k+1} = W_{k+1} y_k + b_{k+1},
+    z_1 = W_1 x + b_1,\\quad y_k = \\phi_k(z_k),\\quad z_{k+1} = W_{k+1} y_k + b_{k+1},
     \\quad f(x) = z_L,
 
-with a ReLU after every affine layer except the last.  Weights are float64 arrays whose values are
+with an activation after every affine layer except the last: ``relu`` (:math:`\\max(z, 0)`, the
+default), ``sigmoid`` (:math:`1/(1+e^{-z})`) or ``tanh``, one kind per hidden layer.  Weights are float64 arrays whose values are
 taken exactly (an ONNX float32 weight converts to float64 without rounding), so that
 :meth:`Network.forward_exact` evaluates the very network a certificate speaks about in rational
 arithmetic.  Loaders build a :class:`Network` from a list of :class:`Affine` and :class:`ReLU`
@@ -25,7 +26,22 @@ import numpy as np
 
 from sosrelax.errors import InvalidValueError
 
-__all__ = ["Affine", "Network", "ReLU", "from_operations", "from_weights"]
+__all__ = ["ACTIVATIONS", "Activation", "Affine", "Network", "ReLU", "activate", "from_operations", "from_weights"]
+
+#: The activations a hidden layer may have.
+ACTIVATIONS = ("relu", "sigmoid", "tanh")
+
+
+def activate(kind: str, z: np.ndarray) -> np.ndarray:
+    """The activation ``kind`` (one of :data:`ACTIVATIONS`) applied elementwise to ``z`` (float64)."""
+    if kind == "relu":
+        return np.maximum(z, 0.0)
+    if kind == "sigmoid":
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(-z))
+    if kind == "tanh":
+        return np.tanh(z)
+    raise InvalidValueError(f"unknown activation {kind!r}; choose from {ACTIVATIONS}")
 
 
 @dataclass(frozen=True)
@@ -44,9 +60,18 @@ class ReLU:
     name: str = ""
 
 
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise S-shaped activation, ``kind`` ``"sigmoid"`` or ``"tanh"`` (``ReLU`` is its own
+    operation)."""
+
+    kind: str
+    name: str = ""
+
+
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A ReLU network ``f = A_L ∘ relu ∘ A_{L-1} ∘ … ∘ relu ∘ A_1``.
+    """A network ``f = A_L ∘ φ_{L-1} ∘ A_{L-1} ∘ … ∘ φ_1 ∘ A_1`` (ReLU activations unless told otherwise).
 
     Attributes
     ----------
@@ -66,6 +91,9 @@ class Network:
         Set by the ONNX loader when the model's weights are float32 and each layer of the IR is one
         matrix product plus at most one bias addition of the model (no merged operators), so that a
         float32 execution of the model rounds exactly as the ``float32`` proof semantics assumes.
+    hidden_activations : tuple of str
+        The activation of each hidden layer, from :data:`ACTIVATIONS`; ``()`` (the default) means ReLU
+        everywhere.  Normalised to one entry per hidden layer.
     """
 
     weights: tuple[np.ndarray, ...]
@@ -74,6 +102,7 @@ class Network:
     name: str = ""
     tensor_names: tuple[tuple[str, str, int], ...] = ()
     float32_layers: bool = False
+    hidden_activations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         ws = tuple(np.array(w, dtype=np.float64, copy=True) for w in self.weights)
@@ -106,6 +135,18 @@ class Network:
                 f"{ws[0].shape[1]}"
             )
         object.__setattr__(self, "input_shape", shape)
+        acts = tuple(str(a) for a in self.hidden_activations) or ("relu",) * (len(ws) - 1)
+        if len(acts) != len(ws) - 1 or any(a not in ACTIVATIONS for a in acts):
+            raise InvalidValueError(
+                f"hidden_activations {acts} must name one of {ACTIVATIONS} for each of the {len(ws) - 1} "
+                "hidden layers"
+            )
+        object.__setattr__(self, "hidden_activations", acts)
+
+    @property
+    def all_relu(self) -> bool:
+        """Whether every hidden layer is a ReLU layer (the networks exact rational evaluation exists for)."""
+        return all(a == "relu" for a in self.hidden_activations)
 
     # sizes -------------------------------------------------------------------------------
     @property
@@ -120,12 +161,12 @@ class Network:
 
     @property
     def hidden_sizes(self) -> tuple[int, ...]:
-        """Number of ReLUs of each hidden layer."""
+        """Number of neurons (activations) of each hidden layer."""
         return tuple(int(w.shape[0]) for w in self.weights[:-1])
 
     @property
     def n_relus(self) -> int:
-        """Total number of ReLUs."""
+        """Total number of hidden neurons (ReLUs in a ReLU network)."""
         return int(sum(self.hidden_sizes))
 
     # evaluation ----------------------------------------------------------------------------
@@ -146,8 +187,8 @@ class Network:
         for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             z = a @ w.T + b
             out.append(z[0] if single else z)
-            a = np.maximum(z, 0.0)
-            del k
+            if k < len(self.hidden_activations):
+                a = activate(self.hidden_activations[k], z)
         return out
 
     def forward_exact(self, x: Sequence[Fraction | float | int]) -> list[Fraction]:
@@ -155,7 +196,14 @@ class Network:
         return self.activations_exact(x)[-1]
 
     def activations_exact(self, x: Sequence[Fraction | float | int]) -> list[list[Fraction]]:
-        """Exact ``[z_1, …, z_L]`` at the rational point ``x``."""
+        """Exact ``[z_1, …, z_L]`` at the rational point ``x`` (ReLU networks only: a sigmoid or tanh value
+        at a rational point is irrational, see :func:`sosrelax.nn.witness.confirm_counterexample`)."""
+        if not self.all_relu:
+            raise InvalidValueError(
+                f"{self!r}: the exact forward pass needs ReLU activations, this network has "
+                f"{sorted(set(self.hidden_activations) - {'relu'})}; evaluate it with rigorous intervals "
+                "(sosrelax.nn.witness.interval_forward)"
+            )
         a = [Fraction(v) for v in x]
         if len(a) != self.n_inputs:
             raise InvalidValueError(f"the network takes {self.n_inputs} inputs, got {len(a)}")
@@ -171,7 +219,9 @@ class Network:
 
     def __repr__(self) -> str:
         sizes = "-".join(str(s) for s in (self.n_inputs, *self.hidden_sizes, self.n_outputs))
-        return f"Network({sizes}, {self.n_relus} ReLUs{', ' + self.name if self.name else ''})"
+        kinds = sorted(set(self.hidden_activations) - {"relu"})
+        units = "ReLUs" if not kinds else "/".join(kinds) + " neurons"
+        return f"Network({sizes}, {self.n_relus} {units}{', ' + self.name if self.name else ''})"
 
 
 def _fraction_rows(w: np.ndarray) -> list[list[Fraction]]:
@@ -179,22 +229,26 @@ def _fraction_rows(w: np.ndarray) -> list[list[Fraction]]:
 
 
 def from_weights(
-    weights: Sequence[np.ndarray], biases: Sequence[np.ndarray] | None = None, *, name: str = ""
+    weights: Sequence[np.ndarray], biases: Sequence[np.ndarray] | None = None, *, name: str = "",
+    activations: Sequence[str] = (),
 ) -> Network:
-    """A network from numpy weight lists (ReLU between consecutive layers, none after the last)."""
+    """A network from numpy weight lists (an activation between consecutive layers, none after the last;
+    ``activations`` names each hidden layer's, ReLU by default)."""
     ws = [np.asarray(w, dtype=np.float64) for w in weights]
     bs = [np.zeros(w.shape[0]) for w in ws] if biases is None else [np.asarray(b) for b in biases]
-    return Network(tuple(ws), tuple(bs), name=name)
+    return Network(tuple(ws), tuple(bs), name=name, hidden_activations=tuple(activations))
 
 
 def from_operations(
-    ops: Sequence[Affine | ReLU], n_inputs: int, *, input_shape: Sequence[int] = (), name: str = ""
+    ops: Sequence[Affine | ReLU | Activation], n_inputs: int, *, input_shape: Sequence[int] = (),
+    name: str = "",
 ) -> Network:
-    """Normalise a chain of affine maps and ReLUs into a :class:`Network`.
+    """Normalise a chain of affine maps and activations into a :class:`Network`.
 
     Consecutive affine maps are multiplied out (``W2 (W1 x + b1) + b2``); a repeated ReLU is
-    idempotent; a chain that starts with a ReLU gets an identity layer in front, one that ends
-    with a ReLU gets an identity layer behind.
+    idempotent; a chain that starts with an activation gets an identity layer in front, one that ends
+    with an activation gets an identity layer behind, and two consecutive activations other than a
+    repeated ReLU get an identity layer between them.
 
     The product of two float64 matrices is not exact in general; products are computed in float64
     and the merged network is the one every later step (forward pass, encoding, certificate)
@@ -206,7 +260,8 @@ def from_operations(
     identity = True
     weights: list[np.ndarray] = []
     biases: list[np.ndarray] = []
-    last_relu = False
+    kinds: list[str] = []
+    last: str | None = None  # the activation just emitted, if the previous operation was one
     for op in ops:
         if isinstance(op, Affine):
             wk = np.asarray(op.weight, dtype=np.float64)
@@ -220,19 +275,24 @@ def from_operations(
                 w, b = wk @ w, wk @ b + np.asarray(op.bias, dtype=np.float64)
             identity = False
             pending = True
-            last_relu = False
-        elif isinstance(op, ReLU):
-            if last_relu:
+            last = None
+        elif isinstance(op, (ReLU, Activation)):
+            kind = "relu" if isinstance(op, ReLU) else op.kind
+            if kind not in ACTIVATIONS:
+                raise InvalidValueError(f"operation {op.name or '?'}: unknown activation {kind!r}")
+            if last == "relu" and kind == "relu":
                 continue
             weights.append(w)
             biases.append(b)
+            kinds.append(kind)
             w, b = np.eye(w.shape[0]), np.zeros(w.shape[0])
             identity = True
             pending = True
-            last_relu = True
+            last = kind
         else:
             raise InvalidValueError(f"unsupported operation {type(op).__name__}")
     if pending:
         weights.append(w)
         biases.append(b)
-    return Network(tuple(weights), tuple(biases), input_shape=tuple(input_shape), name=name)
+    return Network(tuple(weights), tuple(biases), input_shape=tuple(input_shape), name=name,
+                   hidden_activations=tuple(kinds))

@@ -1,10 +1,12 @@
 """Load ONNX models into the network IR, cross-checked by onnxruntime.
 
 Two readers, one result.  A model that is one chain of ``Gemm``, ``MatMul``, ``Add``, ``Sub``, ``Mul``
-and ``Div`` by constants, ``Relu``, ``Flatten``, ``Reshape``, ``Transpose``, ``Identity``, ``Dropout``,
+and ``Div`` by constants, ``Relu``, ``Sigmoid``, ``Tanh``, ``Flatten``, ``Reshape``, ``Transpose``, ``Identity``, ``Dropout``,
 ``Constant``, ``BatchNormalization``, 2-D ``Conv`` and ``AveragePool`` from its single float32/float64
 input to its single output is read by the *chain reader* below, which also records whether every
-layer is one float32 product (``Network.float32_layers``).  Any other model — a directed acyclic graph
+layer is one float32 product (``Network.float32_layers``; never for a model with ``Sigmoid`` or ``Tanh``,
+whose float32 execution the proofs do not cover).  ``Sigmoid`` and ``Tanh`` become hidden layers with
+that activation (``Network.hidden_activations``); the graph lowering does not take them.  Any other model — a directed acyclic graph
 of the operators of :data:`SUPPORTED_OPERATORS`, skip connections, several inputs and outputs,
 float16 — is lowered exactly by :mod:`sosrelax.nn.lower` into the same affine/ReLU chain.  Anything
 else raises :class:`~sosrelax.errors.ParseError` naming the node and the operator; so do an operator
@@ -34,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from sosrelax.errors import BackendNotAvailableError, InvalidValueError, ParseError
-from sosrelax.nn.ir import Affine, Network, ReLU, from_operations
+from sosrelax.nn.ir import Activation, Affine, Network, ReLU, from_operations
 from sosrelax.nn.lower.graph import FLOAT_TYPES, Lowered, lower_model
 from sosrelax.nn.lower.linear import gemm_fn, lift_rank, matmul_fn
 from sosrelax.nn.lower.ops import OPERATORS
@@ -55,8 +57,10 @@ _INT_TYPES = {6: "int32", 7: "int64"}
 #: Operators of the chain reader (one chain from the input, float32/float64).
 _CHAIN_OPERATORS = (
     "Add", "AveragePool", "BatchNormalization", "Constant", "Conv", "Div", "Dropout", "Flatten",
-    "Gemm", "Identity", "MatMul", "Mul", "Relu", "Reshape", "Sub", "Transpose",
+    "Gemm", "Identity", "MatMul", "Mul", "Relu", "Reshape", "Sigmoid", "Sub", "Tanh", "Transpose",
 )
+#: S-shaped activations the chain reader takes (ONNX operator -> ``Network.hidden_activations`` kind).
+_S_ACTIVATIONS = {"Sigmoid": "sigmoid", "Tanh": "tanh"}
 #: Every operator the loader lowers exactly (:mod:`sosrelax.nn.lower.ops`).
 SUPPORTED_OPERATORS = tuple(sorted(OPERATORS))
 
@@ -159,7 +163,8 @@ def _checked_node(node: Any, idx: int, p: Path) -> tuple[str, str, dict[str, Any
                          "default ONNX domain)")
     if op not in _CHAIN_OPERATORS:
         raise ParseError(
-            f"{where}: unsupported operator {op!r}; supported: {', '.join(SUPPORTED_OPERATORS)}"
+            f"{where}: unsupported operator {op!r}; supported: {', '.join(SUPPORTED_OPERATORS)} "
+            "(and Sigmoid, Tanh in a chain of operators)"
         )
     if not node.output or not node.output[0]:
         raise ParseError(f"{where}: the node has no output")
@@ -232,7 +237,7 @@ def _load_chain(model: Any, numpy_helper: Any, p: Path) -> Network:
     """The network of a model that is one chain of the operators of the chain reader (exact single
     products for float32 layers); a :class:`ParseError` for anything else."""
     g, consts, inp, in_shape, n_in = _read_graph(model, numpy_helper, p)
-    ops: list[Affine | ReLU] = []
+    ops: list[Affine | ReLU | Activation] = []
     seg = _Segment([], in_shape, in_shape)
     current = inp.name
     # ONNX tensor (and node) names of layer quantities: name -> ("pre" | "post", hidden layer)
@@ -270,9 +275,15 @@ def _load_chain(model: Any, numpy_helper: Any, p: Path) -> Network:
         if ins.count(current) > 1:
             raise ParseError(f"{where}: the data tensor {current!r} is used twice by one node (a "
                              "product or sum of the data with itself is not supported)")
-        if op == "Relu":
+        if op in _S_ACTIVATIONS:
             flush()
-            k = sum(isinstance(o, ReLU) for o in ops)
+            k = sum(isinstance(o, (ReLU, Activation)) for o in ops)
+            aliases.setdefault(current, ("pre", k))
+            aliases.setdefault(node.output[0], ("post", k))
+            ops.append(Activation(_S_ACTIVATIONS[op], node.name))
+        elif op == "Relu":
+            flush()
+            k = sum(isinstance(o, (ReLU, Activation)) for o in ops)
             if ops and isinstance(ops[-1], ReLU):  # relu(relu(z)) = relu(z): no new layer
                 aliases.setdefault(current, ("post", k - 1))
                 aliases.setdefault(node.output[0], ("post", k - 1))
@@ -298,7 +309,7 @@ def _load_chain(model: Any, numpy_helper: Any, p: Path) -> Network:
     for node in g.node:  # a node's name stands for its (first) output
         if node.name and node.output and node.output[0] in aliases:
             aliases.setdefault(node.name, aliases[node.output[0]])
-    f32 = all(int(t.data_type) == 1 for t in g.initializer) and single_products[0]
+    f32 = all(int(t.data_type) == 1 for t in g.initializer) and single_products[0] and net.all_relu
     return replace(net, tensor_names=tuple((name, st, k) for name, (st, k) in sorted(aliases.items())),
                    float32_layers=f32 and _float32_exact(net))
 

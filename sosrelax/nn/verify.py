@@ -316,6 +316,11 @@ def verify(
     if method not in ("auto", "search", "rungs"):
         raise ValueError(f"method must be 'auto', 'search' or 'rungs', got {method!r}")
     linear = not any(d.poly for d in prop.disjuncts)
+    if not net.all_relu and (not linear or method == "rungs"):
+        from sosrelax.errors import InvalidValueError
+
+        raise InvalidValueError(f"{net!r}: the exact rungs encode ReLU networks only; a network with sigmoid or "
+                                "tanh layers is decided by the search (method='search', linear atoms)")
     if method == "search" or (method == "auto" and linear):
         if not linear:
             from sosrelax.errors import InvalidValueError

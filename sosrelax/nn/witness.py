@@ -3,6 +3,11 @@
 A candidate input ``x`` of a disjunct is re-executed through the IR in exact rational arithmetic (the
 disjunct, box included, must hold there) and, when the model file is known, through onnxruntime (every
 atom must hold within :data:`~sosrelax.nn.rungs.ONNX_TOLERANCE`, as VNN-COMP checks witnesses).
+
+A network with sigmoid or tanh layers has no exact rational forward pass (their values at rational
+points are irrational): the outputs are enclosed in intervals by ball arithmetic (python-flint ``arb``,
+:func:`interval_forward`), and the candidate counts only when every atom holds for every point of the
+enclosure (the box is still checked exactly).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,9 +23,44 @@ from sosrelax.nn.ir import Network
 from sosrelax.nn.rungs import ONNX_TOLERANCE
 from sosrelax.nn.vnnlib import Disjunct
 
-__all__ = ["Witnesses", "confirm_counterexample"]
+__all__ = ["Witnesses", "confirm_counterexample", "interval_forward"]
 
 Witness = tuple[tuple[float, ...], tuple[float, ...]]
+
+#: Working precision (bits) of the ball arithmetic of :func:`interval_forward`.
+INTERVAL_PRECISION = 128
+
+
+def interval_forward(net: Network, x: Sequence[Fraction | float]) -> list[Any]:
+    """Rigorous enclosures (``flint.arb`` balls) of the outputs ``f(x)`` at the rational point ``x``.
+
+    Every weight is taken as its exact float64 value; each operation of ball arithmetic returns a ball
+    containing the exact result, so the true output lies in each returned ball (whatever the activations).
+    """
+    import flint
+
+    old = flint.ctx.prec
+    flint.ctx.prec = INTERVAL_PRECISION
+    try:
+        a = [flint.arb(flint.fmpq(Fraction(v).numerator, Fraction(v).denominator)) for v in x]
+        acts = net.hidden_activations
+        for k, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+            z = [sum((flint.arb(float(c)) * v for c, v in zip(row, a, strict=True) if c), flint.arb(float(bi)))
+                 for row, bi in zip(w, b, strict=True)]
+            if k == len(acts):
+                return z
+            a = [_activate_ball(acts[k], v) for v in z]
+        raise AssertionError("unreachable")  # pragma: no cover
+    finally:
+        flint.ctx.prec = old
+
+
+def _activate_ball(kind: str, v: Any) -> Any:
+    if kind == "sigmoid":
+        return 1 / (1 + (-v).exp())
+    if kind == "tanh":
+        return v.tanh()
+    return v.max(0 * v)  # relu (a mixed network)
 
 
 def confirm_counterexample(
@@ -31,10 +72,18 @@ def confirm_counterexample(
 
         return confirm_poly(net, d, x, onnx_path)
     xq = [Fraction(float(v)) for v in x]
-    yq = net.forward_exact(xq)
-    if not d.holds(xq, yq):
-        return None
-    y = tuple(float(v) for v in yq)
+    if net.all_relu:
+        yq = net.forward_exact(xq)
+        if not d.holds(xq, yq):
+            return None
+        y = tuple(float(v) for v in yq)
+    else:
+        if not all(lo <= v <= hi for v, lo, hi in zip(xq, d.lo, d.hi, strict=True)):
+            return None
+        yb = interval_forward(net, xq)
+        if not all(_atom_holds_everywhere(a, xq, yb) for a in d.atoms):
+            return None
+        y = tuple(float(v.mid()) for v in yb)
     if onnx_path is not None:
         from sosrelax.nn.onnx_loader import onnx_forward
 
@@ -44,6 +93,24 @@ def confirm_counterexample(
             if val + float(a.const) < -ONNX_TOLERANCE:
                 return None
     return tuple(float(v) for v in x), y
+
+
+def _atom_holds_everywhere(a: Any, xq: list[Fraction], yb: list[Any]) -> bool:
+    """The linear atom ``a`` holds at ``xq`` for every output in the balls ``yb``."""
+    import flint
+
+    old = flint.ctx.prec
+    flint.ctx.prec = INTERVAL_PRECISION
+    try:
+        def q(v: Fraction) -> Any:
+            return flint.arb(flint.fmpq(v.numerator, v.denominator))
+
+        val = q(sum((c * xq[i] for i, c in a.x), Fraction(0)) + a.const)
+        for j, c in a.y:
+            val = val + q(c) * yb[j]
+        return bool(val > 0) if a.strict else bool(val >= 0)
+    finally:
+        flint.ctx.prec = old
 
 
 class Witnesses:

@@ -18,6 +18,7 @@ from sosrelax.certificate.proof_tree.forward import forward_affine, forward_conc
 from sosrelax.certificate.proof_tree.rounding import down as _down
 from sosrelax.certificate.proof_tree.rounding import rdot as _rdot
 from sosrelax.certificate.proof_tree.rounding import up as _up
+from sosrelax.certificate.proof_tree.smooth import s_lines
 
 __all__ = ["LeafBeta", "Layers", "Net", "Rows", "backsub_lower", "bound_batch", "domain_arrays", "float_down",
            "float_up", "objective_rows", "output_deviation", "rational_matrix", "seen_box"]
@@ -54,9 +55,13 @@ def float_up(q: Fraction) -> float:
 class Net:
     """The network's matrices with the derived arrays every batch shares (1-based layers)."""
 
-    def __init__(self, layers: tuple[tuple[np.ndarray, np.ndarray], ...], f32: bool) -> None:
+    def __init__(self, layers: tuple[tuple[np.ndarray, np.ndarray], ...], f32: bool,
+                 activations: tuple[str, ...] = ()) -> None:
         self.L = len(layers)
         self.f32 = f32
+        # kinds[m]: the activation of hidden layer m (1-based); smooth: some layer is sigmoid or tanh
+        self.kinds: list[str] = ["", *(activations or ("relu",) * (self.L - 1))]
+        self.smooth = any(k not in ("", "relu") for k in self.kinds)
         self.W: list[np.ndarray] = [np.zeros((0, 0))] + [np.ascontiguousarray(w) for w, _ in layers]
         self.b: list[np.ndarray] = [np.zeros(0)] + [b for _, b in layers]
         self.absW = [np.abs(w) for w in self.W]
@@ -174,6 +179,8 @@ class Layers:
         self.vmass = empty()                       # per-neuron weights of the error mass in back-substitution
         self.act, self.unst = empty(), empty()     # neuron states
         self.A, self.S, self.T = empty(), empty(), empty()  # adaptive lower slope, upper slope and intercept
+        self.TL = empty()                          # lower intercept (sigmoid, tanh layers; None for ReLU)
+        self.ylo, self.yhi = empty(), empty()      # bounds of y_m (sigmoid, tanh layers)
 
 
 def domain_arrays(net: Net, domains: list[Any]) -> tuple[np.ndarray, ...]:
@@ -227,7 +234,12 @@ def bound_batch(net: Net, method: str, domains: list[Any], objective: Rows,
         em = ly.e[m] if net.f32 else 0.0
         ly.vw[m] = 2.0 * vwm if m == 1 else vwm
         # interval arithmetic (for m = 1: the exact affine map concretised over the box)
-        rl, ru = (lo, hi) if m == 1 else (np.maximum(ly.l[m - 1], 0.0), np.maximum(ly.u[m - 1], 0.0))
+        if m == 1:
+            rl, ru = lo, hi
+        elif ly.ylo[m - 1] is not None:
+            rl, ru = ly.ylo[m - 1], ly.yhi[m - 1]
+        else:
+            rl, ru = np.maximum(ly.l[m - 1], 0.0), np.maximum(ly.u[m - 1], 0.0)
         lo_v = rl @ net.Wp[m].T + ru @ net.Wn[m].T + net.b[m]
         hi_v = ru @ net.Wp[m].T + rl @ net.Wn[m].T + net.b[m]
         mass = vwm + net.absb[m] + em
@@ -237,7 +249,7 @@ def bound_batch(net: Net, method: str, domains: list[Any], objective: Rows,
             # back-substitute the rows ±e_j of the neurons that interval arithmetic (and a z <= 0 split)
             # does not already prove inactive; for those the tighter bounds change nothing
             sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
-            need = (u > 0) & (l < 0) & ~neg[:, sl] & ~pos[:, sl]
+            need = (u > 0) & (l < 0) & ~neg[:, sl] & ~pos[:, sl] if net.kinds[m] == "relu" else np.isfinite(l)
             bi, jj = np.nonzero(need)
             nr = bi.size
             rows = np.zeros((2 * nr, net.dims[m]))
@@ -263,7 +275,9 @@ def bound_batch(net: Net, method: str, domains: list[Any], objective: Rows,
         zh = np.maximum(np.abs(l), np.abs(u))
         ly.yh[m] = np.maximum(u, 0.0)
         mag = mag + np.where(np.isfinite(zh), zh, 0.0).sum(axis=1)
-        if m < L:
+        if m < L and net.kinds[m] != "relu":
+            _smooth_layer(net, ly, m, l, u, zh, em)
+        elif m < L:
             inact = u <= 0
             act = (l >= 0) & ~inact
             unst = ~inact & ~act
@@ -293,6 +307,8 @@ def bound_batch(net: Net, method: str, domains: list[Any], objective: Rows,
     a_obj: list[Any] = [None if a is None else a[dom] for a in ly.A]
     if ob.has_alpha.any():
         for m in range(1, L):
+            if net.kinds[m] != "relu":  # the lines of sigmoid and tanh layers are the checker's own
+                continue
             sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
             own = np.where(ly.act[m][dom], 1.0, np.where(ly.unst[m][dom], ob.alpha[:, sl], 0.0))
             a_obj[m] = np.where(ob.has_alpha[:, None], own, a_obj[m])
@@ -312,6 +328,20 @@ def bound_batch(net: Net, method: str, domains: list[Any], objective: Rows,
     bound = np.maximum(low, ibp)
     bound = np.where(np.isfinite(bound) & ~bad[dom], bound, np.nan)
     return np.where(empty[dom], np.inf, bound), empty[dom], ly
+
+
+def _smooth_layer(net: Net, ly: Layers, m: int, l: np.ndarray, u: np.ndarray, zh: np.ndarray,
+                  em: Any) -> None:
+    """The rigorous lines ``A z + TL <= y <= S z + T`` of a sigmoid or tanh layer, the bounds of its
+    activations, and its back-substitution mass: every slope is a computed float, so the rounding of
+    ``fl(μ_j a_j)`` (at most ``u |μ_j a_j|``) times ``|z_j| <= zh_j`` is covered for every neuron."""
+    A, TL, S, TU, ylo, yhi = s_lines(net.kinds[m], l, u)
+    ly.A[m], ly.TL[m], ly.S[m], ly.T[m] = A, TL, S, TU
+    ly.ylo[m], ly.yhi[m] = ylo, yhi
+    ly.act[m] = np.zeros(l.shape, dtype=bool)
+    ly.unst[m] = np.ones(l.shape, dtype=bool)
+    ly.yh[m] = np.maximum(np.abs(ylo), np.abs(yhi))
+    ly.vmass[m] = ly.vw[m] + net.absb[m] + em + zh
 
 
 def backsub_lower(net: Net, ly: Layers, K: int, lam: np.ndarray, bi: np.ndarray, const: np.ndarray,
@@ -351,6 +381,10 @@ def backsub_lower(net: Net, ly: Layers, K: int, lam: np.ndarray, bi: np.ndarray,
                 mass = mass + _rdot(np.abs(lam), zh)
         absl = np.abs(lam)
         tt = _rdot(mun, ly.T[m][bi])
+        if ly.TL[m] is not None:  # sigmoid, tanh: the lower line's intercept too (tt: minus its mass)
+            tl = ly.TL[m][bi]
+            tt = tt + _rdot(np.maximum(mu, 0.0), tl)
+            mass = mass + _rdot(np.abs(mu), np.where(mu >= 0, np.abs(tl), np.abs(ly.T[m][bi]))) + tt
         const = const + tt + lam @ net.b[m]
         if ly.e[m] is not None:
             const = const - _rdot(absl, ly.e[m][bi])

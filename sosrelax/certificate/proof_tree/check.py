@@ -306,6 +306,13 @@ def _prepare(tree: ProofTree, network: Any) -> Net:
         if tree.semantics == "float32" and not (np.array_equal(w.astype(np.float32).astype(np.float64), w)
                                                  and np.array_equal(b.astype(np.float32).astype(np.float64), b)):
             raise _Reject(f"layer {k}: float32 semantics needs weights and biases that are float32 values")
+    acts = tree.hidden_activations
+    if any(a != "relu" for a in acts):
+        if tree.semantics == "float32":
+            raise _Reject(f"the float32 semantics covers ReLU networks only; this network has {set(acts)} layers")
+        if tree.intermediate != "crown":
+            raise _Reject(f"intermediate {tree.intermediate!r} covers ReLU networks only; sigmoid and tanh "
+                          "layers need 'crown'")
     if tree.input_shape and math.prod(tree.input_shape) != tree.layers[0][0].shape[1]:
         raise _Reject(f"input_shape {tree.input_shape} does not match {tree.layers[0][0].shape[1]} inputs")
     if network is not None:
@@ -320,7 +327,10 @@ def _prepare(tree: ProofTree, network: Any) -> Net:
             gb = np.asarray(gb, dtype=np.float64).reshape(-1)
             if gw.shape != w.shape or gb.shape != b.shape or gw.tobytes() != w.tobytes() or gb.tobytes() != b.tobytes():
                 raise _Reject(f"layer {k}: the proof's network is not bitwise equal to the given network")
-    return Net(tree.layers, tree.semantics == "float32")
+        given_acts = tuple(getattr(network, "hidden_activations", ())) or ("relu",) * (len(given) - 1)
+        if given_acts != acts:
+            raise _Reject(f"the proof's activations {list(acts)} are not the given network's {list(given_acts)}")
+    return Net(tree.layers, tree.semantics == "float32", tree.activations)
 
 
 # ------------------------------------------------------------------------------ the preorder walk
@@ -400,6 +410,9 @@ def _walk(net: Net, d_i: int, dis: DisjunctProof) -> tuple[list[Any], np.ndarray
             if not np.any(lam > 0):
                 raise _Reject(f"{where}: lambdas are all zero", (d_i, idx))
             if kind == "c":
+                if net.smooth:
+                    raise _Reject(f"{where}: a rung leaf needs a ReLU network (the exact encoding has no "
+                                  "sigmoid or tanh layers)", (d_i, idx))
                 if cons is not None:
                     raise _Reject(f"{where}: a rung leaf under a ReLU split is not supported", (d_i, idx))
                 alpha = _RungCert(alpha)

@@ -1,4 +1,8 @@
-"""The network proof-tree file: a ReLU network, a property and, per disjunct, a split tree.
+"""The network proof-tree file: a network, a property and, per disjunct, a split tree.
+
+The network's hidden layers are ReLU layers unless the file says otherwise: from version 2 on the
+optional field ``network.activations`` names each hidden layer's activation (``"relu"``, ``"sigmoid"``
+or ``"tanh"``); a version-1 file with that field is refused.
 
 A proof tree claims that no input ``x`` in a disjunct's box makes every linear atom of that
 disjunct true for the network output ``f(x)``.  Each disjunct carries a binary tree of
@@ -31,6 +35,7 @@ from sosrelax.certificate.format import Certificate
 from sosrelax.errors import CertificateFormatError
 
 __all__ = [
+    "ACTIVATIONS",
     "DEFAULT_TREE_LIMITS",
     "INTERMEDIATE_METHODS",
     "PROOF_TREE_FORMAT",
@@ -60,6 +65,8 @@ Node = tuple[str, int, float] | tuple[str, int, int] | tuple[str, tuple[float, .
 _RATIONAL = re.compile(r"-?[0-9]+(/[0-9]+)?\Z")
 _TOP_KEYS = {"format", "version", "semantics", "intermediate", "network", "disjuncts", "meta"}
 _NET_KEYS = {"input_shape", "layers", "sha256"}
+#: Hidden-layer activations a proof tree may name (``network.activations``, version 2).
+ACTIVATIONS = ("relu", "sigmoid", "tanh")
 _LAYER_KEYS = {"rows", "cols", "weight", "bias"}
 _DISJ_KEYS = {"lo", "hi", "atoms", "nodes"}
 _ATOM_KEYS = {"x", "y", "const", "strict"}
@@ -99,12 +106,16 @@ class DisjunctProof:
     nodes: tuple[Node, ...]
 
 
-def network_sha256(layers: Sequence[tuple[np.ndarray, np.ndarray]]) -> str:
-    """SHA-256 over the float64 little-endian row-major bytes of ``W_1, b_1, W_2, b_2, …``."""
+def network_sha256(layers: Sequence[tuple[np.ndarray, np.ndarray]], activations: Sequence[str] = ()) -> str:
+    """SHA-256 over the float64 little-endian row-major bytes of ``W_1, b_1, W_2, b_2, …``, followed,
+    when some hidden layer is not a ReLU layer, by the ASCII bytes ``activations:`` and the comma-separated
+    activation names (a ReLU network's hash does not depend on how its activations are spelled)."""
     h = hashlib.sha256()
     for w, b in layers:
         h.update(np.ascontiguousarray(w, dtype="<f8").tobytes())
         h.update(np.ascontiguousarray(b, dtype="<f8").tobytes())
+    if any(a != "relu" for a in activations):
+        h.update(("activations:" + ",".join(activations)).encode("ascii"))
     return h.hexdigest()
 
 
@@ -112,8 +123,9 @@ def network_sha256(layers: Sequence[tuple[np.ndarray, np.ndarray]]) -> str:
 class ProofTree:
     """A network, its input shape and one :class:`DisjunctProof` per disjunct of the property.
 
-    ``layers`` are the affine maps ``(W_k, b_k)`` (float64, taken as exact binary64 values), with a
-    ReLU after every layer but the last.  ``semantics`` is ``"real"`` (exact real arithmetic) or
+    ``layers`` are the affine maps ``(W_k, b_k)`` (float64, taken as exact binary64 values), with an
+    activation after every layer but the last: ReLU, or ``activations[k]`` (one of :data:`ACTIVATIONS` per
+    hidden layer; normalised to ``()`` when every one is ``"relu"``).  ``semantics`` is ``"real"`` (exact real arithmetic) or
     ``"float32"`` (every IEEE binary32 execution, any summation order); ``intermediate`` names the
     bound method for pre-activation bounds (``"crown"`` or ``"forward"``).
     """
@@ -124,6 +136,7 @@ class ProofTree:
     semantics: str = "real"
     intermediate: str = "crown"
     meta: Mapping[str, str] = field(default_factory=dict)
+    activations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         layers = tuple(
@@ -134,11 +147,23 @@ class ProofTree:
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
         object.__setattr__(self, "disjuncts", tuple(self.disjuncts))
         object.__setattr__(self, "meta", dict(self.meta))
+        acts = tuple(str(a) for a in self.activations)
+        if acts and (len(acts) != len(layers) - 1 or any(a not in ACTIVATIONS for a in acts)):
+            raise CertificateFormatError(
+                f"proof tree: activations {list(acts)} must name one of {ACTIVATIONS} for each of the "
+                f"{len(layers) - 1} hidden layers"
+            )
+        object.__setattr__(self, "activations", acts if any(a != "relu" for a in acts) else ())
+
+    @property
+    def hidden_activations(self) -> tuple[str, ...]:
+        """The activation of every hidden layer (``"relu"`` where the file names none)."""
+        return self.activations or ("relu",) * (len(self.layers) - 1)
 
     @property
     def network_sha256(self) -> str:
-        """The hash the file records for its weights (see :func:`network_sha256`)."""
-        return network_sha256(self.layers)
+        """The hash the file records for its network (see :func:`network_sha256`)."""
+        return network_sha256(self.layers, self.activations)
 
     # ---------------------------------------------------------------- writing
     def to_dict(self) -> dict[str, Any]:
@@ -152,12 +177,17 @@ class ProofTree:
                 "weight": base64.b64encode(np.ascontiguousarray(w, dtype="<f8").tobytes()).decode(),
                 "bias": base64.b64encode(np.ascontiguousarray(b, dtype="<f8").tobytes()).decode(),
             })
+        network: dict[str, Any] = {"input_shape": list(self.input_shape), "layers": layers,
+                                   "sha256": self.network_sha256}
+        if self.activations:
+            network["activations"] = list(self.activations)
+        v2 = bool(self.activations) or any(nd[0] in ("b", "c") for d in self.disjuncts for nd in d.nodes)
         return {
             "format": PROOF_TREE_FORMAT,
-            "version": 2 if any(nd[0] in ("b", "c") for d in self.disjuncts for nd in d.nodes) else 1,
+            "version": 2 if v2 else 1,
             "semantics": self.semantics,
             "intermediate": self.intermediate,
-            "network": {"input_shape": list(self.input_shape), "layers": layers, "sha256": self.network_sha256},
+            "network": network,
             "disjuncts": [_disjunct_to_dict(d) for d in self.disjuncts],
             "meta": {str(k): str(v) for k, v in self.meta.items()},
         }
@@ -224,7 +254,7 @@ class ProofTree:
         meta = d["meta"]
         if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
             raise CertificateFormatError("proof tree: meta must map strings to strings")
-        layers, input_shape = _network_from_dict(d["network"], limits)
+        layers, input_shape, acts = _network_from_dict(d["network"], limits, d["version"])
         n_in = layers[0][0].shape[1]
         n_out = layers[-1][0].shape[0]
         disj = d["disjuncts"]
@@ -236,7 +266,7 @@ class ProofTree:
                 f"proof tree: {total} nodes is over the limit of {limits.max_nodes}; raise TreeLimits.max_nodes"
             )
         disjuncts = tuple(_disjunct_from_dict(x, i, n_in, n_out, limits, d["version"]) for i, x in enumerate(disj))
-        return cls(layers, input_shape, disjuncts, d["semantics"], d["intermediate"], meta)
+        return cls(layers, input_shape, disjuncts, d["semantics"], d["intermediate"], meta, acts)
 
 
 # -------------------------------------------------------------------- helpers: writing
@@ -341,7 +371,15 @@ def _b64_floats(s: Any, count: int, where: str) -> np.ndarray:
     return arr
 
 
-def _network_from_dict(v: Any, limits: TreeLimits) -> tuple[tuple[tuple[np.ndarray, np.ndarray], ...], tuple[int, ...]]:
+def _network_from_dict(v: Any, limits: TreeLimits, version: int = PROOF_TREE_VERSION
+                       ) -> tuple[tuple[tuple[np.ndarray, np.ndarray], ...], tuple[int, ...], tuple[str, ...]]:
+    acts_raw: Any = None
+    if isinstance(v, dict) and "activations" in v:
+        if version < 2:
+            raise CertificateFormatError("proof tree: network.activations needs a version 2 file (a version 1 "
+                                         "file describes a ReLU network)")
+        v = dict(v)
+        acts_raw = v.pop("activations")
     net = _obj(v, _NET_KEYS, "proof tree: network")
     shape = net["input_shape"]
     if not isinstance(shape, list) or len(shape) > 16:
@@ -377,13 +415,21 @@ def _network_from_dict(v: Any, limits: TreeLimits) -> tuple[tuple[tuple[np.ndarr
         b = _b64_floats(ly["bias"], r, f"{where}.bias")
         layers.append((w, b))
     out = tuple(layers)
+    acts: tuple[str, ...] = ()
+    if acts_raw is not None:
+        if (not isinstance(acts_raw, list) or len(acts_raw) != len(out) - 1
+                or not all(isinstance(a, str) and a in ACTIVATIONS for a in acts_raw)):
+            raise CertificateFormatError(
+                f"proof tree: network.activations must be a list of {len(out) - 1} names from {ACTIVATIONS} "
+                "(one per hidden layer)")
+        acts = tuple(acts_raw)
     sha = net["sha256"]
-    if not isinstance(sha, str) or sha != network_sha256(out):
+    if not isinstance(sha, str) or sha != network_sha256(out, acts):
         raise CertificateFormatError(
-            "proof tree: network.sha256 does not match the weights and biases (the network was changed "
-            "or the hash is wrong)"
+            "proof tree: network.sha256 does not match the weights, biases and activations (the network was "
+            "changed or the hash is wrong)"
         )
-    return out, shp
+    return out, shp, acts
 
 
 def _disjunct_from_dict(v: Any, idx: int, n_in: int, n_out: int, limits: TreeLimits,

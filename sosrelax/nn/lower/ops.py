@@ -456,6 +456,12 @@ OPERATORS: dict[str, _Rule] = {
 
 def lower_node(b: Builder, call: Call) -> list[Value]:
     """The outputs of one node (constants folded; data lowered by the operator's rule)."""
+    if call.op in ("Sigmoid", "Tanh") and call.data():
+        raise ParseError(
+            f"{call.where}: {call.op} is taken only in a model that is one chain of affine operators and "
+            "activations from its single input to its single output (the chain reader of "
+            "sosrelax.nn.onnx_loader, which makes it a hidden layer with that activation); this graph "
+            "is lowered exactly to affine maps and ReLUs, where an S-shaped activation has no exact form")
     if call.op in NOT_PIECEWISE_LINEAR and call.data():
         raise ParseError(
             f"{call.where}: {call.op} is not a piecewise-linear operator; networks are lowered exactly to "

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from sosrelax.nn.search.bounds import Arrays
+from sosrelax.nn.search.bounds import Arrays, s_derivative, s_function
 
 __all__ = ["forward", "margins", "pgd"]
 
@@ -25,7 +25,7 @@ def forward(arr: Arrays, X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         if m == arr.n_layers - 1:
             return z, zs
         zs.append(z)
-        a = np.maximum(z, 0.0)
+        a = np.maximum(z, 0.0) if not arr.acts or arr.acts[m] == "relu" else s_function(arr.acts[m], z)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -51,7 +51,8 @@ def _ascent(arr: Arrays, X: np.ndarray, A: np.ndarray, Bm: np.ndarray, c: np.nda
     w /= w.sum(axis=1, keepdims=True)
     G = w @ Bm
     for m in range(arr.n_layers - 1, 0, -1):
-        G = (G @ arr.W[m]) * (zs[m - 1] > 0)
+        kind = arr.kind(m - 1)
+        G = (G @ arr.W[m]) * ((zs[m - 1] > 0) if kind == "relu" else s_derivative(kind, zs[m - 1]))
     G = G @ arr.W[0] + w @ A
     return vmin[:, 0], G
 

@@ -14,7 +14,11 @@ rounding-error bounds.  The algorithms are the ones that checker recomputes (see
   caller may optimise (any slope in ``[0, 1]`` gives a valid bound), and the input coefficients ``g`` of
   the resulting linear lower bound (they drive the branching and the attack).
 
-``float32`` semantics: each pre-activation gets an extra perturbation bounded by
+Sigmoid and tanh layers (``Network.hidden_activations``) get the linear relaxation of
+:func:`s_relaxation` (both lines with an intercept, chosen by the convexity region of ``[l, u]``) and
+interval bounds by monotonicity; their lines are fixed (no slope optimisation).
+
+``float32`` semantics (ReLU networks only): each pre-activation gets an extra perturbation bounded by
 :math:`\\gamma_{n+1}(|W|\\hat y + |b|)` (binary32 accumulation in any order), so the bounds cover every
 float32 execution of the network as well as the exact one.
 """
@@ -34,6 +38,7 @@ __all__ = [
     "optimise_slopes",
     "relaxation",
     "round_out32",
+    "s_relaxation",
 ]
 
 #: Unit roundoff of IEEE binary32.
@@ -42,19 +47,46 @@ FLOAT32_UNIT = 2.0**-24
 
 @dataclass(frozen=True)
 class Arrays:
-    """The network as arrays: ``z_{m} = W[m] y_{m-1} + b[m]`` (``y_{-1} = x``), ReLU between layers."""
+    """The network as arrays: ``z_{m} = W[m] y_{m-1} + b[m]`` (``y_{-1} = x``), an activation between
+    layers: ``acts[m]`` for hidden layer ``m`` (``()``: ReLU everywhere)."""
 
     W: tuple[np.ndarray, ...]
     b: tuple[np.ndarray, ...]
     absW: tuple[np.ndarray, ...]
     float32: bool = False
+    acts: tuple[str, ...] = ()
 
     @classmethod
     def from_network(cls, net: object, *, float32: bool = False) -> Arrays:
         """From a :class:`sosrelax.nn.ir.Network` (weights taken as float64)."""
         Ws = tuple(np.ascontiguousarray(w, dtype=np.float64) for w in net.weights)  # type: ignore[attr-defined]
         bs = tuple(np.ascontiguousarray(b, dtype=np.float64) for b in net.biases)  # type: ignore[attr-defined]
-        return cls(Ws, bs, tuple(np.abs(w) for w in Ws), float32)
+        kinds = tuple(getattr(net, "hidden_activations", ()))
+        acts = kinds if any(k != "relu" for k in kinds) else ()
+        if acts and float32:
+            from sosrelax.errors import InvalidValueError
+
+            raise InvalidValueError(f"the float32 semantics covers ReLU networks only; this one has {acts} "
+                                    "hidden layers (use semantics='real')")
+        return cls(Ws, bs, tuple(np.abs(w) for w in Ws), float32, acts)
+
+    def kind(self, m: int) -> str:
+        """The activation of hidden layer ``m``."""
+        return self.acts[m] if self.acts else "relu"
+
+    def lines(self, m: int, l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The relaxation of hidden layer ``m`` on ``[l, u]``: ``(a, s, t)`` of :func:`relaxation` for a
+        ReLU layer, ``(a, s, t, tl)`` of :func:`s_relaxation` for a sigmoid or tanh layer."""
+        if not self.acts or self.acts[m] == "relu":
+            return relaxation(l, u)
+        a, tl, s, t = s_relaxation(self.acts[m], l, u)
+        return a, s, t, tl
+
+    def post(self, m: int, l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of the activations of hidden layer ``m`` from those of its pre-activations (monotone)."""
+        if not self.acts or self.acts[m] == "relu":
+            return np.maximum(l, 0.0), np.maximum(u, 0.0)
+        return s_function(self.acts[m], l), s_function(self.acts[m], u)
 
     @property
     def n_layers(self) -> int:
@@ -93,6 +125,47 @@ def relaxation(l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return a, s, t
 
 
+def s_function(kind: str, z: np.ndarray) -> np.ndarray:
+    """``sigmoid(z)`` or ``tanh(z)`` (float64)."""
+    if kind == "sigmoid":
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(-z))
+    return np.tanh(z)
+
+
+def s_derivative(kind: str, z: np.ndarray) -> np.ndarray:
+    """The derivative of :func:`s_function`: ``σ(z) σ(-z)``, or ``1 - tanh² z = 4 σ(2z) σ(-2z)``."""
+    if kind == "sigmoid":
+        return s_function("sigmoid", z) * s_function("sigmoid", -z)
+    return 4.0 * s_function("sigmoid", 2 * z) * s_function("sigmoid", -2 * z)
+
+
+def s_relaxation(kind: str, l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(a, tl, s, tu)``: lines ``a z + tl <= φ(z) <= s z + tu`` on ``[l, u]`` for ``φ`` sigmoid or tanh.
+
+    ``φ`` is convex on ``z <= 0`` and concave on ``z >= 0`` and ``φ'`` decreases in ``|z|``.  On a convex
+    interval (``u <= 0``) the upper line is the secant and the lower line the tangent at the midpoint;
+    on a concave one (``l >= 0``) the reverse; on a mixed one both lines have the slope
+    ``min(φ'(l), φ'(u))``, which is at most ``φ'`` on ``[l, u]``, and pass through ``(l, φ(l))`` (lower)
+    and ``(u, φ(u))`` (upper) (DeepPoly, Singh et al. 2019).  Float64 values: the proof-tree checker
+    derives rigorous lines of its own.
+    """
+    fl, fu = s_function(kind, l), s_function(kind, u)
+    m = 0.5 * (l + u)
+    fm, dm = s_function(kind, m), s_derivative(kind, m)
+    width = u - l
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sec = np.where(width > 1e-12, (fu - fl) / np.where(width > 0, width, 1.0), dm)
+    tan_t = fm - dm * m
+    convex, concave = u <= 0, l >= 0
+    dmin = np.minimum(s_derivative(kind, l), s_derivative(kind, u))
+    a = np.where(convex, dm, np.where(concave, sec, dmin))
+    tl = np.where(convex, tan_t, fl - a * l)
+    s = np.where(concave, dm, np.where(convex, sec, dmin))
+    tu = np.where(concave, tan_t, fu - s * u)
+    return a, tl, s, tu
+
+
 def _interval(arr: Arrays, m: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     c = 0.5 * (lo + hi)
     r = 0.5 * (hi - lo)
@@ -114,19 +187,21 @@ def _matmul(lam: np.ndarray, w: np.ndarray) -> np.ndarray:
     return (lam.reshape(B * R, n) @ w).reshape(B, R, w.shape[1])
 
 
-def _backsub_rows(arr: Arrays, rel: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+def _backsub_rows(arr: Arrays, rel: list[tuple[np.ndarray, ...]],
                   errs: list[np.ndarray | None], m: int, mu: np.ndarray, const: np.ndarray,
                   box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Back-substitute ``mu · y_{m-1} + const`` down to the input, for a flat list of rows.
 
     Row ``r`` of ``mu`` (coefficients on the post-activations of hidden layer ``m - 1``) belongs to
-    sub-domain ``box[r]``; ``rel[k]`` is the ReLU relaxation ``(a, s, t)`` of layer ``k`` per
-    sub-domain.  Returns ``(g, const)``: a linear lower bound ``g·x + const`` of each row.
+    sub-domain ``box[r]``; ``rel[k]`` is the relaxation ``(a, s, t)`` (ReLU) or ``(a, s, t, tl)`` (sigmoid,
+    tanh) of layer ``k`` per sub-domain (:meth:`Arrays.lines`).  Returns ``(g, const)``: a linear lower bound ``g·x + const`` of each row.
     """
     for k in range(m - 1, -1, -1):
-        a, s, t = (x[box] for x in rel[k])
+        a, s, t, *tl = (x[box] for x in rel[k])
         lam = mu * np.where(mu >= 0, a, s)
         const = const + np.einsum("rn,rn->r", np.minimum(mu, 0.0), t) + lam @ arr.b[k]
+        if tl:  # the lower line's intercept (sigmoid, tanh)
+            const = const + np.einsum("rn,rn->r", np.maximum(mu, 0.0), tl[0])
         err = errs[k]
         if err is not None:
             const = const - np.einsum("rn,rn->r", np.abs(lam), err[box])
@@ -151,20 +226,20 @@ def intermediate_bounds(arr: Arrays, lo: np.ndarray, hi: np.ndarray,
     if arr.float32:
         xlo, xhi = round_out32(lo, hi)
     ymax = np.maximum(np.abs(xlo), np.abs(xhi))
-    rel: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    rel: list[tuple[np.ndarray, ...]] = []
     cen, rad = 0.5 * (xlo + xhi), 0.5 * (xhi - xlo)
     for m in range(arr.n_layers - 1):
         err = arr.rounding(m, ymax)
         if m == 0:
             l, u = _interval(arr, 0, xlo, xhi)
         else:
-            l, u = _interval(arr, m, np.maximum(lows[-1], 0), np.maximum(ups[-1], 0))
+            l, u = _interval(arr, m, *arr.post(m - 1, lows[-1], ups[-1]))
         if err is not None:
             l, u = l - err, u + err
         if m > 0:
             # CROWN rows for the neurons interval arithmetic leaves unstable (the others' bounds
             # change no relaxation)
-            need = (u > 0) & (l < 0)
+            need = (u > 0) & (l < 0) if arr.kind(m) == "relu" else np.isfinite(l)  # S-shaped: every neuron
             if phases is not None and phases[m] is not None:
                 need &= phases[m] == 0
             bi, jj = np.nonzero(need)
@@ -189,7 +264,7 @@ def intermediate_bounds(arr: Arrays, lo: np.ndarray, hi: np.ndarray,
         lows.append(l)
         ups.append(u)
         errs.append(err)
-        rel.append(relaxation(l, u))
+        rel.append(arr.lines(m, l, u))
         ymax = np.maximum(u, 0.0)
     bounds.empty = empty
     return bounds
@@ -215,7 +290,7 @@ def final_bounds(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray, C:
     if L == 0:
         g = np.broadcast_to((C @ arr.W[0])[None], (B, R, lo.shape[1]))
     else:  # every (sub-domain, row) pair as one flat row
-        rel = [relaxation(bounds.lower[k], bounds.upper[k]) for k in range(L)]
+        rel = [arr.lines(k, bounds.lower[k], bounds.upper[k]) for k in range(L)]
         mu = np.tile(C @ arr.W[L], (B, 1))
         gf, cf = _backsub_rows(arr, rel, bounds.err, L, mu, const.reshape(-1), np.repeat(np.arange(B), R))
         g, const = gf.reshape(B, R, -1), cf.reshape(B, R)
@@ -252,8 +327,9 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
     R = C.shape[0]
     xlo, xhi = (lo, hi) if not arr.float32 else round_out32(lo, hi)
     cen, rad = 0.5 * (xlo + xhi), 0.5 * (xhi - xlo)
-    rel = [relaxation(bounds.lower[k], bounds.upper[k]) for k in range(L)]
-    uns = [(bounds.lower[k] < 0) & (bounds.upper[k] > 0) for k in range(L)]
+    rel = [arr.lines(k, bounds.lower[k], bounds.upper[k]) for k in range(L)]
+    # the optimised slopes: unstable ReLUs (the lines of sigmoid and tanh layers stay fixed)
+    uns = [(bounds.lower[k] < 0) & (bounds.upper[k] > 0) & (arr.kind(k) == "relu") for k in range(L)]
     alpha = [np.broadcast_to(rel[k][0][:, None, :], (B, R, rel[k][0].shape[1])).copy() for k in range(L)]
     best_lb = np.full((B, R), -np.inf)
     best_g = np.zeros((B, R, n0))
@@ -275,13 +351,15 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
         mu = _matmul(np.ascontiguousarray(np.broadcast_to(C[None], (B, R, C.shape[1]))), arr.W[L])
         const = const0
         for k in range(L - 1, -1, -1):
-            a, s, t = rel[k]
+            a, s, t, *tl = rel[k]
             pos = mu >= 0
             sl = np.where(pos, np.where(uns[k][:, None, :], q[k], a[:, None, :]), s[:, None, :])
             lam = mu * sl
             if beta is not None:
                 lam = lam - beta[k] * sign[k]
             const = const + np.einsum("brn,bn->br", np.minimum(mu, 0.0), t) + lam @ arr.b[k]
+            if tl:
+                const = const + np.einsum("brn,bn->br", np.maximum(mu, 0.0), tl[0])
             err_k = bounds.err[k]
             if err_k is not None:
                 const = const - np.einsum("brn,bn->br", np.abs(lam), err_k)
@@ -313,7 +391,8 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
                 scale = beta_lr * (0.7**it) * (np.abs(mu_k) + np.mean(np.abs(mu_k), axis=2, keepdims=True))
                 beta[k] = np.where(sk != 0, np.maximum(beta[k] + scale * np.sign(gb), 0.0), 0.0)
             if k + 1 < L:
-                dmu = D * slopes[k] + np.where(mu_k < 0, rel[k][2][:, None, :], 0.0)
+                dmu = D * slopes[k] + np.where(mu_k < 0, rel[k][2][:, None, :],
+                                               rel[k][3][:, None, :] if len(rel[k]) > 3 else 0.0)
                 D = _matmul(dmu, np.ascontiguousarray(arr.W[k + 1].T)) + arr.b[k + 1]
     if Cx is not None:
         best_lb = best_lb + _concretize(np.broadcast_to(Cx[None], (B,) + Cx.shape),

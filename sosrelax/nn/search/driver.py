@@ -163,7 +163,7 @@ def _decide(net: Network, prop: Property, onnx_path: str | Path | None, timeout:
         lo, hi = inner_box(*box)  # splits and witnesses stay inside the exact box
         goals = [Goal(*atom_arrays(prop.disjuncts[i].atoms, net.n_inputs, net.n_outputs)) for i in members]
         rungs = None
-        if leaf_rungs:
+        if leaf_rungs and net.all_relu:  # the exact rungs encode ReLU networks only
             from sosrelax.nn.search.rung_leaves import RungLeaves
 
             rungs = RungLeaves(net, [prop.disjuncts[i] for i in members], semantics, leaf_rungs,
@@ -223,7 +223,9 @@ def decide_by_boxes(net: Network, prop: Property, search: BoxSearch, *, onnx_pat
         if out.status == "sat" and wit.found:
             return SearchResult("sat", wit.found[-1], None, None, tuple(stats),
                                 f"disjunct {members[max(out.disjunct or 0, 0)]}: counterexample "
-                                f"({out.message}) re-checked exactly" + (" and by onnxruntime" if onnx_path else ""),
+                                f"({out.message}) re-checked "
+                                + ("exactly" if net.all_relu else "in ball arithmetic")
+                                + (" and by onnxruntime" if onnx_path else ""),
                                 time.perf_counter() - t0)
         if out.status != "unsat" or out.nodes is None:  # a "sat" here has no confirmed witness
             return SearchResult("unknown" if out.status == "sat" else out.status, None, None, None, tuple(stats),
@@ -235,7 +237,8 @@ def decide_by_boxes(net: Network, prop: Property, search: BoxSearch, *, onnx_pat
     tree = ProofTree(tuple(zip(net.weights, net.biases, strict=True)), net.input_shape, tuple(proofs),
                      semantics=semantics, intermediate="crown",
                      meta={**meta, "leaves": str(sum(s.leaves for s in stats)),
-                           "domains": str(sum(s.domains for s in stats))})
+                           "domains": str(sum(s.domains for s in stats))},
+                     activations=net.hidden_activations)
     report = check_proof_tree(tree, network=net)
     if not report.valid:
         log.warning("proof tree rejected by the checker: %s", report.reason)

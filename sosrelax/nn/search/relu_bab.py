@@ -724,6 +724,10 @@ def decide_wide(
 def _decide_wide(net: Network, prop: Property, onnx_path: str | Path | None, timeout: float, semantics: str,
                  rng: np.random.Generator | int | None, batch: int, alpha_steps: int,
                  progress: Callable[[SearchStats, int, float], None] | None) -> SearchResult:
+    if not net.all_relu:
+        return SearchResult("unknown", message=f"ReLU splitting needs a ReLU network; this one has "
+                            f"{sorted(set(net.hidden_activations) - {'relu'})} layers (input splitting, for "
+                            "networks with few inputs, handles them)")
     for i, d in enumerate(prop.disjuncts):
         if not d.atoms:  # nothing a bound could refute (polynomial atoms are not bounded here)
             return SearchResult("unknown", message=f"disjunct {i} has no linear atom; this search bounds "
