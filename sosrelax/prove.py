@@ -478,17 +478,45 @@ def _attained(ctx: ProofContext, sol: ConicSolution) -> float:
         return float("inf")
     mean = np.zeros(n)
     mean[np.argmax(exps[first], axis=1)] = sol.x[first] / y0
-    f = scaled.minimization_objective
-    names = relax.variables
-    try:  # a short local descent from the mean (several minimisers average to a non-minimiser)
-        out = scipy.optimize.minimize(
-            lambda p: float(f.evaluate(p[None, :], names)[0]), mean, method="L-BFGS-B",
-            jac=lambda p: np.asarray(f.gradient(p[None, :], names), float).reshape(-1), options={"maxiter": 100})
-        point = out.x if np.all(np.isfinite(out.x)) else mean
-    except (ValueError, FloatingPointError):
-        point = mean
-    value = float(f.evaluate(point[None, :], names)[0])
+    fun = _SparseObjective(scaled.minimization_objective.aligned(relax.variables),
+                           np.asarray(scaled.minimization_objective.coefs, dtype=float))
+    with np.errstate(all="ignore"):
+        try:  # a short local descent from the mean (several minimisers average to a non-minimiser)
+            out = scipy.optimize.minimize(fun, mean, jac=True, method="L-BFGS-B", options={"maxiter": 100})
+            point = out.x if np.all(np.isfinite(out.x)) else mean
+        except (ValueError, FloatingPointError):
+            point = mean
+        value = fun(point)[0]
     return value if np.isfinite(value) else float("inf")
+
+
+class _SparseObjective:
+    """A polynomial's value and gradient from its nonzero exponents only (terms of a chain touch a few variables
+    each: a dense exponent matrix would make every gradient cost ``terms × n``)."""
+
+    def __init__(self, exps: np.ndarray, coefs: np.ndarray) -> None:
+        E = np.asarray(exps, dtype=np.int64)
+        width = max(1, int((E > 0).sum(axis=1).max(initial=0)))
+        self.cols = np.zeros((E.shape[0], width), dtype=np.int64)
+        self.pows = np.zeros((E.shape[0], width), dtype=np.int64)
+        rows, cols = np.nonzero(E)
+        slot = np.arange(rows.size) - np.searchsorted(rows, rows)  # position of each nonzero within its term
+        self.cols[rows, slot] = cols
+        self.pows[rows, slot] = E[rows, cols]
+        self.coefs = coefs
+        self.n = E.shape[1]
+
+    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        base = x[self.cols]
+        factors = base**self.pows
+        value = float(self.coefs @ np.prod(factors, axis=1))
+        grad = np.zeros(self.n)
+        for s in range(self.cols.shape[1]):
+            others = np.prod(np.delete(factors, s, axis=1), axis=1)
+            k = self.pows[:, s]
+            d = self.coefs * k * np.where(k > 0, base[:, s] ** np.maximum(k - 1, 0), 0.0) * others
+            np.add.at(grad, self.cols[:, s], d)
+        return value, grad
 
 
 def _constrained(relax: MomentRelaxation) -> bool:
