@@ -704,21 +704,16 @@ def _unit_change(base: Certificate, Us: list[list[list[Fraction]]], p: tuple[str
     matrix ``R`` (``("sos", i, a, b)``), or coefficient ``a`` of equality multiplier ``i`` (``("eq", i, a, 0)``)."""
     kind, i, a, b = p
     if kind == "sos":
-        rdim = len(Us[i][0])
-        E = [[Fraction(0)] * rdim for _ in range(rdim)]
-        E[a][b] = E[b][a] = Fraction(1)
-        m = base.sos[i]
-        G = _face_gram(Us[i], E)
-        old = as_rational_matrix(m.gram)
+        E = [[Fraction(int({a, b} == {r, c})) for c in range(len(Us[i][0]))] for r in range(len(Us[i][0]))]
+        G, old = _face_gram(Us[i], E), as_rational_matrix(base.sos[i].gram)
         den = math.lcm(old.denominator, G.denominator)
         num = (old.numerators.astype(object) * (den // old.denominator)
                + G.numerators.astype(object) * (den // G.denominator))
         sos = list(base.sos)
-        sos[i] = replace(m, gram=RationalMatrix(num, den))
+        sos[i] = replace(base.sos[i], gram=RationalMatrix(num, den))
         return replace(base, sos=tuple(sos))
     eqm = list(base.equality_multipliers)
-    e = eq_bases[i][a]
-    eqm[i] = EqualityMultiplier(eqm[i].constraint, (*eqm[i].poly, (e, Fraction(1))))
+    eqm[i] = EqualityMultiplier(eqm[i].constraint, (*eqm[i].poly, (eq_bases[i][a], Fraction(1))))
     return replace(base, equality_multipliers=tuple(eqm))
 
 
@@ -759,8 +754,7 @@ def rationalize_on_faces(cert_float: Certificate, faces: Any, eq_bases: list[lis
     rows = []
     for p in params:  # contribution of one unit of p: residual(base) - residual(base + p)
         r1 = dict(residual(_unit_change(base, Us, p, eq_bases)))
-        rows.append({e: r0.get(e, Fraction(0)) - r1.get(e, Fraction(0))
-                     for e in set(r0) | set(r1) if r0.get(e, Fraction(0)) != r1.get(e, Fraction(0))})
+        rows.append({e: d for e in set(r0) | set(r1) if (d := r0.get(e, Fraction(0)) - r1.get(e, Fraction(0)))})
     monos = sorted(set().union(*rows, r0), key=lambda e: (sum(e), e), reverse=True)
     col = {e: j for j, e in enumerate(monos)}
     P, M = len(params), len(monos)
