@@ -98,7 +98,7 @@ def invert(net: Network, target: Any, layer: int, *, stage: str = "post", domain
         Starting points, Adam steps and step size (relative to the domain's width).
     """
     t = np.asarray(target, dtype=np.float64).reshape(-1)
-    if t.size != net.hidden_sizes[layer] if 0 <= layer < len(net.hidden_sizes) else True:
+    if not 0 <= layer < len(net.hidden_sizes) or t.size != net.hidden_sizes[layer]:
         raise InvalidValueError(f"target of {t.size} entries for layer {layer} of {net!r}")
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     lo = np.broadcast_to(np.asarray(domain[0], dtype=np.float64), (net.n_inputs,)).copy()
