@@ -118,7 +118,10 @@ def test_sat_and_unsat_by_construction(model, tmp_path) -> None:
             assert res.counterexample is not None
             x, _ = res.counterexample
             assert net.forward(np.array(x))[0] >= c - 1e-9
-        assert main(["verify", str(spec), "--network", f"f={path}"]) == 0  # the command line too
+        proof = tmp_path / "proof.json"
+        assert main(["verify", str(spec), "--network", f"f={path}", "--proof", str(proof)]) == 0  # the command line
+        if want is Result.UNSAT:  # the proof file re-checked by `sosrelax check`, bound to the model
+            assert main(["check", str(proof), "--network", f"f={path}"]) == 0
 
 
 def test_witness_needs_every_atom_on_the_whole_enclosure(model) -> None:
@@ -318,3 +321,27 @@ def test_latent_claims_refuse_s_shaped_networks(model, tmp_path, capsys) -> None
     spec.write_text(_spec(_top(net)))
     assert main(["verify", str(spec), "--network", f"f={path}", "--latent", f"0={tmp_path / 'e.json'}"]) == 2
     assert "latent claims need a ReLU network" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kinds", [("tanh", "sigmoid"), ("sigmoid", "tanh")])
+def test_input_splitting_decides_a_non_monotone_network(kinds) -> None:
+    """Random weights of both signs: the maximum from a dense grid plus a Lipschitz margin (unsat above it)
+    and a grid point (sat below it); the unsat proof needs splits."""
+    rng = np.random.default_rng(11)
+    ws = [rng.normal(0, 1.5, (12, 2)), rng.normal(0, 1, (10, 12)), rng.normal(0, 1, (1, 10))]
+    bs = [rng.normal(0, 0.5, 12), rng.normal(0, 0.5, 10), np.zeros(1)]
+    net = from_weights(ws, bs, activations=kinds)
+    slope = {"sigmoid": 0.25, "tanh": 1.0}
+    lip = float(np.prod([np.linalg.norm(w, 2) for w in ws]) * slope[kinds[0]] * slope[kinds[1]])
+    g = np.linspace(-1.0, 1.0, 801)
+    X = np.array(np.meshgrid(g, g)).reshape(2, -1).T
+    y = net.forward(X)[:, 0]
+    top = float(y.max())
+    margin = lip * (g[1] - g[0])  # every point is within h / sqrt(2) of the grid
+    box = ((Fraction(-1), Fraction(-1)), (Fraction(1), Fraction(1)))
+    for c, want in ((top + margin + 1e-3, Result.UNSAT), (top - 1e-3, Result.SAT)):
+        d = Disjunct(*box, (Atom((), ((0, Fraction(1)),), -Fraction(c)),))
+        res = verify(net, Property(2, 1, (d,)), timeout=60)
+        assert res.status is want, (c, res.message)
+        if want is Result.UNSAT:
+            assert res.proof is not None and any(n[0] == "s" for n in res.proof.disjuncts[0].nodes)

@@ -279,7 +279,8 @@ def run_check_proof(args: argparse.Namespace, data: bytes) -> int:
     except SosrelaxError as e:
         return out("unreadable", str(e), EXIT_INPUT)
     if not args.json:
-        print(f"network  : {len(tree.layers)} affine layers, input shape {list(tree.input_shape)}, "
+        acts = f" ({', '.join(tree.activations)} activations)" if tree.activations else ""
+        print(f"network  : {len(tree.layers)} affine layers{acts}, input shape {list(tree.input_shape)}, "
               f"sha256 {tree.network_sha256[:16]}…")
         boxes = "; ".join(_describe(d) for d in tree.disjuncts[:3])
         more = f" (and {len(tree.disjuncts) - 3} more)" if len(tree.disjuncts) > 3 else ""
