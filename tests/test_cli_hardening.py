@@ -290,13 +290,24 @@ def _model(tmp_path: Path, *, elem: int, opset: int) -> Path:
 
 
 def test_verify_float16_model(tmp_path: Path, capsys: Any) -> None:
+    """float16 models are read (proven in real arithmetic over their exact weights): y = relu(x) >= 0 on
+    [-1, 1], so y <= -1 never holds and the property is unsat."""
     from onnx import TensorProto
 
     spec = _write(tmp_path / "p.vnnlib", _NANO_PROP.format(lo="-1"))
     model = _model(tmp_path, elem=TensorProto.FLOAT16, opset=13)
+    assert main(["verify", str(spec), "--network", f"N={model}"]) == 0
+    assert capsys.readouterr().out.split()[0] == "unsat"
+
+
+def test_verify_int8_model_is_refused(tmp_path: Path, capsys: Any) -> None:
+    from onnx import TensorProto
+
+    spec = _write(tmp_path / "p.vnnlib", _NANO_PROP.format(lo="-1"))
+    model = _model(tmp_path, elem=TensorProto.INT8, opset=13)
     assert main(["verify", str(spec), "--network", f"N={model}"]) == 2
     line = _one_error_line(capsys.readouterr().err)
-    assert "'inp'" in line and "float16" in line
+    assert "'inp'" in line and "int8" in line
 
 
 def test_verify_opset_99_model(tmp_path: Path, capsys: Any) -> None:
