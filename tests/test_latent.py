@@ -228,3 +228,14 @@ def test_digits_envelopes_cover_held_out_data_and_certify(digits_mlp, kind):
         res = verify_latent(net, _threshold(64, 10, 0, tau), env, timeout=60)
         assert res.status is Result.UNSAT
         assert res.proof is not None and check_proof_tree(res.proof, network=res.network).valid
+
+
+def test_latent_claims_refuse_networks_with_sigmoid_layers():
+    """The latent network is built from ReLU layers only: a sigmoid network is refused, not mis-encoded."""
+    rng = np.random.default_rng(5)
+    net = nn.from_weights([rng.normal(size=(5, 3)), rng.normal(size=(4, 5)), rng.normal(size=(2, 4))],
+                          activations=("relu", "sigmoid"))
+    env = envelope(nn.from_weights(list(net.weights), list(net.biases)), rng.normal(size=(50, 3)), 0, "interval",
+                   held_out=0.0)
+    with pytest.raises(InvalidValueError, match="ReLU network"):
+        latent_network(net, env)
