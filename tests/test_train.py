@@ -272,3 +272,16 @@ def test_evaluation_orders_certified_attack_clean_and_every_proof_checks(tmp_pat
     assert ran and all(p.resumed for p in ran)
     assert [p.status for p in again.points] == [p.status for p in ev.points]
     assert again.certified == ev.certified
+
+
+def test_a_convolutional_model_trains_exports_and_is_verified(train_data, test_data):
+    pytest.importorskip("onnxruntime")
+    model = T.cnn(channels=(4, 8), hidden=16, seed=0)
+    sch = T.Schedule(epochs=5, warmup=3, ramp=1, batch_size=50, lr=1e-2)
+    run = T.train(train_data.subset(slice(0, 600)), "crown-ibp", eps=0.02, model=model, schedule=sch,
+                  progress=False)
+    ev = T.evaluate(run, test_data.subset(slice(0, 8)), 0.02, timeout=5.0, verify_attacked=True,
+                    progress=False)
+    assert ev.counts["certified"] > 0  # the convolutions went through export, loader and verifier
+    assert all(not (p.certified and p.attacked) for p in ev.points)
+    assert ev.certified <= ev.attack <= ev.clean
