@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ from sosrelax.train.models import input_size
 from sosrelax.train.proofs import verify_point
 from sosrelax.train.torchlib import require_torch
 
-__all__ = ["EVAL_FORMAT", "Evaluation", "PointResult", "evaluate", "store_path"]
+__all__ = ["EVAL_FORMAT", "Evaluation", "PointResult", "evaluate"]
 
 #: Identifies the per-point row layout in the key (bumped when its meaning changes).
 EVAL_FORMAT = "sosrelax.train.evaluate/1"
@@ -202,8 +201,3 @@ def evaluate(model: Any, data: Dataset | tuple[Any, Any], eps: float, *, timeout
                       sum(p.correct and not p.attacked for p in pts) / n, sum(p.certified for p in pts) / n,
                       pts, time.perf_counter() - t0, verify_s)
 
-
-def store_path(path: str | os.PathLike[str]) -> Path:
-    """The result store path for a folder or file argument (a folder gets ``evaluation.sqlite``)."""
-    p = Path(path)
-    return p / "evaluation.sqlite" if p.is_dir() else p

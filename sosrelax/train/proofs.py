@@ -10,7 +10,6 @@ re-run exactly through the network.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -20,7 +19,7 @@ import numpy as np
 from sosrelax.nn.ir import Network
 from sosrelax.nn.vnnlib import Atom, Disjunct, Property
 
-__all__ = ["PointVerdict", "box_property", "verdict_json", "verify_point"]
+__all__ = ["PointVerdict", "box_property", "verify_point"]
 
 
 @dataclass(frozen=True)
@@ -99,8 +98,3 @@ def verify_point(net: Network, x: np.ndarray, label: int, eps: float, *, onnx_pa
         status = "unknown"
     return PointVerdict(status, cex, proof, time.perf_counter() - t0, f"{verdict}: {res.message}")
 
-
-def verdict_json(v: PointVerdict) -> str:
-    """The verdict without its proof, as canonical JSON (for logs)."""
-    return json.dumps({"status": v.status, "seconds": round(v.seconds, 3), "message": v.message},
-                      sort_keys=True)
