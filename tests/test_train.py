@@ -285,3 +285,19 @@ def test_a_convolutional_model_trains_exports_and_is_verified(train_data, test_d
     assert ev.counts["certified"] > 0  # the convolutions went through export, loader and verifier
     assert all(not (p.certified and p.attacked) for p in ev.points)
     assert ev.certified <= ev.attack <= ev.clean
+
+
+def test_at_radius_zero_every_correct_point_is_proven(ibp_model, test_data):
+    """A box of radius 0 is the point itself: certified = attack = clean accuracy."""
+    pytest.importorskip("onnxruntime")
+    ev = T.evaluate(ibp_model, test_data.subset(slice(0, 10)), 0.0, timeout=5.0, progress=False)
+    assert ev.counts["clean"] > 0
+    assert ev.certified == ev.attack == ev.clean
+
+
+def test_a_pair_of_arrays_is_data(train_data):
+    x, y = train_data.x[:60].astype(np.float64), train_data.y[:60].tolist()
+    run = T.train((x, y), "standard", schedule=T.Schedule(epochs=1, batch_size=30), progress=False)
+    assert T.affine_layers(run.model)[0][0].shape[1] == 64
+    with pytest.raises(InvalidValueError, match="labels"):
+        T.train((x, [-1] * 60), "standard", schedule=TINY, progress=False)
