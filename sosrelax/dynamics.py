@@ -11,6 +11,13 @@ r"""Certificates about polynomial dynamical systems :math:`\dot x = f(x)` as SOS
   on the unsafe set and :math:`\nabla B \cdot f \le 0` on the domain (Prajna & Jadbabaie, HSCC 2004): no
   trajectory that stays in the domain goes from the initial set to the unsafe set.
 
+Closed loops :math:`\dot x = f(x, u)`, :math:`u = \pi(x)` with a ReLU network :math:`\pi`
+(``controller=net, control_inputs=[u, ...], domain=(lo, hi)``): the network becomes the polynomial
+constraints of :func:`sosrelax.program.closedloop.encode_controller` over the state box, and the conditions
+on :math:`\dot V` or :math:`\dot B` are asked on that set (Putinar multipliers), with :math:`f` written in
+the states and the control inputs.  The certificate lists the encoding's constraints; the checker verifies
+the identities given them, and that they describe the network is the encoding's exact construction.
+
 Each returns a :class:`DynamicsResult` whose certificate, when present, the independent exact checker
 verified; otherwise the status says why there is none.
 """
@@ -19,13 +26,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
+import numpy as np
+
+from sosrelax.certificate.format import float_toward
 from sosrelax.certificate.program_check import ProgramCheckReport
 from sosrelax.certificate.program_format import ProgramCertificate
 from sosrelax.errors import InvalidValueError
+from sosrelax.nn.ir import Network
 from sosrelax.poly import Constraint, Polynomial
 from sosrelax.program import PolyExpr, SOSProgram, poly_variable, solve_program, sos
+from sosrelax.program.closedloop import ClosedLoop, encode_controller
 from sosrelax.program.solve import ProgramResult
 
 __all__ = ["DynamicsResult", "barrier", "lie_derivative", "lyapunov", "region_of_attraction"]
@@ -72,6 +85,28 @@ class DynamicsResult:
         return f"DynamicsResult({self.kind}, status={self.status}{lvl}, message={self.message!r})"
 
 
+def _box(domain: Any, n: int) -> tuple[list[Fraction], list[Fraction]]:
+    """A state box ``(lo, hi)`` as exact rationals (floats read exactly)."""
+    try:
+        lo, hi = ([Fraction(v) for v in side] for side in domain)
+    except (TypeError, ValueError) as e:
+        raise InvalidValueError("with a controller, domain must be a state box (lo, hi) of two sequences of "
+                                f"numbers, got {domain!r}") from e
+    if len(lo) != n or len(hi) != n or any(a >= b for a, b in zip(lo, hi, strict=True)):
+        raise InvalidValueError(f"the state box must give {n} bounds lo < hi on each side, got {domain!r}")
+    return lo, hi
+
+
+def _closed_loop(controller: Any, xs: list[Polynomial], control_inputs: Sequence[Any], domain: Any,
+                 products: bool) -> ClosedLoop:
+    if not isinstance(controller, Network):
+        raise InvalidValueError(f"controller must be a sosrelax.nn.Network, got {type(controller).__name__}")
+    if domain is None:
+        raise InvalidValueError("a controller needs domain=(lo, hi): the state box its network is encoded on")
+    lo, hi = _box(domain, len(xs))
+    return encode_controller(controller, xs, _vars(control_inputs), lo, hi, products=products)
+
+
 def _vars(variables: Sequence[Any]) -> list[Polynomial]:
     out = []
     for v in variables:
@@ -113,28 +148,53 @@ def _status(res: ProgramResult) -> str:
 
 
 def lyapunov(f: Sequence[Any], variables: Sequence[Any], degree: int = 2, *, eps: float = 1e-3,
-             cone: str = "psd", solver: str = "clarabel") -> DynamicsResult:
-    """Search a global polynomial Lyapunov function of :math:`\\dot x = f(x)`.
+             cone: str = "psd", solver: str = "clarabel", controller: Network | None = None,
+             control_inputs: Sequence[Any] = (), domain: Any = None, multiplier_degree: int | None = None,
+             products: bool = True) -> DynamicsResult:
+    r"""Search a polynomial Lyapunov function of :math:`\dot x = f(x)`, or of a closed loop with a ReLU
+    network controller on a state box.
 
     Parameters
     ----------
     f : sequence of Polynomial
-        The vector field, one component per variable; :math:`f(0) = 0`.
+        The vector field, one component per variable; :math:`f(0) = 0`.  With a controller, polynomials in
+        the states and the control inputs.
     variables : sequence of Polynomial
     degree : int
         Degree of :math:`V` (monomials of degree 2 to ``degree``).
     eps : float
-        :math:`V \\ge \\varepsilon \\|x\\|^2` and :math:`\\dot V \\le -\\varepsilon \\|x\\|^2` are asked.
+        :math:`V \ge \varepsilon \|x\|^2` and :math:`\dot V \le -\varepsilon \|x\|^2` are asked
+        (without a controller).
     cone : {"psd", "dsos", "sdsos"}
     solver : str
+    controller : Network, optional
+        A ReLU network :math:`u = \pi(x)` (``sosrelax.nn.from_weights``, ONNX...).
+    control_inputs : sequence of Polynomial
+        The variables :math:`u` of ``f`` that the network's outputs feed, in output order.
+    domain : (lo, hi)
+        With a controller: the state box, which must contain the origin in its interior.
+    multiplier_degree : int, optional
+        Degree of the Putinar certificate on the closed-loop set (default: the smallest even degree).
+    products : bool
+        Add pairwise products of the encoding's linear constraints (see
+        :func:`~sosrelax.program.closedloop.encode_controller`).
 
     Returns
     -------
     DynamicsResult
-        ``function`` is :math:`V`; proven means both SOS constraints hold exactly, so the origin is
-        globally asymptotically stable.
+        ``function`` is :math:`V`.  Without a controller, proven means both SOS constraints hold exactly, so
+        the origin is globally asymptotically stable.  With a controller, a first program maximises the
+        margin :math:`t` in :math:`V - t\|x\|^2` SOS, :math:`-\dot V - t\|x\|^2 \ge 0` on the closed-loop
+        set, with the squares' coefficients of :math:`V` summing to 1; when :math:`t^* \le 0` the status is
+        ``"infeasible"``.  Otherwise the certificate is for :math:`\varepsilon = t^*/2`: :math:`\dot V < 0`
+        on the box minus the origin along the closed loop and :math:`V \ge \varepsilon\|x\|^2` everywhere,
+        so :math:`\{V \le c\}` with ``level`` :math:`c = \varepsilon r^2` (:math:`r` the distance from the
+        origin to the box's boundary) lies in the box, is invariant and lies in the region of attraction.
     """
     xs = _vars(variables)
+    if controller is not None:
+        loop = _closed_loop(controller, xs, control_inputs, domain, products)
+        return _lyapunov_closed_loop(f, xs, loop, degree, cone, solver, multiplier_degree)
     V = poly_variable("V", xs, degree, min_degree=2)
     n2 = _norm2(xs)
     res = solve_program(SOSProgram(constraints=[
@@ -146,6 +206,47 @@ def lyapunov(f: Sequence[Any], variables: Sequence[Any], degree: int = 2, *, eps
            "infeasible": f"no Lyapunov function of degree {degree} (the SOS program is infeasible)"}.get(
         status, f"no proof: {res.message}")
     return DynamicsResult("lyapunov", status, fn, None, res.certificate, res.check, msg, res)
+
+
+def _lyapunov_closed_loop(f: Sequence[Any], xs: list[Polynomial], loop: ClosedLoop, degree: int, cone: str,
+                          solver: str, multiplier_degree: int | None) -> DynamicsResult:
+    """Two programs: the largest margin ``t``, then a certificate at ``t / 2`` (see :func:`lyapunov`)."""
+    if not all(a < 0 < b for a, b in zip(loop.lo, loop.hi, strict=True)):
+        raise InvalidValueError("the state box must contain the origin in its interior")
+    n2 = _norm2(xs)
+    on = loop.on()
+
+    def program(t: Any) -> tuple[SOSProgram, PolyExpr]:
+        V = poly_variable("V", xs, degree, min_degree=2)
+        scale = sum((V.coefficient({x: 2}) for x in xs), PolyExpr.constant(0.0))
+        return SOSProgram(maximize=t if isinstance(t, PolyExpr) else None, constraints=[
+            sos(V - t * n2, cone=cone, name="V - eps|x|^2"),
+            sos(-lie_derivative(V, f, xs) - t * n2, on=on, degree=multiplier_degree, cone=cone,
+                name="-dV/dt - eps|x|^2 on the closed loop"),
+            scale == 1.0]), V
+
+    t = poly_variable("t")
+    first, _ = program(t)
+    best = solve_program(first, solver=solver, certificate=False)
+    if best.objective is None or best.objective <= 1e-7:
+        why = ("the SOS program is infeasible" if best.objective is None and best.status.value == "infeasible"
+               else f"the largest margin is {best.objective:.3g} <= 0" if best.objective is not None
+               else f"the solver stopped without an answer ({best.message})")
+        status = "failed" if best.objective is None and best.status.value != "infeasible" else "infeasible"
+        return DynamicsResult("lyapunov", status, None, None, None, None,
+                              f"no Lyapunov function of degree {degree} for the closed loop on the box: {why}", best)
+    eps = float(np.float32(best.objective / 2))  # a short binary fraction: the certificate states it exactly
+    second, V = program(eps)
+    res = solve_program(second, solver=solver)
+    status = _status(res)
+    if status != "proven":
+        return DynamicsResult("lyapunov", status, res.value(V) if res.values else None, None, None, res.check,
+                              f"margin {best.objective:.3g} found, but no proof at {eps:.3g}: {res.message}", res)
+    r = min(min(-a, b) for a, b in zip(loop.lo, loop.hi, strict=True))
+    level = float_toward(Fraction(eps) * r * r, down=True)
+    return DynamicsResult("lyapunov", "proven", res.value(V, exact=True), level, res.certificate, res.check,
+                          f"Lyapunov function of the closed loop verified exactly on the box: dV/dt <= -{eps:.3g}|x|^2 "
+                          f"there, and {{V <= {level:.6g}}} (inside the box) lies in the region of attraction", res)
 
 
 def _roa_program(Vdot: Polynomial, V: Polynomial, xs: list[Polynomial], gamma: float, eps: float,
@@ -224,7 +325,8 @@ def region_of_attraction(f: Sequence[Any], V: Polynomial, variables: Sequence[An
 def barrier(f: Sequence[Any], variables: Sequence[Any], initial: Sequence[Constraint],
             unsafe: Sequence[Constraint], domain: Sequence[Constraint] | None = None, degree: int = 4, *,
             rate: float = 0.0, eps: float = 1e-2, multiplier_degree: int | None = None, cone: str = "psd",
-            solver: str = "clarabel") -> DynamicsResult:
+            solver: str = "clarabel", controller: Network | None = None, control_inputs: Sequence[Any] = (),
+            products: bool = True) -> DynamicsResult:
     """Search a barrier certificate separating the initial set from the unsafe set.
 
     Constraints (Prajna & Jadbabaie, HSCC 2004, with SOS multipliers):
@@ -242,8 +344,9 @@ def barrier(f: Sequence[Any], variables: Sequence[Any], initial: Sequence[Constr
     variables : sequence of Polynomial
     initial, unsafe : list of Constraint
         The sets :math:`X_0` and :math:`X_u` as ``[g >= 0, ...]``.
-    domain : list of Constraint, optional
-        The state space :math:`X` (default: everywhere).
+    domain : list of Constraint, or (lo, hi), optional
+        The state space :math:`X` (default: everywhere); with a controller, the state box ``(lo, hi)`` the
+        network is encoded on.
     degree : int
         Degree of :math:`B`.
     rate : float
@@ -252,8 +355,9 @@ def barrier(f: Sequence[Any], variables: Sequence[Any], initial: Sequence[Constr
         :math:`B \\ge \\varepsilon` on the unsafe set.
     multiplier_degree : int, optional
         Degree of every Putinar certificate (default: the smallest even degree holding each constraint).
-    cone, solver
-        As for :func:`lyapunov`.
+    cone, solver, controller, control_inputs, products
+        As for :func:`lyapunov`: with a ReLU network ``controller``, ``f`` is written in the states and the
+        ``control_inputs`` and the condition on :math:`\\dot B` is asked on the closed-loop set over the box.
 
     Returns
     -------
@@ -264,15 +368,20 @@ def barrier(f: Sequence[Any], variables: Sequence[Any], initial: Sequence[Constr
     xs = _vars(variables)
     B = poly_variable("B", xs, degree)
     Bdot: PolyExpr = lie_derivative(B, f, xs)
+    where = list(domain or []) if controller is None else _closed_loop(controller, xs, control_inputs, domain,
+                                                                       products).on()
     res = solve_program(SOSProgram(constraints=[
         sos(-B, on=list(initial), degree=multiplier_degree, cone=cone, name="-B on initial set"),
         sos(B - eps, on=list(unsafe), degree=multiplier_degree, cone=cone, name="B - eps on unsafe set"),
-        sos(rate * B - Bdot, on=list(domain or []), degree=multiplier_degree, cone=cone,
-            name="rate*B - dB/dt on domain")]),
+        sos(rate * B - Bdot, on=where, degree=multiplier_degree, cone=cone,
+            name="rate*B - dB/dt on domain" if controller is None else "rate*B - dB/dt on the closed loop")]),
         solver=solver)
     status = _status(res)
     fn = res.value(B, exact=True) if res.proven else (res.value(B) if res.values else None)
-    msg = {"proven": "barrier certificate found and verified exactly: the unsafe set is unreachable",
+    reach = ("" if controller is None and not domain else
+             " by closed-loop trajectories that stay in the box" if controller is not None else
+             " by trajectories that stay in the domain")
+    msg = {"proven": f"barrier certificate found and verified exactly: the unsafe set is unreachable{reach}",
            "infeasible": f"no barrier certificate of degree {degree} (the SOS program is infeasible)"}.get(
         status, f"no proof: {res.message}")
     return DynamicsResult("barrier", status, fn, None, res.certificate, res.check, msg, res)

@@ -196,21 +196,22 @@ def _sos_bases(c: SOSConstraint, e: PolyExpr, names: tuple[str, ...], ineqs: lis
     if not ineqs and not eqs and e.exps.shape[0]:
         b0 = newton_reduced_basis(e.exps, b0)
     bi = [monomial_basis(n, (D - _poly_degree(g)) // 2) for g in ineqs]
-    if (ineqs or eqs) and _vanishes_at_interior_origin(e, ineqs, eqs):
+    if (ineqs or eqs) and _vanishes_at_origin_in_set(e, ineqs, eqs):
         b0 = b0[b0.sum(axis=1) > 0]
-        bi = [b[b.sum(axis=1) > 0] for b in bi]
+        bi = [b[b.sum(axis=1) > 0] if g.constant_term() > 0 else b for b, g in zip(bi, ineqs, strict=True)]
     bj = [monomial_basis(n, D - _poly_degree(h)) for h in eqs]
     return b0, bi, bj
 
 
-def _vanishes_at_interior_origin(e: PolyExpr, ineqs: list[Polynomial], eqs: list[Polynomial]) -> bool:
-    """Whether ``e`` has no constant term whatever the unknowns, ``g_i(0) > 0`` and ``h_j(0) = 0``: then
-    :math:`0 = \\sigma_0(0) + \\sum_i \\sigma_i(0) g_i(0)` forces every :math:`\\sigma(0) = 0`, so the constant
-    monomial's Gram row is zero in every solution and dropping it from the bases loses nothing (a rational
-    facial reduction that exact rounding needs)."""
+def _vanishes_at_origin_in_set(e: PolyExpr, ineqs: list[Polynomial], eqs: list[Polynomial]) -> bool:
+    """Whether ``e`` has no constant term whatever the unknowns and the origin lies in the set
+    (``g_i(0) >= 0``, ``h_j(0) = 0``): then :math:`0 = \\sigma_0(0) + \\sum_i \\sigma_i(0) g_i(0)` with every
+    term nonnegative forces :math:`\\sigma_0(0) = 0` and :math:`\\sigma_i(0) = 0` where :math:`g_i(0) > 0`, so
+    the constant monomial's Gram rows of those are zero in every solution and dropping it from their bases
+    loses nothing (a rational facial reduction that exact rounding needs)."""
     if e.exps.shape[0] and np.any(e.exps.sum(axis=1) == 0):
         return False
-    return all(g.constant_term() > 0 for g in ineqs) and all(h.constant_term() == 0 for h in eqs)
+    return all(g.constant_term() >= 0 for g in ineqs) and all(h.constant_term() == 0 for h in eqs)
 
 
 def _gram_terms(basis: np.ndarray, g_exps: np.ndarray, g_coefs: np.ndarray

@@ -36,6 +36,7 @@ from sosrelax.certificate.program_format import (
     SOSProof,
 )
 from sosrelax.certificate.rational import project_gram
+from sosrelax.poly import Polynomial
 from sosrelax.program.build import CompiledProgram
 from sosrelax.program.constraints import CoefficientEquality, LinearInequality
 from sosrelax.program.expr import PolyExpr
@@ -61,6 +62,11 @@ def _affine(e: PolyExpr) -> AffineTerms:
         else:
             lin.append((r, c - 1, Fraction(v)))
     return AffineTerms(tuple(tuple(row) for row in e.exps.tolist()), tuple(const), tuple(sorted(lin)))
+
+
+def _poly_terms(p: Polynomial) -> Terms:
+    """The exact terms of a float polynomial (exponents and coefficients of the same object)."""
+    return tuple((tuple(int(v) for v in row), Fraction(float(cf))) for row, cf in zip(p.exps, p.coefs, strict=True))
 
 
 def _terms(p: ExactPoly) -> Terms:
@@ -135,10 +141,8 @@ def _proofs(cp: CompiledProgram, x: np.ndarray, d: list[Fraction], bits: int) ->
     for i, c, e in cp.sos:
         expr = _affine(e)
         total = _value(expr, d, n)
-        ineqs = tuple(tuple((tuple(int(v) for v in row), Fraction(float(cf))) for row, cf in
-                            zip(g.with_variables(cp.variables).exps, g.coefs, strict=True)) for g in c.inequalities)
-        eqs = tuple(tuple((tuple(int(v) for v in row), Fraction(float(cf))) for row, cf in
-                          zip(h.with_variables(cp.variables).exps, h.coefs, strict=True)) for h in c.equalities)
+        ineqs = tuple(_poly_terms(g.with_variables(cp.variables)) for g in c.inequalities)
+        eqs = tuple(_poly_terms(h.with_variables(cp.variables)) for h in c.equalities)
         grams: list[GramTerm] = []
         sigma0 = None
         for g in cp.grams:
