@@ -94,6 +94,21 @@ def _round_gram(Q: np.ndarray, bits: int) -> RationalMatrix:
     return RationalMatrix(num, 2**bits)
 
 
+def _clip_multiplier(Q: np.ndarray, bits: int) -> np.ndarray:
+    r"""A multiplier's Gram matrix with negative eigenvalues clipped and the rows of diagonal entries that
+    round to zero zeroed (a zero diagonal entry with a nonzero rounded off-diagonal one is never PSD); what
+    this changes is absorbed by :math:`\sigma_0`'s projection, and the checker decides."""
+    S = 0.5 * (Q + Q.T)
+    if S.size == 0:
+        return S
+    w, U = np.linalg.eigh(S)
+    S = (U * np.maximum(w, 0.0)) @ U.T
+    dead = np.diag(S) < 2.0 ** -bits
+    S[dead, :] = 0.0
+    S[:, dead] = 0.0
+    return S
+
+
 def _project_equalities(cp: CompiledProgram, d: list[Fraction]) -> list[Fraction]:
     """``d`` moved exactly onto the program's coefficient equalities (least-norm correction)."""
     rows: list[dict[int, Fraction]] = []
@@ -148,7 +163,7 @@ def _proofs(cp: CompiledProgram, x: np.ndarray, d: list[Fraction], bits: int) ->
         for g in cp.grams:
             if g.constraint != i:
                 continue
-            Q = _round_gram(g.gram(x), bits)
+            Q = _round_gram(g.gram(x) if g.role is None else _clip_multiplier(g.gram(x), bits), bits)
             basis = tuple(tuple(int(v) for v in row) for row in g.basis.tolist())
             if g.role is None:
                 sigma0 = (basis, Q)
