@@ -30,6 +30,7 @@ from sosrelax.errors import InvalidOperationError, InvalidValueError
 from sosrelax.poly import Polynomial, monomial_basis
 from sosrelax.program.constraints import CoefficientEquality, LinearInequality, SOSConstraint
 from sosrelax.program.expr import DecisionBlock, PolyExpr, as_expr
+from sosrelax.relax.chordal import minimum_degree_cliques
 from sosrelax.relax.gramcone import gram_from_dual
 from sosrelax.relax.newton import newton_reduced_basis
 
@@ -165,8 +166,8 @@ def _poly_degree(p: Polynomial) -> int:
 
 
 def _sos_bases(c: SOSConstraint, e: PolyExpr, names: tuple[str, ...], ineqs: list[Polynomial],
-               eqs: list[Polynomial]) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
-    """Monomial bases of σ0, of each σ_i and of each λ_j."""
+               eqs: list[Polynomial]) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Monomial bases of σ0 (one per clique), of each σ_i and of each λ_j."""
     n = len(names)
     quad = [names.index(v) for v in c.quadratic_in if v in names]
     free = [j for j in range(n) if j not in quad]
@@ -190,17 +191,47 @@ def _sos_bases(c: SOSConstraint, e: PolyExpr, names: tuple[str, ...], ineqs: lis
         if eqs:
             raise InvalidValueError("sos_matrix(..., on=[h == 0]) is not supported; write equalities as two "
                                     "inequalities")
-        return (b0 if ineqs else newton_reduced_basis(e.exps, b0)), bi, bj
+        return [b0 if ineqs else newton_reduced_basis(e.exps, b0)], bi, bj
     D = c.degree if c.degree is not None else 2 * math.ceil(max(max(degs), 0) / 2)
-    b0 = monomial_basis(n, D // 2)
+    cliques = _cliques(e, ineqs, eqs, n) if c.sparsity == "correlative" else [tuple(range(n))]
+    b0s = [_clique_basis(cl, n, D // 2) for cl in cliques]
     if not ineqs and not eqs and e.exps.shape[0]:
-        b0 = newton_reduced_basis(e.exps, b0)
-    bi = [monomial_basis(n, (D - _poly_degree(g)) // 2) for g in ineqs]
+        union = newton_reduced_basis(e.exps, np.unique(np.vstack(b0s), axis=0))
+        keys = {tuple(r) for r in union.tolist()}
+        b0s = [b[np.array([tuple(r) in keys for r in b.tolist()], dtype=bool)].reshape(-1, n) for b in b0s]
+    home = [_home(cliques, g) for g in (*ineqs, *eqs)]
+    bi = [_clique_basis(home[t], n, (D - _poly_degree(g)) // 2) for t, g in enumerate(ineqs)]
     if (ineqs or eqs) and _vanishes_at_origin_in_set(e, ineqs, eqs):
-        b0 = b0[b0.sum(axis=1) > 0]
+        b0s = [b[b.sum(axis=1) > 0] for b in b0s]
         bi = [b[b.sum(axis=1) > 0] if g.constant_term() > 0 else b for b, g in zip(bi, ineqs, strict=True)]
-    bj = [monomial_basis(n, D - _poly_degree(h)) for h in eqs]
-    return b0, bi, bj
+    bj = [_clique_basis(home[len(ineqs) + t], n, D - _poly_degree(h)) for t, h in enumerate(eqs)]
+    return b0s, bi, bj
+
+
+def _clique_basis(clique: tuple[int, ...], n: int, half: int) -> np.ndarray:
+    """Monomials of degree at most ``half`` in the variables ``clique`` (as rows over all ``n``)."""
+    if half < 0:
+        return np.zeros((0, n), np.int64)
+    local = monomial_basis(len(clique), half)
+    out = np.zeros((local.shape[0], n), dtype=np.int64)
+    out[:, list(clique)] = local
+    return out
+
+
+def _cliques(e: PolyExpr, ineqs: list[Polynomial], eqs: list[Polynomial], n: int) -> list[tuple[int, ...]]:
+    """Maximal cliques of a chordal extension of the correlative sparsity graph: variables are adjacent when
+    they occur in one monomial of ``e`` or in one constraint."""
+    supports = [np.flatnonzero(r) for r in e.exps]
+    supports += [np.flatnonzero(np.asarray(p.exps).sum(axis=0)) for p in (*ineqs, *eqs)]
+    edges = [(int(a), int(b)) for sup in supports for i, a in enumerate(sup) for b in sup[i + 1:]]
+    cliques, _ = minimum_degree_cliques(n, np.array(edges, dtype=np.int64).reshape(-1, 2))
+    return cliques
+
+
+def _home(cliques: list[tuple[int, ...]], p: Polynomial) -> tuple[int, ...]:
+    """The first clique holding every variable of ``p`` (one exists: ``p``'s variables are a clique)."""
+    used = set(np.flatnonzero(np.asarray(p.exps).sum(axis=0)).tolist())
+    return next(cl for cl in cliques if used <= set(cl))
 
 
 def _vanishes_at_origin_in_set(e: PolyExpr, ineqs: list[Polynomial], eqs: list[Polynomial]) -> bool:
@@ -305,14 +336,14 @@ def compile_program(program: SOSProgram) -> CompiledProgram:
             continue
         ineqs = [g.with_variables(names) for g in c.inequalities]
         eqs = [h.with_variables(names) for h in c.equalities]
-        b0, bi, bj = _sos_bases(c, e, names, ineqs, eqs)
+        b0s, bi, bj = _sos_bases(c, e, names, ineqs, eqs)
         sos_list.append((i, c, e))
         lin = C.col > 0
         pieces = [(e.exps[C.row[lin]], C.col[lin] - 1, -C.data[lin])]
         const_e = [e.exps[C.row[~lin]]]
         const_v = [C.data[~lin]]
         one = (np.zeros((1, len(names)), np.int64), np.ones(1))
-        for role, basis, (ge, gc) in [(None, b0, one)] + [
+        for role, basis, (ge, gc) in [(None, b, one) for b in b0s] + [
                 (t, bi[t], (g.exps, g.coefs)) for t, g in enumerate(ineqs)]:
             if basis.shape[0] == 0:
                 continue

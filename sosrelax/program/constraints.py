@@ -48,6 +48,10 @@ class SOSConstraint:
     quadratic_in : tuple of str
         Variables in which ``expr`` is a quadratic form (the auxiliary vector of :func:`sos_matrix`); the Gram
         bases are then those variables times monomials in the others.
+    sparsity : {"none", "correlative"}
+        ``"correlative"``: :math:`\\sigma_0 = \\sum_k \\sigma_{0,k}` with :math:`\\sigma_{0,k}` SOS in the
+        variables of the :math:`k`-th clique of a chordal extension of the correlative sparsity graph, and every
+        multiplier in the variables of one clique holding its constraint.
     """
 
     expr: PolyExpr
@@ -58,6 +62,7 @@ class SOSConstraint:
     margin: float = 0.0
     name: str = ""
     quadratic_in: tuple[str, ...] = field(default=())
+    sparsity: str = "none"
 
 
 def _set_of(on: Any) -> tuple[tuple[Polynomial, ...], tuple[Polynomial, ...]]:
@@ -83,7 +88,7 @@ def _cone(cone: str) -> str:
 
 
 def sos(expr: Any, on: Any = None, *, degree: int | None = None, cone: str = "psd", margin: float = 0.0,
-        name: str = "") -> SOSConstraint:
+        name: str = "", sparsity: str | None = None) -> SOSConstraint:
     """Constrain ``expr`` to be a sum of squares, or nonnegative on a set in Putinar's form.
 
     Parameters
@@ -105,6 +110,12 @@ def sos(expr: Any, on: Any = None, *, degree: int | None = None, cone: str = "ps
         cone (the same as ``sos(expr - margin * sum(b**2 for b in basis))``).
     name : str
         Shown in results and certificates.
+    sparsity : {None, "none", "correlative"}
+        Correlative sparsity (as in ``sr.solve``): variables interact when they share a monomial of ``expr``
+        or a constraint of ``on``; the Gram matrices are split over the maximal cliques of a chordal
+        extension of that graph (minimum-degree elimination, :mod:`sosrelax.relax.chordal`).  A smaller
+        program, sometimes a stronger condition (a sparse SOS decomposition may not exist where a dense one
+        does); every certificate is checked the same way.
 
     Returns
     -------
@@ -116,8 +127,11 @@ def sos(expr: Any, on: Any = None, *, degree: int | None = None, cone: str = "ps
         raise InvalidValueError(f"degree must be a nonnegative integer, got {degree!r}")
     if not float(margin) >= 0.0:
         raise InvalidValueError(f"margin must be nonnegative, got {margin!r}")
+    mode = "none" if sparsity is None else str(sparsity).lower()
+    if mode not in ("none", "correlative"):
+        raise InvalidValueError(f"unknown sparsity {sparsity!r} for an SOS constraint; choose None or 'correlative'")
     return SOSConstraint(e, ineq, eq, None if degree is None else int(degree), _cone(cone), float(margin),
-                         str(name))
+                         str(name), sparsity=mode)
 
 
 def sos_matrix(M: Sequence[Sequence[Any]], on: Any = None, *, degree: int | None = None, cone: str = "psd",

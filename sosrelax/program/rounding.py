@@ -88,16 +88,23 @@ def _sub(a: ExactPoly, b: ExactPoly) -> ExactPoly:
     return combine(np.vstack([a[0], b[0]]), np.concatenate([a[1], -b[1]]))
 
 
+def _grams_sum(blocks: list[tuple[tuple[tuple[int, ...], ...], RationalMatrix]], n: int) -> ExactPoly:
+    polys = [gram_poly(np.array(b, dtype=np.int64).reshape(len(b), n), Q) for b, Q in blocks]
+    return combine(np.vstack([p[0] for p in polys]), np.concatenate([p[1] for p in polys]))
+
+
 def _round_gram(Q: np.ndarray, bits: int) -> RationalMatrix:
     S = 0.5 * (Q + Q.T)
     num = np.vectorize(int, otypes=[object])(np.round(S * 2.0**bits)) if S.size else np.zeros((0, 0), np.int64)
     return RationalMatrix(num, 2**bits)
 
 
-def _clip_multiplier(Q: np.ndarray, bits: int) -> np.ndarray:
+def _clip_multiplier(Q: np.ndarray, bits: int, floor: bool = False) -> np.ndarray:
     r"""A multiplier's Gram matrix with negative eigenvalues clipped and the rows of diagonal entries that
     round to zero zeroed (a zero diagonal entry with a nonzero rounded off-diagonal one is never PSD); what
-    this changes is absorbed by :math:`\sigma_0`'s projection, and the checker decides."""
+    this changes is absorbed by :math:`\sigma_0`'s projection, and the checker decides.  With ``floor``, the
+    eigenvalues of the remaining rows are raised to a few units of the rounding step, so that rounding keeps
+    the matrix definite (a singular multiplier at a tight optimum)."""
     S = 0.5 * (Q + Q.T)
     if S.size == 0:
         return S
@@ -106,6 +113,10 @@ def _clip_multiplier(Q: np.ndarray, bits: int) -> np.ndarray:
     dead = np.diag(S) < 2.0 ** -bits
     S[dead, :] = 0.0
     S[:, dead] = 0.0
+    if floor and not dead.all():
+        live = np.flatnonzero(~dead)
+        w, U = np.linalg.eigh(S[np.ix_(live, live)])
+        S[np.ix_(live, live)] = (U * np.maximum(w, 4.0 * live.size * 2.0 ** -bits)) @ U.T
     return S
 
 
@@ -150,7 +161,8 @@ def _project_equalities(cp: CompiledProgram, d: list[Fraction]) -> list[Fraction
     return [Fraction(int(new[k, 0].p), int(new[k, 0].q)) for k in range(D)]
 
 
-def _proofs(cp: CompiledProgram, x: np.ndarray, d: list[Fraction], bits: int) -> list[SOSProof] | None:
+def _proofs(cp: CompiledProgram, x: np.ndarray, d: list[Fraction], bits: int, floor: bool
+            ) -> list[SOSProof] | None:
     n = len(cp.variables)
     out = []
     for i, c, e in cp.sos:
@@ -159,14 +171,14 @@ def _proofs(cp: CompiledProgram, x: np.ndarray, d: list[Fraction], bits: int) ->
         ineqs = tuple(_poly_terms(g.with_variables(cp.variables)) for g in c.inequalities)
         eqs = tuple(_poly_terms(h.with_variables(cp.variables)) for h in c.equalities)
         grams: list[GramTerm] = []
-        sigma0 = None
+        sigma0: list[tuple[tuple[tuple[int, ...], ...], RationalMatrix]] = []
         for g in cp.grams:
             if g.constraint != i:
                 continue
-            Q = _round_gram(g.gram(x) if g.role is None else _clip_multiplier(g.gram(x), bits), bits)
+            Q = _round_gram(g.gram(x) if g.role is None else _clip_multiplier(g.gram(x), bits, floor), bits)
             basis = tuple(tuple(int(v) for v in row) for row in g.basis.tolist())
             if g.role is None:
-                sigma0 = (basis, Q)
+                sigma0.append((basis, Q))
                 continue
             grams.append(GramTerm(g.role, basis, Q))
             total = _sub(total, mul(gram_poly(g.basis, Q), _exact(ineqs[g.role], n)))
@@ -179,23 +191,25 @@ def _proofs(cp: CompiledProgram, x: np.ndarray, d: list[Fraction], bits: int) ->
                                zip(m.basis.tolist(), coefs, strict=True) if _q(cf, bits) != 0)
             mults.append((m.role, lam))
             total = _sub(total, mul(_exact(lam, n), _exact(eqs[m.role], n)))
-        if sigma0 is not None:
-            basis, Q = sigma0
-            B = np.array(basis, dtype=np.int64).reshape(len(basis), n)
-            Q, rest = project_gram(basis, Q, _terms(_sub(total, gram_poly(B, Q))))
+        if sigma0:
+            rest = _terms(_sub(total, _grams_sum(sigma0, n)))
+            for k, (basis, Q) in enumerate(sigma0):  # each clique's block takes what it can represent
+                Q, rest = project_gram(basis, Q, rest)
+                sigma0[k] = (basis, Q)
             if rest:
                 return None
-            grams.insert(0, GramTerm(None, basis, Q))
+            grams[:0] = [GramTerm(None, basis, Q) for basis, Q in sigma0]
         elif total[0].shape[0]:
             return None
         out.append(SOSProof(c.name or f"constraint {i}", c.cone, expr, ineqs, eqs, tuple(grams), tuple(mults)))
     return out
 
 
-def _candidate(cp: CompiledProgram, x: np.ndarray, bits: int, metadata: dict[str, str]) -> ProgramCertificate | None:
+def _candidate(cp: CompiledProgram, x: np.ndarray, bits: int, metadata: dict[str, str], floor: bool = False
+               ) -> ProgramCertificate | None:
     D = cp.ndecisions
     d = _project_equalities(cp, [_q(v, bits) for v in x[:D]])
-    proofs = _proofs(cp, x, d, bits)
+    proofs = _proofs(cp, x, d, bits, floor)
     if proofs is None:
         return None
     obj = _affine(cp.program.objective.with_blocks(cp.blocks))
@@ -233,8 +247,8 @@ def round_certificate(cp: CompiledProgram, x: np.ndarray, metadata: dict[str, st
     """
     report = None
     why = "no rounding of the solution satisfies the identities exactly (a monomial no Gram matrix can hold)"
-    for bits in ROUNDING_BITS:
-        cert = _candidate(cp, np.asarray(x, dtype=float), bits, dict(metadata or {}))
+    for bits, floor in ((b, f) for b in ROUNDING_BITS for f in (False, True)):
+        cert = _candidate(cp, np.asarray(x, dtype=float), bits, dict(metadata or {}), floor)
         if cert is None:
             continue
         report = check_program_certificate(cert)
