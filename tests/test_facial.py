@@ -122,3 +122,32 @@ def test_face_certificate_never_proves_above_the_optimum(bound):
     assert exact is not None and exact.bound > 0  # (rounded to a multiple of 2^-40)
     rep = check_certificate(exact)
     assert not rep.valid
+
+
+def test_exact_affine_substitute_matches_evaluation() -> None:
+    """p(c + s u) expanded exactly equals p evaluated at c + s u, at random rational points."""
+    import random
+    from fractions import Fraction
+
+    from sosrelax.relax.scaling import exact_affine_substitute
+
+    rng = random.Random(4)
+    n = 5
+    p = {tuple(rng.randrange(3) if rng.random() < 0.4 else 0 for _ in range(n)): Fraction(rng.randint(-9, 9), 7)
+         for _ in range(12)}
+    c = tuple(Fraction(rng.randint(-5, 5), 4) for _ in range(n))
+    s = tuple(Fraction(2) ** rng.randint(-3, 3) for _ in range(n))
+    q = exact_affine_substitute(p, c, s)
+
+    def ev(poly: dict, x: list) -> Fraction:
+        total = Fraction(0)
+        for e, v in poly.items():
+            t = v
+            for xi, ei in zip(x, e, strict=True):
+                t *= xi**ei
+            total += t
+        return total
+
+    for _ in range(5):
+        u = [Fraction(rng.randint(-20, 20), 3) for _ in range(n)]
+        assert ev(q, u) == ev(p, [ci + si * ui for ci, si, ui in zip(c, s, u, strict=True)])

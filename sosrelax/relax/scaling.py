@@ -53,16 +53,32 @@ def _binomial_row(c: Fraction, s: Fraction, e: int) -> list[Fraction]:
 def exact_affine_substitute(
     p: ExactPoly, center: tuple[Fraction, ...], scale: tuple[Fraction, ...]
 ) -> ExactPoly:
-    """``p(c + s·u)`` as an exact polynomial in ``u`` (coordinate-wise affine map)."""
+    """``p(c + s·u)`` as an exact polynomial in ``u`` (coordinate-wise affine map).
+
+    Only the variables a monomial contains are expanded (the others contribute the factor 1), and each
+    ``(c_j + s_j u_j)^a`` is expanded once per call.
+    """
     out: ExactPoly = {}
+    n = len(center)
+    rows: dict[tuple[int, int], list[Fraction]] = {}
     for alpha, coef in p.items():
-        rows = [_binomial_row(center[j], scale[j], a) for j, a in enumerate(alpha)]
-        for ks in iproduct(*(range(a + 1) for a in alpha)):
+        supp = [(j, a) for j, a in enumerate(alpha) if a]
+        expanded = []
+        for j, a in supp:
+            r = rows.get((j, a))
+            if r is None:
+                r = rows[(j, a)] = _binomial_row(center[j], scale[j], a)
+            expanded.append(r)
+        for ks in iproduct(*(range(a + 1) for _, a in supp)):
             v = coef
-            for j, k in enumerate(ks):
-                v *= rows[j][k]
+            for r, k in zip(expanded, ks, strict=True):
+                v *= r[k]
             if v:
-                out[ks] = out.get(ks, Fraction(0)) + v
+                e = [0] * n
+                for (j, _), k in zip(supp, ks, strict=True):
+                    e[j] = k
+                key = tuple(e)
+                out[key] = out.get(key, Fraction(0)) + v
     return {k: v for k, v in out.items() if v != 0}
 
 
