@@ -323,7 +323,7 @@ def region_of_attraction(f: Sequence[Any], V: Polynomial, variables: Sequence[An
 
 
 def barrier(f: Sequence[Any], variables: Sequence[Any], initial: Sequence[Constraint],
-            unsafe: Sequence[Constraint], domain: Sequence[Constraint] | None = None, degree: int = 4, *,
+            unsafe: Sequence[Constraint], domain: Any = None, degree: int = 4, *,
             rate: float = 0.0, eps: float = 1e-2, multiplier_degree: int | None = None, cone: str = "psd",
             solver: str = "clarabel", controller: Network | None = None, control_inputs: Sequence[Any] = (),
             products: bool = True) -> DynamicsResult:

@@ -52,7 +52,27 @@ def main() -> None:
                               unsafe=[0.16 - (x1 + 1) ** 2 - (x2 + 1) ** 2 >= 0], degree=4, rate=-1.0)
     _write("prajna_jadbabaie_barrier", bar.certificate,
            "Prajna & Jadbabaie (HSCC 2004) example: B <= 0 on X0, B >= 1/100 on Xu, dB/dt <= -B")
+    closed_loop()
+
+
+def closed_loop() -> None:
+    """The double integrator with a ReLU network controller u = -(ReLU(x1) - ReLU(-x1)) - 2(ReLU(x2) - ReLU(-x2))
+    on the box [-1, 1]^2 (``.venv/bin/python -c "import runpy; runpy.run_path('proofs/program/make_golden.py',
+    run_name='closed_loop')"`` writes this file alone)."""
+    import numpy as np
+
+    from sosrelax.nn import from_weights
+
+    x1, x2, u = sr.variables("x1 x2 u")
+    net = from_weights([np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]]),
+                        np.array([[-1.0, 1.0, -2.0, 2.0]])])
+    res = sr.dynamics.lyapunov([x2, u], [x1, x2], controller=net, control_inputs=[u], domain=([-1, -1], [1, 1]))
+    _write("relu_closed_loop_lyapunov", res.certificate,
+           "x1' = x2, x2' = u, u = ReLU network (4 neurons) on [-1, 1]^2: V >= eps|x|^2 and -dV/dt >= eps|x|^2 on "
+           "the network's exact encoding (h >= 0, h >= z, h(h - z) = 0, u = output layer)")
 
 
 if __name__ == "__main__":
     main()
+elif __name__ == "closed_loop":
+    closed_loop()

@@ -68,6 +68,14 @@ def unsafe_moved(d: dict[str, Any]) -> None:
     g["coefficients"] = ["-209/100", "3", "-1", "-1"]
 
 
+def controller_changed(d: dict[str, Any]) -> None:
+    """Change the controller in the closed-loop certificate's encoding: the output layer's gain 2 on the
+    neuron ReLU(x2) becomes 3 (u = -x1 - 3 x2), everything else untouched."""
+    h = d["sos"][1]["equalities"][-1]
+    k = h["coefficients"].index("2")
+    h["coefficients"][k] = "3"
+
+
 def unknown_version(d: dict[str, Any]) -> None:
     d["version"] = 99
 
@@ -80,6 +88,7 @@ VARIANTS: dict[str, tuple[str, Callable[[dict[str, Any]], None], str]] = {
     "lyapunov_gram_entry_changed": ("lyapunov_damped_cubic", gram_entry, "identity fails"),
     "barrier_unsafe_set_moved": ("prajna_jadbabaie_barrier", unsafe_moved, "identity fails"),
     "barrier_unknown_version": ("prajna_jadbabaie_barrier", unknown_version, "version"),
+    "relu_closed_loop_controller_changed": ("relu_closed_loop_lyapunov", controller_changed, "identity fails"),
 }
 
 
