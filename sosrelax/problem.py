@@ -457,20 +457,25 @@ class Problem:
         for _ in range(4):
             changed = False
             for c, lin in linear:
+                # a_j x_j >= -c - sum_{i != j} a_i x_i >= -c - sum_{i != j} sup(a_i x_i): the sum of the
+                # finite sups once per constraint, each term left out by subtraction (exact rationals)
+                sups: dict[int, Fraction | None] = {}
+                for i, a_i in lin.items():
+                    b = hi[i] if a_i > 0 else lo[i]
+                    sups[i] = None if b is None else a_i * b
+                unbounded = sum(1 for v in sups.values() if v is None)
+                if unbounded > 1:
+                    continue
+                total_sup = sum((v for v in sups.values() if v is not None), Fraction(0))
                 for j, a_j in lin.items():
-                    # a_j x_j >= -c - sum_{i != j} a_i x_i >= -c - sum_{i != j} sup(a_i x_i)
-                    total = -c
-                    finite = True
-                    for i, a_i in lin.items():
-                        if i == j:
-                            continue
-                        b = hi[i] if a_i > 0 else lo[i]
-                        if b is None:
-                            finite = False
-                            break
-                        total -= a_i * b
-                    if not finite:
+                    s_j = sups[j]
+                    if s_j is None:
+                        rest = total_sup
+                    elif unbounded:
                         continue
+                    else:
+                        rest = total_sup - s_j
+                    total = -c - rest
                     if a_j > 0:
                         changed |= tighten(j, total / a_j, None)
                     else:
