@@ -474,7 +474,7 @@ def _attained(ctx: ProofContext, sol: ConicSolution) -> float:
     first = np.flatnonzero(exps.sum(axis=1) == 1)
     y0 = float(sol.x[relax.zero_moment_index()])
     n = len(relax.variables)
-    if first.size != n or not y0 > 0:
+    if n == 0 or first.size != n or not y0 > 0:  # no variables: nothing to descend on
         return float("inf")
     mean = np.zeros(n)
     mean[np.argmax(exps[first], axis=1)] = sol.x[first] / y0
