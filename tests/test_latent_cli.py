@@ -99,3 +99,30 @@ def read_vnnlib_text(text: str):
         p = Path(t) / "p.vnnlib"
         p.write_text(text)
         return read_vnnlib(p)
+
+
+def test_latent_claims_in_the_batch_runner(corner, tmp_path):
+    """A network instance with an envelope file is a latent claim in ``certify_many``: the threshold 0.3
+    is certified over the envelope (proof tree checked), 0.1 falsified with an exactly checked latent
+    witness, and the results resume from the store."""
+    from sosrelax.batch import BatchItem, BatchStatus, NetworkInstance, certify_many
+
+    d, net, env = corner
+    items = []
+    for name, t in (("unsafe", "0.1"), ("safe", "0.3")):
+        (tmp_path / f"{name}.vnnlib").write_text(SPEC.format(t=t))
+        inst = NetworkInstance(str(d / "corner.onnx"), str(tmp_path / f"{name}.vnnlib"), str(d / "env.json"))
+        items.append(BatchItem(name, inst, 30.0))
+    store = tmp_path / "results.sqlite"
+    res = certify_many(items, store=store, workers=1, progress=False)
+    assert [r.status for r in res] == [BatchStatus.FALSIFIED, BatchStatus.CERTIFIED], [r.message for r in res]
+    cx = res[0].counterexample
+    assert cx is not None and cx["H_0"] + cx["H_1"] >= 1.85
+    assert res[1].certificate_path is not None
+    tree = ProofTree.from_json(open(res[1].certificate_path, "rb").read())
+    assert check_proof_tree(tree, network=latent_network(net, env)).valid
+    # the input-space instance (no envelope) has its own result key
+    plain = NetworkInstance(str(d / "corner.onnx"), str(tmp_path / "safe.vnnlib"))
+    assert plain.identity() != items[1].claim.identity()
+    again = certify_many(items, store=store, workers=1, progress=False)
+    assert all(r.resumed for r in again)

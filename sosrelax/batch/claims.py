@@ -133,17 +133,22 @@ class DeferredClaim:
 class NetworkInstance:
     """A neural-network property (an ONNX model and a VNN-LIB specification), verified in the worker by
     :func:`sosrelax.nn.verify`: ``unsat`` (every certificate checked) becomes *certified*, ``sat`` (a
-    counterexample re-executed exactly) *falsified*.  The result key hashes both files' contents."""
+    counterexample re-executed exactly) *falsified*.  With ``envelope_path`` (an activation envelope
+    file, :mod:`sosrelax.nn.latent`) it is a latent claim, decided by
+    :func:`~sosrelax.nn.latent.verify_latent` over the envelope's hidden states instead of the input
+    box.  The result key hashes the files' contents."""
 
     onnx_path: str
     vnnlib_path: str
+    envelope_path: str | None = None
 
     def identity(self) -> str:
-        """The text hashed into the result key: both files' SHA-256."""
+        """The text hashed into the result key: the files' SHA-256."""
         import hashlib
 
         digests = []
-        for p in (self.onnx_path, self.vnnlib_path):
+        paths = (self.onnx_path, self.vnnlib_path) + ((self.envelope_path,) if self.envelope_path else ())
+        for p in paths:
             h = hashlib.sha256()
             with open(p, "rb") as fh:
                 while chunk := fh.read(1 << 20):

@@ -89,6 +89,8 @@ def _execute_network(task: Task, t0: float) -> dict[str, Any]:
 
         verify = importlib.import_module("sosrelax.nn.verify").verify  # the function, not the module
         net, prop = nn.vnnlib_claims(task.network.onnx_path, task.network.vnnlib_path)
+        if task.network.envelope_path:
+            return _latent_record(net, prop, task, t0)
         res = verify(net, prop, onnx_path=task.network.onnx_path,
                         timeout=float(task.certify_kwargs["time_limit"]),
                         rng=task.certify_kwargs.get("rng", 0))
@@ -125,6 +127,34 @@ def _execute_network(task: Task, t0: float) -> dict[str, Any]:
         "solve_time_s": time.perf_counter() - t0,
         "log": [],
     }
+
+
+def _latent_record(net: Any, prop: Any, task: Task, t0: float) -> dict[str, Any]:
+    """A latent claim (the instance's envelope file) decided by ``verify_latent``: *certified* with the
+    checked proof tree (or certificates), *falsified* with the exactly checked latent witness."""
+    from sosrelax.nn.latent import load_envelope, verify_latent
+
+    assert task.network is not None and task.network.envelope_path is not None
+    env = load_envelope(task.network.envelope_path)
+    res = verify_latent(net, prop, env, timeout=float(task.certify_kwargs["time_limit"]),
+                        rng=task.certify_kwargs.get("rng", 0))
+    verdict = getattr(res.status, "value", str(res.status))
+    status = {"unsat": "certified", "sat": "falsified", "timeout": "timeout"}.get(verdict, "unknown")
+    cert_text = None
+    if status == "certified":
+        if res.proof is not None:
+            cert_text = res.proof.to_json()
+        elif res.certificates:
+            cert_text = "[" + ",".join(c.to_json().decode("utf-8").strip() for c in res.certificates) + "]\n"
+    cx = None
+    if status == "falsified" and res.witness is not None:
+        w = res.witness
+        cx = {**{f"E_{i}": float(v) for i, v in enumerate(w.coordinates)},
+              **{f"H_{i}": float(v) for i, v in enumerate(w.state)},
+              **{f"Y_{i}": float(v) for i, v in enumerate(w.outputs)}}
+    return {"status": status, "bound": None, "attack_value": None, "counterexample": cx,
+            "certificate": cert_text, "message": f"latent {verdict}: {res.message}", "error": None,
+            "solve_time_s": time.perf_counter() - t0, "log": []}
 
 
 def _limit_memory(limit: int | None) -> None:
