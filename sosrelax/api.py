@@ -479,7 +479,7 @@ def solve(
     from sosrelax.program import SOSProgram, solve_program
 
     if isinstance(problem, SOSProgram):  # an SOS program (polynomial unknowns): sosrelax.program solves it
-        return solve_program(problem, solver=solver, certificate=certificate, tolerance=tolerance,  # type: ignore[return-value]
+        return solve_program(problem, solver=solver, certificate=certificate, tolerance=tolerance,
                              time_limit=time_limit, verbose=verbose, solver_options=solver_options)
     solver_options = _checked_input(problem, relaxation, level, solver, sparsity, device, solver_options,
                                     memory_limit)
