@@ -166,6 +166,28 @@ def _settles(bound: Fraction, strict: bool) -> bool:
     return bound > 0 if strict else bound >= 0
 
 
+def _certify_latent(claim: Any, time_limit: float, rng: np.random.Generator | int | None) -> Verdict:
+    """A latent claim (:class:`sosrelax.nn.latent.LatentClaim`) decided by ``verify_latent``: *certified*
+    with the checked proof tree (or certificates), *falsified* with the exactly checked latent witness."""
+    from sosrelax.nn.latent import verify_latent
+
+    t0 = time.perf_counter()
+    res = verify_latent(claim.net, claim.prop, claim.envelope, timeout=time_limit, rng=rng)
+    verdict = getattr(res.status, "value", str(res.status))
+    status = {"unsat": VerdictStatus.CERTIFIED, "sat": VerdictStatus.FALSIFIED}.get(verdict, VerdictStatus.UNKNOWN)
+    cert: Any = None
+    if status is VerdictStatus.CERTIFIED:
+        cert = res.proof if res.proof is not None else res.certificates
+    cx = None
+    if status is VerdictStatus.FALSIFIED and res.witness is not None:
+        w = res.witness
+        cx = {**{f"E_{i}": float(v) for i, v in enumerate(w.coordinates)},
+              **{f"H_{i}": float(v) for i, v in enumerate(w.state)},
+              **{f"Y_{i}": float(v) for i, v in enumerate(w.outputs)}}
+    return Verdict(status, claim, None, None, cx, cert, (), f"latent {verdict}: {res.message}",
+                   time.perf_counter() - t0)
+
+
 def certify(
     claim: Claim,
     schedule: str | Sequence[Any] = "auto",
@@ -182,7 +204,10 @@ def certify(
     Parameters
     ----------
     claim : Claim
-        ``sr.Claim(f <= t, subject_to=[...])``.
+        ``sr.Claim(f <= t, subject_to=[...])``, or a latent claim
+        (:class:`sosrelax.nn.latent.LatentClaim`: a network property over the hidden states of an
+        activation envelope, decided by :func:`sosrelax.nn.latent.verify_latent`; ``schedule``,
+        ``solver`` and ``max_level`` do not apply to it).
     schedule : "auto" or sequence
         The rungs to try in order (see :func:`parse_schedule`).
     time_limit : float
@@ -206,9 +231,13 @@ def certify(
         ``falsified`` only with a counterexample re-evaluated exactly; ``unknown`` otherwise.
     """
     if not isinstance(claim, Claim):
+        from sosrelax.nn.latent.claims import LatentClaim
+
+        if isinstance(claim, LatentClaim):
+            return _certify_latent(claim, time_limit, rng)
         raise InvalidValueError(
-            f"certify() expects a sosrelax.Claim, got {type(claim).__name__}; write "
-            "sr.Claim(f <= t, subject_to=[...])"
+            f"certify() expects a sosrelax.Claim (or a sosrelax.nn.latent.LatentClaim), got "
+            f"{type(claim).__name__}; write sr.Claim(f <= t, subject_to=[...])"
         )
     run = _Run(claim, time_limit, time.perf_counter(), progress_enabled(progress))
     rungs = parse_schedule(schedule, claim, max_level)

@@ -126,3 +126,22 @@ def test_latent_claims_in_the_batch_runner(corner, tmp_path):
     assert plain.identity() != items[1].claim.identity()
     again = certify_many(items, store=store, workers=1, progress=False)
     assert all(r.resumed for r in again)
+
+
+def test_latent_claims_through_certify(corner):
+    """``sr.certify(LatentClaim(...))``: certified with the checked proof tree, falsified with the latent
+    witness; a plain object is still refused with a message."""
+    import sosrelax as sr
+    from sosrelax.errors import InvalidValueError
+    from sosrelax.nn.latent import LatentClaim
+    from sosrelax.nn.vnnlib import parse_vnnlib
+
+    _, net, env = corner
+    safe = sr.certify(LatentClaim(net, parse_vnnlib(SPEC.format(t="0.3"), source="s.vnnlib"), env), time_limit=30)
+    assert safe.status == sr.VerdictStatus.CERTIFIED and isinstance(safe.certificate, ProofTree)
+    assert check_proof_tree(safe.certificate, network=latent_network(net, env)).valid
+    bad = sr.certify(LatentClaim(net, parse_vnnlib(SPEC.format(t="0.1"), source="u.vnnlib"), env), time_limit=30)
+    assert bad.status == sr.VerdictStatus.FALSIFIED and bad.counterexample is not None
+    assert bad.counterexample["H_0"] + bad.counterexample["H_1"] >= 1.85
+    with pytest.raises(InvalidValueError, match="LatentClaim"):
+        sr.certify(object())  # type: ignore[arg-type]

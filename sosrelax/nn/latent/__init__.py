@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from sosrelax.nn.latent.claims import (
+    LatentClaim,
     LatentResult,
     LatentWitness,
     attack_latent,
@@ -36,6 +37,7 @@ __all__ = [
     "Envelope",
     "EnvelopeReport",
     "Inversion",
+    "LatentClaim",
     "LatentResult",
     "LatentWitness",
     "attack_latent",

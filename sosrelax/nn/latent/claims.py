@@ -51,6 +51,7 @@ from sosrelax.nn.rungs import DEFAULT_RUNGS, Result
 from sosrelax.nn.vnnlib import Disjunct, PolyAtom, PolyVar, Property
 
 __all__ = [
+    "LatentClaim",
     "LatentResult",
     "LatentWitness",
     "attack_latent",
@@ -242,6 +243,17 @@ def attack_latent(net: Network, prop: Property, env: Envelope, rng: np.random.Ge
                 if time.perf_counter() - t0 > seconds:
                     return None
     return None
+
+
+@dataclass(frozen=True)
+class LatentClaim:
+    """A latent claim for :func:`sosrelax.certify`: no hidden state of ``envelope`` makes the property
+    ``prop`` (a catastrophe checker over the outputs, or over hidden nodes from the envelope's layer on)
+    true for ``net``.  ``certify`` decides it with :func:`verify_latent`."""
+
+    net: Network
+    prop: Property
+    envelope: Envelope
 
 
 @dataclass(frozen=True)
