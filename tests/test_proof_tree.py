@@ -378,3 +378,12 @@ def test_leaf_bounds_are_lower_bounds_and_layer_bounds_contain_activations(seed:
         for (lk, uk), z in zip(bounds, zs, strict=True):
             zk = z[keep].astype(np.float64)
             assert np.all(lk <= zk) and np.all(zk <= uk), (node, lk, uk)
+
+
+def test_a_check_past_its_deadline_is_neither_accepted_nor_rejected() -> None:
+    import time
+
+    rep = check_proof_tree(GOLDEN[0], deadline=time.perf_counter() - 1.0)
+    assert rep.timed_out and not rep.valid and "time limit" in rep.reason and rep.failed_leaf is None
+    rep = check_proof_tree(GOLDEN[0], deadline=time.perf_counter() + 60.0)
+    assert rep.valid and not rep.timed_out

@@ -53,8 +53,9 @@ from sosrelax.errors import CertificateFormatError, InvalidValueError
 __all__ = ["LeafBounds", "ProofReport", "check_leaves", "check_proof_tree", "float32_output_deviation",
            "leaf_layer_bounds", "network_input_box"]
 
-_BATCH_ELEMENTS = 2**22
-"""Leaves per batch are chosen so that one back-substitution array has about this many entries."""
+_BATCH_ELEMENTS = 2**24
+"""Leaves per batch are chosen so that one back-substitution array has at most about this many entries
+(the estimate is generous: a 9-disjunct mnistfc proof peaks at about 270 MB in all)."""
 
 
 class _Reject(Exception):
@@ -122,6 +123,9 @@ class ProofReport:
         ``(disjunct, node index)`` of the first node at fault.
     leaf_bounds : tuple of LeafBounds
         Per disjunct checked, the rigorous per-leaf bounds.
+    timed_out : bool
+        The check stopped at its ``deadline`` before every leaf was bounded (``valid`` is False: the
+        proof was neither accepted nor found wrong).
     """
 
     valid: bool
@@ -135,6 +139,7 @@ class ProofReport:
     semantics: str = ""
     failed_leaf: tuple[int, int] | None = None
     leaf_bounds: tuple[LeafBounds, ...] = field(default=(), repr=False)
+    timed_out: bool = False
 
     def failed_leaves(self) -> tuple[tuple[int, int], ...]:
         """Every ``(disjunct, node index)`` leaf that was computed and not accepted."""
@@ -148,6 +153,7 @@ def check_proof_tree(
     network: Any = None,
     limits: TreeLimits = DEFAULT_TREE_LIMITS,
     batch: int = 4096,
+    deadline: float | None = None,
 ) -> ProofReport:
     """Check a network proof tree rigorously.
 
@@ -162,6 +168,9 @@ def check_proof_tree(
         Size limits for reading.
     batch : int
         Largest number of leaves bounded at once.
+    deadline : float, optional
+        A ``time.perf_counter()`` value after which no further batch of leaves is started; the report
+        then has ``timed_out`` set (and ``valid`` False).
 
     Returns
     -------
@@ -171,7 +180,7 @@ def check_proof_tree(
     """
     t0 = time.perf_counter()
     with _one_blas_thread():
-        return _check_proof_tree(source, network, limits, batch, t0)
+        return _check_proof_tree(source, network, limits, batch, t0, deadline)
 
 
 def _one_blas_thread() -> Any:
@@ -186,7 +195,12 @@ def _one_blas_thread() -> Any:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _check_proof_tree(source: Any, network: Any, limits: TreeLimits, batch: int, t0: float) -> ProofReport:
+class _CheckTimeout(Exception):
+    """Internal: the deadline passed before every leaf was bounded."""
+
+
+def _check_proof_tree(source: Any, network: Any, limits: TreeLimits, batch: int, t0: float,
+                      deadline: float | None = None) -> ProofReport:
     sha = sem = ""
     n_nodes = n_leaves = n_disj = 0
     margins: list[float] = []
@@ -195,7 +209,7 @@ def _check_proof_tree(source: Any, network: Any, limits: TreeLimits, batch: int,
         tree = _as_tree(source, limits)
         sha, sem = tree.network_sha256, tree.semantics
         net = _prepare(tree, network)
-        for d_i, lb in enumerate(_check_all(net, tree, range(len(tree.disjuncts)), batch)):
+        for d_i, lb in enumerate(_check_all(net, tree, range(len(tree.disjuncts)), batch, deadline)):
             dis = tree.disjuncts[d_i]
             done.append(lb)
             n_disj += 1
@@ -216,6 +230,10 @@ def _check_proof_tree(source: Any, network: Any, limits: TreeLimits, batch: int,
         ok, failed = True, None
     except _Reject as e:
         reason, ok, failed = str(e), False, e.node
+    except _CheckTimeout:
+        return ProofReport(False, f"the check stopped at its time limit after {time.perf_counter() - t0:.1f} s, "
+                           "before every leaf was bounded (neither accepted nor rejected)", n_disj, n_nodes,
+                           n_leaves, None, time.perf_counter() - t0, sha, sem, None, tuple(done), timed_out=True)
     except (CertificateFormatError, InvalidValueError) as e:
         reason, ok, failed = str(e), False, None
     except (ValueError, TypeError, KeyError, OverflowError, ZeroDivisionError, MemoryError, IndexError) as e:
@@ -488,21 +506,38 @@ def _chunk(s0: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return sel, bnd, emp
 
 
-def _map_chunks(job: Any, starts: list[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _map_chunks(job: Any, starts: list[int], deadline: float | None = None
+                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The chunks' bounds, in order; on two processes (``fork``) when there are enough domains.  The
-    arithmetic is the same either way: each chunk is bounded by :func:`bound_batch` alone."""
+    arithmetic is the same either way: each chunk is bounded by :func:`bound_batch` alone.  Past
+    ``deadline`` no further chunk is waited for (:class:`_CheckTimeout`)."""
     global _JOB
     _JOB = job
+
+    def late() -> bool:
+        return deadline is not None and time.perf_counter() > deadline
+
     try:
         if len(job[2]) >= PARALLEL_FROM and len(starts) > 1 and CHECK_WORKERS > 1:
             import multiprocessing as mp
 
             try:
                 with mp.get_context("fork").Pool(CHECK_WORKERS) as pool:
-                    return pool.map(_chunk, starts, chunksize=1)
+                    out = []
+                    for r in pool.imap(_chunk, starts, chunksize=1):
+                        out.append(r)
+                        if late() and len(out) < len(starts):
+                            pool.terminate()
+                            raise _CheckTimeout
+                    return out
             except (OSError, ValueError):  # no fork here: bound the chunks in this process
                 pass
-        return [_chunk(s0) for s0 in starts]
+        out = []
+        for s0 in starts:
+            if late():
+                raise _CheckTimeout
+            out.append(_chunk(s0))
+        return out
     finally:
         _JOB = None
 
@@ -516,7 +551,8 @@ def _domain_key(lf: Any) -> tuple[bytes, bytes, tuple[tuple[int, int], ...]]:
     return lf[1].tobytes(), lf[2].tobytes(), tuple(sorted(cons))
 
 
-def _check_all(net: Net, tree: ProofTree, which: Any, batch: int) -> list[LeafBounds]:
+def _check_all(net: Net, tree: ProofTree, which: Any, batch: int, deadline: float | None = None
+               ) -> list[LeafBounds]:
     """Rigorous bounds of every leaf of the disjuncts ``which``.
 
     Leaves of different disjuncts over the same domain (same box, same split constraints: the trees of
@@ -532,7 +568,11 @@ def _check_all(net: Net, tree: ProofTree, which: Any, batch: int) -> list[LeafBo
     for d_i in which:
         dis = tree.disjuncts[d_i]
         lv, _, _ = _walk(net, d_i, dis)
-        rung += [(d_i, lf[0], _rung_margin(net, tree, d_i, dis, lf)) for lf in lv if isinstance(lf[5], _RungCert)]
+        for lf in lv:
+            if isinstance(lf[5], _RungCert):
+                if deadline is not None and time.perf_counter() > deadline:
+                    raise _CheckTimeout
+                rung.append((d_i, lf[0], _rung_margin(net, tree, d_i, dis, lf)))
         lv = [lf for lf in lv if not isinstance(lf[5], _RungCert)]
         obj = _atom_matrices(d_i, dis, n0, n_out)
         if lv:
@@ -554,7 +594,7 @@ def _check_all(net: Net, tree: ProofTree, which: Any, batch: int) -> list[LeafBo
         per = max(1, min(batch, _BATCH_ELEMENTS // (2 * nmax * nmax)))
         starts = list(range(0, len(domains), per))
         job = (net, tree.intermediate, domains, rows, dom, order, dom[order], per)
-        for sel, bnd, emp in _map_chunks(job, starts):
+        for sel, bnd, emp in _map_chunks(job, starts, deadline):
             bounds[sel] = bnd
             empty[sel] = emp
     own = np.array(owner + [r[0] for r in rung], dtype=np.int64)

@@ -239,7 +239,10 @@ def decide_by_boxes(net: Network, prop: Property, search: BoxSearch, *, onnx_pat
                      meta={**meta, "leaves": str(sum(s.leaves for s in stats)),
                            "domains": str(sum(s.domains for s in stats))},
                      activations=net.hidden_activations)
-    report = check_proof_tree(tree, network=net)
+    report = check_proof_tree(tree, network=net, deadline=end)
+    if report.timed_out:  # the proof exists but could not be checked in time: no answer
+        return SearchResult("timeout", None, None, report, tuple(stats),
+                            f"the search closed every domain; {report.reason}", t_search, report.seconds)
     if not report.valid:
         log.warning("proof tree rejected by the checker: %s", report.reason)
         return SearchResult("unknown", None, tree, report, tuple(stats),
