@@ -13,7 +13,13 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from sosrelax.certificate.proof_tree import AtomSpec, DisjunctProof, ProofTree, check_leaves, check_proof_tree
+from sosrelax.certificate.proof_tree import (
+    AtomSpec,
+    DisjunctProof,
+    ProofTree,
+    check_leaves,
+    check_proof_tree,
+)
 from sosrelax.nn import from_weights
 from sosrelax.nn.search.bounds import Arrays, intermediate_bounds, optimise_slopes
 
