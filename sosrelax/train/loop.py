@@ -6,6 +6,9 @@ sample of training points at the current radius.  Its verdicts steer the next ep
 
 - ``falsified``: the counterexample (an input re-run exactly through the network, misclassified)
   joins the training data with its point's label, trained with the natural loss;
+- neither certified nor falsified: the attack rounded from the LP relaxation
+  (:func:`~sosrelax.train.relaxation_attack.lp_attack`, the relaxation's minimiser of the margin re-run
+  exactly) is tried; a counterexample it finds joins the data the same way;
 - ``certified`` (proof checked): the point's certified loss gets the weight ``certified_weight``;
 - ``unknown`` / ``timeout``, and points not verified yet: weight 1 on the certified loss.
 
@@ -26,6 +29,7 @@ import numpy as np
 from sosrelax.train.data import Dataset
 from sosrelax.train.export import to_network
 from sosrelax.train.proofs import verify_point
+from sosrelax.train.relaxation_attack import lp_attack
 
 __all__ = ["COUNTEREXAMPLE_WEIGHT", "LoopState"]
 
@@ -87,7 +91,7 @@ class LoopState:
         pick = order[:opts.sample]
         with torch.no_grad():
             pred = net(torch.tensor(ds.x[pick])).argmax(1).numpy()
-        counts = {"certified": 0, "falsified": 0, "unknown": 0, "misclassified": 0}
+        counts = {"certified": 0, "falsified": 0, "relaxation": 0, "unknown": 0, "misclassified": 0}
         new_x: list[np.ndarray] = []
         new_y: list[int] = []
         with tempfile.TemporaryDirectory() as tmp:
@@ -108,7 +112,13 @@ class LoopState:
                 elif v.certified:
                     counts["certified"] += 1
                 else:
-                    counts["unknown"] += 1
+                    x_adv = lp_attack(network, ds.x[i], int(ds.y[i]), radius, lower=ds.lower, upper=ds.upper)
+                    if x_adv is not None:
+                        new_x.append(np.asarray(x_adv, dtype=np.float32))
+                        new_y.append(int(ds.y[i]))
+                        counts["relaxation"] += 1
+                    else:
+                        counts["unknown"] += 1
         if new_x:
             self.pool_x = np.concatenate([self.pool_x, np.stack(new_x)])[-MAX_POOL:]
             self.pool_y = np.concatenate([self.pool_y, np.asarray(new_y, dtype=np.int64)])[-MAX_POOL:]
