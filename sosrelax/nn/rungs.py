@@ -19,6 +19,7 @@ import numpy as np
 
 from sosrelax.certificate.check import check_certificate
 from sosrelax.certificate.format import Certificate
+from sosrelax.certificate.proof_tree.rung_leaf import atom_lin
 from sosrelax.nn.encode import Chain, Lin, build_chain
 from sosrelax.nn.ir import Network
 from sosrelax.nn.moment import auto_sparsity, sdp_bound, sos_bound
@@ -85,15 +86,7 @@ class RungRow:
 
 def atom_form(chain: Chain, a: Atom, negate: bool) -> Lin | None:
     """The atom's linear form in the encoding's variables (``None`` if it mixes inputs and outputs)."""
-    if a.x and a.y and chain.layers:
-        return None
-    sign = -1 if negate else 1
-    if a.y:
-        c = [Fraction(0)] * chain.net.n_outputs
-        for j, v in a.y:
-            c[j] = sign * v
-        return chain.output_form(c, sign * a.const)
-    return ({i: sign * v for i, v in a.x}, sign * a.const)
+    return atom_lin(chain, a.x, a.y, a.const, chain.net.n_outputs, Fraction(-1 if negate else 1))
 
 
 def check_bound(cert: Certificate, need: Fraction, strict: bool) -> tuple[bool, float | None, str]:
