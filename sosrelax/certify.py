@@ -178,12 +178,7 @@ def _certify_latent(claim: Any, time_limit: float, rng: np.random.Generator | in
     cert: Any = None
     if status is VerdictStatus.CERTIFIED:
         cert = res.proof if res.proof is not None else res.certificates
-    cx = None
-    if status is VerdictStatus.FALSIFIED and res.witness is not None:
-        w = res.witness
-        cx = {**{f"E_{i}": float(v) for i, v in enumerate(w.coordinates)},
-              **{f"H_{i}": float(v) for i, v in enumerate(w.state)},
-              **{f"Y_{i}": float(v) for i, v in enumerate(w.outputs)}}
+    cx = res.witness.as_dict() if status is VerdictStatus.FALSIFIED and res.witness is not None else None
     return Verdict(status, claim, None, None, cx, cert, (), f"latent {verdict}: {res.message}",
                    time.perf_counter() - t0)
 

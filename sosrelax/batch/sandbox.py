@@ -98,19 +98,7 @@ def _execute_network(task: Task, t0: float) -> dict[str, Any]:
         return error_record("MemoryError: the instance exceeded its memory limit", "out of memory")
     except Exception as e:  # any failure of one instance is that instance's result
         return error_record(f"{type(e).__name__}: {e}", "the instance could not be run")
-    verdict = getattr(res.status, "value", str(res.status))
-    status = {"unsat": "certified", "sat": "falsified", "timeout": "timeout"}.get(verdict, "unknown")
-    certs = list(res.certificates) if status == "certified" else []
-    proof = getattr(res, "proof", None)
-    cert_text: str | None
-    if status == "certified" and proof is not None:  # the search's proof tree, checked
-        cert_text = proof.to_json()
-    elif len(certs) == 1:
-        cert_text = certs[0].to_json().decode("utf-8")
-    elif certs:  # one certificate per piece of the property (disjuncts, branch-and-bound leaves)
-        cert_text = "[" + ",".join(c.to_json().decode("utf-8").strip() for c in certs) + "]\n"
-    else:
-        cert_text = None
+    verdict, status, cert_text = _verdict_and_proof(res)
     cx = None
     if status == "falsified" and res.counterexample is not None:
         xs, ys = res.counterexample
@@ -129,6 +117,25 @@ def _execute_network(task: Task, t0: float) -> dict[str, Any]:
     }
 
 
+def _verdict_and_proof(res: Any) -> tuple[str, str, str | None]:
+    """The verifier's verdict, the batch status it means, and for *certified* the checked proof's text:
+    the search's proof tree, or the exact rungs' certificate(s) (a JSON list when there are several:
+    one per piece of the property)."""
+    verdict = getattr(res.status, "value", str(res.status))
+    status = {"unsat": "certified", "sat": "falsified", "timeout": "timeout"}.get(verdict, "unknown")
+    if status != "certified":
+        return verdict, status, None
+    proof = getattr(res, "proof", None)
+    certs = list(res.certificates)
+    if proof is not None:
+        return verdict, status, str(proof.to_json())
+    if len(certs) == 1:
+        return verdict, status, str(certs[0].to_json().decode("utf-8"))
+    if certs:
+        return verdict, status, "[" + ",".join(c.to_json().decode("utf-8").strip() for c in certs) + "]\n"
+    return verdict, status, None
+
+
 def _latent_record(net: Any, prop: Any, task: Task, t0: float) -> dict[str, Any]:
     """A latent claim (the instance's envelope file) decided by ``verify_latent``: *certified* with the
     checked proof tree (or certificates), *falsified* with the exactly checked latent witness."""
@@ -138,20 +145,8 @@ def _latent_record(net: Any, prop: Any, task: Task, t0: float) -> dict[str, Any]
     env = load_envelope(task.network.envelope_path)
     res = verify_latent(net, prop, env, timeout=float(task.certify_kwargs["time_limit"]),
                         rng=task.certify_kwargs.get("rng", 0))
-    verdict = getattr(res.status, "value", str(res.status))
-    status = {"unsat": "certified", "sat": "falsified", "timeout": "timeout"}.get(verdict, "unknown")
-    cert_text = None
-    if status == "certified":
-        if res.proof is not None:
-            cert_text = res.proof.to_json()
-        elif res.certificates:
-            cert_text = "[" + ",".join(c.to_json().decode("utf-8").strip() for c in res.certificates) + "]\n"
-    cx = None
-    if status == "falsified" and res.witness is not None:
-        w = res.witness
-        cx = {**{f"E_{i}": float(v) for i, v in enumerate(w.coordinates)},
-              **{f"H_{i}": float(v) for i, v in enumerate(w.state)},
-              **{f"Y_{i}": float(v) for i, v in enumerate(w.outputs)}}
+    verdict, status, cert_text = _verdict_and_proof(res)
+    cx = res.witness.as_dict() if status == "falsified" and res.witness is not None else None
     return {"status": status, "bound": None, "attack_value": None, "counterexample": cx,
             "certificate": cert_text, "message": f"latent {verdict}: {res.message}", "error": None,
             "solve_time_s": time.perf_counter() - t0, "log": []}

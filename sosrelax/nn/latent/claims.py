@@ -167,6 +167,12 @@ class LatentWitness:
         """The state as float64 (rounded)."""
         return np.array([float(v) for v in self.state])
 
+    def as_dict(self) -> dict[str, float]:
+        """``E_i`` (coordinates), ``H_i`` (state) and ``Y_i`` (outputs) as floats, for result records."""
+        return {**{f"E_{i}": float(v) for i, v in enumerate(self.coordinates)},
+                **{f"H_{i}": float(v) for i, v in enumerate(self.state)},
+                **{f"Y_{i}": float(v) for i, v in enumerate(self.outputs)}}
+
 
 def confirm_latent(net: Network, prop: Property, env: Envelope, e: Sequence[float]) -> LatentWitness | None:
     """Re-check a latent candidate ``e`` exactly; the witness when a disjunct holds at its state."""
