@@ -11,7 +11,6 @@ from sosrelax.certificate.proof_tree.check import (
     check_proof_tree,
     float32_output_deviation,
     leaf_layer_bounds,
-    network_input_box,
 )
 from sosrelax.certificate.proof_tree.format import (
     DEFAULT_TREE_LIMITS,
@@ -40,6 +39,5 @@ __all__ = [
     "check_proof_tree",
     "float32_output_deviation",
     "leaf_layer_bounds",
-    "network_input_box",
     "network_sha256",
 ]

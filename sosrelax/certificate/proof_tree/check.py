@@ -51,7 +51,7 @@ from sosrelax.certificate.proof_tree.format import (
 from sosrelax.errors import CertificateFormatError, InvalidValueError
 
 __all__ = ["LeafBounds", "ProofReport", "check_leaves", "check_proof_tree", "float32_output_deviation",
-           "leaf_layer_bounds", "network_input_box"]
+           "leaf_layer_bounds"]
 
 _BATCH_ELEMENTS = 2**24
 """Leaves per batch are chosen so that one back-substitution array has at most about this many entries
@@ -627,15 +627,6 @@ def _rung_margin(net: Net, tree: ProofTree, d_i: int, dis: DisjunctProof, lf: An
     if not np.isfinite(m):
         raise _Reject(f"disjunct {d_i}, node {lf[0]}: rung leaf rejected: {why}", (d_i, lf[0]))
     return m
-
-
-def network_input_box(lo: np.ndarray, hi: np.ndarray, float32: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The box ``[lo, hi]`` as the network sees it: in the float32 semantics widened outward to float32
-    values (the input is rounded to float32 before the network runs); unchanged otherwise."""
-    net = Net.__new__(Net)
-    net.f32 = float32
-    a, b = seen_box(net, np.asarray(lo, dtype=np.float64)[None], np.asarray(hi, dtype=np.float64)[None])
-    return a[0], b[0]
 
 
 def float32_output_deviation(layers: Sequence[tuple[np.ndarray, np.ndarray]], lo: np.ndarray,
