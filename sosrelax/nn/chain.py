@@ -11,7 +11,7 @@ builders are :func:`~sosrelax.nn.encode.build_chain` and
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
@@ -282,14 +282,20 @@ class Chain:
                     new[v] = new.get(v, Fraction(0)) + c * w
             coef = {v: c for v, c in new.items() if c}
             layer -= 1
+        const += self._concretize_inputs(coef, add)
+        return const, {i: v for i, v in mult.items() if v}
+
+    def _concretize_inputs(self, coef: dict[int, Fraction], add: Callable[[int, Fraction], None]) -> Fraction:
+        """``min`` over the input box of ``Σ coef_v x_v``, each term's box inequality recorded with ``add``."""
+        total = Fraction(0)
         for v, lam in coef.items():
             if lam > 0:
-                const += lam * self.lo[v]
+                total += lam * self.lo[v]
                 add(self.box_lo[v], lam)
             elif lam < 0:
-                const += lam * self.hi[v]
+                total += lam * self.hi[v]
                 add(self.box_hi[v], -lam)
-        return const, {i: v for i, v in mult.items() if v}
+        return total
 
     def _backsub_reduced(self, f: Lin, depth: int | None) -> tuple[Fraction, dict[int, Fraction]]:
         """Back-substitution on a reduced chain: hidden variables eliminated from the last one down.
@@ -336,13 +342,7 @@ class Chain:
             const += scale * z0
             for w, a in zc.items():
                 coef[w] = coef.get(w, Fraction(0)) + scale * a
-        for v, lam in coef.items():
-            if lam > 0:
-                const += lam * self.lo[v]
-                add(self.box_lo[v], lam)
-            elif lam < 0:
-                const += lam * self.hi[v]
-                add(self.box_hi[v], -lam)
+        const += self._concretize_inputs(coef, add)
         return const, {i: v for i, v in mult.items() if v}
 
     def linear_certificate(self, f: Lin, bound: Fraction, mult: dict[int, Fraction],
