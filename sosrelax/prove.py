@@ -324,8 +324,6 @@ def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str, ceil
     """Centred certificates for bounds backed off below the running estimate of the value, until one checks;
     then bisection between the proof and ``ceiling`` (the first solve's value, or less where the objective is
     known to attain less)."""
-    from sosrelax.certificate.extract import certificate_from_centered_dual
-
     ctx = run.ctx
     relax = ctx.relax
     scale = 1.0 + abs(ctx.factor * gamma_solver)  # the backoff is relative in the user's units
@@ -354,10 +352,7 @@ def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str, ceil
             z2, reach = _interior(relax, sol2.z, gamma)
             if reach < gamma:
                 continue  # no interior certificate at this bound (by this solver's word); see the bisection
-            meta = dict(run.metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
-            second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta))
-            logger.debug("centred certificate (%s) at %.12g: %s", solver, ctx.factor * gamma,
-                         "none" if second is None else (second[1].bound if second[1].valid else second[1].reason[:80]))
+            second = _centred_certificate(run, relax, z2, gamma, gamma_solver, "centred", solver)
             if second is None:
                 return best, estimate
             if second[1].valid:
@@ -387,10 +382,7 @@ def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str, ceil
             z2, reach = _interior(relax, sol2.z, gamma)
             if reach <= lo:
                 continue
-            meta = dict(run.metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
-            second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta))
-            logger.debug("bisection certificate (%s) at %.12g: %s", solver, ctx.factor * gamma,
-                         "none" if second is None else (second[1].bound if second[1].valid else second[1].reason[:80]))
+            second = _centred_certificate(run, relax, z2, gamma, gamma_solver, "bisection", solver)
             if second is None:
                 return best, estimate
             if _improves(ctx, second, best):
@@ -690,6 +682,18 @@ def _short_rational(v: float, max_denominator: int = 1000) -> float | None:
         return None
     q = Fraction(v).limit_denominator(max_denominator)
     return float(q) if abs(float(q) - v) <= 1e-6 * (1.0 + abs(v)) else None
+
+
+def _centred_certificate(run: _Strategy, relax: MomentRelaxation, z2: np.ndarray, gamma: float,
+                         gamma_solver: float, what: str, solver: str) -> Proof | None:
+    """The certificate of a centred solution's interior dual at ``gamma``, finished by ``run`` (logged)."""
+    from sosrelax.certificate.extract import certificate_from_centered_dual
+
+    meta = dict(run.metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
+    second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta))
+    logger.debug("%s certificate (%s) at %.12g: %s", what, solver, run.ctx.factor * gamma,
+                 "none" if second is None else (second[1].bound if second[1].valid else second[1].reason[:80]))
+    return second
 
 
 def _interior(relax: MomentRelaxation, z: np.ndarray, gamma: float) -> tuple[np.ndarray, float]:
