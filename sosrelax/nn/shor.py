@@ -12,6 +12,7 @@ the checker then verifies with the chain's lemmas.  :class:`SdpForm` chooses the
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
@@ -341,27 +342,37 @@ def _clique_certificate(chain: Chain, data: _ShorSparse, form: SdpForm, obj: Ter
                         sol: Any) -> Certificate:
     """The certificate of the clique relaxation: one Gram block per clique, the base constraints and
     the derived facts it multiplies, the chain's lemmas."""
-    from sosrelax.certificate.format import EqualityMultiplier, SOSMultiplier
+    from sosrelax.certificate.format import SOSMultiplier
 
     n = chain.n
     zero = tuple([0] * n)
     sos = tuple(SOSMultiplier(None, (zero, *(tuple(1 if t == v else 0 for t in range(n)) for v in C)), Q)
                 for C, Q in zip(data.cliques, grams, strict=True))
-    der = set(data.derived)
-    keep = [k for k in range(len(data.ineqs)) if k not in der or lam_e[k]]
+    return _assemble(chain, data.ineqs, data.derived, data.lemmas, obj, gq, sos, nu, lam_e,
+                     {"relaxation": "sdp", "form": form.value, "sparsity": "cliques",
+                      "cliques": str(len(data.cliques)), "max_clique": str(max(len(C) for C in data.cliques)),
+                      "solver": sol.solver, "solver_status": sol.solver_status})
+
+
+def _assemble(chain: Chain, ineqs: Sequence[Terms], derived: Sequence[int], lemmas: Sequence[Certificate],
+              obj: Terms, gq: Fraction, sos: tuple[Any, ...], nu: Sequence[Fraction], lam_e: Sequence[Fraction],
+              metadata: dict[str, str]) -> Certificate:
+    """A Shor certificate over the chain: the base constraints (the set it speaks about, which the lemmas
+    use) and the derived facts it multiplies (unused derived facts are left out), its Gram blocks ``sos``,
+    constant equality multipliers ``nu`` and linear multipliers ``lam_e``, with the chain's lemmas."""
+    from sosrelax.certificate.format import EqualityMultiplier
+
+    zero = tuple([0] * chain.n)
+    der = set(derived)
+    keep = [k for k in range(len(ineqs)) if k not in der or lam_e[k]]
     at = {k: i for i, k in enumerate(keep)}
-    cert = Certificate(
+    return Certificate(
         variables=chain.variables, kind="lower_bound", objective=obj, bound=gq,
-        inequalities=tuple(data.ineqs[k] for k in keep), equalities=tuple(chain.equalities),
-        sos=sos,
+        inequalities=tuple(ineqs[k] for k in keep), equalities=tuple(chain.equalities), sos=sos,
         equality_multipliers=tuple(EqualityMultiplier(j, ((zero, m),)) for j, m in enumerate(nu) if m),
         products=tuple(ProductMultiplier((at[k],), m) for k, m in enumerate(lam_e) if m),
-        metadata={"relaxation": "sdp", "form": form.value, "sparsity": "cliques",
-                  "cliques": str(len(data.cliques)), "max_clique": str(max(len(C) for C in data.cliques)),
-                  "solver": sol.solver, "solver_status": sol.solver_status},
-        lemmas=tuple(data.lemmas), derived=tuple(at[k] for k in keep if k in der),
+        metadata=metadata, lemmas=tuple(lemmas), derived=tuple(at[k] for k in keep if k in der),
     )
-    return cert
 
 
 def sparse_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, solver: str
@@ -572,7 +583,7 @@ def fast_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, solv
     import flint
 
     from sosrelax.certificate.check import prove_psd
-    from sosrelax.certificate.format import EqualityMultiplier, SOSMultiplier, float_toward
+    from sosrelax.certificate.format import SOSMultiplier, float_toward
     from sosrelax.conic import svec_scale
 
     data = _shor(chain, form)
@@ -620,21 +631,10 @@ def fast_sdp(chain: Chain, f: Lin, form: SdpForm, time_limit: float | None, solv
         return None, None, "SDP: no positive definite Gram matrix near the solver's dual"
     zero = tuple([0] * n)
     basis = [zero] + [tuple(1 if t == v else 0 for t in range(n)) for v in range(n)]
-    # the certificate lists the base constraints (the set it speaks about, which the lemmas use)
-    # and the derived facts it multiplies; unused derived facts are left out
-    der = set(data.derived)
-    keep = [k for k in range(len(data.ineqs)) if k not in der or lam_e[k]]
-    at = {k: i for i, k in enumerate(keep)}
-    cert = Certificate(
-        variables=chain.variables, kind="lower_bound", objective=obj, bound=gq,
-        inequalities=tuple(data.ineqs[k] for k in keep), equalities=tuple(chain.equalities),
-        sos=(SOSMultiplier(None, tuple(basis), Q),),
-        equality_multipliers=tuple(EqualityMultiplier(j, ((zero, m),)) for j, m in enumerate(nu) if m),
-        products=tuple(ProductMultiplier((at[k],), m) for k, m in enumerate(lam_e) if m),
-        metadata={"relaxation": "sdp", "form": form.value, "solver": sol.solver,
-                  "solver_status": sol.solver_status},
-        lemmas=tuple(data.lemmas), derived=tuple(at[k] for k in keep if k in der),
-    )
+    cert = _assemble(chain, data.ineqs, data.derived, data.lemmas, obj, gq,
+                     (SOSMultiplier(None, tuple(basis), Q),), nu, lam_e,
+                     {"relaxation": "sdp", "form": form.value, "solver": sol.solver,
+                      "solver_status": sol.solver_status})
     rep = check_certificate(cert)
     if not rep.valid or rep.bound is None:
         return None, None, "certificate rejected: " + rep.reason
