@@ -20,8 +20,8 @@ from sosrelax.certificate.proof_tree.rounding import rdot as _rdot
 from sosrelax.certificate.proof_tree.rounding import up as _up
 from sosrelax.certificate.proof_tree.smooth import s_lines
 
-__all__ = ["LeafBeta", "Layers", "Net", "Rows", "backsub_lower", "bound_batch", "domain_arrays", "float_down",
-           "float_up", "objective_rows", "output_deviation", "rational_matrix", "seen_box"]
+__all__ = ["LeafBeta", "Layers", "Net", "Rows", "backsub_lower", "backsub_units_layer2", "bound_batch", "domain_arrays", "float_down",
+           "float_up", "objective_rows", "output_deviation", "rational_matrix", "relu_lines", "seen_box"]
 
 _U = 2.0**-53
 """Unit roundoff of binary64."""
@@ -181,6 +181,7 @@ class Layers:
         self.A, self.S, self.T = empty(), empty(), empty()  # adaptive lower slope, upper slope and intercept
         self.TL = empty()                          # lower intercept (sigmoid, tanh layers; None for ReLU)
         self.ylo, self.yhi = empty(), empty()      # bounds of y_m (sigmoid, tanh layers)
+        self.free1: Any = None                     # bounds of z_1 before the split constraints
 
 
 def domain_arrays(net: Net, domains: list[Any]) -> tuple[np.ndarray, ...]:
@@ -252,18 +253,24 @@ def bound_batch(net: Net, method: str, domains: list[Any], objective: Rows,
             need = (u > 0) & (l < 0) & ~neg[:, sl] & ~pos[:, sl] if net.kinds[m] == "relu" else np.isfinite(l)
             bi, jj = np.nonzero(need)
             nr = bi.size
-            rows = np.zeros((2 * nr, net.dims[m]))
-            rows[np.arange(nr), jj] = 1.0
-            rows[nr + np.arange(nr), jj] = -1.0
             bi2 = np.concatenate([bi, bi])
-            zero = np.zeros(2 * nr)
-            low = backsub_lower(net, ly, m, rows, bi2, zero, zero, ly.A, lo, hi, tiny[:, 0])
+            if m == 2 and net.kinds[1] == "relu" and _one_box(lo, hi):
+                sg = np.concatenate([np.ones(nr), -np.ones(nr)])
+                low = backsub_units_layer2(net, ly, np.concatenate([jj, jj]), sg, bi2, lo, hi, tiny[:, 0])
+            else:
+                rows = np.zeros((2 * nr, net.dims[m]))
+                rows[np.arange(nr), jj] = 1.0
+                rows[nr + np.arange(nr), jj] = -1.0
+                zero = np.zeros(2 * nr)
+                low = backsub_lower(net, ly, m, rows, bi2, zero, zero, ly.A, lo, hi, tiny[:, 0])
             l[bi, jj] = np.maximum(l[bi, jj], low[:nr])
             u[bi, jj] = np.minimum(u[bi, jj], -low[nr:])
         elif method == "forward" and m < L:
             fwd = forward_affine(net, m, fwd, ly.e[m], xh, tiny, B)
             fl_, fu_ = forward_concretize(fwd, lo, hi, xh, G, tiny)
             l, u = np.maximum(l, fl_), np.minimum(u, fu_)
+        if m == 1:
+            ly.free1 = (l, u)
         if m < L:
             sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
             u = np.where(neg[:, sl], np.minimum(u, 0.0), u)
@@ -278,16 +285,8 @@ def bound_batch(net: Net, method: str, domains: list[Any], objective: Rows,
         if m < L and net.kinds[m] != "relu":
             _smooth_layer(net, ly, m, l, u, zh, em)
         elif m < L:
-            inact = u <= 0
-            act = (l >= 0) & ~inact
-            unst = ~inact & ~act
-            # upper line y <= s z + t on [l, u]: s >= u/(u-l) and t >= -s l (rounded up, see the docs)
-            s = _up(_up(np.maximum((u / (u - l)) * (1 + 8 * _U), 0.0)))
-            t = _up(-s * l)
+            act, unst, ly.A[m], ly.S[m], ly.T[m] = relu_lines(l, u)
             ly.act[m], ly.unst[m] = act, unst
-            ly.A[m] = np.where(act | (unst & (u > -l)), 1.0, 0.0)
-            ly.S[m] = np.where(act, 1.0, np.where(unst, s, 0.0))
-            ly.T[m] = np.where(unst, t, 0.0)
             ly.vmass[m] = ly.vw[m] + net.absb[m] + em + np.where(unst, zh, 0.0)
             if method == "forward":
                 fwd = forward_relu(fwd, ly.A[m], ly.S[m], ly.T[m], xh, G, (_TINY * mag)[:, None])
@@ -394,3 +393,97 @@ def backsub_lower(net: Net, ly: Layers, K: int, lam: np.ndarray, bi: np.ndarray,
         cin = cin + cx
     val = const + _rdot(np.maximum(cin, 0.0), lo[bi]) + _rdot(np.minimum(cin, 0.0), hi[bi])
     return _down(val - net.G * mass - tiny[bi])
+
+
+def relu_lines(l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The states and lines of ReLU neurons with pre-activation bounds ``[l, u]``: ``(act, unst, A, S, T)``
+    with ``A z <= y <= S z + T`` (``A`` the adaptive lower slope, 0 or 1).  For an unstable neuron the
+    upper line needs ``s >= u/(u-l)`` and ``t >= -s l``: both are rounded up (see the docs)."""
+    inact = u <= 0
+    act = (l >= 0) & ~inact
+    unst = ~inact & ~act
+    s = _up(_up(np.maximum((u / (u - l)) * (1 + 8 * _U), 0.0)))
+    t = _up(-s * l)
+    A = np.where(act | (unst & (u > -l)), 1.0, 0.0)
+    S = np.where(act, 1.0, np.where(unst, s, 0.0))
+    T = np.where(unst, t, 0.0)
+    return act, unst, A, S, T
+
+
+def _one_box(lo: np.ndarray, hi: np.ndarray) -> bool:
+    """Do all domains of the batch have the same input box (ReLU splitting: they all have the root's)?"""
+    return bool(lo.shape[0] > 0 and np.array_equal(lo, np.broadcast_to(lo[:1], lo.shape))
+                and np.array_equal(hi, np.broadcast_to(hi[:1], hi.shape)))
+
+
+def backsub_units_layer2(net: Net, ly: Layers, jj: np.ndarray, sg: np.ndarray, bi: np.ndarray, lo: np.ndarray,
+                         hi: np.ndarray, tiny: np.ndarray) -> np.ndarray:
+    """:func:`backsub_lower` for the rows ``sg[r] e_{jj[r]}`` of ``z_2`` (intermediate bounds of the second
+    layer) when every domain of the batch has the same input box and the first hidden layer is ReLU.
+
+    The same quantities as the general routine, except the input coefficients ``c = λ_1 W_1``: with
+    ``Λ`` the rows ``λ_1`` formed with reference lines ``(A°, S°)`` of layer 1 (those of the box before any
+    split), ``λ_1`` differs from ``Λ`` only on the neurons whose lines a split changed, so
+    ``c = fl(R + fl(D W_1))`` with ``R = fl(Λ W_1)`` computed once and ``D = fl(λ_1 - Λ)`` sparse.  Its
+    rounding error times ``|x| <= xh`` is at most ``γ_n |Λ|·v + (γ_k + 3u) |D|·v + u |c|·xh`` with
+    ``v = |W_1| xh``; each of the three terms is added to the error mass (which ``G >= 2 (2n + 16) u`` then
+    multiplies), on top of the general routine's own terms, which stay.  Everything else is computed as
+    :func:`backsub_lower` computes it (a unit row's products are exact).
+    """
+    import scipy.sparse as sp
+
+    w2 = net.W[2]
+    # layer 2: const = λ·b_2, mass = |λ|·(|b_2| + vw_2 (+ e_2)), μ = λ W_2 (exact for unit rows)
+    const = sg * net.b[2][jj]
+    vt = net.absb[2][jj] + ly.vw[2][bi, jj]
+    if ly.e[2] is not None:
+        ek = ly.e[2][bi, jj]
+        const = const - ek
+        vt = vt + ek
+    mass = vt
+    mu = sg[:, None] * w2[jj]
+    mun = np.minimum(mu, 0.0)
+    mup = np.maximum(mu, 0.0)
+    a1, s1 = ly.A[1][bi], ly.S[1][bi]
+    lam = mup * a1 + mun * s1
+    absl = np.abs(lam)
+    tt = _rdot(mun, ly.T[1][bi])
+    const = const + tt + lam @ net.b[1]
+    if ly.e[1] is not None:
+        const = const - _rdot(absl, ly.e[1][bi])
+    mass = mass + _rdot(absl, ly.vmass[1][bi]) - tt
+    # the input coefficients from the reference rows
+    ref = _reference_rows(net, ly)
+    lam_ref, r_in, lam_ref_v = ref
+    rid = jj + np.where(sg > 0, 0, w2.shape[0])
+    d = lam - lam_ref[rid]  # exactly zero wherever the domain's lines are the reference ones
+    d_sp = sp.csr_matrix(d)
+    cin = r_in[rid] + np.asarray(d_sp @ net.W[1])
+    xh = ly.yh[0][0]
+    v1 = ly.vw[1][0] * 0.5  # |W_1| xh (vw_1 is stored doubled; halving is exact)
+    mass = mass + lam_ref_v[rid] + np.asarray(abs(d_sp) @ v1).reshape(-1) + np.abs(cin) @ xh
+    val = const + np.maximum(cin, 0.0) @ lo[0] + np.minimum(cin, 0.0) @ hi[0]
+    return _down(val - net.G * mass - tiny[bi])
+
+
+def _reference_rows(net: Net, ly: Layers) -> tuple[np.ndarray, ...]:
+    """``(Λ, R, |Λ|·v)`` for the batch's box (cached on ``net`` by the reference lines, those of layer 1
+    before any split): the rows ``λ_1`` of ``±e_j`` of layer 2 with them (``+`` rows first),
+    ``R = fl(Λ W_1)`` and ``|Λ| (|W_1| xh)``.  Any reference lines give a sound result; these make ``D``
+    sparse."""
+    l, u = ly.free1
+    _, _, ar, sr_, _ = relu_lines(l[:1], u[:1])
+    ar, sr_ = ar[0], sr_[0]
+    v1 = ly.vw[1][0] * 0.5
+    key = (ar.tobytes(), sr_.tobytes(), v1.tobytes())
+    cache: dict[Any, tuple[np.ndarray, ...]] = net.__dict__.setdefault("_reference_rows", {})
+    hit = cache.get(key)
+    if hit is None:
+        w2 = net.W[2]
+        mu = np.concatenate([w2, -w2])
+        lam = np.maximum(mu, 0.0) * ar + np.minimum(mu, 0.0) * sr_
+        hit = (lam, lam @ net.W[1], np.abs(lam) @ v1)
+        if len(cache) >= 4:
+            cache.clear()
+        cache[key] = hit
+    return hit
