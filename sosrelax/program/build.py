@@ -12,7 +12,10 @@ nonnegative weights of :math:`e_ie_i^T` and :math:`(e_i \pm e_j)(e_i \pm e_j)^T`
 Monomial bases: :math:`\sigma_0` of a plain SOS constraint takes the monomials of degree at most half the
 certificate degree, pruned by the Newton polytope's diagonal-consistency rule
 (:func:`sosrelax.relax.newton.newton_reduced_basis`); the multiplier of :math:`g_i` takes degree
-:math:`\lfloor (D - \deg g_i)/2 \rfloor`, that of :math:`h_j` degree :math:`D - \deg h_j`.
+:math:`\lfloor (D - \deg g_i)/2 \rfloor`, that of :math:`h_j` degree :math:`D - \deg h_j`.  The bases of
+:math:`\sigma_0` and the :math:`\sigma_i` are then split into the classes of the sign symmetries of the
+constraint (the sign flips that leave every monomial of the expression, of every :math:`g_i` and of every
+:math:`h_j` invariant), one Gram block per class: exact, see :mod:`sosrelax.program.symmetry`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from sosrelax.errors import InvalidOperationError, InvalidValueError
 from sosrelax.poly import Polynomial, monomial_basis
 from sosrelax.program.constraints import CoefficientEquality, LinearInequality, SOSConstraint
 from sosrelax.program.expr import DecisionBlock, PolyExpr, as_expr
+from sosrelax.program.symmetry import sign_symmetries, split_by_symmetry
 from sosrelax.relax.chordal import minimum_degree_cliques
 from sosrelax.relax.gramcone import gram_from_dual
 from sosrelax.relax.newton import newton_reduced_basis
@@ -337,14 +341,16 @@ def compile_program(program: SOSProgram) -> CompiledProgram:
         ineqs = [g.with_variables(names) for g in c.inequalities]
         eqs = [h.with_variables(names) for h in c.equalities]
         b0s, bi, bj = _sos_bases(c, e, names, ineqs, eqs)
+        sym = (np.zeros((0, len(names)), np.int64) if c.quadratic_in else
+               sign_symmetries([e.exps, *(g.exps for g in ineqs), *(h.exps for h in eqs)], len(names)))
         sos_list.append((i, c, e))
         lin = C.col > 0
         pieces = [(e.exps[C.row[lin]], C.col[lin] - 1, -C.data[lin])]
         const_e = [e.exps[C.row[~lin]]]
         const_v = [C.data[~lin]]
         one = (np.zeros((1, len(names)), np.int64), np.ones(1))
-        for role, basis, (ge, gc) in [(None, b, one) for b in b0s] + [
-                (t, bi[t], (g.exps, g.coefs)) for t, g in enumerate(ineqs)]:
+        for role, basis, (ge, gc) in [(None, part, one) for b in b0s for part in split_by_symmetry(b, sym)] + [
+                (t, part, (g.exps, g.coefs)) for t, g in enumerate(ineqs) for part in split_by_symmetry(bi[t], sym)]:
             if basis.shape[0] == 0:
                 continue
             k = basis.shape[0]

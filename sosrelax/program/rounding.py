@@ -161,6 +161,37 @@ def _project_equalities(cp: CompiledProgram, d: list[Fraction]) -> list[Fraction
     return [Fraction(int(new[k, 0].p), int(new[k, 0].q)) for k in range(D)]
 
 
+def _pair_counts(basis: tuple[tuple[int, ...], ...]) -> dict[tuple[int, ...], int]:
+    """How many ordered pairs ``(a, b)`` of the basis have ``b_a + b_b`` equal to each monomial."""
+    B = np.array(basis, dtype=np.int64)
+    pair = (B[:, None, :] + B[None, :, :]).reshape(len(basis) ** 2, -1)
+    uniq, counts = np.unique(pair, axis=0, return_counts=True)
+    return {tuple(int(v) for v in row): int(c) for row, c in zip(uniq.tolist(), counts.tolist(), strict=True)}
+
+
+def _project_jointly(sigma0: list[tuple[tuple[tuple[int, ...], ...], RationalMatrix]], rest: Terms) -> bool:
+    """Move the residual ``rest`` into the σ0 blocks (in place) by the orthogonal projection onto the identity
+    over all blocks together: every Gram entry, in any block, whose pair produces ``α`` gets
+    ``r_α / N_α`` with ``N_α`` the number of such entries in all blocks (what one Gram matrix on the union
+    basis restricted to these blocks would get).  Blocks share monomials (cliques overlap; sign-symmetry
+    classes both produce the invariant monomials), and sharing the residual keeps each block's margin.
+    False when a monomial of the residual is produced by no block."""
+    counts = [_pair_counts(basis) for basis, _ in sigma0]
+    total: dict[tuple[int, ...], int] = {}
+    for cnt in counts:
+        for a, c in cnt.items():
+            total[a] = total.get(a, 0) + c
+    if any(e not in total for e, _ in rest):
+        return False
+    for k, (basis, Q) in enumerate(sigma0):
+        share = tuple((e, c * counts[k][e] / total[e]) for e, c in rest if e in counts[k])
+        Q, left = project_gram(basis, Q, share)
+        if left:
+            return False
+        sigma0[k] = (basis, Q)
+    return True
+
+
 def _proofs(cp: CompiledProgram, x: np.ndarray, d: list[Fraction], bits: int, floor: bool
             ) -> list[SOSProof] | None:
     n = len(cp.variables)
@@ -192,11 +223,7 @@ def _proofs(cp: CompiledProgram, x: np.ndarray, d: list[Fraction], bits: int, fl
             mults.append((m.role, lam))
             total = _sub(total, mul(_exact(lam, n), _exact(eqs[m.role], n)))
         if sigma0:
-            rest = _terms(_sub(total, _grams_sum(sigma0, n)))
-            for k, (basis, Q) in enumerate(sigma0):  # each clique's block takes what it can represent
-                Q, rest = project_gram(basis, Q, rest)
-                sigma0[k] = (basis, Q)
-            if rest:
+            if not _project_jointly(sigma0, _terms(_sub(total, _grams_sum(sigma0, n)))):
                 return None
             grams[:0] = [GramTerm(None, basis, Q) for basis, Q in sigma0]
         elif total[0].shape[0]:
