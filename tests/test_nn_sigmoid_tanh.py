@@ -267,11 +267,11 @@ def test_tampered_proof_trees_are_rejected(tmp_path) -> None:
         assert not rep.valid and "ReLU networks only" in rep.reason
 
 
-def test_relu_splitting_and_the_exact_rungs_refuse_s_shaped_networks() -> None:
+def test_neuron_splitting_decides_and_the_exact_rungs_refuse_s_shaped_networks() -> None:
     net = from_weights([np.ones((3, 2)), np.ones((1, 3))], activations=["tanh"])
     d = Disjunct((Fraction(0), Fraction(0)), (Fraction(1), Fraction(1)), (Atom((), ((0, Fraction(1)),), Fraction(-9)),))
-    res = decide_wide(net, Property(2, 1, (d,)), timeout=5)
-    assert res.status == "unknown" and "ReLU splitting needs a ReLU network" in res.message
+    res = decide_wide(net, Property(2, 1, (d,)), timeout=5)  # y = 3 tanh(x0 + x1) < 3 < 9
+    assert res.status == "unsat" and res.report is not None and res.report.valid
     with pytest.raises(InvalidValueError, match="exact rungs encode ReLU networks only"):
         verify(net, Property(2, 1, (d,)), method="rungs", timeout=5)
     with pytest.raises(InvalidValueError, match="float32 semantics"):

@@ -38,6 +38,7 @@ __all__ = [
     "optimise_slopes",
     "relaxation",
     "round_out32",
+    "s_gap",
     "s_relaxation",
 ]
 
@@ -164,6 +165,16 @@ def s_relaxation(kind: str, l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, n
     s = np.where(concave, dm, np.where(convex, sec, dmin))
     tu = np.where(concave, tan_t, fu - s * u)
     return a, tl, s, tu
+
+
+def s_gap(kind: str, l: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The largest vertical distance ``max_{z in [l, u]} (s z + tu) - (a z + tl)`` between the lines of
+    :func:`s_relaxation` (a linear function of ``z``: its maximum is at an end of ``[l, u]``).
+
+    Bounds what the relaxation of one sigmoid or tanh neuron can lose in a back-substituted bound per unit
+    of its coefficient; the split search ranks neurons by it."""
+    a, tl, s, tu = s_relaxation(kind, l, u)
+    return np.maximum((s - a) * l + (tu - tl), (s - a) * u + (tu - tl))
 
 
 def _interval(arr: Arrays, m: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

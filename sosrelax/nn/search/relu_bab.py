@@ -1,4 +1,4 @@
-"""Batched ReLU-splitting branch and bound for networks with many inputs, with proof trees.
+"""Batched neuron-splitting branch and bound for networks with many inputs, with proof trees.
 
 Input splitting (:mod:`sosrelax.nn.search.bab`) needs a number of boxes exponential in the input
 dimension; for image-sized inputs (MNIST: 784) the search splits hidden neurons instead.  A
@@ -24,6 +24,10 @@ On every batch of sub-domains the search
    ``t_j · max(-mu_j, 0)`` (the upper relaxation's intercept ``t_j = -s_j l_j`` times the
    back-substituted coefficient of the neuron in the worst open row: the amount of bound the split
    removes), children ``z <= 0`` then ``z >= 0``.
+
+Sigmoid and tanh neurons are split the same way, at their inflection point 0 (each child's interval is
+convex or concave, with tangent and secant lines); their lines stay fixed (the checker derives its own
+from the bounds), their split constraints get multipliers as ReLU splits do.
 
 The joint tree cut at the node where a disjunct closed is that disjunct's proof tree
 (:mod:`sosrelax.certificate.proof_tree`: ReLU-split nodes ``("r", k, j)`` and leaves
@@ -54,6 +58,8 @@ from sosrelax.nn.search.bounds import (
     optimise_slopes,
     relaxation,
     round_out32,
+    s_derivative,
+    s_gap,
 )
 from sosrelax.nn.search.driver import SearchResult, atom_arrays, decide_by_boxes, inner_box
 from sosrelax.nn.vnnlib import Property
@@ -220,18 +226,25 @@ def _scores(arr: Arrays, bnd: Bounds, rows: np.ndarray, phases: list[np.ndarray]
     neurons that are stable or already split.
 
     ``rows`` ``(B, n_out)`` are the output coefficients of each sub-domain's worst open row.  Score of
-    an unstable, unsplit neuron: ``t_j · max(-mu_j, 0)`` (the upper relaxation's intercept times the
+    an unstable, unsplit ReLU: ``t_j · max(-mu_j, 0)`` (the upper relaxation's intercept times the
     back-substituted coefficient: the bound the split removes), with ``1e-4 · |mu_j| · min(u_j, -l_j)``
-    added to rank neurons whose intercept is unused.
+    added to rank neurons whose intercept is unused.  A sigmoid or tanh neuron is unstable when its
+    interval contains the inflection point 0 (the split there leaves a convex and a concave piece with
+    tangent and secant lines); its score is ``|mu_j|`` times the largest gap between its two lines
+    (:func:`~sosrelax.nn.search.bounds.s_gap`).
     """
     L = arr.n_layers - 1
     mu = rows @ arr.W[L]
     out: list[np.ndarray] = [np.empty(0)] * L
     for k in range(L - 1, -1, -1):
         l, u = bnd.lower[k], bnd.upper[k]
-        a, s, t = relaxation(l, u)
         uns = (l < 0) & (u > 0) & (phases[k] == 0)
-        score = t * np.maximum(-mu, 0.0) + 1e-4 * np.abs(mu) * np.minimum(u, -l)
+        if arr.kind(k) == "relu":
+            a, s, t = relaxation(l, u)
+            score = t * np.maximum(-mu, 0.0) + 1e-4 * np.abs(mu) * np.minimum(u, -l)
+        else:
+            a, s, *_ = arr.lines(k, l, u)
+            score = np.abs(mu) * s_gap(arr.kind(k), l, u)
         out[k] = np.where(uns, score, -np.inf)
         mu = (mu * np.where(mu >= 0, a, s)) @ arr.W[k]
     return np.concatenate(out, axis=1)
@@ -411,7 +424,8 @@ def _joint_pgd(arr: Arrays, lo: np.ndarray, hi: np.ndarray, A: np.ndarray, Bm: n
         r = np.argmin(np.where(owner[None, :] == dd[:, None], vals, np.inf), axis=1)
         G = Bm[r]
         for m in range(arr.n_layers - 1, 0, -1):
-            G = (G @ arr.W[m]) * (zs[m - 1] > 0)
+            kind = arr.kind(m - 1)
+            G = (G @ arr.W[m]) * ((zs[m - 1] > 0) if kind == "relu" else s_derivative(kind, zs[m - 1]))
         G = G @ arr.W[0] + A[r]
         step = width * 0.5 * (1 + np.cos(np.pi * it / steps)) * 0.25
         X = np.clip(X + step * np.sign(G), lo, hi)
@@ -473,7 +487,7 @@ def search_joint(
     attacked = False
     tree = _JointTree()
     widths = [w.shape[0] for w in arr.W[:-1]]
-    first = _FirstLayer(arr, lo, hi) if L == 2 else None
+    first = _FirstLayer(arr, lo, hi) if L == 2 and not arr.acts else None  # (ReLU lines only)
     pool = _Open([np.zeros((1, n), dtype=np.int8) for n in widths], np.zeros(1, dtype=np.int64),
                  np.ones((1, D), dtype=bool), np.zeros(1, dtype=np.int64))
     boxes: list[tuple[np.ndarray, np.ndarray]] = [(lo, hi)]
@@ -703,7 +717,8 @@ def decide_wide(
     alpha_steps: int = 8, progress: Callable[[SearchStats, int, float], None] | None = None,
     blas_threads: int | None = 1,
 ) -> SearchResult:
-    """Decide a property with linear atoms by ReLU splitting (for networks with many inputs).
+    """Decide a property with linear atoms by neuron splitting (for networks with many inputs; ReLU,
+    sigmoid or tanh hidden layers).
 
     Disjuncts with the same input box are searched together (:func:`search_joint`).  ``unsat`` only
     with a proof tree (one :class:`DisjunctProof` per disjunct) that
@@ -724,10 +739,6 @@ def decide_wide(
 def _decide_wide(net: Network, prop: Property, onnx_path: str | Path | None, timeout: float, semantics: str,
                  rng: np.random.Generator | int | None, batch: int, alpha_steps: int,
                  progress: Callable[[SearchStats, int, float], None] | None) -> SearchResult:
-    if not net.all_relu:
-        return SearchResult("unknown", message=f"ReLU splitting needs a ReLU network; this one has "
-                            f"{sorted(set(net.hidden_activations) - {'relu'})} layers (input splitting, for "
-                            "networks with few inputs, handles them)")
     for i, d in enumerate(prop.disjuncts):
         if not d.atoms:  # nothing a bound could refute (polynomial atoms are not bounded here)
             return SearchResult("unknown", message=f"disjunct {i} has no linear atom; this search bounds "
@@ -742,4 +753,5 @@ def _decide_wide(net: Network, prop: Property, onnx_path: str | Path | None, tim
                             confirm=wit.confirm, batch=batch, alpha_steps=alpha_steps, progress=progress)
 
     return decide_by_boxes(net, prop, search, onnx_path=onnx_path, timeout=timeout, semantics=semantics,
-                           rng=rng, meta={"search": "relu-split"}, search_share=SEARCH_SHARE)
+                           rng=rng, meta={"search": "relu-split" if net.all_relu else "neuron-split"},
+                           search_share=SEARCH_SHARE)
