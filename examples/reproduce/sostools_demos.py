@@ -97,7 +97,7 @@ def van_der_pol() -> tuple[str, str, Any]:
     ok = (q4 > 0) & (q2 < 0)
     best = float(np.min(-q2[ok] / q4[ok] * (1.5 * u1**2 - u1 * u2 + u2**2)[ok]))
     lvl = res.level if res.level is not None else float("nan")
-    return (f"exact optimum of a quadratic V: {best:.6f} (within 1 %)",
+    return (f"none located for this V; exact optimum: {best:.6f} (within 1 %)",
             f"γ = {lvl:.6f} proven ({100 * (best - lvl) / best:.4f} % below)", res.certificate)
 
 
@@ -218,6 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "The barrier uses the condition dB/dt ≤ λB with λ = −1 (`rate=-1.0`; Kong et al., CAV 2013), as sound as",
         "Prajna and Jadbabaie's λ = 0: their initial set contains the saddle point (√3, 0), where every λ = 0",
         "certificate has a singular Gram matrix at an irrational point, which exact rounding cannot reproduce.",
+        "",
+        'The Van der Pol row has no published number: the set-up (V = xᵀPx with AᵀP + PA = −I for the',
+        "linearisation A, reversed-time field) is SOSOPT's gsosoptdemo1 and Khalil's example of the region of",
+        "attraction, but no level for this V could be located in the published sources available here.",
+        'The reference is therefore the exact optimum for this V,',
+        'min V on {dV/dt = 0, x ≠ 0}, computed in closed form along rays (dV/dt = r²q₂(u) + r⁴q₄(u)); the S-procedure',
+        'level must lie within 1 % below it and is proven.',
         "",
         "The closed loops encode the network exactly over the state box (one variable per neuron, `h ≥ 0`,",
         "`h ≥ z`, `h(h − z) = 0`, and `u` equal to the output layer); the certificate lists these constraints and",
