@@ -253,18 +253,19 @@ def bound_batch(net: Net, method: str, domains: list[Any], objective: Rows,
             need = (u > 0) & (l < 0) & ~neg[:, sl] & ~pos[:, sl] if net.kinds[m] == "relu" else np.isfinite(l)
             bi, jj = np.nonzero(need)
             nr = bi.size
-            bi2 = np.concatenate([bi, bi])
             if m == 2 and net.kinds[1] == "relu" and _one_box(lo, hi):
-                sg = np.concatenate([np.ones(nr), -np.ones(nr)])
-                low = backsub_units_layer2(net, ly, np.concatenate([jj, jj]), sg, bi2, lo, hi, tiny[:, 0])
+                low2, up2 = _layer2_unit_bounds(net, ly, l, u, lo, hi, tiny[:, 0])
+                l[bi, jj] = np.maximum(l[bi, jj], low2[bi, jj])
+                u[bi, jj] = np.minimum(u[bi, jj], up2[bi, jj])
             else:
+                bi2 = np.concatenate([bi, bi])
                 rows = np.zeros((2 * nr, net.dims[m]))
                 rows[np.arange(nr), jj] = 1.0
                 rows[nr + np.arange(nr), jj] = -1.0
                 zero = np.zeros(2 * nr)
                 low = backsub_lower(net, ly, m, rows, bi2, zero, zero, ly.A, lo, hi, tiny[:, 0])
-            l[bi, jj] = np.maximum(l[bi, jj], low[:nr])
-            u[bi, jj] = np.minimum(u[bi, jj], -low[nr:])
+                l[bi, jj] = np.maximum(l[bi, jj], low[:nr])
+                u[bi, jj] = np.minimum(u[bi, jj], -low[nr:])
         elif method == "forward" and m < L:
             fwd = forward_affine(net, m, fwd, ly.e[m], xh, tiny, B)
             fl_, fu_ = forward_concretize(fwd, lo, hi, xh, G, tiny)
@@ -414,6 +415,32 @@ def _one_box(lo: np.ndarray, hi: np.ndarray) -> bool:
     """Do all domains of the batch have the same input box (ReLU splitting: they all have the root's)?"""
     return bool(lo.shape[0] > 0 and np.array_equal(lo, np.broadcast_to(lo[:1], lo.shape))
                 and np.array_equal(hi, np.broadcast_to(hi[:1], hi.shape)))
+
+
+def _layer2_unit_bounds(net: Net, ly: Layers, l: np.ndarray, u: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                        tiny: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Back-substituted bounds of ``z_2`` (``-inf`` / ``+inf`` where not computed) for a batch of one box.
+
+    Everything the back-substitution of ``±e_j`` reads (layer 1's bounds, lines, masses and ``tiny``,
+    layer 2's ``|W_2| ŷ_1``) is a function of the box, layer 1's bounds after the splits and ``tiny``:
+    domains equal in those get the same numbers, so each group is computed once, for the neurons
+    that interval arithmetic leaves unstable (a superset of what any member needs).
+    """
+    keys = np.concatenate([ly.l[1], ly.u[1], tiny[:, None]], axis=1)
+    groups: dict[bytes, int] = {}
+    inv = np.array([groups.setdefault(k.tobytes(), len(groups)) for k in keys], dtype=np.int64)
+    _, rep = np.unique(inv, return_index=True)  # the first member of each group
+    cand = (u[rep] > 0) & (l[rep] < 0) if net.kinds[2] == "relu" else np.isfinite(l[rep])
+    gi, jj = np.nonzero(cand)
+    nr = gi.size
+    sg = np.concatenate([np.ones(nr), -np.ones(nr)])
+    bi = rep[gi]
+    low = backsub_units_layer2(net, ly, np.concatenate([jj, jj]), sg, np.concatenate([bi, bi]), lo, hi, tiny)
+    low_g = np.full((rep.size, net.dims[2]), -np.inf)
+    up_g = np.full((rep.size, net.dims[2]), np.inf)
+    low_g[gi, jj] = low[:nr]
+    up_g[gi, jj] = -low[nr:]
+    return low_g[inv], up_g[inv]
 
 
 def backsub_units_layer2(net: Net, ly: Layers, jj: np.ndarray, sg: np.ndarray, bi: np.ndarray, lo: np.ndarray,
