@@ -279,6 +279,32 @@ def test_crash_inside_solver_is_error_status() -> None:
     assert not sol.success and sol.x is None
 
 
+def test_a_panic_in_the_rust_solver_is_an_error_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    clarabel = pytest.importorskip("clarabel")
+
+    class PanicException(BaseException):  # what pyo3 raises for a Rust panic
+        pass
+
+    class Panicking:
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def solve(self) -> None:
+            raise PanicException("Eigval error")
+
+    monkeypatch.setattr(clarabel, "DefaultSolver", Panicking)
+    sol = solve_conic(_lp().prog, "clarabel")
+    assert sol.status is SolverStatus.ERROR and "Eigval" in sol.message and sol.x is None
+
+    class Interrupting(Panicking):
+        def solve(self) -> None:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(clarabel, "DefaultSolver", Interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        solve_conic(_lp().prog, "clarabel")
+
+
 def test_tolerance_is_passed_and_scales_the_recheck() -> None:
     loose = solve_conic(_sdp().prog, "scs", tolerance=1e-3)
     tight = solve_conic(_sdp().prog, "scs", tolerance=1e-9)

@@ -113,11 +113,19 @@ def solve(
         solver = clarabel.DefaultSolver(P, prog.c, prog.A, prog.b, _cones(prog), settings)
     except Exception as e:  # noqa: BLE001 - a crash in the solver is an outcome, not our error
         return error_solution(prog, NAME, e, setup_time=time.perf_counter() - t0)
+    except BaseException as e:
+        if not _is_panic(e):
+            raise
+        return error_solution(prog, NAME, e, setup_time=time.perf_counter() - t0)
     setup = time.perf_counter() - t0
     t1 = time.perf_counter()
     try:
         sol = solver.solve()
     except Exception as e:  # noqa: BLE001
+        return error_solution(prog, NAME, e, setup_time=setup, solve_time=time.perf_counter() - t1)
+    except BaseException as e:
+        if not _is_panic(e):
+            raise
         return error_solution(prog, NAME, e, setup_time=setup, solve_time=time.perf_counter() - t1)
     wall = time.perf_counter() - t1
     raw = str(sol.status)
@@ -137,3 +145,10 @@ def solve(
         tol=CHECK_FACTOR * tol,
         near=_NEAR.get(raw),
     )
+
+
+def _is_panic(e: BaseException) -> bool:
+    """A panic inside the Rust solver: pyo3 raises it as ``PanicException``, which derives from
+    ``BaseException`` (so that ``except Exception`` does not swallow it).  It is a solver failure, an
+    outcome like any other; interrupts and exits are not."""
+    return type(e).__name__ == "PanicException"
