@@ -98,8 +98,9 @@ def run_supports(args: argparse.Namespace) -> int:
 
     for flag, answer in _CAPABILITIES.items():
         if getattr(args, flag[2:].replace("-", "_")):
-            # Sigmoid and Tanh: in models that are one chain of operators (the chain reader)
-            lines = sorted({*SUPPORTED_OPERATORS, "Sigmoid", "Tanh"}) if flag == "--onnx-operators" else answer
+            # Sigmoid, Tanh and a final Softmax: in models that are one chain of operators (the chain reader)
+            lines = (sorted({*SUPPORTED_OPERATORS, "Sigmoid", "Softmax", "Tanh"}) if flag == "--onnx-operators"
+                     else answer)
             sys.stdout.write("".join(f"{line}\n" for line in lines))
             return EXIT_ANSWERED
     return EXIT_INPUT  # pragma: no cover - argparse requires one flag
@@ -135,8 +136,10 @@ def run_verify(args: argparse.Namespace) -> int:
         from sosrelax.nn.latent.cli import run_latent
         from sosrelax.nn.onnx_loader import load_onnx
 
-        if not load_onnx(model, check=False).all_relu:
-            raise ParseError(f"--latent: {model} has sigmoid or tanh layers; latent claims need a ReLU network")
+        loaded = load_onnx(model, check=False)
+        if not loaded.all_relu or loaded.output_softmax:
+            raise ParseError(f"--latent: {model} has sigmoid, tanh or softmax layers; latent claims need a ReLU "
+                             "network")
 
         return run_latent(args, model)
     onnx_path: str | None = model

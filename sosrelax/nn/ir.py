@@ -8,7 +8,9 @@ A :class:`Network` computes
     \\quad f(x) = z_L,
 
 with an activation after every affine layer except the last: ``relu`` (:math:`\\max(z, 0)`, the
-default), ``sigmoid`` (:math:`1/(1+e^{-z})`) or ``tanh``, one kind per hidden layer.  Weights are float64 arrays whose values are
+default), ``sigmoid`` (:math:`1/(1+e^{-z})`) or ``tanh``, one kind per hidden layer; optionally a softmax
+of the last layer, :math:`f(x)_i = e^{z_{L,i}} / \\sum_k e^{z_{L,k}}` (``output_softmax``; the logits
+:math:`z_L` are then the last of :meth:`Network.activations`).  Weights are float64 arrays whose values are
 taken exactly (an ONNX float32 weight converts to float64 without rounding), so that
 :meth:`Network.forward_exact` evaluates the very network a certificate speaks about in rational
 arithmetic.  Loaders build a :class:`Network` from a list of :class:`Affine` and :class:`ReLU`
@@ -94,6 +96,9 @@ class Network:
     hidden_activations : tuple of str
         The activation of each hidden layer, from :data:`ACTIVATIONS`; ``()`` (the default) means ReLU
         everywhere.  Normalised to one entry per hidden layer.
+    output_softmax : bool
+        The outputs are the softmax of the last layer (ONNX ``Softmax`` over every output, opset-13
+        semantics); :meth:`logits` is the network without it.
     """
 
     weights: tuple[np.ndarray, ...]
@@ -103,6 +108,7 @@ class Network:
     tensor_names: tuple[tuple[str, str, int], ...] = ()
     float32_layers: bool = False
     hidden_activations: tuple[str, ...] = ()
+    output_softmax: bool = False
 
     def __post_init__(self) -> None:
         ws = tuple(np.array(w, dtype=np.float64, copy=True) for w in self.weights)
@@ -142,6 +148,16 @@ class Network:
                 "hidden layers"
             )
         object.__setattr__(self, "hidden_activations", acts)
+        if self.output_softmax and ws[-1].shape[0] < 2:
+            raise InvalidValueError("a softmax output needs at least two outputs (over one it is the constant 1)")
+
+    def logits(self) -> Network:
+        """The same network without the output softmax (itself when it has none)."""
+        if not self.output_softmax:
+            return self
+        from dataclasses import replace
+
+        return replace(self, output_softmax=False)
 
     @property
     def all_relu(self) -> bool:
@@ -172,10 +188,15 @@ class Network:
     # evaluation ----------------------------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Outputs for one input ``(n_inputs,)`` or a batch ``(m, n_inputs)`` (float64)."""
-        return self.activations(x)[-1]
+        z = self.activations(x)[-1]
+        if not self.output_softmax:
+            return z
+        e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+        return e / np.sum(e, axis=-1, keepdims=True)
 
     def activations(self, x: np.ndarray) -> list[np.ndarray]:
-        """``[z_1, …, z_L]``: every layer's pre-activation (the last one is the output)."""
+        """``[z_1, …, z_L]``: every layer's pre-activation (the last one is the output, or the logits of
+        the output softmax)."""
         a = np.asarray(x, dtype=np.float64)
         single = a.ndim == 1
         a = a.reshape(1, -1) if single else a.reshape(a.shape[0], -1)
@@ -192,7 +213,11 @@ class Network:
         return out
 
     def forward_exact(self, x: Sequence[Fraction | float | int]) -> list[Fraction]:
-        """The output in exact rational arithmetic (weights taken as the exact float64 values)."""
+        """The output in exact rational arithmetic (weights taken as the exact float64 values; ReLU
+        networks without an output softmax, whose values are irrational)."""
+        if self.output_softmax:
+            raise InvalidValueError(f"{self!r}: a softmax output has no exact rational value; evaluate it with "
+                                    "rigorous intervals (sosrelax.nn.witness.interval_forward)")
         return self.activations_exact(x)[-1]
 
     def activations_exact(self, x: Sequence[Fraction | float | int]) -> list[list[Fraction]]:
@@ -221,7 +246,8 @@ class Network:
         sizes = "-".join(str(s) for s in (self.n_inputs, *self.hidden_sizes, self.n_outputs))
         kinds = sorted(set(self.hidden_activations) - {"relu"})
         units = "ReLUs" if not kinds else "/".join(kinds) + " neurons"
-        return f"Network({sizes}, {self.n_relus} {units}{', ' + self.name if self.name else ''})"
+        soft = ", softmax output" if self.output_softmax else ""
+        return f"Network({sizes}, {self.n_relus} {units}{soft}{', ' + self.name if self.name else ''})"
 
 
 def _fraction_rows(w: np.ndarray) -> list[list[Fraction]]:

@@ -6,7 +6,8 @@ and ``Div`` by constants, ``Relu``, ``Sigmoid``, ``Tanh``, ``Flatten``, ``Reshap
 input to its single output is read by the *chain reader* below, which also records whether every
 layer is one float32 product (``Network.float32_layers``; never for a model with ``Sigmoid`` or ``Tanh``,
 whose float32 execution the proofs do not cover).  ``Sigmoid`` and ``Tanh`` become hidden layers with
-that activation (``Network.hidden_activations``); the graph lowering does not take them.  Any other model — a directed acyclic graph
+that activation (``Network.hidden_activations``); the graph lowering does not take them.  A ``Softmax``
+over every entry of the output as the chain's last operator becomes ``Network.output_softmax``.  Any other model — a directed acyclic graph
 of the operators of :data:`SUPPORTED_OPERATORS`, skip connections, several inputs and outputs,
 float16 — is lowered exactly by :mod:`sosrelax.nn.lower` into the same affine/ReLU chain.  Anything
 else raises :class:`~sosrelax.errors.ParseError` naming the node and the operator; so do an operator
@@ -57,7 +58,7 @@ _INT_TYPES = {6: "int32", 7: "int64"}
 #: Operators of the chain reader (one chain from the input, float32/float64).
 _CHAIN_OPERATORS = (
     "Add", "AveragePool", "BatchNormalization", "Constant", "Conv", "Div", "Dropout", "Flatten",
-    "Gemm", "Identity", "MatMul", "Mul", "Relu", "Reshape", "Sigmoid", "Sub", "Tanh", "Transpose",
+    "Gemm", "Identity", "MatMul", "Mul", "Relu", "Reshape", "Sigmoid", "Softmax", "Sub", "Tanh", "Transpose",
 )
 #: S-shaped activations the chain reader takes (ONNX operator -> ``Network.hidden_activations`` kind).
 _S_ACTIVATIONS = {"Sigmoid": "sigmoid", "Tanh": "tanh"}
@@ -164,7 +165,7 @@ def _checked_node(node: Any, idx: int, p: Path) -> tuple[str, str, dict[str, Any
     if op not in _CHAIN_OPERATORS:
         raise ParseError(
             f"{where}: unsupported operator {op!r}; supported: {', '.join(SUPPORTED_OPERATORS)} "
-            "(and Sigmoid, Tanh in a chain of operators)"
+            "(and Sigmoid, Tanh, a final Softmax in a chain of operators)"
         )
     if not node.output or not node.output[0]:
         raise ParseError(f"{where}: the node has no output")
@@ -244,6 +245,7 @@ def _load_chain(model: Any, numpy_helper: Any, p: Path) -> Network:
     aliases: dict[str, tuple[str, int]] = {}
 
     single_products = [True]
+    softmax = False
 
     def flush() -> None:
         if seg.fns:
@@ -275,7 +277,13 @@ def _load_chain(model: Any, numpy_helper: Any, p: Path) -> Network:
         if ins.count(current) > 1:
             raise ParseError(f"{where}: the data tensor {current!r} is used twice by one node (a "
                              "product or sum of the data with itself is not supported)")
-        if op in _S_ACTIVATIONS:
+        if softmax:
+            raise ParseError(f"{where}: an operator after Softmax; Softmax is read as the model's last operator only")
+        if op == "Softmax":
+            flush()
+            _check_softmax_axis(a, seg.shape, _opset(model), where)
+            softmax = True
+        elif op in _S_ACTIVATIONS:
             flush()
             k = sum(isinstance(o, (ReLU, Activation)) for o in ops)
             aliases.setdefault(current, ("pre", k))
@@ -309,9 +317,30 @@ def _load_chain(model: Any, numpy_helper: Any, p: Path) -> Network:
     for node in g.node:  # a node's name stands for its (first) output
         if node.name and node.output and node.output[0] in aliases:
             aliases.setdefault(node.name, aliases[node.output[0]])
-    f32 = all(int(t.data_type) == 1 for t in g.initializer) and single_products[0] and net.all_relu
+    f32 = (all(int(t.data_type) == 1 for t in g.initializer) and single_products[0] and net.all_relu
+           and not softmax)
     return replace(net, tensor_names=tuple((name, st, k) for name, (st, k) in sorted(aliases.items())),
-                   float32_layers=f32 and _float32_exact(net))
+                   float32_layers=f32 and _float32_exact(net), output_softmax=softmax)
+
+
+def _opset(model: Any) -> int:
+    """The model's operator-set version of the default domain."""
+    return max((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), default=OPSET_RANGE[1])
+
+
+def _check_softmax_axis(a: dict[str, Any], shape: tuple[int, ...], opset: int, where: str) -> None:
+    """A ``Softmax`` must normalise over every entry of its input (the model's output): opset 13 on, over
+    ``axis`` (default -1); before, over the entries from ``axis`` on (default 1), the input flattened."""
+    n = len(shape)
+    axis = int(a.get("axis", -1 if opset >= 13 else 1))
+    if not -n <= axis < n:
+        raise ParseError(f"{where}: axis {axis} out of range for a tensor of shape {list(shape)}")
+    axis %= n
+    size = int(np.prod(shape))
+    over = shape[axis] if opset >= 13 else int(np.prod(shape[axis:]))
+    if over != size:
+        raise ParseError(f"{where}: a softmax over part of the output (axis {axis} of shape {list(shape)}) is not "
+                         "supported; only one over every entry")
 
 
 def _op_kind(op: str, operands: list[np.ndarray], attrs: dict[str, Any]) -> str:

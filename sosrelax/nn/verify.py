@@ -315,6 +315,8 @@ def verify(
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     if method not in ("auto", "search", "rungs"):
         raise ValueError(f"method must be 'auto', 'search' or 'rungs', got {method!r}")
+    if net.output_softmax:  # decided over the logits (sosrelax.nn.softmax)
+        return _softmax(net, prop, onnx_path, timeout, gen, semantics, progress, leaf_rungs, method)
     linear = not any(d.poly for d in prop.disjuncts)
     if not net.all_relu and (not linear or method == "rungs"):
         from sosrelax.errors import InvalidValueError
@@ -373,6 +375,19 @@ def verify(
                                 f"internal: the certified pieces of disjunct {i} do not cover its box")
     return VerifyResult(Result.UNSAT, None, tuple(certs), tuple(budget.log),
                         f"{len(certs)} verified certificate(s) cover every disjunct")
+
+
+def _softmax(net: Network, prop: Property, onnx_path: str | Path | None, timeout: float, gen: np.random.Generator,
+             semantics: str, progress: Any, leaf_rungs: Sequence[str], method: str) -> VerifyResult:
+    """A network with an output softmax, decided by the search over its logits (:mod:`sosrelax.nn.softmax`)."""
+    from sosrelax.nn.softmax import decide_softmax
+
+    if method == "rungs":
+        from sosrelax.errors import InvalidValueError
+
+        raise InvalidValueError(f"{net!r}: the exact rungs do not encode a softmax output (method='search')")
+    return decide_softmax(net, prop, lambda n, p, t: _search(n, p, None, t, gen, semantics, progress, leaf_rungs),
+                          onnx_path=onnx_path, timeout=timeout)
 
 
 #: Networks with at most this many inputs are searched by splitting inputs, wider ones by splitting

@@ -7,7 +7,8 @@ atom must hold within :data:`~sosrelax.nn.rungs.ONNX_TOLERANCE`, as VNN-COMP che
 A network with sigmoid or tanh layers has no exact rational forward pass (their values at rational
 points are irrational): the outputs are enclosed in intervals by ball arithmetic (python-flint ``arb``,
 :func:`interval_forward`), and the candidate counts only when every atom holds for every point of the
-enclosure (the box is still checked exactly).
+enclosure (the box is still checked exactly).  So is a network with an output softmax
+(``Network.output_softmax``): its outputs ``1 / Σ_k exp(z_k - z_i)`` are balls too.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def interval_forward(net: Network, x: Sequence[Fraction | float]) -> list[Any]:
             z = [sum((flint.arb(float(c)) * v for c, v in zip(row, a, strict=True) if c), flint.arb(float(bi)))
                  for row, bi in zip(w, b, strict=True)]
             if k == len(acts):
+                if net.output_softmax:  # p_i = 1 / Σ_k exp(z_k - z_i): no cancellation, every ball small
+                    return [1 / sum(((zk - zi).exp() for zk in z), flint.arb(0)) for zi in z]
                 return z
             a = [_activate_ball(acts[k], v) for v in z]
         raise AssertionError("unreachable")  # pragma: no cover
@@ -72,7 +75,7 @@ def confirm_counterexample(
 
         return confirm_poly(net, d, x, onnx_path)
     xq = [Fraction(float(v)) for v in x]
-    if net.all_relu:
+    if net.all_relu and not net.output_softmax:
         yq = net.forward_exact(xq)
         if not d.holds(xq, yq):
             return None

@@ -18,7 +18,7 @@ import numpy as np
 
 from sosrelax.certificate.proof_tree.rounding import down, up
 
-__all__ = ["FN_REL", "enclose", "enclose_derivative", "s_lines"]
+__all__ = ["FN_REL", "enclose", "enclose_derivative", "enclose_exp", "s_lines"]
 
 FN_REL = 2.0**-40
 """Relative error bound assumed of a float64 sigmoid (``1/(1 + exp(-z))``) or ``tanh`` value: 2^12 ulp."""
@@ -42,6 +42,16 @@ def enclose(kind: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = down(f - err), up(f + err)
     floor = 0.0 if kind == "sigmoid" else -1.0
     return np.clip(lo, floor, 1.0), np.clip(hi, floor, 1.0)
+
+
+def enclose_exp(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)`` with ``0 <= lo <= exp(z) <= hi`` for float64 ``z`` (``hi = inf`` where ``exp``
+    overflows): numpy's ``exp`` widened by the relative bound :data:`FN_REL` (as in :func:`enclose`)."""
+    with np.errstate(over="ignore"):
+        f = np.exp(np.asarray(z, dtype=np.float64))
+    lo = down(f - (FN_REL * f + _TINY))
+    hi = up(f + (FN_REL * f + _TINY))
+    return np.maximum(lo, 0.0), np.where(np.isfinite(f), hi, np.inf)
 
 
 def enclose_derivative(kind: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -102,9 +102,10 @@ def _network(model: str | os.PathLike[str] | Network, inputs: tuple[tuple[str, t
             if len(ix) != int(np.prod(shape)):
                 raise ParseError(f"{source}: {dn} of network {name!r} has {len(ix)} entries but the model's "
                                  f"tensor {mn!r} has shape {list(shape)}")
-    if not net.all_relu:
-        raise ParseError(f"{source}: network {name!r} has {sorted(set(net.hidden_activations) - {'relu'})} "
-                         "layers; several networks are combined only when each is a ReLU network")
+    if not net.all_relu or net.output_softmax:
+        kinds = sorted(set(net.hidden_activations) - {"relu"}) + (["softmax"] if net.output_softmax else [])
+        raise ParseError(f"{source}: network {name!r} has {kinds} layers; several networks are combined only "
+                         "when each is a ReLU network")
     if net.n_inputs != n_in or net.n_outputs != n_out:
         raise ParseError(f"{source}: network {name!r} declares {n_in} input and {n_out} output entries but "
                          f"its model has {net.n_inputs} and {net.n_outputs}")

@@ -462,6 +462,11 @@ def lower_node(b: Builder, call: Call) -> list[Value]:
             "activations from its single input to its single output (the chain reader of "
             "sosrelax.nn.onnx_loader, which makes it a hidden layer with that activation); this graph "
             "is lowered exactly to affine maps and ReLUs, where an S-shaped activation has no exact form")
+    if call.op == "Softmax" and call.data():
+        raise ParseError(
+            f"{call.where}: Softmax is taken only as the last operator of a model that is one chain of affine "
+            "operators and activations, normalising every entry of its output (the chain reader of "
+            "sosrelax.nn.onnx_loader); this graph is lowered exactly to affine maps and ReLUs")
     if call.op in NOT_PIECEWISE_LINEAR and call.data():
         raise ParseError(
             f"{call.where}: {call.op} is not a piecewise-linear operator; networks are lowered exactly to "
