@@ -97,6 +97,7 @@ class ProofContext:
         """Make a float certificate of the relaxed problem exact (on ``faces`` when given: see
         :mod:`sosrelax.relax.facial`), map it to the user's problem, check it."""
         from sosrelax.certificate.check import check_certificate
+        from sosrelax.certificate.cliqueround import round_blocks
         from sosrelax.certificate.extract import with_substitution
         from sosrelax.certificate.rational import (
             rationalize,
@@ -118,6 +119,8 @@ class ProofContext:
             exact = rationalize_on_faces(cert, faces, eq_bases)
         elif faces:
             exact = rationalize_in_face(cert, faces)
+        if exact is None and not faces:
+            exact = round_blocks(cert)  # σ₀ blocks only: in bulk, on integer arrays
         if exact is None:
             exact = rationalize(cert)
         t1 = time.perf_counter()

@@ -81,6 +81,7 @@ __all__ = [
     "problem_mismatch",
     "prove_psd",
     "residual",
+    "residual_poly",
     "show_rational",
 ]
 
@@ -189,7 +190,15 @@ def _residual(
 
     def prob_poly(t: Terms) -> ExactPoly:
         if sub is not None:
-            return substitute(combine(*exact_poly(t, n)), sub)
+            # the same objective and substitution are expanded again for every certificate of one proof
+            # search; a hit must hold both very objects (kept alive by the entry, so ids stay theirs)
+            key = ("substituted", id(t), id(sub))
+            hit = MEMO.get(key)
+            if hit is not None and hit[0] is t and hit[1][0] is sub:  # type: ignore[index]
+                return hit[1][1]  # type: ignore[index]
+            out = substitute(combine(*exact_poly(t, n)), sub)
+            MEMO[key] = (t, (sub, out))
+            return out
         return memo("poly", t, n, lambda: combine(*exact_poly(t, n)))  # type: ignore[return-value]
 
     f = prob_poly(cert.objective)
@@ -239,10 +248,16 @@ def _residual(
     return combine(np.vstack(parts_e), np.concatenate(parts_c)), g_polys, sigmas
 
 
+def residual_poly(cert: Certificate) -> ExactPoly:
+    """The exact residual :math:`r` of the certificate identity as arrays: exponent rows (int64, one per
+    term) and ``flint.fmpq`` coefficients (zero terms dropped)."""
+    validate(cert)
+    return _residual(cert)[0]
+
+
 def residual(cert: Certificate) -> Terms:
     """The exact residual polynomial :math:`r` of the certificate identity (zero terms dropped)."""
-    validate(cert)
-    r = _residual(cert)[0]
+    r = residual_poly(cert)
     return tuple(
         (tuple(int(v) for v in e), to_fraction(c)) for e, c in zip(r[0], r[1], strict=True)
     )

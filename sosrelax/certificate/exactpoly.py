@@ -91,6 +91,17 @@ def row_keys(e: np.ndarray) -> np.ndarray:
     if radix ** e.shape[1] < 2**62:
         keys = e @ (radix ** np.arange(e.shape[1], dtype=np.int64))
         _, inv = np.unique(keys, return_inverse=True)
+    elif e.shape[0] and radix * e.shape[1] < 2**62 and 4 * int(np.count_nonzero(e)) < e.size:
+        # sparse rows (many variables, few in each term): each row as its padded list of codes
+        # column * radix + exponent of its nonzero entries, in column order; two rows are equal iff
+        # their lists are (the code determines the pair since exponent < radix)
+        nzr, nzc = np.nonzero(e)
+        counts = np.bincount(nzr, minlength=e.shape[0])
+        width = max(1, int(counts.max(initial=0)))
+        slot = np.arange(nzr.size) - (np.cumsum(counts) - counts)[nzr]
+        codes = np.full((e.shape[0], width), -1, dtype=np.int64)
+        codes[nzr, slot] = nzc.astype(np.int64) * radix + e[nzr, nzc]
+        _, inv = np.unique(codes.view(np.dtype((np.void, 8 * width))).reshape(-1), return_inverse=True)
     else:
         # rows as opaque byte strings: equal bytes <=> equal int64 rows (exact, and much faster
         # than np.unique(axis=0), which compares field by field)
@@ -109,7 +120,7 @@ def combine(e: np.ndarray, c: np.ndarray) -> ExactPoly:
     inv_s = inv[order]
     starts = np.flatnonzero(np.r_[True, inv_s[1:] != inv_s[:-1]])
     sums = np.add.reduceat(c[order], starts) if c.size else c
-    ue = e[order][starts]
+    ue = e[order[starts]]
     keep = np.array([s != 0 for s in sums], dtype=bool)
     return ue[keep], sums[keep]
 
@@ -158,7 +169,7 @@ def gram_poly(basis: np.ndarray, g: RationalMatrix) -> ExactPoly:
     inv_s = inv[order]
     starts = np.flatnonzero(np.r_[True, inv_s[1:] != inv_s[:-1]])
     sums = np.add.reduceat(vals[order], starts)
-    ue = e[order][starts]
+    ue = e[order[starts]]
     den = g.denominator
     coef = np.empty(len(sums), dtype=object)
     coef[:] = [flint.fmpq(int(s), den) for s in sums]

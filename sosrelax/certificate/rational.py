@@ -23,11 +23,10 @@ the entry :math:`Q_{11}` of the constant monomial; that repairs the null directi
 :math:`b(x^\\star)` of a unique minimiser because :math:`b(x^\\star)_1 = 1`.  See
 ``docs/certificates.md`` for when this cannot work.
 
-With several :math:`\\sigma_0` blocks, before the exact projection, the blocks are first moved onto the identities
-in floating point in their own metric (:func:`newton_polish`), so that the exact projection only moves them by
-rounding error; if that fails and the blocks hold more constant than the identity asks for, the excess goes into
-the bound (on its weak side) and the correction is tried again; then alternating projections
-(:func:`polish_grams`).
+With several :math:`\\sigma_0` blocks they are first moved onto the identities in floating point in their own
+metric (:func:`newton_polish`; if the blocks hold excess constant, it goes into the bound first; then
+:func:`polish_grams`).  Certificates of σ₀ blocks only are rounded in bulk by
+:mod:`sosrelax.certificate.cliqueround`.
 """
 
 from __future__ import annotations
@@ -51,7 +50,10 @@ from sosrelax.certificate.format import (
     gram_from_array,
 )
 
-__all__ = ["newton_polish", "polish_grams", "project_gram", "rationalize", "rationalize_in_face", "rationalize_on_faces"]
+__all__ = [
+    "alternating_correct", "newton_correct", "newton_polish", "polish_grams", "project_gram", "rationalize",
+    "rationalize_in_face", "rationalize_on_faces",
+]
 
 
 def _round(x: Fraction, denominator: int) -> Fraction:
@@ -424,13 +426,17 @@ def newton_polish(cert: Certificate, r: Terms, *, sweeps: int = 4, rounds: int =
         (:func:`polish_grams` is tried next).  Untrusted: the result is rounded, projected exactly and checked
         like any other.
     """
+    start = _polish_start(cert, r)
+    return None if start is None else newton_correct(*start, sweeps=sweeps, rounds=rounds)
+
+
+def newton_correct(blocks: list[np.ndarray], floor: float, keys: list[np.ndarray], rv: np.ndarray,
+                   counts: np.ndarray, *, sweeps: int = 4, rounds: int = 4) -> list[np.ndarray] | None:
+    """:func:`newton_polish` on arrays: the definite blocks, the margin to keep, each block's monomial ids
+    (``keys[j][a, b]``), the residual ``rv`` over the ids and each id's number of entries."""
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
-    start = _polish_start(cert, r)
-    if start is None:
-        return None
-    blocks, floor, keys, rv, counts = start
     n = rv.size
     C = sp.diags(counts)
     Q = [b.copy() for b in blocks]
@@ -476,24 +482,17 @@ def polish_grams(cert: Certificate, r: Terms, *, iterations: int = 500) -> list[
     entries, in every block, with :math:`b_a + b_b = \\alpha`) alternated with clipping the eigenvalues at
     :math:`m` converges to Gram matrices that satisfy the identities to rounding error and keep a margin.
 
-    Parameters
-    ----------
-    cert : Certificate
-        Its multipliers must all be :math:`\\sigma_0` blocks (no constraint multipliers), else ``None``.
-    r : Terms
-        The exact residual of ``cert``.
-
-    Returns
-    -------
-    list of ndarray or None
-        New float Gram matrices (``None`` for a block left alone), or ``None`` when the step does not
-        apply (a block not definite, a residual monomial no block represents) or did not converge.
-        Untrusted: the result is rounded, projected exactly and checked like any other.
+    ``cert``'s multipliers must all be definite :math:`\\sigma_0` blocks and ``r`` is its exact residual.
+    Returns new float Gram matrices (``None`` for a block left alone), or ``None`` when the step does not
+    apply (a residual monomial no block represents) or did not converge.  Untrusted, like the rest.
     """
     start = _polish_start(cert, r)
-    if start is None:
-        return None
-    blocks, margin, keys, rv, counts = start
+    return None if start is None else alternating_correct(*start, iterations=iterations)
+
+
+def alternating_correct(blocks: list[np.ndarray], margin: float, keys: list[np.ndarray], rv: np.ndarray,
+                        counts: np.ndarray, *, iterations: int = 500) -> list[np.ndarray | None] | None:
+    """:func:`polish_grams` on arrays (as :func:`newton_correct`; ``rv`` is consumed)."""
     # blocks of one order are stacked, so that each sweep is one batched eigendecomposition per order
     groups: dict[int, list[int]] = {}
     for j, b in enumerate(blocks):
