@@ -246,3 +246,27 @@ def test_only_the_implied_property_answers_unsat() -> None:
     res = decide_softmax(net, prop, search, onnx_path=None, timeout=1.0)
     assert res.status is Result.UNKNOWN and len(seen) == 2
     assert seen[0] == logit_property(prop, "implied")[0] and seen[1] == logit_property(prop, "sufficient")[0]
+
+
+def test_command_line_with_a_softmax_model(tmp_path, capsys) -> None:
+    """`sosrelax verify` on a two-output softmax model: "p_1 >= p_0" is "z_1 >= z_0" (z_0 - z_1 increases in
+    both inputs, so its extremes are at the box's corners); the proof file is re-checked by `sosrelax check`."""
+    ws, bs = _monotone(2, 2, 5)
+    path = tmp_path / "s.onnx"
+    _save(path, ws, bs)
+    net = load_onnx(path)
+    z = net.logits().forward(np.array([[0.0, 0.0], [0.5, 0.5]]))
+    d_lo, d_hi = z[0, 0] - z[0, 1], z[1, 0] - z[1, 1]  # the least and the largest z_0 - z_1 on [0, 0.5]^2
+    head = "".join(f"(declare-const {v} Real)\n" for v in ("X_0", "X_1", "Y_0", "Y_1"))
+    box = "(assert (>= X_0 0.0))\n(assert (<= X_0 0.5))\n(assert (>= X_1 0.0))\n(assert (<= X_1 0.5))\n"
+    for claim, want in (("(assert (>= Y_1 Y_0))\n", "sat" if d_lo <= 0 else "unsat"),
+                        ("(assert (>= Y_0 Y_1))\n", "sat" if d_hi >= 0 else "unsat")):
+        spec = tmp_path / "p.vnnlib"
+        spec.write_text(head + box + claim)
+        proof = tmp_path / "proof.json"
+        assert main(["verify", str(spec), "--network", f"f={path}", "--proof", str(proof)]) == 0
+        assert capsys.readouterr().out.split("\n")[0] == want
+        if want == "unsat":
+            assert main(["check", str(proof), "--network", f"f={path}"]) == 0
+            assert "verified" in capsys.readouterr().out
+    assert d_lo > 0 or d_hi < 0  # one of the two claims is unsat: both answers were exercised
