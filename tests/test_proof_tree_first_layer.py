@@ -80,3 +80,22 @@ def test_reference_rows_agree_with_the_general_back_substitution_and_contain_sam
         y = zs[2][keep]
         g = -(y @ obj[0][0] + obj[4][0])
         assert np.all(bound[r] <= g)
+
+
+def test_the_root_box_rounds_like_the_exact_one_ulp_rules() -> None:
+    """The checker's vectorised rounding of a rational box agrees with ``float_down`` / ``float_up``."""
+    from fractions import Fraction
+
+    from sosrelax.certificate.proof_tree.arith import float_down, float_up
+    from sosrelax.certificate.proof_tree.check import _root_box
+
+    rng = np.random.default_rng(5)
+    qs = [Fraction(int(n), int(d)) for n, d in zip(rng.integers(-10**12, 10**12, 200),
+                                                       rng.integers(1, 10**9, 200), strict=True)]
+    qs += [Fraction(0), Fraction(1, 2), Fraction(-3, 4), Fraction(1, 3), Fraction(-1, 10**30), Fraction(10**300, 7),
+           Fraction(2**60 + 1), Fraction(-(2**60) - 1), Fraction(1, 2**1074), Fraction(1, 2**1080)]
+    lo = tuple(qs)
+    hi = tuple(q + Fraction(1, 7) for q in qs)
+    lo_b, hi_b, lo_v, hi_v = _root_box(lo, hi)
+    assert lo_b.tolist() == [float_down(q) for q in lo] and hi_b.tolist() == [float_up(q) for q in hi]
+    assert lo_v.tolist() == [float_up(q) for q in lo] and hi_v.tolist() == [float_down(q) for q in hi]

@@ -253,7 +253,8 @@ def bound_batch(net: Net, method: str, domains: list[Any], objective: Rows,
             need = (u > 0) & (l < 0) & ~neg[:, sl] & ~pos[:, sl] if net.kinds[m] == "relu" else np.isfinite(l)
             bi, jj = np.nonzero(need)
             nr = bi.size
-            if m == 2 and net.kinds[1] == "relu" and _one_box(lo, hi):
+            if m == 2 and net.kinds[1] == "relu" and nr > net.dims[2] and _one_box(lo, hi):
+                # (fewer rows than the reference's 2 n_2 are cheaper to back-substitute directly)
                 low2, up2 = _layer2_unit_bounds(net, ly, l, u, lo, hi, tiny[:, 0])
                 l[bi, jj] = np.maximum(l[bi, jj], low2[bi, jj])
                 u[bi, jj] = np.minimum(u[bi, jj], up2[bi, jj])

@@ -33,8 +33,6 @@ from sosrelax.certificate.proof_tree.arith import (
     Net,
     Rows,
     bound_batch,
-    float_down,
-    float_up,
     objective_rows,
     output_deviation,
     rational_matrix,
@@ -379,13 +377,25 @@ _LAST_BOX: dict[str, tuple[Any, Any, tuple[np.ndarray, ...]]] = {}
 
 @functools.lru_cache(maxsize=64)
 def _root_box_exact(key: tuple[tuple[int, ...], ...]) -> tuple[np.ndarray, ...]:
-    lo_q = [Fraction(n, d) for n, d in zip(key[0], key[1], strict=True)]
-    hi_q = [Fraction(n, d) for n, d in zip(key[2], key[3], strict=True)]
-    out = (np.array([float_down(q) for q in lo_q]), np.array([float_up(q) for q in hi_q]),
-           np.array([float_up(q) for q in lo_q]), np.array([float_down(q) for q in hi_q]))
+    lo_f, lo_s = _nearest(key[0], key[1])
+    hi_f, hi_s = _nearest(key[2], key[3])
+    out = (np.where(lo_s > 0, np.nextafter(lo_f, -np.inf), lo_f), np.where(hi_s < 0, np.nextafter(hi_f, np.inf), hi_f),
+           np.where(lo_s < 0, np.nextafter(lo_f, np.inf), lo_f), np.where(hi_s > 0, np.nextafter(hi_f, -np.inf), hi_f))
     for arr in out:
         arr.setflags(write=False)  # shared by every caller: an in-place change would be an error
     return out
+
+
+def _nearest(num: tuple[int, ...], den: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The floats nearest to the fractions ``num / den`` (``int / int`` rounds correctly; ``OverflowError``
+    beyond the float64 range) and the exact signs of ``float - fraction`` (integer arithmetic)."""
+    f = [n / d for n, d in zip(num, den, strict=True)]
+    sign = []
+    for x, n, d in zip(f, num, den, strict=True):
+        a, b = x.as_integer_ratio()
+        diff = a * d - n * b
+        sign.append((diff > 0) - (diff < 0))
+    return np.array(f, dtype=np.float64), np.array(sign, dtype=np.int64)
 
 
 def _walk(net: Net, d_i: int, dis: DisjunctProof) -> tuple[list[Any], np.ndarray, np.ndarray]:

@@ -125,8 +125,13 @@ def _disjunct_proof(d: Disjunct, nodes: list[tuple[Any, ...]]) -> DisjunctProof:
             out.append(("b", tuple(float(v) for v in node[1]), (codes, bytes(beta))))
         else:
             out.append(node)
-    return DisjunctProof(tuple(Fraction(v) for v in d.lo), tuple(Fraction(v) for v in d.hi), atoms,
-                         tuple(out))
+    return DisjunctProof(_fractions(d.lo), _fractions(d.hi), atoms, tuple(out))
+
+
+def _fractions(values: Sequence[Any]) -> tuple[Fraction, ...]:
+    """``values`` as exact fractions (those that are fractions already are kept: ``Fraction(q)`` of a
+    fraction costs microseconds each, and a 784-input property has 18 such vectors)."""
+    return tuple([v if type(v) is Fraction else Fraction(v) for v in values])
 
 
 def decide(
@@ -193,6 +198,13 @@ def _decide(net: Network, prop: Property, onnx_path: str | Path | None, timeout:
 BoxSearch = Callable[[Arrays, list[int], tuple[Any, Any], Witnesses, float, np.random.Generator], Any]
 
 
+def _box_key(lo: Any, hi: Any) -> tuple[Any, ...]:
+    """A hashable key of an exact box by numerators and denominators (hashing ``Fraction`` objects costs a
+    modular inverse each: milliseconds over hundreds of inputs and several disjuncts)."""
+    qs = [q if type(q) is Fraction else Fraction(q) for q in (*lo, *hi)]
+    return tuple([q.numerator for q in qs]), tuple([q.denominator for q in qs])
+
+
 def decide_by_boxes(net: Network, prop: Property, search: BoxSearch, *, onnx_path: str | Path | None,
                     timeout: float, semantics: str, rng: np.random.Generator | int | None,
                     meta: dict[str, str], search_share: float = SEARCH_SHARE) -> SearchResult:
@@ -211,9 +223,13 @@ def decide_by_boxes(net: Network, prop: Property, search: BoxSearch, *, onnx_pat
     stats: list[SearchStats] = []
     nodes: dict[int, list[tuple[Any, ...]]] = {}
     groups: dict[tuple[Any, ...], list[int]] = {}
+    boxes: dict[tuple[Any, ...], tuple[Any, Any]] = {}
     for i, d in enumerate(prop.disjuncts):  # disjuncts over one box are searched together
-        groups.setdefault((tuple(d.lo), tuple(d.hi)), []).append(i)
-    for box, members in groups.items():
+        key = _box_key(d.lo, d.hi)
+        boxes.setdefault(key, (tuple(d.lo), tuple(d.hi)))
+        groups.setdefault(key, []).append(i)
+    for key, members in groups.items():
+        box = boxes[key]
         wit = Witnesses(net, [prop.disjuncts[i] for i in members], onnx_path)
         now = time.perf_counter()
         out = search(arr, members, box, wit, now + search_share * (end - now), gen)
