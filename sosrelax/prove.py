@@ -373,8 +373,11 @@ def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str, ceil
     # negative is certified from the solver's interior Gram matrices, for the bound it can reach (see
     # _interior), if that beats the proof.
     lo, hi = ctx.to_relaxed(best[1].bound), gamma_solver if ceiling is None else min(gamma_solver, ceiling)
+    # on a sparse relaxation (long chains: every step is a full solve and an exact rounding of a thousand
+    # blocks, and the ceiling itself is only as accurate as the solver) a proof within 1e-5 ends the search
+    enough = 1e-5 if relax.cliques is not None else 1e-6
     for _ in range(4):
-        if (hi - lo) * ctx.factor <= 1e-6 * scale:
+        if (hi - lo) * ctx.factor <= enough * scale:
             break
         if not run.may_start(f"bisection re-solve ({solver})", run.costs.attempt(solver)):
             break
