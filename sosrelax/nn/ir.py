@@ -8,7 +8,8 @@ A :class:`Network` computes
     \\quad f(x) = z_L,
 
 with an activation after every affine layer except the last: ``relu`` (:math:`\\max(z, 0)`, the
-default), ``sigmoid`` (:math:`1/(1+e^{-z})`) or ``tanh``, one kind per hidden layer; optionally a softmax
+default), ``sigmoid`` (:math:`1/(1+e^{-z})`), ``tanh``, or one of the piecewise-constant :data:`STEPS`
+(``sign``, ``step`` :math:`[z > 0]`, ``eq`` :math:`[z = 0]`), one kind per hidden layer; optionally a softmax
 of the last layer, :math:`f(x)_i = e^{z_{L,i}} / \\sum_k e^{z_{L,k}}` (``output_softmax``; the logits
 :math:`z_L` are then the last of :meth:`Network.activations`).  Weights are float64 arrays whose values are
 taken exactly (an ONNX float32 weight converts to float64 without rounding), so that
@@ -28,10 +29,14 @@ import numpy as np
 
 from sosrelax.errors import InvalidValueError
 
-__all__ = ["ACTIVATIONS", "Activation", "Affine", "Network", "ReLU", "activate", "from_operations", "from_weights"]
+__all__ = ["ACTIVATIONS", "STEPS", "Activation", "Affine", "Network", "ReLU", "activate", "from_operations",
+           "from_weights"]
 
+#: Piecewise-constant activations: ``sign`` (-1, 0, 1), ``step`` (1 where ``z > 0``, else 0) and ``eq`` (1
+#: where ``z = 0``, else 0); the ONNX ``Sign``, comparisons with a constant and ``Where`` are made of them.
+STEPS = ("sign", "step", "eq")
 #: The activations a hidden layer may have.
-ACTIVATIONS = ("relu", "sigmoid", "tanh")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", *STEPS)
 
 
 def activate(kind: str, z: np.ndarray) -> np.ndarray:
@@ -43,6 +48,12 @@ def activate(kind: str, z: np.ndarray) -> np.ndarray:
             return 1.0 / (1.0 + np.exp(-z))
     if kind == "tanh":
         return np.tanh(z)
+    if kind == "sign":
+        return np.sign(z)
+    if kind == "step":
+        return (z > 0).astype(np.float64)
+    if kind == "eq":
+        return (z == 0).astype(np.float64)
     raise InvalidValueError(f"unknown activation {kind!r}; choose from {ACTIVATIONS}")
 
 
@@ -64,8 +75,8 @@ class ReLU:
 
 @dataclass(frozen=True)
 class Activation:
-    """An elementwise S-shaped activation, ``kind`` ``"sigmoid"`` or ``"tanh"`` (``ReLU`` is its own
-    operation)."""
+    """An elementwise activation other than ReLU (its own operation): ``kind`` ``"sigmoid"``, ``"tanh"`` or
+    one of :data:`STEPS`."""
 
     kind: str
     name: str = ""
@@ -222,7 +233,8 @@ class Network:
 
     def activations_exact(self, x: Sequence[Fraction | float | int]) -> list[list[Fraction]]:
         """Exact ``[z_1, …, z_L]`` at the rational point ``x`` (ReLU networks only: a sigmoid or tanh value
-        at a rational point is irrational, see :func:`sosrelax.nn.witness.confirm_counterexample`)."""
+        at a rational point is irrational, see :func:`sosrelax.nn.witness.confirm_counterexample`; the
+        steps are evaluated there in ball arithmetic too)."""
         if not self.all_relu:
             raise InvalidValueError(
                 f"{self!r}: the exact forward pass needs ReLU activations, this network has "

@@ -7,7 +7,9 @@ input to its single output is read by the *chain reader* below, which also recor
 layer is one float32 product (``Network.float32_layers``; never for a model with ``Sigmoid`` or ``Tanh``,
 whose float32 execution the proofs do not cover).  ``Sigmoid`` and ``Tanh`` become hidden layers with
 that activation (``Network.hidden_activations``); the graph lowering does not take them.  A ``Softmax``
-over every entry of the output as the chain's last operator becomes ``Network.output_softmax``.  Any other model — a directed acyclic graph
+over every entry of the output as the chain's last operator becomes ``Network.output_softmax``; ``Sign``,
+comparisons of the data with a constant, ``Not``, ``Where`` with constant branches and ``Cast`` become
+affine maps and step activations (:mod:`sosrelax.nn.lower.steps`).  Any other model — a directed acyclic graph
 of the operators of :data:`SUPPORTED_OPERATORS`, skip connections, several inputs and outputs,
 float16 — is lowered exactly by :mod:`sosrelax.nn.lower` into the same affine/ReLU chain.  Anything
 else raises :class:`~sosrelax.errors.ParseError` naming the node and the operator; so do an operator
@@ -42,8 +44,9 @@ from sosrelax.nn.lower.graph import FLOAT_TYPES, Lowered, lower_model
 from sosrelax.nn.lower.linear import gemm_fn, lift_rank, matmul_fn
 from sosrelax.nn.lower.ops import OPERATORS
 from sosrelax.nn.lower.poly import PolyTensor, evaluate
+from sosrelax.nn.lower.steps import STEP_OPERATORS, step_lowering
 
-__all__ = ["OPSET_RANGE", "SUPPORTED_OPERATORS", "cross_check", "load_onnx", "load_onnx_graph", "onnx_forward",
+__all__ = ["CHAIN_ONLY_OPERATORS", "OPSET_RANGE", "SUPPORTED_OPERATORS", "cross_check", "load_onnx", "load_onnx_graph", "onnx_forward",
            "onnx_tensors"]
 
 #: Operator-set versions of the default ONNX domain the loader is tested with (inclusive); newer sets
@@ -59,11 +62,14 @@ _INT_TYPES = {6: "int32", 7: "int64"}
 _CHAIN_OPERATORS = (
     "Add", "AveragePool", "BatchNormalization", "Constant", "Conv", "Div", "Dropout", "Flatten",
     "Gemm", "Identity", "MatMul", "Mul", "Relu", "Reshape", "Sigmoid", "Softmax", "Sub", "Tanh", "Transpose",
+    *STEP_OPERATORS,
 )
 #: S-shaped activations the chain reader takes (ONNX operator -> ``Network.hidden_activations`` kind).
 _S_ACTIVATIONS = {"Sigmoid": "sigmoid", "Tanh": "tanh"}
 #: Every operator the loader lowers exactly (:mod:`sosrelax.nn.lower.ops`).
 SUPPORTED_OPERATORS = tuple(sorted(OPERATORS))
+#: Operators read only by the chain reader (in a model that is one chain of operators).
+CHAIN_ONLY_OPERATORS = tuple(sorted({"Sigmoid", "Softmax", "Tanh", *STEP_OPERATORS} - set(OPERATORS)))
 
 #: ``f(X, bias)`` maps a batch ``(m, *shape)`` to ``(m, *new_shape)``; ``bias=False`` drops constants.
 _AffineFn = Callable[[np.ndarray, bool], np.ndarray]
@@ -165,7 +171,7 @@ def _checked_node(node: Any, idx: int, p: Path) -> tuple[str, str, dict[str, Any
     if op not in _CHAIN_OPERATORS:
         raise ParseError(
             f"{where}: unsupported operator {op!r}; supported: {', '.join(SUPPORTED_OPERATORS)} "
-            "(and Sigmoid, Tanh, a final Softmax in a chain of operators)"
+            "(and Sigmoid, Tanh, a final Softmax, Sign, comparisons with constants, Where in a chain of operators)"
         )
     if not node.output or not node.output[0]:
         raise ParseError(f"{where}: the node has no output")
@@ -299,6 +305,19 @@ def _load_chain(model: Any, numpy_helper: Any, p: Path) -> Network:
                 aliases.setdefault(current, ("pre", k))
                 aliases.setdefault(node.output[0], ("post", k))
                 ops.append(ReLU(node.name))
+        elif op in STEP_OPERATORS:
+            for piece in step_lowering(op, ins, current, consts, a, where):
+                if isinstance(piece, str):
+                    flush()
+                    ops.append(Activation(piece, node.name))
+                    single_products[0] = False
+                else:
+                    try:
+                        seg.shape = tuple(piece(np.zeros((1, *seg.shape)), True).shape[1:])
+                    except (ValueError, IndexError, TypeError) as e:
+                        raise ParseError(f"{where}: shapes do not fit ({e})") from e
+                    seg.fns.append(piece)
+                    seg.ops.append(op)
         elif op in ("Identity", "Dropout"):
             if current in aliases:
                 aliases.setdefault(node.output[0], aliases[current])

@@ -63,6 +63,16 @@ def _activate_ball(kind: str, v: Any) -> Any:
         return 1 / (1 + (-v).exp())
     if kind == "tanh":
         return v.tanh()
+    if kind in ("sign", "step", "eq"):  # a ball holding 0 but not exactly 0 gets a ball over every value
+        import flint
+
+        exact0 = v.is_exact() and v == 0
+        pos, neg = bool(v > 0), bool(v < 0)
+        if kind == "eq":
+            return flint.arb(1 if exact0 else 0) if (exact0 or pos or neg) else flint.arb(0.5, 0.5)
+        if kind == "step":
+            return flint.arb(1 if pos else 0) if (exact0 or pos or neg) else flint.arb(0.5, 0.5)
+        return flint.arb(1 if pos else -1 if neg else 0) if (exact0 or pos or neg) else flint.arb(0, 1)
     return v.max(0 * v)  # relu (a mixed network)
 
 

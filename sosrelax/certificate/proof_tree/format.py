@@ -1,8 +1,9 @@
 """The network proof-tree file: a network, a property and, per disjunct, a split tree.
 
 The network's hidden layers are ReLU layers unless the file says otherwise: from version 2 on the
-optional field ``network.activations`` names each hidden layer's activation (``"relu"``, ``"sigmoid"``
-or ``"tanh"``); a version-1 file with that field is refused.
+optional field ``network.activations`` names each hidden layer's activation (``"relu"``, ``"sigmoid"``,
+``"tanh"``, or the piecewise-constant ``"sign"``, ``"step"`` (``[z > 0]``), ``"eq"`` (``[z = 0]``)); a
+version-1 file with that field is refused.
 
 A proof tree claims that no input ``x`` in a disjunct's box makes every linear atom of that
 disjunct true for the network output ``f(x)``.  Each disjunct carries a binary tree of
@@ -66,7 +67,7 @@ _RATIONAL = re.compile(r"-?[0-9]+(/[0-9]+)?\Z")
 _TOP_KEYS = {"format", "version", "semantics", "intermediate", "network", "disjuncts", "meta"}
 _NET_KEYS = {"input_shape", "layers", "sha256"}
 #: Hidden-layer activations a proof tree may name (``network.activations``, version 2).
-ACTIVATIONS = ("relu", "sigmoid", "tanh")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "sign", "step", "eq")
 _LAYER_KEYS = {"rows", "cols", "weight", "bias"}
 _DISJ_KEYS = {"lo", "hi", "atoms", "nodes"}
 _ATOM_KEYS = {"x", "y", "const", "strict"}

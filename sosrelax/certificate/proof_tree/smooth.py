@@ -10,6 +10,10 @@ are derived here from the checker's own ``l, u`` (never read from the proof file
 rigorous function enclosures (the argument is in ``docs/proof-trees.md``, "Sigmoid and tanh layers").
 Function values come from numpy's ``exp`` and ``tanh`` with a relative error bound :data:`FN_REL`, far
 above the few units in the last place that the C libraries' float64 ``exp`` and ``tanh`` commit.
+
+The piecewise-constant activations ``sign``, ``step`` (``[z > 0]``) and ``eq`` (``[z = 0]``) get the
+horizontal lines ``ylo <= φ(z) <= yhi`` of :func:`step_bounds`: the least and the largest value ``φ``
+takes on ``[l, u]``, exactly (no rounding: they are -1, 0 or 1).
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ import numpy as np
 
 from sosrelax.certificate.proof_tree.rounding import down, up
 
-__all__ = ["FN_REL", "enclose", "enclose_derivative", "enclose_exp", "s_lines"]
+__all__ = ["FN_REL", "STEPS", "enclose", "enclose_derivative", "enclose_exp", "s_lines", "step_bounds"]
+
+#: The piecewise-constant activations.
+STEPS = ("sign", "step", "eq")
 
 FN_REL = 2.0**-40
 """Relative error bound assumed of a float64 sigmoid (``1/(1 + exp(-z))``) or ``tanh`` value: 2^12 ulp."""
@@ -74,6 +81,18 @@ def _upper(v: np.ndarray, mass: np.ndarray) -> np.ndarray:
     return up(v + _U4 * mass + _TINY)
 
 
+def step_bounds(kind: str, l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(ylo, yhi)``: the least and the largest value of ``φ`` (one of :data:`STEPS`) on ``[l, u]``.
+
+    ``sign``: -1 when ``l < 0``, 0 when ``l = 0``, 1 when ``l > 0`` (and the mirror image for ``yhi``);
+    ``step``: ``[l > 0]`` and ``[u > 0]``; ``eq``: ``[l = u = 0]`` and ``[l <= 0 <= u]``."""
+    if kind == "sign":
+        return np.sign(l).astype(np.float64), np.sign(u).astype(np.float64)
+    if kind == "step":
+        return (l > 0).astype(np.float64), (u > 0).astype(np.float64)
+    return ((l == 0) & (u == 0)).astype(np.float64), ((l <= 0) & (u >= 0)).astype(np.float64)
+
+
 def s_lines(kind: str, l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, ...]:
     """``(A, TL, S, TU, ylo, yhi)``: rigorous lines of ``φ`` on ``[l, u]`` and bounds of ``φ`` there.
 
@@ -87,7 +106,12 @@ def s_lines(kind: str, l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, ...]:
       through ``(l, φ(l))`` below and ``(u, φ(u))`` above.
 
     Entries where ``l > u`` or a bound is not finite are meaningless (the caller discards those leaves).
+    For the piecewise-constant :data:`STEPS` both slopes are 0 and the intercepts are :func:`step_bounds`.
     """
+    if kind in STEPS:
+        ylo, yhi = step_bounds(kind, l, u)
+        zero = np.zeros(np.shape(l))
+        return zero, ylo, zero.copy(), yhi, ylo, yhi
     with np.errstate(all="ignore"):
         flo_l, fhi_l = enclose(kind, l)
         flo_u, fhi_u = enclose(kind, u)

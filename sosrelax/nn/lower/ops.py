@@ -462,6 +462,12 @@ def lower_node(b: Builder, call: Call) -> list[Value]:
             "activations from its single input to its single output (the chain reader of "
             "sosrelax.nn.onnx_loader, which makes it a hidden layer with that activation); this graph "
             "is lowered exactly to affine maps and ReLUs, where an S-shaped activation has no exact form")
+    if call.op in ("Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Not", "Sign", "Where") and call.data():
+        raise ParseError(
+            f"{call.where}: {call.op} of data is taken only in a model that is one chain of affine operators and "
+            "activations (the chain reader of sosrelax.nn.onnx_loader writes it with step activations, "
+            "sosrelax.nn.lower.steps); this graph is lowered exactly to affine maps and ReLUs, where a "
+            "discontinuous operator has no exact form")
     if call.op == "Softmax" and call.data():
         raise ParseError(
             f"{call.where}: Softmax is taken only as the last operator of a model that is one chain of affine "

@@ -31,6 +31,7 @@ import numpy as np
 
 __all__ = [
     "FLOAT32_UNIT",
+    "STEPS",
     "Arrays",
     "Bounds",
     "final_bounds",
@@ -40,10 +41,25 @@ __all__ = [
     "round_out32",
     "s_gap",
     "s_relaxation",
+    "step_bounds",
 ]
 
 #: Unit roundoff of IEEE binary32.
 FLOAT32_UNIT = 2.0**-24
+
+#: Piecewise-constant activations: ``sign``, ``step`` (``[z > 0]``), ``eq`` (``[z = 0]``).
+STEPS = ("sign", "step", "eq")
+
+
+def step_bounds(kind: str, l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The least and the largest value of the step ``kind`` on ``[l, u]`` (the function's values at
+    ``l`` and ``u`` for the increasing ``sign`` and ``step``; for ``eq``, 1 only on ``[0, 0]``, 0 only off 0)."""
+    if kind == "eq":
+        has0 = (l <= 0) & (u >= 0)
+        return np.where(has0 & (l == u), 1.0, 0.0), np.where(has0, 1.0, 0.0)
+    f = (lambda z: np.where(z > 0, 1.0, np.where(z < 0, -1.0, 0.0))) if kind == "sign" else \
+        (lambda z: np.where(z > 0, 1.0, 0.0))
+    return f(l), f(u)
 
 
 @dataclass(frozen=True)
@@ -84,9 +100,12 @@ class Arrays:
         return a, s, t, tl
 
     def post(self, m: int, l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Bounds of the activations of hidden layer ``m`` from those of its pre-activations (monotone)."""
+        """Bounds of the activations of hidden layer ``m`` from those of its pre-activations (monotone, or
+        the extreme values of a step)."""
         if not self.acts or self.acts[m] == "relu":
             return np.maximum(l, 0.0), np.maximum(u, 0.0)
+        if self.acts[m] in STEPS:
+            return step_bounds(self.acts[m], l, u)
         return s_function(self.acts[m], l), s_function(self.acts[m], u)
 
     @property
@@ -127,15 +146,20 @@ def relaxation(l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 
 
 def s_function(kind: str, z: np.ndarray) -> np.ndarray:
-    """``sigmoid(z)`` or ``tanh(z)`` (float64)."""
+    """``sigmoid(z)``, ``tanh(z)`` or a step of :data:`STEPS` (float64)."""
     if kind == "sigmoid":
         with np.errstate(over="ignore"):
             return 1.0 / (1.0 + np.exp(-z))
+    if kind in STEPS:
+        return step_bounds(kind, z, z)[0]
     return np.tanh(z)
 
 
 def s_derivative(kind: str, z: np.ndarray) -> np.ndarray:
-    """The derivative of :func:`s_function`: ``σ(z) σ(-z)``, or ``1 - tanh² z = 4 σ(2z) σ(-2z)``."""
+    """The derivative of :func:`s_function`: ``σ(z) σ(-z)``, or ``1 - tanh² z = 4 σ(2z) σ(-2z)``; 0 for a
+    step (almost everywhere)."""
+    if kind in STEPS:
+        return np.zeros(np.shape(z))
     if kind == "sigmoid":
         return s_function("sigmoid", z) * s_function("sigmoid", -z)
     return 4.0 * s_function("sigmoid", 2 * z) * s_function("sigmoid", -2 * z)
@@ -149,8 +173,12 @@ def s_relaxation(kind: str, l: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, n
     on a concave one (``l >= 0``) the reverse; on a mixed one both lines have the slope
     ``min(φ'(l), φ'(u))``, which is at most ``φ'`` on ``[l, u]``, and pass through ``(l, φ(l))`` (lower)
     and ``(u, φ(u))`` (upper) (DeepPoly, Singh et al. 2019).  Float64 values: the proof-tree checker
-    derives rigorous lines of its own.
+    derives rigorous lines of its own.  A step of :data:`STEPS` gets the horizontal lines of its least and
+    largest values on ``[l, u]`` (:func:`step_bounds`, the checker's very lines).
     """
+    if kind in STEPS:
+        ylo, yhi = step_bounds(kind, l, u)
+        return np.zeros(np.shape(l)), ylo, np.zeros(np.shape(l)), yhi
     fl, fu = s_function(kind, l), s_function(kind, u)
     m = 0.5 * (l + u)
     fm, dm = s_function(kind, m), s_derivative(kind, m)

@@ -27,7 +27,9 @@ On every batch of sub-domains the search
 
 Sigmoid and tanh neurons are split the same way, at their inflection point 0 (each child's interval is
 convex or concave, with tangent and secant lines); their lines stay fixed (the checker derives its own
-from the bounds), their split constraints get multipliers as ReLU splits do.
+from the bounds), their split constraints get multipliers as ReLU splits do.  So are the piecewise-constant
+``sign``, ``step`` and ``eq`` neurons, at their discontinuity 0 (horizontal lines of their least and largest
+values on each side).
 
 The joint tree cut at the node where a disjunct closed is that disjunct's proof tree
 (:mod:`sosrelax.certificate.proof_tree`: ReLU-split nodes ``("r", k, j)`` and leaves
