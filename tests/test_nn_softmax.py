@@ -267,6 +267,25 @@ def test_command_line_with_a_softmax_model(tmp_path, capsys) -> None:
         assert main(["verify", str(spec), "--network", f"f={path}", "--proof", str(proof)]) == 0
         assert capsys.readouterr().out.split("\n")[0] == want
         if want == "unsat":
-            assert main(["check", str(proof), "--network", f"f={path}"]) == 0
+            assert main(["check", str(proof), "--network", f"f={path}", "--property", str(spec)]) == 0
             assert "verified" in capsys.readouterr().out
     assert d_lo > 0 or d_hi < 0  # one of the two claims is unsat: both answers were exercised
+    # a bound of one output (p_0 >= t above its maximum): the proof is over the implied logit property
+    spec = tmp_path / "t.vnnlib"
+    spec.write_text(head + box + f"(assert (>= Y_0 {1 / (1 + np.exp(-(d_hi + 0.5))):.9f}))\n")
+    assert main(["verify", str(spec), "--network", f"f={path}", "--proof", str(proof)]) == 0
+    assert capsys.readouterr().out.split("\n")[0] == "unsat"
+    assert main(["check", str(proof), "--network", f"f={path}", "--property", str(spec)]) == 0
+    assert "softmax" in capsys.readouterr().out
+    # a proof about the logits, "z_0 - z_1 >= d_hi + 1" never holds, is no proof of the same atom over the
+    # probabilities of the softmax model: the binding refuses it (not a comparison of two outputs)
+    spec = tmp_path / "q.vnnlib"
+    spec.write_text(head + box + f"(assert (>= (- Y_0 Y_1) {d_hi + 1:.6f}))\n")
+    from sosrelax.nn.vnnlib import read_vnnlib
+
+    res = verify(net.logits(), read_vnnlib(spec), timeout=30)
+    assert res.status is Result.UNSAT
+    proof = tmp_path / "logits.json"
+    res.proof.save(proof)
+    assert main(["check", str(proof), "--network", f"f={path}", "--property", str(spec)]) != 0
+    capsys.readouterr()

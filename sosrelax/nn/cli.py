@@ -278,7 +278,8 @@ def run_check_proof(args: argparse.Namespace, data: bytes) -> int:
             from sosrelax.nn import load_onnx
 
             net = load_onnx(args.network.split("=", 1)[-1])
-        mismatch = _property_mismatch(tree, args.property) if getattr(args, "property", None) else None
+        softmax = net is not None and net.output_softmax
+        mismatch = _property_mismatch(tree, args.property, softmax) if getattr(args, "property", None) else None
     except SosrelaxError as e:
         return out("unreadable", str(e), EXIT_INPUT)
     if not args.json:
@@ -289,6 +290,8 @@ def run_check_proof(args: argparse.Namespace, data: bytes) -> int:
         more = f" (and {len(tree.disjuncts) - 3} more)" if len(tree.disjuncts) > 3 else ""
         print(f"claim    : no input satisfies any of {len(tree.disjuncts)} disjunct(s): {boxes}{more}")
         print(f"semantics: {tree.semantics}")
+        if net is not None and net.output_softmax:
+            print("softmax  : the model ends in a softmax; Y are its logits (sosrelax.nn.softmax)")
     if mismatch:
         return out("rejected", mismatch, EXIT_NEGATIVE)
     report = check_proof_tree(tree, network=net)
@@ -313,13 +316,19 @@ def _describe(d: Any) -> str:
     return f"x in {box} with {atoms}"
 
 
-def _property_mismatch(tree: Any, spec: str) -> str | None:
-    """Why the proof's disjuncts are not exactly those of the VNN-LIB file, or None."""
+def _property_mismatch(tree: Any, spec: str, softmax: bool = False) -> str | None:
+    """Why the proof's disjuncts are not exactly those of the VNN-LIB file, or None.  For a model ending in
+    a softmax (``softmax``) the proof speaks of the logits: it must be exactly the property over the logits
+    that the file's property implies (:func:`sosrelax.nn.softmax.logit_property`)."""
     from sosrelax.nn import read_vnnlib
 
     prop = read_vnnlib(spec)
     if any(d.poly for d in prop.disjuncts):
         return f"{spec} has polynomial atoms, which proof trees do not cover"
+    if softmax:
+        from sosrelax.nn.softmax import logit_property
+
+        prop = logit_property(prop, "implied")[0]
     mine = [(tuple(d.lo), tuple(d.hi), tuple((a.x, a.y, a.const, a.strict) for a in d.atoms))
             for d in prop.disjuncts]
     theirs = [(tuple(d.lo), tuple(d.hi), tuple((a.x, a.y, a.const, a.strict) for a in d.atoms))
