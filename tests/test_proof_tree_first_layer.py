@@ -99,3 +99,24 @@ def test_the_root_box_rounds_like_the_exact_one_ulp_rules() -> None:
     lo_b, hi_b, lo_v, hi_v = _root_box(lo, hi)
     assert lo_b.tolist() == [float_down(q) for q in lo] and hi_b.tolist() == [float_up(q) for q in hi]
     assert lo_v.tolist() == [float_up(q) for q in lo] and hi_v.tolist() == [float_down(q) for q in hi]
+
+
+def test_rows_without_input_terms_stand_for_the_formulas_values() -> None:
+    from sosrelax.certificate.proof_tree.arith import Rows
+
+    rng = np.random.default_rng(2)
+    lam = rng.uniform(0, 1, size=(5, 2))
+    by = rng.normal(size=(2, 3))
+    zero_x = np.zeros((2, 4))
+    without = objective_rows(lam, (by, np.zeros((2, 3)), zero_x, zero_x, np.ones(2), np.zeros(2)), [None] * 5, 6)
+    assert without.cx.shape == (5, 0)
+    cx, dcx = without.input_terms(4)
+    # what the general formula gives for zero input coefficients, bit for bit
+    assert np.array_equal(cx, -(lam @ zero_x)) and np.signbit(cx).all()
+    assert np.array_equal(dcx, (lam @ zero_x) * 2 + 2.0**-1000)
+    bx = rng.normal(size=(2, 4))
+    with_x = objective_rows(lam, (by, np.zeros((2, 3)), bx, zero_x, np.ones(2), np.zeros(2)), [None] * 5, 6)
+    both = Rows.concatenate([without, with_x], 4)
+    assert both.cx.shape == (10, 4)
+    assert np.array_equal(both.cx[:5], cx) and np.array_equal(both.cx[5:], with_x.cx)
+    assert np.array_equal(both.dcx[:5], dcx)

@@ -8,7 +8,7 @@ trees and calls :func:`bound_batch` on batches of leaf domains.  Nothing here co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -114,14 +114,30 @@ class Rows:
     k0: np.ndarray
     dk0: np.ndarray
     has_alpha: np.ndarray
-    alpha: np.ndarray
+    alpha: np.ndarray  # (rows, H) uint8 slope codes (slope = code / 255; 0 where none)
     has_beta: np.ndarray
-    beta: np.ndarray  # (rows, H) split multipliers (0 where none)
+    beta: np.ndarray  # (rows,) objects: each row's float64 split multipliers (H), or None
 
     FIELDS = ("c", "dc", "cx", "dcx", "k0", "dk0", "has_alpha", "alpha", "has_beta", "beta")
 
     def take(self, sel: slice | np.ndarray) -> Rows:
         return Rows(*(getattr(self, f)[sel] for f in self.FIELDS))
+
+    def input_terms(self, n0: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(cx, dcx)`` with ``n0`` columns: rows without input terms have zero-width ``cx``, ``dcx``
+        (saving two leaves × inputs arrays), which stand for ``cx = -0.0`` (the value ``-(λ·0)``) and
+        ``dcx = 2^-1000``, exactly what the formula gives for zero input coefficients."""
+        if self.cx.shape[1] == n0:
+            return self.cx, self.dcx
+        rows = self.cx.shape[0]
+        return np.full((rows, n0), -0.0), np.full((rows, n0), _TINY)
+
+    @staticmethod
+    def concatenate(parts: list[Rows], n0: int) -> Rows:
+        """The rows of ``parts`` in order (zero-width input terms kept only when every part has them)."""
+        if len({p.cx.shape[1] for p in parts}) > 1:
+            parts = [replace(p, **dict(zip(("cx", "dcx"), p.input_terms(n0), strict=True))) for p in parts]
+        return Rows(*(np.concatenate([getattr(p, f) for p in parts]) for f in Rows.FIELDS))
 
 
 def objective_rows(lam: np.ndarray, obj: tuple[np.ndarray, ...], alphas: list[Any], H: int) -> Rows:
@@ -131,21 +147,22 @@ def objective_rows(lam: np.ndarray, obj: tuple[np.ndarray, ...], alphas: list[An
     with np.errstate(all="ignore"):
         c = -(lam @ by)
         dc = (lam @ by_err) * (1 + ga) + ga * (lam @ np.abs(by)) + _TINY
-        cx = -(lam @ bx)
-        dcx = (lam @ bx_err) * (1 + ga) + ga * (lam @ np.abs(bx)) + _TINY
+        if bx.any() or bx_err.any():
+            cx = -(lam @ bx)
+            dcx = (lam @ bx_err) * (1 + ga) + ga * (lam @ np.abs(bx)) + _TINY
+        else:  # no atom has an input term: zero-width, expanded per batch (Rows.input_terms)
+            cx = dcx = np.zeros((lam.shape[0], 0))
         k0 = -(lam @ cst)
         dk0 = (lam @ cst_err) * (1 + ga) + ga * (lam @ np.abs(cst)) + _TINY
     betas = [a.beta if isinstance(a, LeafBeta) else None for a in alphas]
     alphas = [a.alpha if isinstance(a, LeafBeta) else a for a in alphas]
     has_alpha = np.array([a is not None for a in alphas], dtype=bool)
-    alpha = np.zeros((len(alphas), H))
+    alpha = np.zeros((len(alphas), H), dtype=np.uint8)
     if has_alpha.any():
-        alpha[has_alpha] = np.stack([np.frombuffer(bytes(a), dtype=np.uint8) for a in alphas
-                                     if a is not None]).astype(np.float64) / 255.0
+        alpha[has_alpha] = np.stack([np.frombuffer(bytes(a), dtype=np.uint8) for a in alphas if a is not None])
     has_beta = np.array([b is not None for b in betas], dtype=bool)
-    beta = np.zeros((len(alphas), H))
-    if has_beta.any():
-        beta[has_beta] = np.stack([b for b in betas if b is not None])
+    beta = np.empty(len(betas), dtype=object)
+    beta[:] = betas
     return Rows(c, dc, cx, dcx, k0, dk0, has_alpha, alpha, has_beta, beta)
 
 
@@ -294,7 +311,8 @@ def bound_batch(net: Net, method: str, domains: list[Any], objective: Rows,
                 fwd = forward_relu(fwd, ly.A[m], ly.S[m], ly.T[m], xh, G, (_TINY * mag)[:, None])
     # the objective g = c·f(x) + cx·x + k0 with c = -λ·B_y, cx = -λ·B_x, k0 = -λ·consts, per row
     ob = objective
-    c, dc, cx, dcx, k0, dk0 = ob.c, ob.dc, ob.cx, ob.dcx, ob.k0, ob.dk0
+    c, dc, k0, dk0 = ob.c, ob.dc, ob.k0, ob.dk0
+    cx, dcx = ob.input_terms(net.dims[0])
     fh = np.maximum(np.abs(ly.l[L]), np.abs(ly.u[L]))[dom]
     xho_r, lo_r, hi_r = xho[dom], lo_o[dom], hi_o[dom]
     slack = (dc * fh).sum(axis=1) + (dcx * xho_r).sum(axis=1) + dk0
@@ -311,12 +329,16 @@ def bound_batch(net: Net, method: str, domains: list[Any], objective: Rows,
             if net.kinds[m] != "relu":  # the lines of sigmoid and tanh layers are the checker's own
                 continue
             sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
-            own = np.where(ly.act[m][dom], 1.0, np.where(ly.unst[m][dom], ob.alpha[:, sl], 0.0))
+            own = np.where(ly.act[m][dom], 1.0, np.where(ly.unst[m][dom], ob.alpha[:, sl].astype(np.float64) / 255.0,
+                                                          0.0))
             a_obj[m] = np.where(ob.has_alpha[:, None], own, a_obj[m])
     # split multipliers: the term -beta_j p_j z_j (p = +1 for z >= 0, -1 for z <= 0), per row
     sbeta = None
     if ob.has_beta.any():
-        sbeta = ob.beta * (pos[dom].astype(np.float64) - neg[dom].astype(np.float64))
+        beta = np.zeros((len(ob.beta), net.H))
+        with_beta = np.flatnonzero(ob.has_beta)
+        beta[with_beta] = np.stack(list(ob.beta[with_beta]))
+        sbeta = beta * (pos[dom].astype(np.float64) - neg[dom].astype(np.float64))
     if net.f32:
         low = backsub_lower(net, ly, L, c, dom, const0 + in_val, mass0, a_obj, lo, hi, tiny[:, 0],
                              slopes_per_row=True, beta=sbeta)

@@ -456,9 +456,9 @@ def _walk(net: Net, d_i: int, dis: DisjunctProof) -> tuple[list[Any], np.ndarray
                 lam = np.array([float(x) for x in lam_raw], dtype=np.float64)
             except (TypeError, ValueError) as e:
                 raise _Reject(f"{where}: lambdas must be floats", (d_i, idx)) from e
-            if not np.all(np.isfinite(lam)) or np.any(lam < 0):
+            if not ((lam >= 0) & (lam < np.inf)).all():  # NaN fails both comparisons
                 raise _Reject(f"{where}: lambdas must be finite and nonnegative", (d_i, idx))
-            if not np.any(lam > 0):
+            if not (lam > 0).any():
                 raise _Reject(f"{where}: lambdas are all zero", (d_i, idx))
             if kind == "c":
                 if net.smooth:
@@ -488,16 +488,16 @@ def _beta_array(raw: Any, net: Net, cons: Any, where: str, node: tuple[int, int]
         got = len(raw) if isinstance(raw, (bytes, bytearray)) else type(raw).__name__
         raise _Reject(f"{where}: beta must have {8 * net.H} bytes (one float64 per hidden neuron), got {got}", node)
     beta = np.frombuffer(bytes(raw), dtype="<f8").astype(np.float64)
-    if not np.all(np.isfinite(beta)) or np.any(beta < 0):
+    if not ((beta >= 0) & (beta < np.inf)).all():  # NaN fails both comparisons
         raise _Reject(f"{where}: beta must be finite and nonnegative", node)
-    constrained = np.zeros(net.H, dtype=bool)
+    constrained: set[int] = set()
     c = cons
     while c is not None:
-        constrained[int(c[0])] = True
+        constrained.add(int(c[0]))
         c = c[2]
-    if np.any((beta != 0) & ~constrained):
-        j = int(np.flatnonzero((beta != 0) & ~constrained)[0])
-        raise _Reject(f"{where}: beta on hidden neuron {j}, which no ReLU split above the leaf constrains", node)
+    for j in np.flatnonzero(beta).tolist():
+        if j not in constrained:
+            raise _Reject(f"{where}: beta on hidden neuron {j}, which no ReLU split above the leaf constrains", node)
     return beta
 
 
@@ -575,13 +575,22 @@ def _map_chunks(job: Any, starts: list[int], deadline: float | None = None
         _JOB = None
 
 
-def _domain_key(lf: Any) -> tuple[bytes, bytes, tuple[tuple[int, int], ...]]:
+def _domain_key(lf: Any, seen: dict[int, tuple[np.ndarray, bytes]]) -> tuple[bytes, bytes, tuple[tuple[int, int], ...]]:
+    """A leaf's domain as box bytes and sorted split constraints.  The bytes of each box array are
+    computed once (``seen``, by identity: the leaves under ReLU splits share their box's arrays, and the
+    arrays are held there so that an identity cannot be reused)."""
     cons = []
     c = lf[3]
     while c is not None:
         cons.append((int(c[0]), int(c[1])))
         c = c[2]
-    return lf[1].tobytes(), lf[2].tobytes(), tuple(sorted(cons))
+    keys = []
+    for arr in (lf[1], lf[2]):
+        hit = seen.get(id(arr))
+        if hit is None or hit[0] is not arr:
+            hit = seen[id(arr)] = (arr, arr.tobytes())
+        keys.append(hit[1])
+    return keys[0], keys[1], tuple(sorted(cons))
 
 
 def _check_all(net: Net, tree: ProofTree, which: Any, batch: int, deadline: float | None = None
@@ -615,9 +624,10 @@ def _check_all(net: Net, tree: ProofTree, which: Any, batch: int, deadline: floa
     bounds = np.full(len(leaves), np.nan)
     empty = np.zeros(len(leaves), dtype=bool)
     if leaves:
-        rows = Rows(*(np.concatenate([getattr(p, f) for p in row_parts]) for f in Rows.FIELDS))
+        rows = Rows.concatenate(row_parts, n0)
         index: dict[Any, int] = {}
-        dom = np.array([index.setdefault(_domain_key(lf), len(index)) for lf in leaves], dtype=np.int64)
+        seen: dict[int, tuple[np.ndarray, bytes]] = {}
+        dom = np.array([index.setdefault(_domain_key(lf, seen), len(index)) for lf in leaves], dtype=np.int64)
         first: dict[int, int] = {}
         for r, k in enumerate(dom):
             first.setdefault(int(k), r)
