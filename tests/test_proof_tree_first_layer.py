@@ -57,6 +57,9 @@ def test_reference_rows_agree_with_the_general_back_substitution_and_contain_sam
     rows = objective_rows(np.ones((B, 1)), obj, [None] * B, net.H)
     with np.errstate(all="ignore"):
         bound, _, ly = bound_batch(net, "crown", doms, rows, np.arange(B))
+        # a second batch (reversed) takes its second-layer bounds from the groups of the first
+        again, _, ly_again = bound_batch(net, "crown", doms[::-1], rows.take(np.arange(B)[::-1]), np.arange(B))
+        assert np.array_equal(again[::-1], bound) and np.array_equal(ly_again.l[2][::-1], ly.l[2])
         monkeypatch.setattr(arith, "_one_box", lambda lo, hi: False)
         bound_g, _, ly_g = bound_batch(net, "crown", doms, rows, np.arange(B))
     assert np.isfinite(bound).all()

@@ -447,22 +447,41 @@ def _layer2_unit_bounds(net: Net, ly: Layers, l: np.ndarray, u: np.ndarray, lo: 
     Everything the back-substitution of ``±e_j`` reads (layer 1's bounds, lines, masses and ``tiny``,
     layer 2's ``|W_2| ŷ_1``) is a function of the box, layer 1's bounds after the splits and ``tiny``:
     domains equal in those get the same numbers, so each group is computed once, for the neurons
-    that interval arithmetic leaves unstable (a superset of what any member needs).
+    that interval arithmetic leaves unstable (a superset of what any member needs), and kept on ``net``
+    for later batches of the same check (the checker orders domains by their first-layer splits, so
+    that a group's domains meet in few batches).
     """
-    keys = np.concatenate([ly.l[1], ly.u[1], tiny[:, None]], axis=1)
+    box = lo[0].tobytes() + hi[0].tobytes()  # one box for the batch (the caller checked)
+    names = [box + ly.l[1][r].tobytes() + ly.u[1][r].tobytes() + tiny[r:r + 1].tobytes() for r in range(lo.shape[0])]
     groups: dict[bytes, int] = {}
-    inv = np.array([groups.setdefault(k.tobytes(), len(groups)) for k in keys], dtype=np.int64)
+    inv = np.array([groups.setdefault(k, len(groups)) for k in names], dtype=np.int64)
     _, rep = np.unique(inv, return_index=True)  # the first member of each group
-    cand = (u[rep] > 0) & (l[rep] < 0) if net.kinds[2] == "relu" else np.isfinite(l[rep])
-    gi, jj = np.nonzero(cand)
-    nr = gi.size
-    sg = np.concatenate([np.ones(nr), -np.ones(nr)])
-    bi = rep[gi]
-    low = backsub_units_layer2(net, ly, np.concatenate([jj, jj]), sg, np.concatenate([bi, bi]), lo, hi, tiny)
     low_g = np.full((rep.size, net.dims[2]), -np.inf)
     up_g = np.full((rep.size, net.dims[2]), np.inf)
-    low_g[gi, jj] = low[:nr]
-    up_g[gi, jj] = -low[nr:]
+    # groups met in earlier batches of this check (the checker orders domains by their first-layer splits)
+    cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = net.__dict__.setdefault("_layer2_cache", {})
+    todo = []
+    for g, r in enumerate(rep.tolist()):
+        hit = cache.get(names[r])
+        if hit is None:
+            todo.append(g)
+        else:
+            low_g[g], up_g[g] = hit
+    if todo:
+        sub = rep[todo]
+        cand = (u[sub] > 0) & (l[sub] < 0) if net.kinds[2] == "relu" else np.isfinite(l[sub])
+        gi, jj = np.nonzero(cand)
+        nr = gi.size
+        sg = np.concatenate([np.ones(nr), -np.ones(nr)])
+        bi = sub[gi]
+        low = backsub_units_layer2(net, ly, np.concatenate([jj, jj]), sg, np.concatenate([bi, bi]), lo, hi, tiny)
+        rows = np.asarray(todo)[gi]
+        low_g[rows, jj] = low[:nr]
+        up_g[rows, jj] = -low[nr:]
+        if len(cache) > 4096:
+            cache.clear()
+        for g in todo:
+            cache[names[rep[g]]] = (low_g[g].copy(), up_g[g].copy())
     return low_g[inv], up_g[inv]
 
 

@@ -628,6 +628,15 @@ def _check_all(net: Net, tree: ProofTree, which: Any, batch: int, deadline: floa
         index: dict[Any, int] = {}
         seen: dict[int, tuple[np.ndarray, bytes]] = {}
         dom = np.array([index.setdefault(_domain_key(lf, seen), len(index)) for lf in leaves], dtype=np.int64)
+        # number the domains by box and first-layer splits, so that a batch's domains share their
+        # second-layer bounds (arith._layer2_unit_bounds); the order changes no bound
+        n1 = int(net.offsets[1]) if net.L > 1 else 0
+        keys = list(index)
+        perm = sorted(range(len(keys)), key=lambda k: (keys[k][0], keys[k][1],
+                                                        tuple(c for c in keys[k][2] if c[0] < n1)))
+        rank = np.empty(len(keys), dtype=np.int64)
+        rank[perm] = np.arange(len(keys))
+        dom = rank[dom]
         first: dict[int, int] = {}
         for r, k in enumerate(dom):
             first.setdefault(int(k), r)
