@@ -289,3 +289,38 @@ def test_command_line_with_a_softmax_model(tmp_path, capsys) -> None:
     res.proof.save(proof)
     assert main(["check", str(proof), "--network", f"f={path}", "--property", str(spec)]) != 0
     capsys.readouterr()
+
+
+def test_every_entry_that_works_on_logits_refuses_a_softmax_network() -> None:
+    """A proof about the logits must never be reported about the probabilities: the encodings, the search,
+    the robustness margins, latent claims and closed loops refuse a softmax output, naming it."""
+    import sosrelax as sr
+    from sosrelax.nn.encode import build_chain, build_reduced_chain
+    from sosrelax.nn.ir import from_weights
+    from sosrelax.nn.latent.claims import latent_network
+    from sosrelax.nn.robustness import certify_point, milp_margin
+    from sosrelax.nn.search.relu_bab import decide_wide
+    from sosrelax.program.closedloop import encode_controller
+
+    rng = np.random.default_rng(0)
+    base = from_weights([rng.normal(size=(4, 2)), rng.normal(size=(3, 4))])
+    net = type(base)(base.weights, base.biases, output_softmax=True)
+    lo, hi = (Fraction(-1), Fraction(-1)), (Fraction(1), Fraction(1))
+    prop = Property(2, 3, (Disjunct(lo, hi, (Atom((), ((0, Fraction(1)), (1, Fraction(-1))), Fraction(0)),)),))
+    calls = [lambda: build_chain(net, lo, hi), lambda: build_reduced_chain(net, lo, hi),
+             lambda: certify_point(net, (lo, hi), 0), lambda: milp_margin(net, (lo, hi), 0),
+             lambda: decide_wide(net, prop, timeout=5)]
+    x, y = sr.variables("x y")
+    u = sr.variables("u0 u1 u2")
+    calls.append(lambda: encode_controller(net, [x, y], list(u), [-1, -1], [1, 1]))
+    for call in calls:
+        with pytest.raises(InvalidValueError, match="softmax"):
+            call()
+    from sosrelax.nn.latent.envelope import KINDS, Envelope
+
+    env = Envelope(KINDS[0], 0, "post", np.zeros(4), np.eye(4), -np.ones(4), np.ones(4))
+    with pytest.raises(InvalidValueError, match="softmax"):
+        latent_network(net, env)
+    # the logits themselves are accepted, and verify decides the softmax network over them
+    build_chain(net.logits(), lo, hi)
+    assert verify(net, prop, timeout=20).status in (Result.SAT, Result.UNSAT)

@@ -84,6 +84,7 @@ def build_chain(
         Give variables only to unstable neurons (see :func:`build_reduced_chain`; ``method`` must be
         ``"crown"``).
     """
+    net.require_logits("the exact encoding")
     if eliminate_stable:
         if method != "crown":
             raise InvalidValueError("eliminate_stable=True needs method='crown'")

@@ -170,6 +170,14 @@ class Network:
 
         return replace(self, output_softmax=False)
 
+    def require_logits(self, what: str) -> None:
+        """Refuse a network with an output softmax where ``what`` works on the last affine layer's values:
+        a result about the logits must never be reported as one about the probabilities."""
+        if self.output_softmax:
+            raise InvalidValueError(f"{self!r} ends with a softmax; {what} works on the logits (use "
+                                    "sosrelax.nn.verify, which decides softmax properties over the logits, or "
+                                    "pass net.logits() for a claim about the logits)")
+
     @property
     def all_relu(self) -> bool:
         """Whether every hidden layer is a ReLU layer (the networks exact rational evaluation exists for)."""

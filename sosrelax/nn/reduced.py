@@ -150,6 +150,7 @@ def build_reduced_chain(net: Network, lo: Sequence[Fraction | float], hi: Sequen
     every point of ``K``, the lemma shows the sign of a layer-``k`` neuron at every input, so its
     substitution is exact.)  The lemma metadata names each neuron.
     """
+    net.require_logits("the exact encoding")
 
     n_in = net.n_inputs
     lo_f = tuple(Fraction(v) for v in lo)

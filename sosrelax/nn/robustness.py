@@ -73,6 +73,7 @@ def certify_point(net: Network, box: tuple[tuple[Fraction, ...], tuple[Fraction,
     rung on every class (each rung is at least as tight as the previous one), at a fraction of the
     cost.  A rung's value is ``None`` when some class got no bound at all.
     """
+    net.require_logits("the robustness margin")
     from sosrelax.nn.verify import prove_atom_violated
 
     lo, hi = box
@@ -111,6 +112,7 @@ def milp_margin(net: Network, box: tuple[tuple[Fraction, ...], tuple[Fraction, .
     widened by ``1e-6``) gets a binary ``a``: ``h >= z``, ``h >= 0``, ``h <= z - l (1 - a)``,
     ``h <= u a``; stable neurons are linear.  Returns ``nan`` when the solver fails.
     """
+    net.require_logits("the robustness margin")
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import lil_matrix
 

@@ -142,6 +142,7 @@ def encode_controller(net: Network, states: Sequence[Polynomial], inputs: Sequen
     us = tuple(inputs)
     if not isinstance(net, Network):
         raise InvalidValueError(f"controller must be a sosrelax.nn.Network, got {type(net).__name__}")
+    net.require_logits("the controller encoding")
     if not net.all_relu:
         raise InvalidValueError("the controller has non-ReLU hidden layers; only ReLU networks are encoded exactly")
     if net.n_inputs != len(xs) or net.n_outputs != len(us):

@@ -69,6 +69,7 @@ def latent_network(net: Network, env: Envelope) -> Network:
     k = env.layer
     if not 0 <= k < len(net.weights) - 1:
         raise InvalidValueError(f"envelope of layer {k}, but {net!r} has hidden layers 0..{len(net.weights) - 2}")
+    net.require_logits("a latent claim")
     if not net.all_relu:
         raise InvalidValueError(f"latent claims need a ReLU network; {net!r} has "
                                 f"{sorted(set(net.hidden_activations) - {'relu'})} layers")

@@ -216,6 +216,7 @@ def decide_by_boxes(net: Network, prop: Property, search: BoxSearch, *, onnx_pat
         from sosrelax.errors import InvalidValueError
 
         raise InvalidValueError(f"semantics must be one of {SEMANTICS}, got {semantics!r}")
+    net.require_logits("the search")
     t0 = time.perf_counter()
     end = t0 + timeout
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
