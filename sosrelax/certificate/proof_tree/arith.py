@@ -264,26 +264,7 @@ def bound_batch(net: Net, method: str, domains: list[Any], objective: Rows,
         l = _down(lo_v - em - G * mass - tiny)
         u = _up(hi_v + em + G * mass + tiny)
         if method == "crown" and 2 <= m < L:
-            # back-substitute the rows ±e_j of the neurons that interval arithmetic (and a z <= 0 split)
-            # does not already prove inactive; for those the tighter bounds change nothing
-            sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
-            need = (u > 0) & (l < 0) & ~neg[:, sl] & ~pos[:, sl] if net.kinds[m] == "relu" else np.isfinite(l)
-            bi, jj = np.nonzero(need)
-            nr = bi.size
-            if m == 2 and net.kinds[1] == "relu" and nr > net.dims[2] and _one_box(lo, hi):
-                # (fewer rows than the reference's 2 n_2 are cheaper to back-substitute directly)
-                low2, up2 = _layer2_unit_bounds(net, ly, l, u, lo, hi, tiny[:, 0])
-                l[bi, jj] = np.maximum(l[bi, jj], low2[bi, jj])
-                u[bi, jj] = np.minimum(u[bi, jj], up2[bi, jj])
-            else:
-                bi2 = np.concatenate([bi, bi])
-                rows = np.zeros((2 * nr, net.dims[m]))
-                rows[np.arange(nr), jj] = 1.0
-                rows[nr + np.arange(nr), jj] = -1.0
-                zero = np.zeros(2 * nr)
-                low = backsub_lower(net, ly, m, rows, bi2, zero, zero, ly.A, lo, hi, tiny[:, 0])
-                l[bi, jj] = np.maximum(l[bi, jj], low[:nr])
-                u[bi, jj] = np.minimum(u[bi, jj], -low[nr:])
+            _crown_layer(net, ly, m, l, u, neg, pos, lo, hi, tiny[:, 0])
         elif method == "forward" and m < L:
             fwd = forward_affine(net, m, fwd, ly.e[m], xh, tiny, B)
             fl_, fu_ = forward_concretize(fwd, lo, hi, xh, G, tiny)
@@ -352,6 +333,30 @@ def bound_batch(net: Net, method: str, domains: list[Any], objective: Rows,
     bound = np.where(np.isfinite(bound) & ~bad[dom], bound, np.nan)
     return np.where(empty[dom], np.inf, bound), empty[dom], ly
 
+
+
+def _crown_layer(net: Net, ly: Layers, m: int, l: np.ndarray, u: np.ndarray, neg: np.ndarray, pos: np.ndarray,
+                 lo: np.ndarray, hi: np.ndarray, tiny: np.ndarray) -> None:
+    """Tighten ``l``, ``u`` (in place) by back-substituting the rows ``±e_j`` of layer ``m`` for the
+    neurons that interval arithmetic (and a split) does not already make stable: for those the tighter
+    bounds change nothing."""
+    sl = slice(int(net.offsets[m - 1]), int(net.offsets[m]))
+    need = (u > 0) & (l < 0) & ~neg[:, sl] & ~pos[:, sl] if net.kinds[m] == "relu" else np.isfinite(l)
+    bi, jj = np.nonzero(need)
+    nr = bi.size
+    if m == 2 and net.kinds[1] == "relu" and nr > net.dims[2] and _one_box(lo, hi):
+        # (fewer rows than the reference's 2 n_2 are cheaper to back-substitute directly)
+        low2, up2 = _layer2_unit_bounds(net, ly, l, u, lo, hi, tiny)
+        l[bi, jj] = np.maximum(l[bi, jj], low2[bi, jj])
+        u[bi, jj] = np.minimum(u[bi, jj], up2[bi, jj])
+        return
+    rows = np.zeros((2 * nr, net.dims[m]))
+    rows[np.arange(nr), jj] = 1.0
+    rows[nr + np.arange(nr), jj] = -1.0
+    zero = np.zeros(2 * nr)
+    low = backsub_lower(net, ly, m, rows, np.concatenate([bi, bi]), zero, zero, ly.A, lo, hi, tiny)
+    l[bi, jj] = np.maximum(l[bi, jj], low[:nr])
+    u[bi, jj] = np.minimum(u[bi, jj], -low[nr:])
 
 def _smooth_layer(net: Net, ly: Layers, m: int, l: np.ndarray, u: np.ndarray, zh: np.ndarray,
                   em: Any) -> None:
