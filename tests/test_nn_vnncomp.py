@@ -126,7 +126,7 @@ def test_supports_answers_use_the_standard_identifiers(capsys):
         assert capsys.readouterr().out == text
     assert main(["supports", "--onnx-operators"]) == 0
     ops = capsys.readouterr().out.split()
-    assert {"Gemm", "MatMul", "Relu", "Conv", "BatchNormalization", "Sigmoid", "Tanh"} <= set(ops)
+    assert {"Gemm", "MatMul", "Relu", "Conv", "BatchNormalization", "Sigmoid", "Tanh", "Pow"} <= set(ops)
 
 
 def test_conv_batchnorm_avgpool_model_matches_onnxruntime(tmp_path):

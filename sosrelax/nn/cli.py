@@ -94,12 +94,17 @@ _CAPABILITIES: dict[str, list[str]] = {
 
 def run_supports(args: argparse.Namespace) -> int:
     """Print the answer to one capability question."""
-    from sosrelax.nn.onnx_loader import CHAIN_ONLY_OPERATORS, SUPPORTED_OPERATORS
+    from sosrelax.nn.onnx_loader import (
+        CHAIN_ONLY_OPERATORS,
+        POLY_HEAD_OPERATORS,
+        SUPPORTED_OPERATORS,
+    )
 
     for flag, answer in _CAPABILITIES.items():
         if getattr(args, flag[2:].replace("-", "_")):
-            # and those of models that are one chain of operators (the chain reader)
-            lines = (sorted({*SUPPORTED_OPERATORS, *CHAIN_ONLY_OPERATORS}) if flag == "--onnx-operators"
+            # and those of models that are one chain of operators (the chain reader) or of polynomial heads
+            lines = (sorted({*SUPPORTED_OPERATORS, *CHAIN_ONLY_OPERATORS, *POLY_HEAD_OPERATORS})
+                     if flag == "--onnx-operators"
                      else answer)
             sys.stdout.write("".join(f"{line}\n" for line in lines))
             return EXIT_ANSWERED

@@ -43,10 +43,10 @@ from sosrelax.nn.ir import Activation, Affine, Network, ReLU, from_operations
 from sosrelax.nn.lower.graph import FLOAT_TYPES, Lowered, lower_model
 from sosrelax.nn.lower.linear import gemm_fn, lift_rank, matmul_fn
 from sosrelax.nn.lower.ops import OPERATORS
-from sosrelax.nn.lower.poly import PolyTensor, evaluate
+from sosrelax.nn.lower.poly import POLY_OPERATORS, PolyTensor, evaluate
 from sosrelax.nn.lower.steps import STEP_OPERATORS, step_lowering
 
-__all__ = ["CHAIN_ONLY_OPERATORS", "OPSET_RANGE", "SUPPORTED_OPERATORS", "cross_check", "load_onnx", "load_onnx_graph", "onnx_forward",
+__all__ = ["CHAIN_ONLY_OPERATORS", "OPSET_RANGE", "POLY_HEAD_OPERATORS", "SUPPORTED_OPERATORS", "cross_check", "load_onnx", "load_onnx_graph", "onnx_forward",
            "onnx_tensors"]
 
 #: Operator-set versions of the default ONNX domain the loader is tested with (inclusive); newer sets
@@ -70,6 +70,8 @@ _S_ACTIVATIONS = {"Sigmoid": "sigmoid", "Tanh": "tanh"}
 SUPPORTED_OPERATORS = tuple(sorted(OPERATORS))
 #: Operators read only by the chain reader (in a model that is one chain of operators).
 CHAIN_ONLY_OPERATORS = tuple(sorted({"Sigmoid", "Softmax", "Tanh", *STEP_OPERATORS} - set(OPERATORS)))
+#: Operators read only in a polynomial head (after the last ReLU; :mod:`sosrelax.nn.lower.poly`): ``Pow``.
+POLY_HEAD_OPERATORS = tuple(sorted(set(POLY_OPERATORS) - set(OPERATORS)))
 
 #: ``f(X, bias)`` maps a batch ``(m, *shape)`` to ``(m, *new_shape)``; ``bias=False`` drops constants.
 _AffineFn = Callable[[np.ndarray, bool], np.ndarray]
