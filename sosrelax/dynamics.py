@@ -125,6 +125,41 @@ def _field(f: Sequence[Any], xs: list[Polynomial]) -> list[Polynomial]:
     return fs
 
 
+def _invariant_monomials(fs: list[Polynomial], xs: list[Polynomial], degree: int) -> list[Polynomial] | None:
+    """The monomials of degree 2..``degree`` invariant under the sign symmetries of the field ``fs`` (the
+    ``s`` with ``s·α ≡ s_i (mod 2)`` for every monomial ``α`` of every ``f_i``), or ``None`` (all monomials)
+    when the field has none or mentions other variables."""
+    import itertools
+
+    import numpy as np
+
+    from sosrelax.program.symmetry import sign_symmetries
+
+    names = [x.variables[0] for x in xs]
+    rows = []
+    for i, p in enumerate(fs):
+        for mono, _ in p.terms():
+            if any(v not in names for v in mono):
+                return None
+            a = [mono.get(v, 0) for v in names]
+            a[i] += 1  # s·α ≡ s_i  <=>  s·(α + e_i) ≡ 0 (mod 2)
+            rows.append(a)
+    n = len(names)
+    sym = sign_symmetries([np.array(rows, dtype=np.int64).reshape(-1, n)], n)
+    if sym.shape[0] == 0:
+        return None
+    out = []
+    for d in range(2, degree + 1):
+        for combo in itertools.combinations_with_replacement(range(n), d):
+            e = np.bincount(np.array(combo), minlength=n)
+            if not np.any((sym @ e) % 2):
+                m = xs[combo[0]]
+                for k in combo[1:]:
+                    m = m * xs[k]
+                out.append(m)
+    return out
+
+
 def lie_derivative(V: Any, f: Sequence[Any], variables: Sequence[Any]) -> Any:
     """:math:`\\nabla V \\cdot f = \\sum_i \\partial V/\\partial x_i \\, f_i` (a polynomial or an expression)."""
     xs = _vars(variables)
@@ -150,7 +185,7 @@ def _status(res: ProgramResult) -> str:
 def lyapunov(f: Sequence[Any], variables: Sequence[Any], degree: int = 2, *, eps: float = 1e-3,
              cone: str = "psd", solver: str = "clarabel", controller: Network | None = None,
              control_inputs: Sequence[Any] = (), domain: Any = None, multiplier_degree: int | None = None,
-             products: bool = True) -> DynamicsResult:
+             products: bool = True, symmetry: bool = True) -> DynamicsResult:
     r"""Search a polynomial Lyapunov function of :math:`\dot x = f(x)`, or of a closed loop with a ReLU
     network controller on a state box.
 
@@ -178,6 +213,11 @@ def lyapunov(f: Sequence[Any], variables: Sequence[Any], degree: int = 2, *, eps
     products : bool
         Add pairwise products of the encoding's linear constraints (see
         :func:`~sosrelax.program.closedloop.encode_controller`).
+    symmetry : bool
+        Without a controller: search :math:`V` among the monomials invariant under the sign symmetries of
+        the field (:math:`s` with :math:`f(D_s x) = D_s f(x)`, :math:`D_s = \mathrm{diag}((-1)^{s})`; an odd
+        field has :math:`s = (1, \dots, 1)`, so :math:`V` is even).  Nothing is lost: if :math:`V` works so
+        does :math:`V \circ D_s`, and so does their average, which is invariant; the program is smaller.
 
     Returns
     -------
@@ -195,7 +235,8 @@ def lyapunov(f: Sequence[Any], variables: Sequence[Any], degree: int = 2, *, eps
     if controller is not None:
         loop = _closed_loop(controller, xs, control_inputs, domain, products)
         return _lyapunov_closed_loop(f, xs, loop, degree, cone, solver, multiplier_degree)
-    V = poly_variable("V", xs, degree, min_degree=2)
+    V = poly_variable("V", xs, degree, min_degree=2, monomials=_invariant_monomials(_field(f, xs), xs, degree)
+                      if symmetry else None)
     n2 = _norm2(xs)
     res = solve_program(SOSProgram(constraints=[
         sos(V - eps * n2, cone=cone, name="V - eps|x|^2"),

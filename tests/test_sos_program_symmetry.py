@@ -92,3 +92,25 @@ def test_lyapunov_of_an_odd_field_with_an_even_v_is_split_and_proven() -> None:
     bad = replace(cert, sos=(cert.sos[0], replace(s1, grams=(replace(gt, gram=type(Q)(num, Q.denominator)),
                                                              *s1.grams[1:]))))
     assert not check_program_certificate(bad).valid
+
+
+def test_lyapunov_searches_v_among_the_fields_invariant_monomials() -> None:
+    """An equivariant field (``f(D_s x) = D_s f(x)``) gets a ``V`` of invariant monomials only, proven; the
+    same feasibility with every monomial; a field without symmetry keeps every monomial."""
+    x, y, z = sr.variables("x y z")
+    # s = (1, 1, 0) and s = (0, 1, 1) are symmetries: products xyz-type terms keep the parity classes
+    f = [-x + y * z - x**3, -y - x * z, -z + x * y - z**3]
+    res = sr.dynamics.lyapunov(f, [x, y, z], degree=4)
+    assert res.status == "proven" and res.check is not None and res.check.valid
+    for mono, _ in res.function.terms():
+        e = [mono.get(v, 0) % 2 for v in ("x", "y", "z")]
+        assert e in ([0, 0, 0], [1, 1, 1]), mono  # invariant under the sign flips of two coordinates
+    assert sr.dynamics.lyapunov(f, [x, y, z], degree=4, symmetry=False).status == "proven"
+    # no sign symmetry: every monomial stays (y^2 in x' rules out flipping x alone, x^2 in y' flipping y)
+    from sosrelax.dynamics import _invariant_monomials
+
+    assert _invariant_monomials([-x + y**2, -y + x**2], [x, y], 4) is None
+    # flipping y alone is a symmetry of (-x + y^2, -y): V has even powers of y only
+    kept = _invariant_monomials([-x + y**2, -y], [x, y], 4)
+    assert kept is not None and kept and all(m.terms()[0][0].get("y", 0) % 2 == 0 for m in kept)
+    assert len(kept) == 7  # x^2, y^2, x^3, x y^2, x^4, x^2 y^2, y^4 of the 12 monomials of degree 2..4
