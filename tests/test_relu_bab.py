@@ -148,3 +148,31 @@ def test_disjunct_without_linear_atoms_is_unknown() -> None:
                         "(assert (>= X_1 0.0))\n(assert (<= X_1 1.0))\n")
     res = decide_wide(net, prop, timeout=5.0)
     assert res.status == "unknown" and "no linear atom" in res.message
+
+
+@pytest.mark.parametrize("float32", [False, True])
+def test_first_layer_groups_match_intermediate_bounds(float32: bool) -> None:
+    """The incremental first-layer bounds (computed once per set of layer-0 splits and kept) equal the
+    plain CROWN bounds of :func:`intermediate_bounds` on every sub-domain, split neurons of layer 1 and
+    repeated split sets included."""
+    from sosrelax.nn.search.bounds import intermediate_bounds
+    from sosrelax.nn.search.relu_bab import _FirstLayer
+
+    rng = np.random.default_rng(5)
+    net = _net(rng, [6, 16, 16, 3])
+    arr = Arrays.from_network(net, float32=float32)
+    lo, hi = -np.ones(6), np.ones(6)
+    base = rng.choice([-1, 0, 0, 0, 1], size=(5, 16)).astype(np.int8)
+    ph0 = base[rng.integers(0, 5, size=40)]  # 40 sub-domains sharing 5 layer-0 split sets
+    ph1 = rng.choice([-1, 0, 0, 1], size=(40, 16)).astype(np.int8)
+    first = _FirstLayer(arr, lo, hi)
+    for _ in range(2):  # the second pass reads the kept groups
+        got = first.bounds([ph0, ph1])
+        want = intermediate_bounds(arr, np.tile(lo, (40, 1)), np.tile(hi, (40, 1)), [ph0, ph1])
+        assert np.array_equal(got.empty, want.empty)
+        for m in range(2):
+            assert np.allclose(got.lower[m], want.lower[m], rtol=1e-12, atol=1e-12)
+            assert np.allclose(got.upper[m], want.upper[m], rtol=1e-12, atol=1e-12)
+            if float32:
+                assert np.allclose(got.err[m], want.err[m], rtol=1e-12, atol=0.0)
+    assert len(first.cache) == len({r.tobytes() for r in ph0})

@@ -169,58 +169,83 @@ class _FirstLayer:
         self.const = np.concatenate([b1, -b1]) + np.minimum(self.mu, 0.0) @ self.t0 + lam @ arr.b[0]
         if self.e0 is not None:
             self.const = self.const - np.abs(lam) @ self.e0
+        self.cache: dict[bytes, tuple[np.ndarray, ...]] = {}
 
     def bounds(self, phases: list[np.ndarray]) -> Bounds:
+        """The bounds of every sub-domain ``phases`` (``(B, n_k)`` per hidden layer).
+
+        Layer 1's bounds depend on layer 0's splits only, up to the clamps of layer 1's own splits
+        (and a split neuron of layer 1 keeps its interval bounds, as in the checker): they are computed
+        once per distinct set of layer-0 splits and kept (:attr:`CACHE` sets)."""
+        ph0, ph1 = phases[0], phases[1]
+        B = ph0.shape[0]
+        keys = [row.tobytes() for row in ph0]
+        for key, i in {k: i for i, k in enumerate(keys)}.items():
+            if key not in self.cache:
+                if len(self.cache) >= self.CACHE:
+                    self.cache.clear()
+                self.cache[key] = self._group(ph0[i])
+        groups = [self.cache[k] for k in keys]
+        l0, u0, l1i, u1i, l1c, u1c, e1, empty = (np.stack([g[m] for g in groups]) for m in range(8))
+        split = ph1 != 0
+        l1 = np.where(split, l1i, l1c)
+        u1 = np.where(split, u1i, u1c)
+        u1 = np.where(ph1 < 0, np.minimum(u1, 0.0), u1)
+        l1 = np.where(ph1 > 0, np.maximum(l1, 0.0), l1)
+        empty = empty | np.any(l1 > u1, axis=1)
+        errs: list[np.ndarray | None] = [None, None]
+        if self.e0 is not None:
+            errs = [np.broadcast_to(self.e0, (B, self.e0.size)), e1]
+        return Bounds([l0, l1], [u0, u1], errs, empty)
+
+    #: Most sets of layer-0 splits whose bounds are kept (then the table starts again).
+    CACHE = 4096
+
+    def _group(self, ph0: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(l0, u0, l1_interval, u1_interval, l1, u1, e1, empty)`` for the layer-0 splits ``ph0``
+        (``l1, u1``: with the CROWN rows of the interval-unstable neurons; ``e1``: layer 1's rounding
+        bound, zeros in the exact semantics; ``empty``: a layer-0 split contradicts its bounds)."""
         arr = self.arr
-        B = phases[0].shape[0]
         n1 = arr.W[1].shape[0]
-        ph0 = phases[0]
         l0 = np.where(ph0 > 0, np.maximum(self.l0, 0.0), self.l0)
         u0 = np.where(ph0 < 0, np.minimum(self.u0, 0.0), self.u0)
-        empty = np.any(l0 > u0, axis=1)
+        empty = bool(np.any(l0 > u0))
         a, s, t = relaxation(l0, u0)
         # interval arithmetic for layer 1
         y_lo, y_hi = np.maximum(l0, 0.0), np.maximum(u0, 0.0)
         yc, yr = 0.5 * (y_lo + y_hi), 0.5 * (y_hi - y_lo)
         zc = yc @ arr.W[1].T + arr.b[1]
         zr = yr @ arr.absW[1].T
-        l1, u1 = zc - zr, zc + zr
-        e1 = arr.rounding(1, y_hi)
-        if e1 is not None:
-            l1, u1 = l1 - e1, u1 + e1
-        ph1 = phases[1]
-        # CROWN rows exactly where the checker computes them: interval-unstable, unsplit neurons
-        need = (u1 > 0) & (l1 < 0) & (ph1 == 0) & ~empty[:, None]
-        W0, b0 = arr.W[0], arr.b[0]
-        for i in range(B):
-            rows_j = np.flatnonzero(need[i])
-            if rows_j.size == 0:
-                continue
+        l1i, u1i = zc - zr, zc + zr
+        e1r = arr.rounding(1, y_hi[None])
+        e1 = np.zeros(n1) if e1r is None else e1r[0]
+        if e1r is not None:
+            l1i, u1i = l1i - e1, u1i + e1
+        l1, u1 = l1i.copy(), u1i.copy()
+        # CROWN rows exactly where the checker computes them: interval-unstable (and, per sub-domain,
+        # unsplit) neurons
+        rows_j = np.flatnonzero((u1i > 0) & (l1i < 0)) if not empty else np.zeros(0, dtype=np.int64)
+        if rows_j.size:
+            W0, b0 = arr.W[0], arr.b[0]
             rows = np.concatenate([rows_j, rows_j + n1])
-            cols = np.flatnonzero((a[i] != self.a0) | (s[i] != self.s0) | (t[i] != self.t0))
+            cols = np.flatnonzero((a != self.a0) | (s != self.s0) | (t != self.t0))
             g = self.g[rows]
             const = self.const[rows]
             if cols.size:
                 mu = self.mu[np.ix_(rows, cols)]
-                ds = np.where(self.pos[np.ix_(rows, cols)], a[i, cols] - self.a0[cols], s[i, cols] - self.s0[cols])
+                ds = np.where(self.pos[np.ix_(rows, cols)], a[cols] - self.a0[cols], s[cols] - self.s0[cols])
                 dlam = mu * ds
                 g = g + dlam @ W0[cols]
-                const = const + np.minimum(mu, 0.0) @ (t[i, cols] - self.t0[cols]) + dlam @ b0[cols]
+                const = const + np.minimum(mu, 0.0) @ (t[cols] - self.t0[cols]) + dlam @ b0[cols]
                 if self.e0 is not None:
                     old = mu * np.where(self.pos[np.ix_(rows, cols)], self.a0[cols], self.s0[cols])
                     const = const - (np.abs(old + dlam) - np.abs(old)) @ self.e0[cols]
             val = const + g @ self.cen - np.abs(g) @ self.rad
             k = rows_j.size
-            e = 0.0 if e1 is None else e1[i, rows_j]
-            l1[i, rows_j] = np.maximum(l1[i, rows_j], val[:k] - e)
-            u1[i, rows_j] = np.minimum(u1[i, rows_j], -val[k:] + e)
-        u1 = np.where(ph1 < 0, np.minimum(u1, 0.0), u1)
-        l1 = np.where(ph1 > 0, np.maximum(l1, 0.0), l1)
-        empty |= np.any(l1 > u1, axis=1)
-        errs: list[np.ndarray | None] = [None, None]
-        if self.e0 is not None:
-            errs = [np.broadcast_to(self.e0, (B, self.e0.size)), e1]
-        return Bounds([l0, l1], [u0, u1], errs, empty)
+            e = e1[rows_j]
+            l1[rows_j] = np.maximum(l1[rows_j], val[:k] - e)
+            u1[rows_j] = np.minimum(u1[rows_j], -val[k:] + e)
+        return l0, u0, l1i, u1i, l1, u1, e1, np.array(empty)
 
 
 def _scores(arr: Arrays, bnd: Bounds, rows: np.ndarray, phases: list[np.ndarray]) -> np.ndarray:
