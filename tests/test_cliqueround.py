@@ -94,3 +94,22 @@ def test_sparse_row_keys_group_equal_rows():
     for i in range(e.shape[0]):
         for j in (0, 1, i // 2, (7 * i) % e.shape[0]):
             assert (inv[i] == inv[j]) == (as_bytes[i] == as_bytes[j])
+
+
+def test_affine_substitution_matches_the_general_expansion():
+    from sosrelax.certificate.exactpoly import affine_substitute, combine, fq, to_fraction
+    from sosrelax.certificate.intervals import substitute
+
+    def terms(p):
+        return sorted((tuple(r), to_fraction(c)) for r, c in zip(p[0].tolist(), p[1], strict=True))
+
+    rng = np.random.default_rng(3)
+    for _ in range(25):
+        n, m = int(rng.integers(1, 7)), int(rng.integers(1, 12))
+        e = (rng.integers(0, 4, (m, n)) * (rng.random((m, n)) < 0.6)).astype(np.int64)
+        c = np.empty(m, dtype=object)
+        c[:] = [fq(Fraction(int(rng.integers(-9, 10)), int(rng.integers(1, 5)))) for _ in range(m)]
+        p = combine(e, c)
+        sub = tuple((Fraction(int(rng.integers(-3, 4)), int(rng.integers(1, 4))),
+                     Fraction(int(rng.choice([-2, -1, 1, 3])), int(rng.integers(1, 4)))) for _ in range(n))
+        assert terms(affine_substitute(p, sub)) == terms(substitute(p, sub))

@@ -50,6 +50,7 @@ from sosrelax.certificate.exactpoly import (
     ExactPoly,
     OverLimit,
     Reject,
+    affine_substitute,
     combine,
     exact_poly,
     fq,
@@ -67,7 +68,7 @@ from sosrelax.certificate.format import (
     Terms,
     as_rational_matrix,
 )
-from sosrelax.certificate.intervals import basis_sq_max, poly_interval, substitute, verify_box
+from sosrelax.certificate.intervals import basis_sq_max, poly_interval, verify_box
 from sosrelax.certificate.psd import EXACT_LDL_LIMIT, gershgorin, prove_psd, prove_psd_or_raise
 from sosrelax.certificate.validate import validate
 from sosrelax.errors import CertificateFormatError, InvalidValueError
@@ -196,7 +197,7 @@ def _residual(
             hit = MEMO.get(key)
             if hit is not None and hit[0] is t and hit[1][0] is sub:  # type: ignore[index]
                 return hit[1][1]  # type: ignore[index]
-            out = substitute(combine(*exact_poly(t, n)), sub)
+            out = affine_substitute(combine(*exact_poly(t, n)), sub)
             MEMO[key] = (t, (sub, out))
             return out
         return memo("poly", t, n, lambda: combine(*exact_poly(t, n)))  # type: ignore[return-value]

@@ -121,7 +121,7 @@ def _polished(ints: list[np.ndarray], keys: list[np.ndarray], counts: np.ndarray
             r[const] = 0
             continue
         if new is None:
-            new = alternating_correct(blocks, 0.5 * low, keys, rv.copy(), counts.astype(float))
+            new = alternating_correct(blocks, 0.5 * low, keys, rv.copy(), counts.astype(float), iterations=100)
         if new is None:
             return ints, gamma, r
         rounded = _round([b if b is not None else B for b, B in zip(new, blocks, strict=True)])

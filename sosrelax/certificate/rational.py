@@ -444,8 +444,9 @@ def newton_correct(blocks: list[np.ndarray], floor: float, keys: list[np.ndarray
     for _round in range(rounds):
         scale = max(float(np.abs(b).max()) for b in Q)
         mu = 1e-10 * scale
-        try:
-            solve = spla.factorized(sp.csc_matrix(_schur(Q, keys, n) + mu * C))
+        try:  # H is positive definite: symmetric ordering, diagonal pivots (partial pivoting fills it in)
+            solve = spla.splu(sp.csc_matrix(_schur(Q, keys, n) + mu * C), permc_spec="MMD_AT_PLUS_A",
+                              diag_pivot_thresh=0.0, options={"SymmetricMode": True}).solve
         except (RuntimeError, ValueError):
             return None
         base = Q
