@@ -121,3 +121,35 @@ def test_beta_tree_round_trips_as_version_2() -> None:
     a = check_leaves(tree)[0].bound
     b = check_leaves(again)[0].bound
     assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_optimisation_stops_at_the_target(seed: int) -> None:
+    """With a ``target`` the sub-domains whose bound passes it stop early, their bounds (and the other
+    sub-domains' bounds) stay below brute force, and exactly the same sub-domains pass it as without."""
+    rng = np.random.default_rng(seed)
+    sizes = [2, 10, 10, 3]
+    ws = [rng.normal(0, 1 / np.sqrt(a), (b, a)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    bs = [rng.normal(0, 0.3, b) for b in sizes[1:]]
+    arr = Arrays.from_network(from_weights(ws, bs))
+    B = 64
+    lo = rng.uniform(-1, 0.5, (B, 2))
+    hi = lo + rng.uniform(0.05, 0.5, (B, 2))
+    free = intermediate_bounds(arr, lo, hi)
+    # split some of the neurons that are unstable on the box
+    phases = [np.where((l < 0) & (u > 0), rng.choice([-1, 0, 1], size=l.shape), 0).astype(np.int8)
+              for l, u in zip(free.lower, free.upper, strict=True)]
+    bnd = intermediate_bounds(arr, lo, hi, phases)
+    assert np.count_nonzero(~bnd.empty) >= B // 2 and sum(np.count_nonzero(p) for p in phases) > B
+    C, d = np.array([[1.0, -1.0, 0.0]]), np.zeros(1)
+    full, *_ = optimise_slopes(arr, bnd, lo, hi, C, d, steps=8, phases=phases)
+    target = np.array([np.median(full[~bnd.empty, 0])])
+    early, *_ = optimise_slopes(arr, bnd, lo, hi, C, d, steps=8, phases=phases, target=target)
+    ok = ~bnd.empty
+    assert np.array_equal(early[ok, 0] > target[0], full[ok, 0] > target[0])
+    for i in np.flatnonzero(ok):  # brute force on the sub-domain (grid points meeting its splits)
+        g = np.stack(np.meshgrid(*[np.linspace(lo[i, k], hi[i, k], 41) for k in range(2)]), -1).reshape(-1, 2)
+        y, zs = _forward(tuple(zip(ws, bs, strict=True)), g)
+        inside = np.all([np.all(z * p[i] >= 0, axis=1) for z, p in zip(zs, phases, strict=True)], axis=0)
+        if inside.any():
+            assert early[i, 0] <= float(np.min(y[inside] @ C[0])) + 1e-9

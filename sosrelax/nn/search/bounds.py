@@ -343,6 +343,7 @@ def final_bounds(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray, C:
 def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray, C: np.ndarray,
                     d: np.ndarray, Cx: np.ndarray | None = None, *, steps: int = 8, lr: float = 0.25,
                     phases: list[np.ndarray] | None = None, beta_lr: float = 0.5,
+                    target: np.ndarray | None = None,
                     ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray] | None]:
     """Lower bounds of the rows ``C f(x) + Cx x + d`` with lower ReLU slopes optimised per row (alpha-CROWN),
     and with multipliers of the split constraints (beta-CROWN) when ``phases`` are given.
@@ -357,6 +358,9 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
     computed over the relaxation without the constraints on earlier layers; ``beta`` follows
     ``d bound / d beta_j = -p_j d bound / d lambda_j`` (projected onto ``beta >= 0``, step
     ``beta_lr`` times the neuron's back-substituted coefficient).
+
+    ``target`` ``(R,)`` (optional): a sub-domain whose rows all have a bound above it leaves the
+    optimisation (its slopes and multipliers are those of that bound; the others' go on).
 
     Returns ``(lb, g, slopes, betas)``: ``slopes[k]`` and ``betas[k]`` of shape ``(B, R, n_k)``
     (``betas`` is None without ``phases``).
@@ -383,11 +387,22 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
         err = arr.rounding(L, np.maximum(bounds.upper[L - 1], 0.0))
         assert err is not None
         const0 = const0 - np.einsum("rn,bn->br", np.abs(C), err)
+    cx = np.zeros((B, R)) if Cx is None else _concretize(np.broadcast_to(Cx[None], (B,) + Cx.shape),
+                                                         np.zeros((B, R)), lo, hi)
+    cx_all = cx
+    wt32 = [np.ascontiguousarray(w.T, dtype=np.float32) for w in arr.W[:L]]
+    errs = list(bounds.err)
+    # the sub-domains still optimised are ``at`` (positions in the output); the finished ones' best
+    # values are written into ``out``
+    at = np.arange(B)
+    out_lb, out_g = best_lb.copy(), best_g.copy()
+    out_alpha = [a.copy() for a in best_alpha]
+    out_beta = [b.copy() for b in best_beta] if best_beta is not None else None
     for it in range(steps + 1):
         q = [np.round(a * 255.0) / 255.0 for a in alpha]
         mus: list[np.ndarray] = [np.empty(0)] * L
         slopes: list[np.ndarray] = [np.empty(0)] * L
-        mu = _matmul(np.ascontiguousarray(np.broadcast_to(C[None], (B, R, C.shape[1]))), arr.W[L])
+        mu = _matmul(np.ascontiguousarray(np.broadcast_to(C[None], (at.size, R, C.shape[1]))), arr.W[L])
         const = const0
         for k in range(L - 1, -1, -1):
             a, s, t, *tl = rel[k]
@@ -399,7 +414,7 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
             const = const + np.einsum("brn,bn->br", np.minimum(mu, 0.0), t) + lam @ arr.b[k]
             if tl:
                 const = const + np.einsum("brn,bn->br", np.maximum(mu, 0.0), tl[0])
-            err_k = bounds.err[k]
+            err_k = errs[k]
             if err_k is not None:
                 const = const - np.einsum("brn,bn->br", np.abs(lam), err_k)
             mus[k], slopes[k] = mu, sl
@@ -413,11 +428,29 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
             best_alpha[k] = np.where(better[:, :, None], q[k], best_alpha[k])
             if beta is not None and best_beta is not None:
                 best_beta[k] = np.where(better[:, :, None], beta[k], best_beta[k])
-        if it == steps:
-            break
-        # reverse sweep: D = d bound / d lam_k
-        G = cen[:, None, :] - np.sign(g) * rad[:, None, :]
-        D = _matmul(G, np.ascontiguousarray(arr.W[0].T)) + arr.b[0]
+        done = np.ones(at.size, dtype=bool) if it == steps else \
+            np.zeros(at.size, dtype=bool) if target is None else np.all(best_lb + cx > target, axis=1)
+        if done.any():
+            out_lb[at[done]], out_g[at[done]] = best_lb[done], best_g[done]
+            for k in range(L):
+                out_alpha[k][at[done]] = best_alpha[k][done]
+                if out_beta is not None and best_beta is not None:
+                    out_beta[k][at[done]] = best_beta[k][done]
+            if done.all():
+                break
+            keep = ~done
+            at, cen, rad, const0, cx = at[keep], cen[keep], rad[keep], const0[keep], cx[keep]
+            best_lb, best_g, g, mus, slopes = best_lb[keep], best_g[keep], g[keep], [m[keep] for m in mus], \
+                [x[keep] for x in slopes]
+            rel = [tuple(x[keep] for x in r) for r in rel]
+            uns, alpha, best_alpha = [x[keep] for x in uns], [x[keep] for x in alpha], [x[keep] for x in best_alpha]
+            sign = [x[keep] for x in sign]
+            errs = [None if e is None else e[keep] for e in errs]
+            if beta is not None and best_beta is not None:
+                beta, best_beta = [x[keep] for x in beta], [x[keep] for x in best_beta]
+        # reverse sweep: D = d bound / d lam_k, in float32 (only the signs of the gradients are used)
+        G = (cen[:, None, :] - np.sign(g) * rad[:, None, :]).astype(np.float32)
+        D = _matmul(G, wt32[0]) + arr.b[0].astype(np.float32)
         for k in range(L):
             mu_k = mus[k]
             grad = D * mu_k
@@ -432,12 +465,11 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
             if k + 1 < L:
                 dmu = D * slopes[k] + np.where(mu_k < 0, rel[k][2][:, None, :],
                                                rel[k][3][:, None, :] if len(rel[k]) > 3 else 0.0)
-                D = _matmul(dmu, np.ascontiguousarray(arr.W[k + 1].T)) + arr.b[k + 1]
+                D = _matmul(dmu.astype(np.float32), wt32[k + 1]) + arr.b[k + 1].astype(np.float32)
     if Cx is not None:
-        best_lb = best_lb + _concretize(np.broadcast_to(Cx[None], (B,) + Cx.shape),
-                                        np.zeros_like(best_lb), lo, hi)
-        best_g = best_g + Cx[None]
-    return best_lb, best_g, best_alpha, best_beta
+        out_lb = out_lb + cx_all
+        out_g = out_g + Cx[None]
+    return out_lb, out_g, out_alpha, out_beta
 
 
 def round_out32(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

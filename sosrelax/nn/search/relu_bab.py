@@ -633,7 +633,7 @@ def _pgd_from(arr: Arrays, box: tuple[np.ndarray, np.ndarray], rows: tuple[np.nd
 
 def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
                 rows: tuple[np.ndarray, np.ndarray, np.ndarray | None], want: np.ndarray, tol: np.ndarray,
-                steps: int, phases: list[np.ndarray] | None = None,
+                steps: int, phases: list[np.ndarray] | None = None, early: bool = True,
                 ) -> tuple[np.ndarray, dict[tuple[int, int], bytes], dict[tuple[int, int], bytes]]:
     """alpha(-beta)-CROWN lower bounds of the wanted ``(sub-domain, row)`` pairs (``-inf`` elsewhere), one
     :func:`~sosrelax.nn.search.bounds.optimise_slopes` call per row over the sub-domains that want it,
@@ -648,7 +648,8 @@ def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
         sub = _take(bnd, dom)
         lb_r, _, al, be = optimise_slopes(arr, sub, lo[dom], hi[dom], C[r:r + 1], d[r:r + 1],
                                           None if Cx is None else Cx[r:r + 1], steps=steps,
-                                          phases=None if phases is None else [p[dom] for p in phases])
+                                          phases=None if phases is None else [p[dom] for p in phases],
+                                          target=tol[r:r + 1] if early else None)
         lb[dom, r] = lb_r[:, 0]
         for q in np.flatnonzero(lb_r[:, 0] > tol[r]):
             codes[(int(dom[q]), int(r))] = np.concatenate(
