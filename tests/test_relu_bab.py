@@ -176,3 +176,8 @@ def test_first_layer_groups_match_intermediate_bounds(float32: bool) -> None:
             if float32:
                 assert np.allclose(got.err[m], want.err[m], rtol=1e-12, atol=0.0)
     assert len(first.cache) == len({r.tobytes() for r in ph0})
+    small = _FirstLayer(arr, lo, hi)
+    small.CACHE = 3  # fewer than the split sets of one call: the table starts again
+    for sel in (slice(0, 20), slice(None), slice(10, 40)):
+        got = small.bounds([ph0[sel], ph1[sel]])
+        assert np.array_equal(got.lower[1], first.bounds([ph0[sel], ph1[sel]]).lower[1])

@@ -180,11 +180,12 @@ class _FirstLayer:
         ph0, ph1 = phases[0], phases[1]
         B = ph0.shape[0]
         keys = [row.tobytes() for row in ph0]
-        for key, i in {k: i for i, k in enumerate(keys)}.items():
-            if key not in self.cache:
-                if len(self.cache) >= self.CACHE:
-                    self.cache.clear()
-                self.cache[key] = self._group(ph0[i])
+        new = {k: i for i, k in enumerate(keys) if k not in self.cache}
+        if len(self.cache) + len(new) > self.CACHE:
+            self.cache.clear()
+            new = {k: i for i, k in enumerate(keys)}
+        for key, i in new.items():
+            self.cache[key] = self._group(ph0[i])
         groups = [self.cache[k] for k in keys]
         l0, u0, l1i, u1i, l1c, u1c, e1, empty = (np.stack([g[m] for g in groups]) for m in range(8))
         split = ph1 != 0
