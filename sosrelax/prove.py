@@ -172,9 +172,16 @@ class _Costs:
     def attempt(self, solver: str) -> float:
         """Expected cost of one more centred solve and its exact rounding and check.  A re-solve starts
         from scratch but from a well-scaled program; half the first solve's time is its typical cost, and
-        an interior-point solve cut short before its second iteration gives nothing."""
-        iteration = 0.0 if solver == "scs" else self.iteration
-        return max(0.5 * self.solve, 2.0 * iteration) + self.finish
+        an interior-point solve cut short before its second iteration gives nothing.  SCS at tolerance 1e-9
+        takes far longer than the interior point on the same program: :data:`_SCS_SOLVES` solves."""
+        if solver == "scs":
+            return _SCS_SOLVES * self.solve + self.finish
+        return max(0.5 * self.solve, 2.0 * self.iteration) + self.finish
+
+
+#: Interior-point solves that one SCS centred solve at tolerance 1e-9 costs (measured on the sparse chains of
+#: ``benchmarks/bench_certificate_stage.py``: 30 to 50 at n = 1000); the SCS pass starts only if that fits.
+_SCS_SOLVES = 30.0
 
 
 class _Strategy:
@@ -189,6 +196,9 @@ class _Strategy:
         #: under the caller's time limit, attempts must be expected to end before the deadline; without one,
         #: the strategy's own budget only stops attempts from *starting* after it
         self.strict = strict
+        #: set once Clarabel gave up on the weighted centred program and the unweighted one was usable: on
+        #: this relaxation only the unweighted program is solved from then on
+        self.unweighted_only = False
 
     def may_start(self, what: str, cost: float) -> bool:
         """Whether an attempt expected to take ``cost`` seconds fits in the budget (else recorded as cut)."""
@@ -752,23 +762,29 @@ def _centred_solves(run: _Strategy, gamma: float, solver: str) -> Iterator[Conic
         return replace(sol, z=sol.z / weight) if weight != 1 else sol
 
     interior = solver == "clarabel"
-    sol = run.solve(
-        weighted if interior else in_user_units,
-        solver,
-        tolerance=1e-9 if solver == "scs" else None,
-        options=options,
-    )
-    out = usable(sol, w_interior if interior else w_user)
-    if out is not None:
-        yield out
-    if not interior or sol.status is SolverStatus.OPTIMAL:
-        return
-    # the unweighted program (cheap, and sometimes clean where the weighted one is not)
-    if not run.may_start(f"unweighted re-solve ({solver})", run.costs.attempt(solver)):
-        return
+    if not (interior and run.unweighted_only):
+        sol = run.solve(
+            weighted if interior else in_user_units,
+            solver,
+            tolerance=1e-9 if solver == "scs" else None,
+            options=options,
+        )
+        out = usable(sol, w_interior if interior else w_user)
+        if out is not None:
+            yield out
+        if not interior or sol.status is SolverStatus.OPTIMAL:
+            return
+        # the unweighted program (cheap, and sometimes clean where the weighted one is not)
+        if not run.may_start(f"unweighted re-solve ({solver})", run.costs.attempt(solver)):
+            return
+    # the weighted program's margin (None: unusable), to compare with the unweighted one's
+    t_weighted = None if run.unweighted_only or out is None or out.z is None else -float(out.z[0])
     sol = run.solve(prog, solver, options=options)
     out = usable(sol, 1.0)
     if out is not None:
+        assert out.z is not None
+        if not run.unweighted_only and (t_weighted is None or -float(out.z[0]) > t_weighted):
+            run.unweighted_only = True  # measured better here: the weighted program is not solved again
         yield out
 
 
