@@ -153,3 +153,30 @@ def test_optimisation_stops_at_the_target(seed: int) -> None:
         inside = np.all([np.all(z * p[i] >= 0, axis=1) for z, p in zip(zs, phases, strict=True)], axis=0)
         if inside.any():
             assert early[i, 0] <= float(np.min(y[inside] @ C[0])) + 1e-9
+
+
+def test_optimisation_started_from_its_result_keeps_its_bound() -> None:
+    """Started from optimised slopes and multipliers (``init``), zero steps give back their bound, and
+    more steps never a worse one (the best iterate is kept)."""
+    rng = np.random.default_rng(7)
+    sizes = [2, 10, 10, 3]
+    ws = [rng.normal(0, 1 / np.sqrt(a), (b, a)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    bs = [rng.normal(0, 0.3, b) for b in sizes[1:]]
+    arr = Arrays.from_network(from_weights(ws, bs))
+    B = 32
+    lo = rng.uniform(-1, 0, (B, 2))
+    hi = lo + rng.uniform(0.5, 1.0, (B, 2))
+    free = intermediate_bounds(arr, lo, hi)
+    phases = [np.where((l < 0) & (u > 0), rng.choice([-1, 0, 1], size=l.shape), 0).astype(np.int8)
+              for l, u in zip(free.lower, free.upper, strict=True)]
+    bnd = intermediate_bounds(arr, lo, hi, phases)
+    C, d = np.array([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0]]), np.zeros(2)
+    lb, _, al, be = optimise_slopes(arr, bnd, lo, hi, C, d, steps=6, phases=phases)
+    again, *_ = optimise_slopes(arr, bnd, lo, hi, C, d, steps=0, phases=phases, init=(al, be))
+    more, *_ = optimise_slopes(arr, bnd, lo, hi, C, d, steps=6, phases=phases, init=(al, be))
+    ok = ~bnd.empty
+    assert ok.sum() >= B // 2
+    assert np.allclose(again[ok], lb[ok], rtol=0, atol=1e-12)
+    assert np.all(more[ok] >= lb[ok] - 1e-12)
+    plain, *_ = optimise_slopes(arr, bnd, lo, hi, C, d, steps=0, phases=phases)
+    assert np.any(lb[ok] > plain[ok] + 1e-6)  # the optimisation did something to keep

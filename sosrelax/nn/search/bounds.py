@@ -344,6 +344,7 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
                     d: np.ndarray, Cx: np.ndarray | None = None, *, steps: int = 8, lr: float = 0.25,
                     phases: list[np.ndarray] | None = None, beta_lr: float = 0.5,
                     target: np.ndarray | None = None,
+                    init: tuple[list[np.ndarray], list[np.ndarray] | None] | None = None,
                     ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray] | None]:
     """Lower bounds of the rows ``C f(x) + Cx x + d`` with lower ReLU slopes optimised per row (alpha-CROWN),
     and with multipliers of the split constraints (beta-CROWN) when ``phases`` are given.
@@ -358,6 +359,10 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
     computed over the relaxation without the constraints on earlier layers; ``beta`` follows
     ``d bound / d beta_j = -p_j d bound / d lambda_j`` (projected onto ``beta >= 0``, step
     ``beta_lr`` times the neuron's back-substituted coefficient).
+
+    ``init`` (optional): starting slopes and multipliers ``(alphas, betas)``, each ``(B, R, n_k)`` per
+    hidden layer (a NaN slope: the adaptive one; ``betas`` may be None; multipliers of neurons no split
+    constrains are ignored), e.g. those optimised on a parent sub-domain.
 
     ``target`` ``(R,)`` (optional): a sub-domain whose rows all have a bound above it leaves the
     optimisation (its slopes and multipliers are those of that bound; the others' go on).
@@ -374,6 +379,9 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
     # the optimised slopes: unstable ReLUs (the lines of sigmoid and tanh layers stay fixed)
     uns = [(bounds.lower[k] < 0) & (bounds.upper[k] > 0) & (arr.kind(k) == "relu") for k in range(L)]
     alpha = [np.broadcast_to(rel[k][0][:, None, :], (B, R, rel[k][0].shape[1])).copy() for k in range(L)]
+    if init is not None:
+        alpha = [np.where(uns[k][:, None, :] & ~np.isnan(init[0][k]), np.clip(init[0][k], 0.0, 1.0), alpha[k])
+                 for k in range(L)]
     best_lb = np.full((B, R), -np.inf)
     best_g = np.zeros((B, R, n0))
     best_alpha = [a.copy() for a in alpha]
@@ -381,6 +389,8 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
     sign = [np.zeros((B, 1, w.shape[0])) if not use_beta else phases[k].astype(np.float64)[:, None, :]  # type: ignore[index]
             for k, w in enumerate(arr.W[:L])]
     beta = [np.zeros((B, R, arr.W[k].shape[0])) for k in range(L)] if use_beta else None
+    if beta is not None and init is not None and init[1] is not None:
+        beta = [np.where(sign[k] != 0, np.maximum(init[1][k], 0.0), 0.0) for k in range(L)]
     best_beta = [b.copy() for b in beta] if beta is not None else None
     const0 = np.broadcast_to((C @ arr.b[L] + d)[None], (B, R)).copy()
     if arr.float32:

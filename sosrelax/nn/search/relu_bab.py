@@ -74,8 +74,11 @@ log = logging.getLogger(__name__)
 #: PGD starting points per disjunct before the search, and steps.
 ATTACK_RESTARTS = 64
 ATTACK_STEPS = 100
-#: The attack restarts from the open sub-domains' bound minimisers every this many batches.
+#: The attack restarts from the open sub-domains' bound minimisers every this many batches, while
+#: those restarts have taken less than ``ATTACK_SHARE`` of the search's time (a long search is mostly
+#: a proof: the bounds, not the attack, decide it).
 ATTACK_EVERY = 4
+ATTACK_SHARE = 0.04
 #: Most seconds the attack before the search may take.
 ATTACK_SECONDS = 10.0
 
@@ -488,6 +491,7 @@ def search_joint(
     deadline: float, rng: np.random.Generator, confirm: Callable[[int, np.ndarray], bool],
     batch: int = 256, alpha_steps: int = 8, progress: Callable[[SearchStats, int, float], None] | None = None,
     inner: tuple[np.ndarray, np.ndarray] | None = None, candidates: int = 4, beta: bool = True,
+    warm_start: bool = True,
 ) -> BoxOutcome:
     """Decide the disjuncts ``{x in [lo, hi] : A_d x + B_d f(x) + c_d >= 0}`` (``groups[d]``) jointly.
 
@@ -495,7 +499,8 @@ def search_joint(
     taken from ``inner`` (a float box inside the exact one), default ``[lo, hi]``.  ``candidates``:
     neurons whose children are bounded before choosing the split (1: the score alone).  ``beta``:
     the optimised bounds also carry multipliers of the split constraints (beta-CROWN; the leaves they
-    close record them, ``("b", lambdas, (alpha, beta))``).  ``unsat`` means that every disjunct is
+    close record them, ``("b", lambdas, (alpha, beta))``).  ``warm_start``: the optimisation on a
+    sub-domain starts from its parent's optimised slopes and multipliers.  ``unsat`` means that every disjunct is
     empty, with one preorder proof tree per disjunct.
     """
     t0 = time.perf_counter()
@@ -521,6 +526,9 @@ def search_joint(
     boxes: list[tuple[np.ndarray, np.ndarray]] = [(lo, hi)]
     row_mask = owner[None, :] == np.arange(D)[:, None]  # (D, R)
     per_domain = 0.0  # measured seconds per sub-domain: batches shrink near the deadline
+    restarts = 0.0  # seconds of the attack's restarts during the search
+    warm: dict[int, _Warm] | None = {} if warm_start else None  # open node -> its parent's slopes
+    left: dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]] = {}
     while pool.ids.size:
         t_batch = time.perf_counter()
         if t_batch > deadline:
@@ -552,8 +560,11 @@ def search_joint(
         _record_closed(tree, cur.ids, (lb > tol) & ~before[:, owner], owner, local)
         stats.closed_by["crown"] = stats.closed_by.get("crown", 0) + int(ok.any(axis=1).sum())
         if alpha_steps and cur.mask.any():
-            lb = _optimised_leaves(arr, tree, stats, cur, bnd, (blo, bhi), (C, d_, Cx), lb, tol,
-                                   (owner, local, row_mask), alpha_steps, beta)
+            lb, left = _optimised_leaves(arr, tree, stats, cur, bnd, (blo, bhi), (C, d_, Cx), lb, tol,
+                                         (owner, local, row_mask), alpha_steps, beta,
+                                         [warm.pop(int(i), None) for i in cur.ids] if warm is not None else None)
+        else:
+            left = {}
         keep = np.flatnonzero(cur.mask.any(axis=1))
         stats.leaves += b - keep.size
         if keep.size == 0:
@@ -575,9 +586,10 @@ def search_joint(
         xs = np.clip(np.where(gk > 0, blo[keep], bhi[keep]), ilo, ihi)
         ta = time.perf_counter()
         found = _try_points(arr, xs, worst, owner, groups, confirm)
-        if found is None and stats.batches % ATTACK_EVERY == 0:
+        if found is None and stats.batches % ATTACK_EVERY == 0 and restarts <= ATTACK_SHARE * (ta - t0):
             found = _pgd_from(arr, (ilo, ihi), (A, Bm, c), owner, xs, lbk[np.arange(keep.size), worst], rng,
                               confirm, deadline)
+            restarts += time.perf_counter() - ta
         stats.attack_seconds += time.perf_counter() - ta
         if found is not None:
             stats.seconds = time.perf_counter() - t0
@@ -592,6 +604,13 @@ def search_joint(
         if kids is None:
             stats.seconds = time.perf_counter() - t0
             return BoxOutcome("unknown", stats=stats, message="a box became too small to split in float64")
+        if warm is not None:  # both children start from their parent's slopes and multipliers
+            at = np.full(b, -1)
+            at[keep] = np.arange(keep.size)
+            for (i, r), v in left.items():
+                if at[i] >= 0:
+                    for child in (kids.ids[at[i]], kids.ids[keep.size + at[i]]):
+                        warm.setdefault(int(child), {})[r] = v
         pool.push(kids)
         stats.max_open = max(stats.max_open, int(pool.ids.size))
         per_domain = max(0.5 * per_domain, (time.perf_counter() - t_batch) / b)
@@ -605,16 +624,19 @@ def search_joint(
 def _optimised_leaves(arr: Arrays, tree: _JointTree, stats: JointStats, cur: _Open, bnd: Bounds,
                       box: tuple[np.ndarray, np.ndarray], rows: tuple[np.ndarray, np.ndarray, np.ndarray | None],
                       lb: np.ndarray, tol: np.ndarray, where: tuple[np.ndarray, np.ndarray, np.ndarray],
-                      steps: int, beta: bool) -> np.ndarray:
+                      steps: int, beta: bool, warm: list[_Warm | None] | None = None,
+                      ) -> tuple[np.ndarray, dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]]]:
     """alpha(-beta)-CROWN on the rows of the still open disjuncts; closes and records what they prove
-    (in ``tree`` and ``cur.mask``) and returns the better of the two bounds per row."""
+    (in ``tree`` and ``cur.mask``) and returns the better of the two bounds per row, and the slopes and
+    multipliers of the rows left open (with ``warm``: the starting ones, see :func:`_alpha_rows`)."""
     owner, local, row_mask = where
-    lb2, codes, betas = _alpha_rows(arr, bnd, box[0], box[1], rows, cur.mask[:, owner] & ~bnd.empty[:, None],
-                                    tol, steps, cur.phases if beta else None)
+    lb2, codes, betas, left = _alpha_rows(arr, bnd, box[0], box[1], rows,
+                                          cur.mask[:, owner] & ~bnd.empty[:, None], tol, steps,
+                                          cur.phases if beta else None, warm)
     ok2 = (lb2 > tol) & cur.mask[:, owner]
     _record(tree, cur, ok2, np.zeros(cur.ids.size, dtype=bool), owner, local, row_mask, lb2, codes, betas)
     stats.closed_by["alpha"] = stats.closed_by.get("alpha", 0) + int(ok2.any(axis=1).sum())
-    return np.maximum(lb, lb2)
+    return np.maximum(lb, lb2), left
 
 
 def _pgd_from(arr: Arrays, box: tuple[np.ndarray, np.ndarray], rows: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -634,32 +656,56 @@ def _pgd_from(arr: Arrays, box: tuple[np.ndarray, np.ndarray], rows: tuple[np.nd
 
 def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
                 rows: tuple[np.ndarray, np.ndarray, np.ndarray | None], want: np.ndarray, tol: np.ndarray,
-                steps: int, phases: list[np.ndarray] | None = None, early: bool = True,
-                ) -> tuple[np.ndarray, dict[tuple[int, int], bytes], dict[tuple[int, int], bytes]]:
+                steps: int, phases: list[np.ndarray] | None = None, warm: list[_Warm | None] | None = None,
+                ) -> tuple[np.ndarray, dict[tuple[int, int], bytes], dict[tuple[int, int], bytes],
+                           dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]]]:
     """alpha(-beta)-CROWN lower bounds of the wanted ``(sub-domain, row)`` pairs (``-inf`` elsewhere), one
-    :func:`~sosrelax.nn.search.bounds.optimise_slopes` call per row over the sub-domains that want it,
-    the slope codes (one byte per hidden neuron, ``round(255 alpha)``) of the pairs that close, and
-    their split multipliers (float64 bytes, one per hidden neuron; only pairs with a nonzero one)."""
+    :func:`~sosrelax.nn.search.bounds.optimise_slopes` call per row over the sub-domains that want it
+    (each stops once its bound passes ``tol``), the slope codes (one byte per hidden neuron,
+    ``round(255 alpha)``) of the pairs that close, their split multipliers (float64 bytes, one per hidden
+    neuron; only pairs with a nonzero one), and the slope codes and multipliers (float32) of the pairs
+    that stay open (their children start from them).  ``warm[i]``: row -> the starting slope codes and
+    multipliers of sub-domain ``i`` (its parent's), or None."""
     C, d, Cx = rows
     lb = np.full(want.shape, -np.inf)
     codes: dict[tuple[int, int], bytes] = {}
     betas: dict[tuple[int, int], bytes] = {}
+    left: dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]] = {}
+    cuts = np.cumsum([w.shape[0] for w in arr.W[:-1]])[:-1]
     for r in np.flatnonzero(want.any(axis=0)):
         dom = np.flatnonzero(want[:, r])
         sub = _take(bnd, dom)
+        init = None
+        if warm is not None:
+            start = [(q, w[int(r)]) for q, i in enumerate(dom) if (w := warm[i]) is not None and int(r) in w]
+            if start:
+                H = int(cuts[-1]) + arr.W[-2].shape[0] if cuts.size else arr.W[0].shape[0]
+                a0 = np.full((dom.size, 1, H), np.nan)
+                b0 = np.zeros((dom.size, 1, H))
+                for q, (ac, bc) in start:
+                    a0[q, 0] = ac / 255.0
+                    if bc is not None:
+                        b0[q, 0] = bc
+                init = (np.split(a0, cuts, axis=2), np.split(b0, cuts, axis=2))
         lb_r, _, al, be = optimise_slopes(arr, sub, lo[dom], hi[dom], C[r:r + 1], d[r:r + 1],
                                           None if Cx is None else Cx[r:r + 1], steps=steps,
                                           phases=None if phases is None else [p[dom] for p in phases],
-                                          target=tol[r:r + 1] if early else None)
+                                          target=tol[r:r + 1], init=init)
         lb[dom, r] = lb_r[:, 0]
-        for q in np.flatnonzero(lb_r[:, 0] > tol[r]):
-            codes[(int(dom[q]), int(r))] = np.concatenate(
-                [np.round(a[q, 0] * 255.0) for a in al]).astype(np.uint8).tobytes()
-            if be is not None:
-                bq = np.concatenate([b[q, 0] for b in be])
-                if np.any(bq > 0):
+        for q in range(dom.size):
+            aq = np.concatenate([np.round(a[q, 0] * 255.0) for a in al]).astype(np.uint8)
+            bq = None if be is None else np.concatenate([b[q, 0] for b in be])
+            if lb_r[q, 0] > tol[r]:
+                codes[(int(dom[q]), int(r))] = aq.tobytes()
+                if bq is not None and np.any(bq > 0):
                     betas[(int(dom[q]), int(r))] = bq.astype("<f8").tobytes()
-    return lb, codes, betas
+            elif warm is not None:
+                left[(int(dom[q]), int(r))] = (aq, None if bq is None else bq.astype(np.float32))
+    return lb, codes, betas, left
+
+
+#: Starting slope codes and multipliers of a sub-domain's rows (row -> (codes, betas)).
+_Warm = dict[int, tuple[np.ndarray, np.ndarray | None]]
 
 
 def _record(tree: _JointTree, cur: _Open, ok: np.ndarray, empty: np.ndarray, owner: np.ndarray,
