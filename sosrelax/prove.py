@@ -172,16 +172,9 @@ class _Costs:
     def attempt(self, solver: str) -> float:
         """Expected cost of one more centred solve and its exact rounding and check.  A re-solve starts
         from scratch but from a well-scaled program; half the first solve's time is its typical cost, and
-        an interior-point solve cut short before its second iteration gives nothing.  SCS at tolerance 1e-9
-        takes far longer than the interior point on the same program: :data:`_SCS_SOLVES` solves."""
-        if solver == "scs":
-            return _SCS_SOLVES * self.solve + self.finish
-        return max(0.5 * self.solve, 2.0 * self.iteration) + self.finish
-
-
-#: Interior-point solves that one SCS centred solve at tolerance 1e-9 costs (measured on the sparse chains of
-#: ``benchmarks/bench_certificate_stage.py``: 30 to 50 at n = 1000); the SCS pass starts only if that fits.
-_SCS_SOLVES = 30.0
+        an interior-point solve cut short before its second iteration gives nothing."""
+        iteration = 0.0 if solver == "scs" else self.iteration
+        return max(0.5 * self.solve, 2.0 * iteration) + self.finish
 
 
 class _Strategy:

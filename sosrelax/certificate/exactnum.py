@@ -308,10 +308,8 @@ def terms_from_arrays(exps: np.ndarray, coefs: np.ndarray) -> Terms:
     if e.size and (not np.issubdtype(e.dtype, np.integer) or int(e.min()) < 0):
         if not np.all(e == np.round(e)) or float(e.min()) < 0:
             raise InvalidValueError("exponents must be nonnegative integers")
-    ei = e.astype(np.int64)
-    return tuple(
-        (tuple(int(v) for v in row), Fraction(float(ck))) for row, ck in zip(ei, c, strict=True)
-    )
+    rows = e.astype(np.int64).tolist()  # Python ints, converted in C
+    return tuple((tuple(row), Fraction(ck)) for row, ck in zip(rows, c.tolist(), strict=True))
 
 
 # --------------------------------------------------------------------------------------------
@@ -329,7 +327,7 @@ def _norm_terms(terms: Any) -> Terms:
     hit = _NORMALISED.get(id(terms))
     if hit is not None and hit is terms:
         return hit
-    out = tuple((tuple(int(v) for v in e), Fraction(c)) for e, c in terms)
+    out = tuple((tuple(map(int, e)), c if type(c) is Fraction else Fraction(c)) for e, c in terms)
     if len(_NORMALISED) >= _NORMALISED_MAX:
         _NORMALISED.clear()
     _NORMALISED[id(out)] = out
