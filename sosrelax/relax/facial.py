@@ -23,6 +23,7 @@ built on the face is checked like any other.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from fractions import Fraction
@@ -130,22 +131,61 @@ def zeros_at_infinity(relax: MomentRelaxation, *, seed: int = 0) -> list[list[Fr
                     if ee[k]:
                         coef *= Fraction(x[k]) ** ee[k]
                 H[i, j] = H.get((i, j), Fraction(0)) + coef
-    den = 1
-    for v in H.values():
-        den = den * v.denominator // np.gcd(den, v.denominator)
-    M = flint.fmpz_mat(n, n)
-    for (i, j), v in H.items():
-        M[i, j] = int(v * den)
-    N, nullity = M.nullspace()
-    if nullity == 0:
+    basis = _kernel_by_components(H, n)
+    if not basis:
         return []
-    basis = [[Fraction(int(N[i, j])) for i in range(n)] for j in range(nullity)]
     # keep it only if the top form vanishes on it, at random points of it (exactly)
     for _ in range(3):
         w = [rng.randint(-50, 50) for _ in basis]
-        pt = [sum((wk * b[i] for wk, b in zip(w, basis, strict=True)), Fraction(0)) for i in range(n)]
-        if _evaluate(top, pt) != 0:
+        if _evaluate(top, _combine(w, basis, n)) != 0:
             return []
+    return basis
+
+
+def _combine(w: list[int], basis: list[list[Fraction]], n: int) -> list[Fraction]:
+    """``Σ_k w_k basis_k`` (exact), touching only the nonzero entries of each basis vector."""
+    out = [Fraction(0)] * n
+    for wk, b in zip(w, basis, strict=True):
+        if wk:
+            for i, v in enumerate(b):
+                if v:
+                    out[i] += wk * v
+    return out
+
+
+def _kernel_by_components(H: dict[tuple[int, int], Fraction], n: int) -> list[list[Fraction]]:
+    """An exact basis of the kernel of the symmetric ``n × n`` matrix with entries ``H``.  The matrix is block
+    diagonal over the connected components of its sparsity graph (a chain's Hessian has small ones, a variable it
+    does not involve is one of its own), so the kernel is the direct sum of the components' kernels."""
+    from scipy.sparse.csgraph import connected_components
+
+    ij = np.array(list(H), dtype=np.int64).reshape(-1, 2)
+    graph = sp.coo_matrix((np.ones(len(ij)), (ij[:, 0], ij[:, 1])), shape=(n, n))
+    _count, label = connected_components(graph, directed=False)
+    members: dict[int, list[int]] = {}
+    for i, lab in enumerate(label.tolist()):
+        members.setdefault(lab, []).append(i)
+    by_comp: dict[int, list[tuple[int, int, Fraction]]] = {}
+    for (i, j), v in H.items():
+        by_comp.setdefault(int(label[i]), []).append((i, j, v))
+    zero = Fraction(0)
+    basis: list[list[Fraction]] = []
+    for lab, comp in members.items():
+        local = {v: a for a, v in enumerate(comp)}
+        entries = {(local[i], local[j]): v for i, j, v in by_comp.get(lab, [])}
+        den = 1
+        for v in entries.values():
+            den = den * v.denominator // math.gcd(den, v.denominator)
+        M = flint.fmpz_mat(len(comp), len(comp))
+        for (a, b), v in entries.items():
+            M[a, b] = int(v * den)
+        N, nullity = M.nullspace()
+        for j in range(nullity):
+            vec = [zero] * n
+            for a, i in enumerate(comp):
+                if N[a, j] != 0:
+                    vec[i] = Fraction(int(N[a, j]))
+            basis.append(vec)
     return basis
 
 
@@ -165,7 +205,7 @@ def faces_at_infinity(relax: MomentRelaxation, V: list[list[Fraction]]) -> list[
     polar = deg == 4
     for _ in range(2 if polar else 0):
         w = [rng.randint(-20, 20) for _ in V]
-        v = [sum((wk * b[i] for wk, b in zip(w, V, strict=True)), Fraction(0)) for i in range(n)]
+        v = _combine(w, V, n)
         u = [Fraction(rng.randint(-20, 20)) for _ in range(n)]
         # f(t v + s u) at s = 1 for t = 0..4 gives the polynomial in t; its t^2 coefficient is the test
         vals = [_evaluate(top, [tt * vi + ui for vi, ui in zip(v, u, strict=True)]) for tt in range(5)]
@@ -183,7 +223,10 @@ def faces_at_infinity(relax: MomentRelaxation, V: list[list[Fraction]]) -> list[
         sup = np.flatnonzero(B.sum(axis=0) > 0).tolist()
         if not sup:
             continue
-        P = fmpq_matrix([[b[i] for i in sup] for b in V])
+        touching = [b for b in V if any(b[i] for i in sup)]  # the others have no part on these variables
+        if not touching:
+            continue
+        P = fmpq_matrix([[b[i] for i in sup] for b in touching])
         R, rank = P.rref()
         W = [[as_fraction(R[a, j]) for j in range(len(sup))] for a in range(rank)]
         if not W:
