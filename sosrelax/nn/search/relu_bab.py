@@ -321,12 +321,14 @@ def _take(bnd: Bounds, sel: np.ndarray) -> Bounds:
 
 
 def _child_bound(arr: Arrays, first: _FirstLayer | None, lo: np.ndarray, hi: np.ndarray,
-                 rows: tuple[np.ndarray, np.ndarray, np.ndarray | None], open_rows: np.ndarray, parent: Bounds
-                 ) -> Callable[[list[np.ndarray], np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+                 rows: tuple[np.ndarray, np.ndarray, np.ndarray | None], open_rows: np.ndarray, parent: Bounds,
+                 starts: list[_Warm | None] | None = None) -> Callable[[list[np.ndarray], np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """``bound(phases, par, last)``: the worst open row's CROWN lower bound and emptiness of children
     of the sub-domains ``par`` (indices into ``lo``, ``hi``, ``open_rows``, ``parent``) with the given
     phases.  A child whose only new split is in the last hidden layer (``last``) keeps its parent's
-    bounds with that neuron clamped: no other pre-activation depends on it."""
+    bounds with that neuron clamped: no other pre-activation depends on it.  With ``starts`` (per
+    sub-domain ``par``: its optimised slopes and multipliers) the children's bounds are those of the
+    parent's slopes and multipliers, where the children's optimisation starts."""
     C, d, Cx = rows
     K = len(parent.lower) - 1
 
@@ -351,7 +353,10 @@ def _child_bound(arr: Arrays, first: _FirstLayer | None, lo: np.ndarray, hi: np.
         # a child split only in the last hidden layer keeps its parent's bounds and rounding bounds (the
         # clamp only lowers the magnitudes they were computed from)
         cb = Bounds(low, up, errs, empty)
-        clb, _ = _rows_bounds(arr, cb, plo, phi, rows, open_rows[par], need_g=False)
+        if starts is not None:
+            clb = _rows_started(arr, cb, plo, phi, rows, open_rows[par], [starts[i] for i in par], ph)
+        else:
+            clb, _ = _rows_bounds(arr, cb, plo, phi, rows, open_rows[par], need_g=False)
         return np.min(np.where(open_rows[par], clb, np.inf), axis=1), empty
 
     return bound
@@ -491,7 +496,7 @@ def search_joint(
     deadline: float, rng: np.random.Generator, confirm: Callable[[int, np.ndarray], bool],
     batch: int = 256, alpha_steps: int = 8, progress: Callable[[SearchStats, int, float], None] | None = None,
     inner: tuple[np.ndarray, np.ndarray] | None = None, candidates: int = 4, beta: bool = True,
-    warm_start: bool = True,
+    warm_start: bool = True, warm_branch: bool = True,
 ) -> BoxOutcome:
     """Decide the disjuncts ``{x in [lo, hi] : A_d x + B_d f(x) + c_d >= 0}`` (``groups[d]``) jointly.
 
@@ -597,20 +602,28 @@ def search_joint(
                                 message="bound minimiser or PGD from it")
         kb = _take(bnd, keep)
         kph = [p[keep] for p in cur.phases]
+        starts: list[_Warm | None] | None = None
+        if warm is not None:  # the optimised slopes and multipliers of the open rows
+            starts = [None] * keep.size
+            at = np.full(b, -1)
+            at[keep] = np.arange(keep.size)
+            for (i, r), v in left.items():
+                if at[i] >= 0:
+                    st = starts[at[i]]
+                    if st is None:
+                        st = starts[at[i]] = {}
+                    st[r] = v
         bound = _child_bound(arr, first if np.all(cur.box == 0) else None, blo[keep], bhi[keep],
-                             (C, d_, Cx), cur.mask[keep][:, owner], kb)
+                             (C, d_, Cx), cur.mask[keep][:, owner], kb, starts if warm_branch else None)
         layer, index = _branch(arr, bound, kb, C[worst], kph, candidates)
         kids = _children(tree, cur.take(keep), layer, index, gk, blo[keep], bhi[keep], boxes)
         if kids is None:
             stats.seconds = time.perf_counter() - t0
             return BoxOutcome("unknown", stats=stats, message="a box became too small to split in float64")
-        if warm is not None:  # both children start from their parent's slopes and multipliers
-            at = np.full(b, -1)
-            at[keep] = np.arange(keep.size)
-            for (i, r), v in left.items():
-                if at[i] >= 0:
-                    for child in (kids.ids[at[i]], kids.ids[keep.size + at[i]]):
-                        warm.setdefault(int(child), {})[r] = v
+        if warm is not None and starts is not None:  # both children start from their parent's values
+            for j, st in enumerate(starts):
+                if st is not None:
+                    warm[int(kids.ids[j])] = warm[int(kids.ids[keep.size + j])] = st
         pool.push(kids)
         stats.max_open = max(stats.max_open, int(pool.ids.size))
         per_domain = max(0.5 * per_domain, (time.perf_counter() - t_batch) / b)
@@ -671,22 +684,10 @@ def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
     codes: dict[tuple[int, int], bytes] = {}
     betas: dict[tuple[int, int], bytes] = {}
     left: dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]] = {}
-    cuts = np.cumsum([w.shape[0] for w in arr.W[:-1]])[:-1]
     for r in np.flatnonzero(want.any(axis=0)):
         dom = np.flatnonzero(want[:, r])
         sub = _take(bnd, dom)
-        init = None
-        if warm is not None:
-            start = [(q, w[int(r)]) for q, i in enumerate(dom) if (w := warm[i]) is not None and int(r) in w]
-            if start:
-                H = int(cuts[-1]) + arr.W[-2].shape[0] if cuts.size else arr.W[0].shape[0]
-                a0 = np.full((dom.size, 1, H), np.nan)
-                b0 = np.zeros((dom.size, 1, H))
-                for q, (ac, bc) in start:
-                    a0[q, 0] = ac / 255.0
-                    if bc is not None:
-                        b0[q, 0] = bc
-                init = (np.split(a0, cuts, axis=2), np.split(b0, cuts, axis=2))
+        init = None if warm is None else _starts(arr, [warm[i] for i in dom], int(r))
         lb_r, _, al, be = optimise_slopes(arr, sub, lo[dom], hi[dom], C[r:r + 1], d[r:r + 1],
                                           None if Cx is None else Cx[r:r + 1], steps=steps,
                                           phases=None if phases is None else [p[dom] for p in phases],
@@ -706,6 +707,41 @@ def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
 
 #: Starting slope codes and multipliers of a sub-domain's rows (row -> (codes, betas)).
 _Warm = dict[int, tuple[np.ndarray, np.ndarray | None]]
+
+
+def _starts(arr: Arrays, warm: list[_Warm | None], r: int) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """The starting slopes and multipliers of row ``r`` on the sub-domains ``warm`` as
+    :func:`~sosrelax.nn.search.bounds.optimise_slopes` takes them (``(B, 1, n_k)`` per hidden layer; NaN
+    slopes where a sub-domain has none), or None when none has any."""
+    start = [(q, w[r]) for q, w in enumerate(warm) if w is not None and r in w]
+    if not start:
+        return None
+    widths = [w.shape[0] for w in arr.W[:-1]]
+    cuts = np.cumsum(widths)[:-1]
+    a0 = np.full((len(warm), 1, sum(widths)), np.nan)
+    b0 = np.zeros((len(warm), 1, sum(widths)))
+    for q, (ac, bc) in start:
+        a0[q, 0] = ac / 255.0
+        if bc is not None:
+            b0[q, 0] = bc
+    return np.split(a0, cuts, axis=2), np.split(b0, cuts, axis=2)
+
+
+def _rows_started(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
+                  rows: tuple[np.ndarray, np.ndarray, np.ndarray | None], want: np.ndarray,
+                  warm: list[_Warm | None], phases: list[np.ndarray]) -> np.ndarray:
+    """Lower bounds of the wanted ``(sub-domain, row)`` pairs (``-inf`` elsewhere) with the starting
+    slopes and multipliers ``warm`` (a parent's, unoptimised here; the adaptive slopes where there are
+    none): how the optimised bound of a child starts."""
+    C, d, Cx = rows
+    lb = np.full(want.shape, -np.inf)
+    for r in np.flatnonzero(want.any(axis=0)):
+        dom = np.flatnonzero(want[:, r])
+        lb_r, *_ = optimise_slopes(arr, _take(bnd, dom), lo[dom], hi[dom], C[r:r + 1], d[r:r + 1],
+                                   None if Cx is None else Cx[r:r + 1], steps=0, phases=[p[dom] for p in phases],
+                                   init=_starts(arr, [warm[i] for i in dom], int(r)))
+        lb[dom, r] = lb_r[:, 0]
+    return lb
 
 
 def _record(tree: _JointTree, cur: _Open, ok: np.ndarray, empty: np.ndarray, owner: np.ndarray,
