@@ -50,6 +50,53 @@ def measure(family: str, n: int, time_limit: float) -> list[str]:
             f"{t['rounding']:.2f}", f"{t['check']:.2f}", f"{t['resolves']:.2f}"]
 
 
+def page(table: str, time_limit: float) -> str:
+    """The page: the table and what it shows."""
+    return "\n".join([
+        "# The certificate stage at scale",
+        "",
+        "`sr.solve(problem, level=2, sparsity=\"correlative\")` on chained problems of Waki et al. (2006), timed",
+        "end to end with `certificate=False` (build, solve, moments read back) and with the certificate step",
+        f"(exact rounding, the independent checker, centred re-solves; time limit {time_limit:.0f} s), in the",
+        "same run (`benchmarks/bench_certificate_stage.py`).  Goals: a proven bound within 1e-5 of the known",
+        "minimum (0, 1, 1) and solve + prove at most twice the solve alone.",
+        "",
+        table,
+        "",
+        "The certificate step first rounds the solver's own dual; on these chains the optimal Gram matrices are",
+        "singular, that rounding fails, and the proof comes from centred re-solves for bounds backed off below the",
+        "value, then bisection toward the smaller of the solver's value and the objective at a local minimiser",
+        "found from the moments (on sparse relaxations it stops at a proof within 1e-5 of that), and, where the",
+        "proof stays more than 1e-5 away, a second pass with SCS.",
+        "",
+        "Exact rounding of these certificates (σ₀ blocks only) is done in bulk on integer arrays",
+        "(`sosrelax/certificate/cliqueround.py`): the monomials of all blocks are numbered once by their sparse",
+        "codes, the float correction in the blocks' own metric solves its Schur system with a symmetric-ordered",
+        "sparse LU, and the joint orthogonal projection onto the identities (each monomial's residual spread over",
+        "its entries in every block) gives each block one integer matrix over one denominator.  The checker expands",
+        "the change of variables term by term on sparse codes and groups exponent rows by their sparse codes.  At",
+        "n = 1000 one rounding takes 1-2 s (5 s for the solver's own dual, whose correction fails) and one check",
+        "2-3 s, most of it in the validation of the file's dense exponent tuples (10^7 integers for the bases",
+        "alone).  Before this, one rounding took 20-35 s.",
+        "",
+        "Met: within 1e-5 of the minimum for all three at n = 100 and for chained Wood at n = 1000.  Not met: the",
+        "ratio (5-160 at n = 100, 22-35 at n = 1000, against the goal of 2; it was 44-208 and 55-165): each",
+        "centred re-solve costs about one solve, the proofs need several, and the re-solves, the rounding and the",
+        "checker each cost more than the solve alone at n = 1000.  Not met either: Broyden (3.1e-4 below) and",
+        "Rosenbrock (1.1e-2 below) at n = 1000.  There Clarabel stops the centred programs short (status",
+        "inaccurate, margin about -2.5e-8 per block whatever the backoff), and a certificate from its interior",
+        "Gram matrices loses that margin times the number of blocks (about 1000) in the bound; SCS, at high",
+        "accuracy, takes longer than the budget left (30 s, 20 solves or 8 roundings, whichever is longest).",
+        "Broyden's bound is a little weaker than before (2.2e-4) because the budget, which grows with the cost of",
+        "a rounding, is now smaller.  Rosenbrock at n = 100 spends 14 s in the SCS pass.  Solve + prove also",
+        "holds `sr.solve`'s second opinion (a second solve by SCS, with its own certificate step) where the",
+        "first proof is weak.",
+        "",
+        f"Measured on {machine_line(('numpy', 'clarabel', 'scs'))}.",
+        "",
+    ])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="100,200,1000")
@@ -65,30 +112,7 @@ def main() -> None:
          "rounding (s)", "checker (s)", "re-solves (s)"],
         rows, [False, True, True, True, True, True, True, True, True, True],
     )
-    text = "\n".join([
-        "# The certificate stage at scale",
-        "",
-        "`sr.solve(problem, level=2, sparsity=\"correlative\")` on chained problems of Waki et al. (2006), timed",
-        "end to end with `certificate=False` (build, solve, moments read back) and with the certificate step",
-        f"(exact rounding, the independent checker, centred re-solves; time limit {args.time_limit:.0f} s), in the",
-        "same run (`benchmarks/bench_certificate_stage.py`).  Goals: a proven bound within 1e-5 of the known",
-        "minimum (0, 1, 1) and solve + prove at most twice the solve alone.",
-        "",
-        table,
-        "",
-        "The certificate step first rounds the solver's own dual; on these chains the optimal Gram matrices are",
-        "singular, the rounding fails, and the proof comes from a centred re-solve for a bound backed off below the",
-        "value, its Gram matrices corrected in their own metric before the exact projection, then bisection toward",
-        "the smaller of the solver's value and the objective at a local minimiser found from the moments (the",
-        "solver overshoots here) and, where the proof stays more than 1e-5 from that, a second pass with SCS.",
-        "Exact rounding and checking are per clique but sequential, in Python rationals: they, not the re-solves,",
-        "set the ratio, which grows with n.  At n = 1000 each exact rounding takes tens of seconds, and the",
-        "certificate step's own budget (30 s, 20 solves or 8 roundings, whichever is longest) ends before",
-        "Broyden and Rosenbrock get within 1e-5: neither goal is met there yet.",
-        "",
-        f"Measured on {machine_line(('numpy', 'clarabel', 'scs'))}.",
-        "",
-    ])
+    text = page(table, args.time_limit)
     Path(args.out).write_text(text)
     print(f"table written to {args.out}")
 
