@@ -309,6 +309,21 @@ def intermediate_bounds(arr: Arrays, lo: np.ndarray, hi: np.ndarray,
     return bounds
 
 
+def _output_const(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray, C: np.ndarray,
+                  d: np.ndarray) -> np.ndarray:
+    """``C b_L + d`` per sub-domain ``(B, R)``; in the float32 semantics minus ``|C|`` times the output
+    layer's rounding bound."""
+    B, R, L = lo.shape[0], C.shape[0], arr.n_layers - 1
+    const = np.broadcast_to((C @ arr.b[L] + d)[None], (B, R)).copy()
+    if arr.float32:
+        xlo, xhi = round_out32(lo, hi)
+        ymax = np.maximum(bounds.upper[L - 1], 0.0) if L else np.maximum(np.abs(xlo), np.abs(xhi))
+        err = arr.rounding(L, ymax)
+        assert err is not None
+        const = const - np.einsum("rn,bn->br", np.abs(C), err)
+    return const
+
+
 def final_bounds(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray, C: np.ndarray,
                  d: np.ndarray, Cx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Lower bounds of the rows ``C f(x) + Cx x + d`` on every sub-domain.
@@ -319,13 +334,8 @@ def final_bounds(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray, C:
     """
     B, R = lo.shape[0], C.shape[0]
     L = arr.n_layers - 1
-    const = np.broadcast_to((C @ arr.b[L] + d)[None], (B, R)).copy()
+    const = _output_const(arr, bounds, lo, hi, C, d)
     xlo, xhi = (lo, hi) if not arr.float32 else round_out32(lo, hi)
-    if arr.float32:
-        ymax = np.maximum(bounds.upper[L - 1], 0.0) if L else np.maximum(np.abs(xlo), np.abs(xhi))
-        err = arr.rounding(L, ymax)
-        assert err is not None
-        const = const - np.einsum("rn,bn->br", np.abs(C), err)
     if L == 0:
         g = np.broadcast_to((C @ arr.W[0])[None], (B, R, lo.shape[1]))
     else:  # every (sub-domain, row) pair as one flat row
@@ -392,11 +402,7 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
     if beta is not None and init is not None and init[1] is not None:
         beta = [np.where(sign[k] != 0, np.maximum(init[1][k], 0.0), 0.0) for k in range(L)]
     best_beta = [b.copy() for b in beta] if beta is not None else None
-    const0 = np.broadcast_to((C @ arr.b[L] + d)[None], (B, R)).copy()
-    if arr.float32:
-        err = arr.rounding(L, np.maximum(bounds.upper[L - 1], 0.0))
-        assert err is not None
-        const0 = const0 - np.einsum("rn,bn->br", np.abs(C), err)
+    const0 = _output_const(arr, bounds, lo, hi, C, d)
     cx = np.zeros((B, R)) if Cx is None else _concretize(np.broadcast_to(Cx[None], (B,) + Cx.shape),
                                                          np.zeros((B, R)), lo, hi)
     cx_all = cx
@@ -458,28 +464,42 @@ def optimise_slopes(arr: Arrays, bounds: Bounds, lo: np.ndarray, hi: np.ndarray,
             errs = [None if e is None else e[keep] for e in errs]
             if beta is not None and best_beta is not None:
                 beta, best_beta = [x[keep] for x in beta], [x[keep] for x in best_beta]
-        # reverse sweep: D = d bound / d lam_k, in float32 (only the signs of the gradients are used)
-        G = (cen[:, None, :] - np.sign(g) * rad[:, None, :]).astype(np.float32)
-        D = _matmul(G, wt32[0]) + arr.b[0].astype(np.float32)
-        for k in range(L):
-            mu_k = mus[k]
-            grad = D * mu_k
-            step = lr * (0.7**it)
-            upd = uns[k][:, None, :] & (mu_k >= 0)
-            alpha[k] = np.where(upd, np.clip(alpha[k] + step * np.sign(grad), 0.0, 1.0), alpha[k])
-            if beta is not None:
-                sk = sign[k]
-                gb = -sk * D
-                scale = beta_lr * (0.7**it) * (np.abs(mu_k) + np.mean(np.abs(mu_k), axis=2, keepdims=True))
-                beta[k] = np.where(sk != 0, np.maximum(beta[k] + scale * np.sign(gb), 0.0), 0.0)
-            if k + 1 < L:
-                dmu = D * slopes[k] + np.where(mu_k < 0, rel[k][2][:, None, :],
-                                               rel[k][3][:, None, :] if len(rel[k]) > 3 else 0.0)
-                D = _matmul(dmu.astype(np.float32), wt32[k + 1]) + arr.b[k + 1].astype(np.float32)
+        _ascend(arr, wt32, (lr * 0.7**it, beta_lr * 0.7**it), (g, cen, rad), (mus, slopes, rel, uns, sign),
+                alpha, beta)
     if Cx is not None:
         out_lb = out_lb + cx_all
         out_g = out_g + Cx[None]
     return out_lb, out_g, out_alpha, out_beta
+
+
+def _ascend(arr: Arrays, wt32: list[np.ndarray], steps: tuple[float, float],
+            point: tuple[np.ndarray, np.ndarray, np.ndarray], sweep: tuple[list[np.ndarray], list[np.ndarray],
+                                                                           list[tuple[np.ndarray, ...]],
+                                                                           list[np.ndarray], list[np.ndarray]],
+            alpha: list[np.ndarray], beta: list[np.ndarray] | None) -> None:
+    """One projected sign-gradient step of :func:`optimise_slopes`, in place: ``alpha[k]`` (clipped to
+    ``[0, 1]``, unstable ReLUs with ``mu >= 0`` only) by ``steps[0]``, ``beta[k]`` (``>= 0``, split
+    neurons only) by ``steps[1]`` times the neuron's coefficient.  ``point``: the bound's input
+    coefficients ``g`` and the box ``(cen, rad)``; ``sweep``: the back-substitution's coefficients
+    ``mu_k``, slopes, relaxations, unstable masks and split signs per layer.  The gradient
+    ``D = d bound / d lam_k`` is swept back in float32: only its signs are used."""
+    g, cen, rad = point
+    mus, slopes, rel, uns, sign = sweep
+    L = len(mus)
+    G = (cen[:, None, :] - np.sign(g) * rad[:, None, :]).astype(np.float32)
+    D = _matmul(G, wt32[0]) + arr.b[0].astype(np.float32)
+    for k in range(L):
+        mu_k = mus[k]
+        upd = uns[k][:, None, :] & (mu_k >= 0)
+        alpha[k] = np.where(upd, np.clip(alpha[k] + steps[0] * np.sign(D * mu_k), 0.0, 1.0), alpha[k])
+        if beta is not None:
+            sk = sign[k]
+            scale = steps[1] * (np.abs(mu_k) + np.mean(np.abs(mu_k), axis=2, keepdims=True))
+            beta[k] = np.where(sk != 0, np.maximum(beta[k] + scale * np.sign(-sk * D), 0.0), 0.0)
+        if k + 1 < L:
+            dmu = D * slopes[k] + np.where(mu_k < 0, rel[k][2][:, None, :],
+                                           rel[k][3][:, None, :] if len(rel[k]) > 3 else 0.0)
+            D = _matmul(dmu.astype(np.float32), wt32[k + 1]) + arr.b[k + 1].astype(np.float32)
 
 
 def round_out32(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

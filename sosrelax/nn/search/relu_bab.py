@@ -50,7 +50,11 @@ from typing import Any
 import numpy as np
 
 from sosrelax.nn.ir import Network
-from sosrelax.nn.search.attack import forward, margins, pgd
+from sosrelax.nn.search.attack import (
+    joint_attack,
+    pgd_from,
+    try_points,
+)
 from sosrelax.nn.search.bab import CLOSE_TOLERANCE, BoxOutcome, SearchStats
 from sosrelax.nn.search.bounds import (
     Arrays,
@@ -60,7 +64,6 @@ from sosrelax.nn.search.bounds import (
     optimise_slopes,
     relaxation,
     round_out32,
-    s_derivative,
     s_gap,
 )
 from sosrelax.nn.search.driver import SearchResult, atom_arrays, decide_by_boxes, inner_box
@@ -71,9 +74,6 @@ __all__ = ["JointStats", "decide_wide", "search_joint"]
 
 log = logging.getLogger(__name__)
 
-#: PGD starting points per disjunct before the search, and steps.
-ATTACK_RESTARTS = 64
-ATTACK_STEPS = 100
 #: The attack restarts from the open sub-domains' bound minimisers every this many batches, while
 #: those restarts have taken less than ``ATTACK_SHARE`` of the search's time (a long search is mostly
 #: a proof: the bounds, not the attack, decide it).
@@ -430,73 +430,12 @@ class _Open:
         self.box = np.concatenate([self.box, other.box])
 
 
-def _joint_pgd(arr: Arrays, lo: np.ndarray, hi: np.ndarray, A: np.ndarray, Bm: np.ndarray, c: np.ndarray,
-               owner: np.ndarray, rng: np.random.Generator, *, restarts: int, steps: int, deadline: float,
-               starts: np.ndarray | None = None, targeted: bool = False,
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Projected sign-gradient ascent of ``max_d min_{r in d} row_r(x)`` (rows ``A x + Bm f(x) + c``).
-
-    ``targeted``: start ``i`` ascends ``min_{r in d} row_r`` of the fixed disjunct ``d = i mod D``.
-    Returns the best point of every start, its value and the disjunct attaining it.
-    """
-    X = rng.uniform(lo, hi, size=(restarts, lo.size))
-    X = np.vstack([X, 0.5 * (lo + hi)[None]] + ([starts] if starts is not None else []))
-    D = int(owner.max()) + 1
-    width = hi - lo
-    best_x, best_v, best_d = X.copy(), np.full(X.shape[0], -np.inf), np.zeros(X.shape[0], dtype=np.int64)
-    N = np.arange(X.shape[0])
-    target = N % D if targeted else None
-    for it in range(steps + 1):
-        z, zs = forward(arr, X)
-        vals = X @ A.T + z @ Bm.T + c  # (N, R)
-        per = np.full((X.shape[0], D), np.inf)
-        np.minimum.at(per.T, owner, vals.T)
-        dd = np.argmax(per, axis=1) if target is None else target
-        v = per[N, dd]
-        better = v > best_v
-        best_x[better], best_v[better], best_d[better] = X[better], v[better], dd[better]
-        if it == steps or np.any(v > 0) or time.perf_counter() > deadline:
-            break
-        r = np.argmin(np.where(owner[None, :] == dd[:, None], vals, np.inf), axis=1)
-        G = Bm[r]
-        for m in range(arr.n_layers - 1, 0, -1):
-            kind = arr.kind(m - 1)
-            G = (G @ arr.W[m]) * ((zs[m - 1] > 0) if kind == "relu" else s_derivative(kind, zs[m - 1]))
-        G = G @ arr.W[0] + A[r]
-        step = width * 0.5 * (1 + np.cos(np.pi * it / steps)) * 0.25
-        X = np.clip(X + step * np.sign(G), lo, hi)
-    return best_x, best_v, best_d
-
-
-def _attack(arr: Arrays, lo: np.ndarray, hi: np.ndarray, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
-            owner: np.ndarray, rng: np.random.Generator, confirm: Callable[[int, np.ndarray], bool], *,
-            deadline: float) -> tuple[int, np.ndarray] | None:
-    """Joint PGD, then :func:`~sosrelax.nn.search.attack.pgd` on the disjunct it came closest to; the
-    first exactly confirmed counterexample ``(disjunct, x)``, or None."""
-    A, Bm, c = rows
-    X, v, dd = _joint_pgd(arr, lo, hi, A, Bm, c, owner, rng, restarts=ATTACK_RESTARTS, steps=ATTACK_STEPS,
-                          deadline=deadline)
-    order = np.argsort(-v)
-    for i in order[v[order] > 0][:4]:
-        if confirm(int(dd[i]), X[i]):
-            return int(dd[i]), X[i]
-    d = int(dd[order[0]])
-    sel = owner == d
-    cand = pgd(arr, lo, hi, A[sel], Bm[sel], c[sel], rng, restarts=ATTACK_RESTARTS, steps=ATTACK_STEPS,
-               deadline=deadline, starts=X[order[:ATTACK_RESTARTS // 4]])
-    if cand is not None:
-        for x in cand[:4]:
-            if confirm(d, x):
-                return d, x
-    return None
-
-
 def search_joint(
     arr: Arrays, lo: np.ndarray, hi: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *,
     deadline: float, rng: np.random.Generator, confirm: Callable[[int, np.ndarray], bool],
     batch: int = 256, alpha_steps: int = 8, progress: Callable[[SearchStats, int, float], None] | None = None,
-    inner: tuple[np.ndarray, np.ndarray] | None = None, candidates: int = 4, beta: bool = True,
-    warm_start: bool = True, warm_branch: bool = True,
+    inner: tuple[np.ndarray, np.ndarray] | None = None, candidates: int = 2, beta: bool = True,
+    warm_start: bool = True,
 ) -> BoxOutcome:
     """Decide the disjuncts ``{x in [lo, hi] : A_d x + B_d f(x) + c_d >= 0}`` (``groups[d]``) jointly.
 
@@ -513,11 +452,9 @@ def search_joint(
     L = arr.n_layers - 1
     if L < 1:
         return BoxOutcome("unknown", stats=stats, message="no hidden layer to split")
-    A = np.vstack([g[0] for g in groups])
-    Bm = np.vstack([g[1] for g in groups])
-    c = np.concatenate([g[2] for g in groups])
-    owner = np.concatenate([np.full(g[0].shape[0], d) for d, g in enumerate(groups)])
-    local = np.concatenate([np.arange(g[0].shape[0]) for g in groups])
+    A, Bm, c = (np.concatenate([g[m] for g in groups]) for m in range(3))
+    owner = np.concatenate([np.full(g[0].shape[0], d) for d, g in enumerate(groups)])  # disjunct of each row
+    local = np.concatenate([np.arange(g[0].shape[0]) for g in groups])  # its index in the disjunct
     D, R = len(groups), owner.size
     C, d_, Cx = -Bm, -c, (-A if np.any(A) else None)
     tol = CLOSE_TOLERANCE * (1.0 + np.abs(d_))
@@ -533,12 +470,11 @@ def search_joint(
     per_domain = 0.0  # measured seconds per sub-domain: batches shrink near the deadline
     restarts = 0.0  # seconds of the attack's restarts during the search
     warm: dict[int, _Warm] | None = {} if warm_start else None  # open node -> its parent's slopes
-    left: dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]] = {}
+    left: list[_Warm | None]
     while pool.ids.size:
         t_batch = time.perf_counter()
         if t_batch > deadline:
-            stats.seconds = time.perf_counter() - t0
-            return BoxOutcome("timeout", stats=stats, message="time limit reached")
+            return _done(stats, t0, "timeout", message="time limit reached")
         take = min(batch, pool.ids.size)
         if per_domain > 0:
             take = max(1, min(take, int(0.5 * (deadline - t_batch) / per_domain)))
@@ -546,11 +482,7 @@ def search_joint(
         b = cur.ids.size
         stats.batches += 1
         stats.domains += b
-        if np.all(cur.box == 0):
-            blo, bhi = np.broadcast_to(lo, (b, lo.size)), np.broadcast_to(hi, (b, hi.size))
-        else:
-            blo = np.stack([boxes[i][0] for i in cur.box])
-            bhi = np.stack([boxes[i][1] for i in cur.box])
+        blo, bhi = _box_arrays(boxes, cur.box)
         if first is not None and np.all(cur.box == 0):
             bnd = first.bounds(cur.phases)
         else:
@@ -569,7 +501,7 @@ def search_joint(
                                          (owner, local, row_mask), alpha_steps, beta,
                                          [warm.pop(int(i), None) for i in cur.ids] if warm is not None else None)
         else:
-            left = {}
+            left = [None] * b
         keep = np.flatnonzero(cur.mask.any(axis=1))
         stats.leaves += b - keep.size
         if keep.size == 0:
@@ -577,12 +509,11 @@ def search_joint(
         if not attacked:  # the attack runs only when the root's bounds leave something open
             attacked = True
             ta = time.perf_counter()
-            hit = _attack(arr, ilo, ihi, (A, Bm, c), owner, rng, confirm,
-                          deadline=min(deadline, ta + ATTACK_SECONDS))
+            hit = joint_attack(arr, ilo, ihi, (A, Bm, c), owner, rng, confirm,
+                               deadline=min(deadline, ta + ATTACK_SECONDS))
             stats.attack_seconds += time.perf_counter() - ta
             if hit is not None:
-                stats.seconds = time.perf_counter() - t0
-                return BoxOutcome("sat", witness=hit[1], disjunct=hit[0], stats=stats, message="PGD")
+                return _done(stats, t0, "sat", witness=hit[1], disjunct=hit[0], message="PGD")
         # worst open row of each open sub-domain
         lbk = np.where(cur.mask[keep][:, owner], lb[keep], np.inf)
         worst = np.argmin(lbk, axis=1)
@@ -590,36 +521,22 @@ def search_joint(
         gk = g[keep, worst]
         xs = np.clip(np.where(gk > 0, blo[keep], bhi[keep]), ilo, ihi)
         ta = time.perf_counter()
-        found = _try_points(arr, xs, worst, owner, groups, confirm)
+        found = try_points(arr, xs, worst, owner, groups, confirm)
         if found is None and stats.batches % ATTACK_EVERY == 0 and restarts <= ATTACK_SHARE * (ta - t0):
-            found = _pgd_from(arr, (ilo, ihi), (A, Bm, c), owner, xs, lbk[np.arange(keep.size), worst], rng,
-                              confirm, deadline)
+            found = pgd_from(arr, (ilo, ihi), (A, Bm, c), owner, xs, lbk[np.arange(keep.size), worst], rng,
+                             confirm, deadline)
             restarts += time.perf_counter() - ta
         stats.attack_seconds += time.perf_counter() - ta
         if found is not None:
-            stats.seconds = time.perf_counter() - t0
-            return BoxOutcome("sat", witness=found[1], disjunct=found[0], stats=stats,
-                                message="bound minimiser or PGD from it")
+            return _done(stats, t0, "sat", witness=found[1], disjunct=found[0], message="bound minimiser or PGD")
         kb = _take(bnd, keep)
-        kph = [p[keep] for p in cur.phases]
-        starts: list[_Warm | None] | None = None
-        if warm is not None:  # the optimised slopes and multipliers of the open rows
-            starts = [None] * keep.size
-            at = np.full(b, -1)
-            at[keep] = np.arange(keep.size)
-            for (i, r), v in left.items():
-                if at[i] >= 0:
-                    st = starts[at[i]]
-                    if st is None:
-                        st = starts[at[i]] = {}
-                    st[r] = v
+        starts = [left[i] for i in keep] if warm is not None else None  # the open rows' optimised values
         bound = _child_bound(arr, first if np.all(cur.box == 0) else None, blo[keep], bhi[keep],
-                             (C, d_, Cx), cur.mask[keep][:, owner], kb, starts if warm_branch else None)
-        layer, index = _branch(arr, bound, kb, C[worst], kph, candidates)
+                             (C, d_, Cx), cur.mask[keep][:, owner], kb, starts)
+        layer, index = _branch(arr, bound, kb, C[worst], [p[keep] for p in cur.phases], candidates)
         kids = _children(tree, cur.take(keep), layer, index, gk, blo[keep], bhi[keep], boxes)
         if kids is None:
-            stats.seconds = time.perf_counter() - t0
-            return BoxOutcome("unknown", stats=stats, message="a box became too small to split in float64")
+            return _done(stats, t0, "unknown", message="a box became too small to split in float64")
         if warm is not None and starts is not None:  # both children start from their parent's values
             for j, st in enumerate(starts):
                 if st is not None:
@@ -634,14 +551,29 @@ def search_joint(
     return BoxOutcome("unsat", nodes=nodes, stats=stats, message=f"{stats.leaves} joint leaves, {R} rows")
 
 
+def _done(stats: JointStats, t0: float, status: str, **kw: Any) -> BoxOutcome:
+    """The search's outcome ``status`` (``kw``: its other fields), its time recorded in ``stats``."""
+    stats.seconds = time.perf_counter() - t0
+    return BoxOutcome(status, stats=stats, **kw)
+
+
+def _box_arrays(boxes: list[tuple[np.ndarray, np.ndarray]], at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The input boxes ``boxes[at[i]]`` as arrays ``(lo, hi)`` of shape ``(B, n0)``."""
+    if np.all(at == 0):
+        return np.broadcast_to(boxes[0][0], (at.size, boxes[0][0].size)), \
+            np.broadcast_to(boxes[0][1], (at.size, boxes[0][1].size))
+    return np.stack([boxes[i][0] for i in at]), np.stack([boxes[i][1] for i in at])
+
+
 def _optimised_leaves(arr: Arrays, tree: _JointTree, stats: JointStats, cur: _Open, bnd: Bounds,
                       box: tuple[np.ndarray, np.ndarray], rows: tuple[np.ndarray, np.ndarray, np.ndarray | None],
                       lb: np.ndarray, tol: np.ndarray, where: tuple[np.ndarray, np.ndarray, np.ndarray],
                       steps: int, beta: bool, warm: list[_Warm | None] | None = None,
-                      ) -> tuple[np.ndarray, dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]]]:
+                      ) -> tuple[np.ndarray, list[_Warm | None]]:
     """alpha(-beta)-CROWN on the rows of the still open disjuncts; closes and records what they prove
     (in ``tree`` and ``cur.mask``) and returns the better of the two bounds per row, and the slopes and
-    multipliers of the rows left open (with ``warm``: the starting ones, see :func:`_alpha_rows`)."""
+    multipliers of the rows left open per sub-domain (with ``warm``: the starting ones, see
+    :func:`_alpha_rows`)."""
     owner, local, row_mask = where
     lb2, codes, betas, left = _alpha_rows(arr, bnd, box[0], box[1], rows,
                                           cur.mask[:, owner] & ~bnd.empty[:, None], tol, steps,
@@ -649,22 +581,13 @@ def _optimised_leaves(arr: Arrays, tree: _JointTree, stats: JointStats, cur: _Op
     ok2 = (lb2 > tol) & cur.mask[:, owner]
     _record(tree, cur, ok2, np.zeros(cur.ids.size, dtype=bool), owner, local, row_mask, lb2, codes, betas)
     stats.closed_by["alpha"] = stats.closed_by.get("alpha", 0) + int(ok2.any(axis=1).sum())
-    return np.maximum(lb, lb2), left
-
-
-def _pgd_from(arr: Arrays, box: tuple[np.ndarray, np.ndarray], rows: tuple[np.ndarray, np.ndarray, np.ndarray],
-              owner: np.ndarray, xs: np.ndarray, score: np.ndarray, rng: np.random.Generator,
-              confirm: Callable[[int, np.ndarray], bool], deadline: float) -> tuple[int, np.ndarray] | None:
-    """PGD from the bound minimisers ``xs`` of the open sub-domains with the lowest bounds ``score``;
-    the first exactly confirmed counterexample ``(disjunct, x)``, or None."""
-    pick = np.argsort(score)[:ATTACK_RESTARTS]
-    X, v, dd = _joint_pgd(arr, box[0], box[1], *rows, owner, rng, restarts=8, steps=ATTACK_STEPS // 2,
-                          deadline=deadline, starts=xs[pick])
-    order = np.argsort(-v)
-    for i in order[v[order] > 0][:2]:
-        if confirm(int(dd[i]), X[i]):
-            return int(dd[i]), X[i]
-    return None
+    per: list[_Warm | None] = [None] * cur.ids.size
+    for (i, r), v in left.items():
+        w = per[i]
+        if w is None:
+            w = per[i] = {}
+        w[r] = v
+    return np.maximum(lb, lb2), per
 
 
 def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
@@ -769,21 +692,6 @@ def _record_closed(tree: _JointTree, ids: np.ndarray, ok: np.ndarray, owner: np.
     """Leaves of disjuncts closed higher up that close here too (``ok``: rows, per sub-domain)."""
     for i, r in zip(*np.nonzero(ok), strict=True):
         tree.leaf.setdefault((int(ids[i]), int(owner[r])), (int(local[r]), None, None))
-
-
-def _try_points(arr: Arrays, xs: np.ndarray, worst: np.ndarray, owner: np.ndarray,
-                groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                confirm: Callable[[int, np.ndarray], bool]) -> tuple[int, np.ndarray] | None:
-    """The first point ``xs[i]`` that violates its worst row's disjunct, confirmed exactly."""
-    for d in np.unique(owner[worst]):
-        sel = np.flatnonzero(owner[worst] == d)
-        A, Bm, c = groups[int(d)]
-        vals = margins(arr, xs[sel], A, Bm, c).min(axis=1)
-        order = np.argsort(-vals)[:4]
-        for h in order[vals[order] > 0]:
-            if confirm(int(d), xs[sel[h]]):
-                return int(d), xs[sel[h]]
-    return None
 
 
 def _children(tree: _JointTree, dom: _Open, layer: np.ndarray, index: np.ndarray, g: np.ndarray,
