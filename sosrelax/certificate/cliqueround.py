@@ -185,6 +185,8 @@ def round_blocks(cert_float: Certificate, *, max_backoff: float = 5e-7, polish: 
             or any(m.constraint is not None or not m.basis for m in cert_float.sos)):
         return None
     n = len(cert_float.variables)
+    if n == 0:
+        return None  # a constant problem: nothing to number
     den = 2**_BITS
     gamma = Fraction(round(cert_float.bound * den), den)
     floats = [as_rational_matrix(m.gram).to_float() for m in cert_float.sos]
