@@ -81,6 +81,9 @@ class ProofContext:
     #: estimated seconds of one interior-point iteration on this relaxation (the centred programs have the
     #: same Gram blocks); a re-solve may overrun its time limit by one
     iteration_s: float = 0.0
+    #: the running call's limits: ``"stop_at"``, the ``time.perf_counter()`` time by which the iterative
+    #: corrections of a rounding give up (set by :func:`prove` from its deadline)
+    limits: dict[str, float] = field(default_factory=dict)
 
     @property
     def factor(self) -> float:
@@ -120,7 +123,7 @@ class ProofContext:
         elif faces:
             exact = rationalize_in_face(cert, faces)
         if exact is None and not faces:
-            exact = round_blocks(cert)  # σ₀ blocks only: in bulk, on integer arrays
+            exact = round_blocks(cert, stop_at=self.limits.get("stop_at"))  # σ₀ blocks only: in bulk
         if exact is None:
             exact = rationalize(cert)
         t1 = time.perf_counter()
@@ -264,6 +267,8 @@ def prove(
     if deadline.expired():
         deadline.short("certificate step skipped")
         return None, None
+    if deadline.limited and deadline.clock is time.perf_counter:
+        ctx.limits["stop_at"] = deadline.end
     t_finish = time.perf_counter()
     best = ctx.finish(certificate_from_moment_dual(relax, sol.z, infeasible=infeasible, metadata=metadata))
     t_finish = time.perf_counter() - t_finish

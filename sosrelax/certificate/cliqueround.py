@@ -9,7 +9,7 @@ identities has a closed form over all blocks at once: add :math:`r_\\alpha / N_\
 multiples of :math:`2^{-40}`, monomials are numbered once by their sparse codes, the exact residual is an
 integer vector over a power-of-two denominator, and each block's projected matrix is one integer array
 over one denominator.  Before the projection the blocks are corrected in floating point in their own
-metric (:func:`~sosrelax.certificate.rational.newton_correct`) so that the projection moves them by
+metric (:func:`~sosrelax.certificate.gramcorrect.newton_correct`) so that the projection moves them by
 rounding error only.  Blocks that floating point cannot call definite are tested exactly
 (:func:`~sosrelax.certificate.psd.prove_psd`) and repaired by a backoff of the bound on their constant
 entry, as in :func:`~sosrelax.certificate.rational.rationalize`.
@@ -32,8 +32,8 @@ from sosrelax.certificate.format import (
     SOSMultiplier,
     as_rational_matrix,
 )
+from sosrelax.certificate.gramcorrect import alternating_correct, newton_correct
 from sosrelax.certificate.psd import prove_psd
-from sosrelax.certificate.rational import alternating_correct, newton_correct
 
 __all__ = ["round_blocks"]
 
@@ -100,7 +100,7 @@ def _with_gram(m: SOSMultiplier, gram: RationalMatrix) -> SOSMultiplier:
 
 
 def _polished(ints: list[np.ndarray], keys: list[np.ndarray], counts: np.ndarray, r: np.ndarray, top: int,
-              const: int | None, gamma: Fraction, kind: str, exact_residual: Any
+              const: int | None, gamma: Fraction, kind: str, exact_residual: Any, stop_at: float | None = None
               ) -> tuple[list[np.ndarray], Fraction, np.ndarray]:
     """The blocks corrected toward the identities in their own metric, then alternating projections, rounded
     again; the bound and the exact residual (units ``1/top``) that go with them.  When no correction works and
@@ -121,7 +121,8 @@ def _polished(ints: list[np.ndarray], keys: list[np.ndarray], counts: np.ndarray
             r[const] = 0
             continue
         if new is None:
-            new = alternating_correct(blocks, 0.5 * low, keys, rv.copy(), counts.astype(float), iterations=100)
+            new = alternating_correct(blocks, 0.5 * low, keys, rv.copy(), counts.astype(float), iterations=100,
+                                      stop_at=stop_at)
         if new is None:
             return ints, gamma, r
         rounded = _round([b if b is not None else B for b, B in zip(new, blocks, strict=True)])
@@ -158,8 +159,8 @@ def _objective_part(cert: Certificate) -> tuple[np.ndarray, np.ndarray]:
     return arrays
 
 
-def round_blocks(cert_float: Certificate, *, max_backoff: float = 5e-7, polish: bool = True
-                 ) -> Certificate | None:
+def round_blocks(cert_float: Certificate, *, max_backoff: float = 5e-7, polish: bool = True,
+                 stop_at: float | None = None) -> Certificate | None:
     """An exact certificate from a float one whose multipliers are all :math:`\\sigma_0` blocks.
 
     Parameters
@@ -170,6 +171,9 @@ def round_blocks(cert_float: Certificate, *, max_backoff: float = 5e-7, polish: 
     max_backoff : float
         The bound may move to its weak side by at most ``max_backoff · max(1, |γ|)`` to repair blocks that
         the projection left indefinite (on their constant entry).
+    stop_at : float, optional
+        A ``time.perf_counter()`` time after which the iterative correction gives up (the rounding then goes
+        on without it).
     polish : bool
         Correct the blocks in their own metric before the projection.
 
@@ -227,7 +231,8 @@ def round_blocks(cert_float: Certificate, *, max_backoff: float = 5e-7, polish: 
 
     r = exact_residual(ints, gamma)
     if polish and any(r):
-        ints, gamma, r = _polished(ints, keys, counts, r, top, const, gamma, cert_float.kind, exact_residual)
+        ints, gamma, r = _polished(ints, keys, counts, r, top, const, gamma, cert_float.kind, exact_residual,
+                                   stop_at)
     # the joint projection: r_α / N_α on every entry of α, one denominator per block
     sos = []
     grams: list[RationalMatrix] = []
