@@ -49,15 +49,18 @@ from sosrelax.certificate.exactpoly import (
     MEMO,
     ExactPoly,
     OverLimit,
+    PairStructure,
     Reject,
     affine_substitute,
     combine,
     exact_poly,
     fq,
     gram_poly,
+    kept,
     memo,
     mul,
     one,
+    pair_structure,
     to_fraction,
 )
 from sosrelax.certificate.format import (
@@ -193,13 +196,8 @@ def _residual(
         if sub is not None:
             # the same objective and substitution are expanded again for every certificate of one proof
             # search; a hit must hold both very objects (kept alive by the entry, so ids stay theirs)
-            key = ("substituted", id(t), id(sub))
-            hit = MEMO.get(key)
-            if hit is not None and hit[0] is t and hit[1][0] is sub:  # type: ignore[index]
-                return hit[1][1]  # type: ignore[index]
-            out = affine_substitute(combine(*exact_poly(t, n)), sub)
-            MEMO[key] = (t, (sub, out))
-            return out
+            return kept("substituted", t, n,  # type: ignore[return-value]
+                        lambda: affine_substitute(combine(*exact_poly(t, n)), sub), also=sub)
         return memo("poly", t, n, lambda: combine(*exact_poly(t, n)))  # type: ignore[return-value]
 
     f = prob_poly(cert.objective)
@@ -223,9 +221,11 @@ def _residual(
     # SOS multipliers
     sigmas: list[tuple[np.ndarray, RationalMatrix]] = []
     for m in cert.sos:
-        basis = np.array(m.basis, dtype=np.int64).reshape(len(m.basis), n)
+        held = kept("basis_array", m.basis, n, lambda m=m: _basis_array(m.basis, n))
+        basis: np.ndarray = held[0]  # type: ignore[index]
+        pairs: PairStructure | None = held[1]  # type: ignore[index]
         g = as_rational_matrix(m.gram)
-        sigma = gram_poly(basis, g)
+        sigma = gram_poly(basis, g, pairs)
         if m.constraint is not None:
             sigma = mul(sigma, g_polys[m.constraint])
         parts_e.append(sigma[0])
@@ -247,6 +247,13 @@ def _residual(
         parts_e.append(prod[0])
         parts_c.append(prod[1] * (-fq(pm.coefficient)))
     return combine(np.vstack(parts_e), np.concatenate(parts_c)), g_polys, sigmas
+
+
+def _basis_array(basis: tuple[tuple[int, ...], ...], n: int) -> tuple[np.ndarray, PairStructure | None]:
+    """A (validated) basis as a read-only int64 array, and its :func:`pair_structure`."""
+    arr = np.array(basis, dtype=np.int64).reshape(len(basis), n)
+    arr.flags.writeable = False
+    return arr, (pair_structure(arr) if len(basis) else None)
 
 
 def residual_poly(cert: Certificate) -> ExactPoly:

@@ -334,6 +334,33 @@ def _norm_terms(terms: Any) -> Terms:
     return out
 
 
+#: Monomial bases (tuples of exponent tuples) already in canonical form, by ``id``, like
+#: :data:`_NORMALISED`: a producer that lists one block's basis in many certificates (the centred
+#: re-solves of one relaxation) has it normalised once.
+#: Each entry maps ``id(x)`` to ``(x, canonical form of x)`` and holds ``x``, so the id stays its own.
+_BASES: dict[int, tuple[Any, tuple[tuple[int, ...], ...]]] = {}
+_BASES_MAX = 100_000
+
+
+def canonical_basis(basis: Any) -> tuple[tuple[int, ...], ...]:
+    """``basis`` as a tuple of int exponent tuples (``int(v)`` of each exponent), as a shared object.
+
+    The result, or the very object it was made from, passed again (e.g. to the next certificate of
+    one relaxation) gives the same result object without converting it again.  The input must not
+    be mutated afterwards (tuples cannot be; a producer passing a list keeps it unchanged).
+    """
+    hit = _BASES.get(id(basis))
+    if hit is not None and hit[0] is basis:
+        return hit[1]
+    out = tuple(tuple(map(int, b)) for b in basis)
+    if len(_BASES) + 2 > _BASES_MAX:
+        _BASES.clear()
+    _BASES[id(out)] = (out, out)
+    if type(basis) is tuple and all(type(b) is tuple for b in basis):  # only immutable inputs are remembered
+        _BASES[id(basis)] = (basis, out)
+    return out
+
+
 def canonical_terms(terms: Any) -> Terms:
     """``terms`` with int exponent tuples and Fraction coefficients, as a shared object.
 

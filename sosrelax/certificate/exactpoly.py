@@ -75,6 +75,30 @@ def memo(table: str, t: object, n: int, make: Any) -> object:
     return v
 
 
+KEPT: dict[tuple[Any, ...], tuple[object, object]] = {}
+"""Like :data:`MEMO`, but kept from one check to the next: results that depend only on an immutable
+object (a canonical Terms object or monomial basis, tuples of ints and Fractions) and on hashable
+parameters (``n``, the :class:`Limits`, a substitution held in the entry too).  The centred
+re-solves of one proof search produce certificates that share their problem data and bases; each
+is validated and expanded once.  Only successes are kept (a failing validation raises every time);
+emptied when it reaches :data:`KEPT_MAX` entries."""
+KEPT_MAX = 100_000
+
+
+def kept(table: str, t: object, params: Any, make: Any, also: object = None) -> object:
+    """``make()``, remembered in :data:`KEPT` for ``t`` (and ``also``, an object held and compared by
+    identity like ``t``) and the hashable ``params``."""
+    key = (table, id(t), id(also), params)
+    hit = KEPT.get(key)
+    if hit is not None and hit[0] is t and hit[1][0] is also:  # type: ignore[index]
+        return hit[1][1]  # type: ignore[index]
+    v = make()
+    if len(KEPT) >= KEPT_MAX:
+        KEPT.clear()
+    KEPT[key] = (t, (also, v))
+    return v
+
+
 def exact_poly(terms: Terms, n: int) -> ExactPoly:
     if not terms:
         return np.zeros((0, n), dtype=np.int64), np.zeros(0, dtype=object)
@@ -149,28 +173,45 @@ def one(n: int) -> ExactPoly:
     return np.zeros((1, n), dtype=np.int64), c
 
 
-def gram_poly(basis: np.ndarray, g: RationalMatrix) -> ExactPoly:
-    """:math:`b^T Q b` exactly, grouping the Gram entries by :math:`b_a + b_b` (vectorised)."""
+#: How :func:`gram_poly` groups a basis's Gram entries: the upper-triangle indices ``(iu, ju)``, the weights
+#: (1 on the diagonal, 2 off it), the entries ordered by their monomial ``b_a + b_b``, where each monomial's
+#: group starts, and the monomials.
+PairStructure = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def pair_structure(basis: np.ndarray) -> PairStructure:
+    """The grouping of the products ``b_a b_b`` (``a ≤ b``) of a basis by monomial; it depends on the basis
+    only, so that one basis listed in many certificates is grouped once (see :data:`KEPT`)."""
     k, n = basis.shape
-    if k == 0:
-        return np.zeros((0, n), dtype=np.int64), np.zeros(0, dtype=object)
     top = int(basis.max(initial=0))
     exp_sum_guard(top, top)
     iu, ju = np.triu_indices(k)
     e = basis[iu] + basis[ju]
-    num = g.numerators
     w = np.where(iu == ju, 1, 2)
+    inv = row_keys(e)
+    order = np.argsort(inv, kind="stable")
+    inv_s = inv[order]
+    starts = np.flatnonzero(np.r_[True, inv_s[1:] != inv_s[:-1]])
+    out = (iu, ju, w, order, starts, e[order[starts]])
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
+def gram_poly(basis: np.ndarray, g: RationalMatrix, structure: PairStructure | None = None) -> ExactPoly:
+    """:math:`b^T Q b` exactly, grouping the Gram entries by :math:`b_a + b_b` (vectorised);
+    ``structure``: :func:`pair_structure` of ``basis`` when already computed."""
+    k, n = basis.shape
+    if k == 0:
+        return np.zeros((0, n), dtype=np.int64), np.zeros(0, dtype=object)
+    iu, ju, w, order, starts, ue = pair_structure(basis) if structure is None else structure
+    num = g.numerators
     vals = num[iu, ju]
     big = num.dtype == object or (
         num.size and int(np.abs(num).max()) * 2 * len(iu) >= 2**62
     )
     vals = vals.astype(object) * w.astype(object) if big else vals * w
-    inv = row_keys(e)
-    order = np.argsort(inv, kind="stable")
-    inv_s = inv[order]
-    starts = np.flatnonzero(np.r_[True, inv_s[1:] != inv_s[:-1]])
     sums = np.add.reduceat(vals[order], starts)
-    ue = e[order[starts]]
     den = g.denominator
     coef = np.empty(len(sums), dtype=object)
     coef[:] = [flint.fmpq(int(s), den) for s in sums]

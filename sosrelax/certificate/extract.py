@@ -18,6 +18,7 @@ from sosrelax.certificate.format import (
     RationalMatrix,
     SOSMultiplier,
     as_rational_matrix,
+    canonical_terms,
     gram_from_array,
     terms_from_arrays,
 )
@@ -39,13 +40,28 @@ def _terms(p: Polynomial, variables: tuple[str, ...]) -> tuple:
     return terms_from_arrays(p.aligned(variables), np.asarray(p.coefs, dtype=float))
 
 
+#: ``problem_terms`` of the last few problems, by ``id(problem)``: ``(problem, variables, terms)`` (the entry
+#: holds the problem, so its id stays its own).  Every certificate of one proof search lists the same objects,
+#: which the checker then recognises instead of converting them again.
+_TERMS: dict[int, tuple[Problem, tuple[str, ...], tuple[tuple, tuple, tuple]]] = {}
+_TERMS_MAX = 8
+
+
 def problem_terms(problem: Problem, variables: tuple[str, ...]) -> tuple[tuple, tuple, tuple]:
-    """The objective, inequalities and equalities of ``problem`` as exact term tuples."""
-    return (
-        _terms(problem.objective, variables),
-        tuple(_terms(g, variables) for g in problem.inequalities),
-        tuple(_terms(h, variables) for h in problem.equalities),
+    """The objective, inequalities and equalities of ``problem`` as exact term tuples (the same objects
+    for the same problem and variables; a :class:`~sosrelax.problem.Problem` is not changed after it is built)."""
+    hit = _TERMS.get(id(problem))
+    if hit is not None and hit[0] is problem and hit[1] == variables:
+        return hit[2]
+    out = (
+        canonical_terms(_terms(problem.objective, variables)),
+        tuple(canonical_terms(_terms(g, variables)) for g in problem.inequalities),
+        tuple(canonical_terms(_terms(h, variables)) for h in problem.equalities),
     )
+    if len(_TERMS) >= _TERMS_MAX:
+        _TERMS.pop(next(iter(_TERMS)))
+    _TERMS[id(problem)] = (problem, tuple(variables), out)
+    return out
 
 
 def _problem(relax: MomentRelaxation) -> Problem:
@@ -131,12 +147,12 @@ def _assemble(
     _, ineq, eq = problem_terms(_problem(relax), relax.variables)
     n = len(relax.variables)
     sos = []
-    for blk, Q in zip(relax.gram_blocks, grams, strict=True):
+    for blk, rows, Q in zip(relax.gram_blocks, relax.basis_rows, grams, strict=True):
         Q = 0.5 * (Q + Q.T)
         sos.append(
             SOSMultiplier(
                 constraint=blk.constraint,
-                basis=tuple(tuple(int(e) for e in row) for row in blk.full_basis(n)),
+                basis=rows,
                 gram=gram_from_array(Q),
                 cone=blk.cone if blk.cone in ("psd", "dd", "sdd") else "psd",
             )
@@ -204,5 +220,5 @@ def with_substitution(cert: Certificate, scaling: Scaling, problem: Problem) -> 
         products=tuple(prods),
         box=cert.box,
         metadata=dict(cert.metadata, scaling="affine"),
-        substitution=tuple(zip(scaling.center, scaling.scale, strict=True)),
+        substitution=scaling.substitution,
     )

@@ -39,6 +39,7 @@ from sosrelax.certificate.exactnum import (
     RationalMatrix,
     Terms,
     as_rational_matrix,
+    canonical_basis,
     canonical_terms,
     float_toward,
     format_rational,
@@ -102,7 +103,7 @@ class SOSMultiplier:
     cone: str = "psd"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "basis", tuple(tuple(int(v) for v in b) for b in self.basis))
+        object.__setattr__(self, "basis", canonical_basis(self.basis))
         object.__setattr__(self, "gram", as_rational_matrix(self.gram))
 
 
@@ -198,7 +199,7 @@ class Certificate:
         s(self, "metadata", {str(k): str(v) for k, v in self.metadata.items()})
         s(self, "lemmas", tuple(self.lemmas))
         s(self, "derived", tuple(int(i) for i in self.derived))
-        if self.substitution is not None:
+        if self.substitution is not None and not _exact_pairs(self.substitution):
             s(self, "substitution",
               tuple((Fraction(c), Fraction(sc)) for c, sc in self.substitution))
 
@@ -226,6 +227,14 @@ class Certificate:
             return _load(data, limits)
         except CertificateFormatError as e:
             raise CertificateFormatError(f"{p}: {e}") from e
+
+
+def _exact_pairs(pairs: Any) -> bool:
+    """Whether ``pairs`` is already a tuple of ``(Fraction, Fraction)`` tuples (kept as the same object, so
+    that the checker recognises the substitution it expanded for the previous certificate)."""
+    return type(pairs) is tuple and all(
+        type(p) is tuple and len(p) == 2 and type(p[0]) is Fraction and type(p[1]) is Fraction for p in pairs
+    )
 
 
 # --------------------------------------------------------------------------------------------

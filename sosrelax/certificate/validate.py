@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sosrelax.certificate.exactpoly import EXP_CAP, OverLimit, Reject, memo
+from sosrelax.certificate.exactpoly import EXP_CAP, OverLimit, Reject, kept
 from sosrelax.certificate.format import (
     CONES,
     DEFAULT_LIMITS,
@@ -74,8 +74,23 @@ class _LimitChecks:
         return deg
 
     def terms_ok(self, t: Terms, path: str) -> int:
-        # a Terms object that passed once (for this n) passes again; a failure raises, never cached
-        d = memo("valid", t, self.n, lambda: self.terms_check(t, path))
+        # a Terms object that passed once (for this n and these limits) passes again; a failure
+        # raises, never cached
+        d = kept("valid", t, (self.n, self.limits), lambda: self.terms_check(t, path))
+        assert isinstance(d, int)
+        return d
+
+    def basis_check(self, basis: tuple[tuple[int, ...], ...], path: str) -> int:
+        bdeg = 0
+        for a, b in enumerate(basis):
+            if len(b) != self.n or any(v < 0 for v in b):
+                raise Reject(f"{path}[{a}]: not an exponent of {self.n} variables")
+            bdeg = max(bdeg, self.exps_ok(b, f"{path}[{a}]"))
+        return bdeg
+
+    def basis_ok(self, basis: tuple[tuple[int, ...], ...], path: str) -> int:
+        # the largest degree in a (canonical, immutable) basis that passed, as for terms_ok
+        d = kept("basis", basis, (self.n, self.limits), lambda: self.basis_check(basis, path))
         assert isinstance(d, int)
         return d
 
@@ -117,11 +132,7 @@ def validate(cert: Certificate, limits: Limits = DEFAULT_LIMITS) -> None:
         if k > limits.max_gram_order:
             raise OverLimit(f"sos[{s}].basis: {k} monomials, over Limits.max_gram_order = "
                              f"{limits.max_gram_order}")
-        bdeg = 0
-        for a, b in enumerate(m.basis):
-            if len(b) != n or any(v < 0 for v in b):
-                raise Reject(f"sos[{s}].basis[{a}]: not an exponent of {n} variables")
-            bdeg = max(bdeg, chk.exps_ok(b, f"sos[{s}].basis[{a}]"))
+        bdeg = chk.basis_ok(m.basis, f"sos[{s}].basis")
         gm = as_rational_matrix(m.gram)
         if gm.shape != (k, k):
             raise Reject(f"sos[{s}].gram: shape {gm.shape} does not match basis length {k}")
@@ -201,27 +212,24 @@ def _work_estimate(cert: Certificate, n: int, g_deg: list[int], h_deg: list[int]
         """(terms after the change of variables, work to expand them)."""
         if not sub:
             return len(t), len(t)
-        w = 0
-        for e, _ in t:
-            prod = 1
-            for v in e:
-                if v:
-                    prod = min(prod * (v + 1), cap)
-            w = min(w + prod, cap)
+        w = kept("expansion", t, n, lambda: _expansion_work(t, cap))
+        assert isinstance(w, int)
         return min(w, dense(d)), w
 
     work = 0
     sizes_g: list[int] = []
-    for t, d in zip((cert.objective, *cert.inequalities, *cert.equalities),
-                    (0, *g_deg, *h_deg), strict=False):
+    polys = (cert.objective, *cert.inequalities, *cert.equalities)
+    for t, d in zip(polys, (0, *g_deg, *h_deg), strict=False):
         size_t, w = size(t, d)
         work += w
         sizes_g.append(size_t)
     if sub:  # the tables of powers (c_i + s_i u_i)^k, k up to the largest exponent
-        for i in range(n):
-            top = max((e[i] for t in (cert.objective, *cert.inequalities, *cert.equalities)
-                       for e, _ in t), default=0)
-            work += top * (top + 1) // 2
+        tops = [0] * n
+        for t in polys:
+            col = kept("column_max", t, n, lambda t=t: _column_max(t, n))
+            assert isinstance(col, tuple)
+            tops = [max(a, b) for a, b in zip(tops, col, strict=True)]
+        work += sum(top * (top + 1) // 2 for top in tops)
     g_size = sizes_g[1:1 + len(cert.inequalities)]
     h_size = sizes_g[1 + len(cert.inequalities):]
     for m in cert.sos:
@@ -242,3 +250,25 @@ def _work_estimate(cert: Certificate, n: int, g_deg: list[int], h_deg: list[int]
             if work >= cap:
                 return work
     return work
+
+
+def _expansion_work(t: Terms, cap: int) -> int:
+    """Terms of ``t`` after the change of variables: ``Σ_e Π_i (e_i + 1)``, capped at ``cap``."""
+    w = 0
+    for e, _ in t:
+        prod = 1
+        for v in e:
+            if v:
+                prod = min(prod * (v + 1), cap)
+        w = min(w + prod, cap)
+    return w
+
+
+def _column_max(t: Terms, n: int) -> tuple[int, ...]:
+    """The largest exponent of each of the ``n`` variables in ``t`` (0 where absent)."""
+    tops = [0] * n
+    for e, _ in t:
+        for i, v in enumerate(e):
+            if v > tops[i]:
+                tops[i] = v
+    return tuple(tops)

@@ -235,6 +235,18 @@ class MomentRelaxation:
         """The monomials indexing the moment vector ``y`` as exponent rows ``(N, n)``, graded lex order."""
         return compact_to_dense(self.moment_indices, len(self.variables))
 
+    @cached_property
+    def basis_rows(self) -> tuple[tuple[tuple[int, ...], ...], ...]:
+        """Each Gram block's basis as exponent tuples over all variables (one tuple object per distinct
+        monomial, shared between blocks), built once for the certificates of this relaxation."""
+        n = len(self.variables)
+        shared: dict[tuple[int, ...], tuple[int, ...]] = {}
+        out = []
+        for blk in self.gram_blocks:
+            rows = [tuple(r) for r in np.asarray(blk.full_basis(n), dtype=np.int64).tolist()]
+            out.append(tuple(shared.setdefault(r, r) for r in rows))
+        return tuple(out)
+
     def zero_moment_index(self) -> int:
         """Position of the moment ``y_0`` (of the constant monomial) in the program's variable vector."""
         n = len(self.variables)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from itertools import product as iproduct
 
 import numpy as np
@@ -112,6 +113,11 @@ class Scaling:
     inequalities: tuple[ExactPoly, ...]
     equalities: tuple[ExactPoly, ...]
     scaled_problem: Problem
+
+    @cached_property
+    def substitution(self) -> tuple[tuple[Fraction, Fraction], ...]:
+        """The pairs ``(center_i, scale_i)`` of ``x = center + scale·u``, one object for every certificate."""
+        return tuple((Fraction(c), Fraction(s)) for c, s in zip(self.center, self.scale, strict=True))
 
     @property
     def inverse_center(self) -> tuple[Fraction, ...]:
