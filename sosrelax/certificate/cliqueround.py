@@ -159,6 +159,32 @@ def _objective_part(cert: Certificate) -> tuple[np.ndarray, np.ndarray]:
     return arrays
 
 
+_NUMBERING: list[tuple[tuple[Any, ...], np.ndarray, Any]] = []
+"""The last certificate's bases (the objects), objective rows and :func:`_numbering`: the certificates of one
+relaxation share their basis objects, whose numbering depends on nothing else."""
+
+
+def _numbering(cert: Certificate, lhs_e: np.ndarray
+               ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, int, np.ndarray]:
+    """The bases as arrays, :func:`_number`'s monomial ids and the number of entries of each id."""
+    objs = tuple(m.basis for m in cert.sos)
+    if _NUMBERING:
+        old, old_e, out = _NUMBERING[0]
+        if old_e is lhs_e and len(old) == len(objs) and all(a is b for a, b in zip(old, objs, strict=True)):
+            return out
+    n = len(cert.variables)
+    bases = [np.array(b, dtype=np.int64).reshape(len(b), n) for b in objs]
+    keys, lhs_ids, m = _number(bases, lhs_e)
+    counts = np.zeros(m, dtype=np.int64)
+    for ent in keys:
+        counts += np.bincount(ent.ravel(), minlength=m)
+    for a in (*bases, *keys, lhs_ids, counts):
+        a.flags.writeable = False  # shared with the next certificate's rounding
+    out = (bases, keys, lhs_ids, m, counts)
+    _NUMBERING[:] = [(objs, lhs_e, out)]
+    return out
+
+
 def round_blocks(cert_float: Certificate, *, max_backoff: float = 5e-7, polish: bool = True,
                  stop_at: float | None = None) -> Certificate | None:
     """An exact certificate from a float one whose multipliers are all :math:`\\sigma_0` blocks.
@@ -200,11 +226,7 @@ def round_blocks(cert_float: Certificate, *, max_backoff: float = 5e-7, polish: 
     lhs_e, lhs_c = _objective_part(cert_float)  # f (or −f) exactly; the bound goes on the constant below
     if any(int(c.q) & (int(c.q) - 1) for c in lhs_c):
         return None  # not dyadic
-    bases = [np.array(m.basis, dtype=np.int64).reshape(len(m.basis), n) for m in cert_float.sos]
-    keys, lhs_ids, m = _number(bases, lhs_e)
-    counts = np.zeros(m, dtype=np.int64)
-    for ent in keys:
-        counts += np.bincount(ent.ravel(), minlength=m)
+    bases, keys, lhs_ids, m, counts = _numbering(cert_float, lhs_e)
     if np.any(counts[lhs_ids] == 0):
         return None  # a monomial of the objective no block has
     top = max([den] + [int(c.q) for c in lhs_c])
