@@ -125,6 +125,8 @@ class _Attempt:
     round_s: float = 0.0
     check_s: float = 0.0
     resolve_s: float = 0.0
+    #: whether the certificate step solved the centred programs with SCS too
+    scs_centred: bool = False
 
     def proves_more_than(self, other: _Attempt, sign: float) -> bool:
         """Whether this attempt's checked bound is valid and better than ``other``'s (or ``other`` has none)."""
@@ -209,7 +211,7 @@ def _attempt(
     notes = ctx.notes
     return _Attempt(sol, status, cert, report, time.perf_counter() - t1, value, "estimate" in notes,
                     notes.get("finish_s", 0.0), notes.get("round_s", 0.0), notes.get("check_s", 0.0),
-                    notes.get("resolve_s", 0.0))
+                    notes.get("resolve_s", 0.0), "scs_centred" in notes)
 
 
 def _weak(setup: _Setup, first: _Attempt) -> bool:
@@ -231,9 +233,16 @@ def _second_opinion(
 ) -> _Attempt | None:
     """An interior-point solve that stopped short (or whose proof is weak) gets a second opinion from a
     first-order solver at high accuracy: different failure modes, and the checker arbitrates.  ``None`` when
-    none is due or no time is left."""
+    none is due or no time is left.
+
+    Not when the first solve was clean and its certificate step already solved the centred programs with SCS
+    (:func:`sosrelax.prove.prove`): that is the same second opinion on better conditioned programs, and on
+    the chained problems of ``benchmarks/bench_certificate_stage.py`` the solve of the whole relaxation by SCS
+    then proved nothing better (at n = 1000 it stops at its time limit)."""
     if not (setup.certificate and fallback and fallback != setup.solver and _weak(setup, first)
             and first.status in (Status.OPTIMAL, Status.INACCURATE)):
+        return None
+    if fallback == "scs" and first.scs_centred and first.sol.status is SolverStatus.OPTIMAL:
         return None
     if not deadline.allows(2.0 * first.finish_s):  # a solve, and the exact rounding and check after it
         deadline.short(f"second opinion ({fallback}) skipped")

@@ -69,7 +69,8 @@ class ProofContext:
         What the certificate step learnt: ``"estimate"``, an upper estimate of the relaxation's value (on the
         relaxed ``sign·F``) from the centred solves, when they ran; ``"finish_s"``, the seconds the first exact
         rounding and check took; ``"round_s"``, ``"check_s"`` and ``"resolve_s"``, the seconds spent in exact
-        rounding, in the independent checker and in the certificate step's re-solves, in all.
+        rounding, in the independent checker and in the certificate step's re-solves, in all;
+        ``"scs_centred"`` (1.0), present when the centred programs were also solved by SCS.
     """
 
     relax: MomentRelaxation
@@ -307,6 +308,7 @@ def prove(
         or relative_gap(ctx.factor * ctx.to_relaxed(best[1].bound), ctx.factor * ceiling) > 1e-5
     )
     if far and centred_solver == "clarabel" and run.may_start("SCS centred re-solves", run.costs.attempt("scs")):
+        ctx.notes["scs_centred"] = 1.0
         best, estimate2 = _backoff(run, best, gamma_solver, "scs", ceiling)
         if estimate2 < gamma_solver:
             estimate = estimate2  # SCS's estimate is the more accurate where it has one
