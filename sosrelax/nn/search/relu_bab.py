@@ -12,18 +12,21 @@ On every batch of sub-domains the search
 1. bounds the pre-activations (CROWN with the split constraints clamped into the bounds, see
    :func:`~sosrelax.nn.search.bounds.intermediate_bounds`; for the first back-substituted layer an
    incremental form that reuses the root's back-substitution, since only the split neurons' relaxations
-   differ from the root's);
+   differ from the root's, computed once per set of first-layer splits and kept: many sub-domains share
+   one);
 2. bounds every row ``-atom_r`` from below (:func:`~sosrelax.nn.search.bounds.final_bounds`) and, on the
    sub-domains the plain bound leaves open, with optimised lower slopes and multipliers of the split
-   constraints (:func:`~sosrelax.nn.search.bounds.optimise_slopes`, alpha-beta-CROWN);
+   constraints (:func:`~sosrelax.nn.search.bounds.optimise_slopes`, alpha-beta-CROWN), started from the
+   parent's optimised values and stopped once the row closes;
 3. closes a disjunct on a sub-domain when one of that disjunct's rows has a positive lower bound, or
    when the constraints are contradictory (empty domain) — the sub-domain is a leaf of that disjunct's
    proof tree; it is done when every disjunct is closed on it;
 4. tries the minimiser of each open sub-domain's linear bound as a counterexample;
-5. splits one unstable neuron per open sub-domain, chosen by the BaBSR-style score
+5. splits one unstable neuron per open sub-domain: of the best neurons by the BaBSR-style score
    ``t_j · max(-mu_j, 0)`` (the upper relaxation's intercept ``t_j = -s_j l_j`` times the
    back-substituted coefficient of the neuron in the worst open row: the amount of bound the split
-   removes), children ``z <= 0`` then ``z >= 0``.
+   removes) the one whose worse child has the best bound under the parent's optimised slopes and
+   multipliers; children ``z <= 0`` then ``z >= 0``.
 
 Sigmoid and tanh neurons are split the same way, at their inflection point 0 (each child's interval is
 convex or concave, with tangent and secant lines); their lines stay fixed (the checker derives its own
