@@ -500,7 +500,7 @@ def search_joint(
         _record_closed(tree, cur.ids, (lb > tol) & ~before[:, owner], owner, local)
         stats.closed_by["crown"] = stats.closed_by.get("crown", 0) + int(ok.any(axis=1).sum())
         if alpha_steps and cur.mask.any():
-            lb, left = _optimised_leaves(arr, tree, stats, cur, bnd, (blo, bhi), (C, d_, Cx), lb, tol,
+            lb, left = _optimised_leaves(arr, tree, stats, cur, bnd, (blo, bhi), (C, d_, Cx), lb, g, tol,
                                          (owner, local, row_mask), alpha_steps, beta,
                                          [warm.pop(int(i), None) for i in cur.ids] if warm is not None else None)
         else:
@@ -570,17 +570,20 @@ def _box_arrays(boxes: list[tuple[np.ndarray, np.ndarray]], at: np.ndarray) -> t
 
 def _optimised_leaves(arr: Arrays, tree: _JointTree, stats: JointStats, cur: _Open, bnd: Bounds,
                       box: tuple[np.ndarray, np.ndarray], rows: tuple[np.ndarray, np.ndarray, np.ndarray | None],
-                      lb: np.ndarray, tol: np.ndarray, where: tuple[np.ndarray, np.ndarray, np.ndarray],
-                      steps: int, beta: bool, warm: list[_Warm | None] | None = None,
-                      ) -> tuple[np.ndarray, list[_Warm | None]]:
+                      lb: np.ndarray, g: np.ndarray, tol: np.ndarray,
+                      where: tuple[np.ndarray, np.ndarray, np.ndarray], steps: int, beta: bool,
+                      warm: list[_Warm | None] | None = None) -> tuple[np.ndarray, list[_Warm | None]]:
     """alpha(-beta)-CROWN on the rows of the still open disjuncts; closes and records what they prove
-    (in ``tree`` and ``cur.mask``) and returns the better of the two bounds per row, and the slopes and
+    (in ``tree`` and ``cur.mask``), puts the input coefficients of the better bound into ``g`` (``(B, R,
+    n0)``, in place: the minimisers of the best bounds are the counterexample candidates) and returns
+    the better of the two bounds per row, and the slopes and
     multipliers of the rows left open per sub-domain (with ``warm``: the starting ones, see
     :func:`_alpha_rows`)."""
     owner, local, row_mask = where
-    lb2, codes, betas, left = _alpha_rows(arr, bnd, box[0], box[1], rows,
-                                          cur.mask[:, owner] & ~bnd.empty[:, None], tol, steps,
-                                          cur.phases if beta else None, warm)
+    lb2, g2, codes, betas, left = _alpha_rows(arr, bnd, box[0], box[1], rows,
+                                              cur.mask[:, owner] & ~bnd.empty[:, None], tol, steps,
+                                              cur.phases if beta else None, warm)
+    g[lb2 > lb] = g2[lb2 > lb]
     ok2 = (lb2 > tol) & cur.mask[:, owner]
     _record(tree, cur, ok2, np.zeros(cur.ids.size, dtype=bool), owner, local, row_mask, lb2, codes, betas)
     stats.closed_by["alpha"] = stats.closed_by.get("alpha", 0) + int(ok2.any(axis=1).sum())
@@ -596,9 +599,10 @@ def _optimised_leaves(arr: Arrays, tree: _JointTree, stats: JointStats, cur: _Op
 def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
                 rows: tuple[np.ndarray, np.ndarray, np.ndarray | None], want: np.ndarray, tol: np.ndarray,
                 steps: int, phases: list[np.ndarray] | None = None, warm: list[_Warm | None] | None = None,
-                ) -> tuple[np.ndarray, dict[tuple[int, int], bytes], dict[tuple[int, int], bytes],
+                ) -> tuple[np.ndarray, np.ndarray, dict[tuple[int, int], bytes], dict[tuple[int, int], bytes],
                            dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]]]:
-    """alpha(-beta)-CROWN lower bounds of the wanted ``(sub-domain, row)`` pairs (``-inf`` elsewhere), one
+    """alpha(-beta)-CROWN lower bounds of the wanted ``(sub-domain, row)`` pairs (``-inf`` elsewhere) and
+    their input coefficients (zero elsewhere), one
     :func:`~sosrelax.nn.search.bounds.optimise_slopes` call per row over the sub-domains that want it
     (each stops once its bound passes ``tol``), the slope codes (one byte per hidden neuron,
     ``round(255 alpha)``) of the pairs that close, their split multipliers (float64 bytes, one per hidden
@@ -607,6 +611,7 @@ def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
     multipliers of sub-domain ``i`` (its parent's), or None."""
     C, d, Cx = rows
     lb = np.full(want.shape, -np.inf)
+    g = np.zeros(want.shape + lo.shape[1:])
     codes: dict[tuple[int, int], bytes] = {}
     betas: dict[tuple[int, int], bytes] = {}
     left: dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]] = {}
@@ -614,11 +619,11 @@ def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
         dom = np.flatnonzero(want[:, r])
         sub = _take(bnd, dom)
         init = None if warm is None else _starts(arr, [warm[i] for i in dom], int(r))
-        lb_r, _, al, be = optimise_slopes(arr, sub, lo[dom], hi[dom], C[r:r + 1], d[r:r + 1],
+        lb_r, g_r, al, be = optimise_slopes(arr, sub, lo[dom], hi[dom], C[r:r + 1], d[r:r + 1],
                                           None if Cx is None else Cx[r:r + 1], steps=steps,
                                           phases=None if phases is None else [p[dom] for p in phases],
                                           target=tol[r:r + 1], init=init)
-        lb[dom, r] = lb_r[:, 0]
+        lb[dom, r], g[dom, r] = lb_r[:, 0], g_r[:, 0]
         for q in range(dom.size):
             aq = np.concatenate([np.round(a[q, 0] * 255.0) for a in al]).astype(np.uint8)
             bq = None if be is None else np.concatenate([b[q, 0] for b in be])
@@ -628,7 +633,7 @@ def _alpha_rows(arr: Arrays, bnd: Bounds, lo: np.ndarray, hi: np.ndarray,
                     betas[(int(dom[q]), int(r))] = bq.astype("<f8").tobytes()
             elif warm is not None:
                 left[(int(dom[q]), int(r))] = (aq, None if bq is None else bq.astype(np.float32))
-    return lb, codes, betas, left
+    return lb, g, codes, betas, left
 
 
 #: Starting slope codes and multipliers of a sub-domain's rows (row -> (codes, betas)).
