@@ -471,60 +471,23 @@ def _on_faces(run: _Strategy, best: Proof, gamma_solver: float, sol: ConicSoluti
 
 
 def _attained(ctx: ProofContext, sol: ConicSolution) -> float:
-    """The relaxed objective ``sign·F`` at a point found by a short local descent from the mean of the solver's
-    moments, when the problem has no constraints (every point is feasible, so the relaxation's value is at most
-    this), else ``inf``."""
+    """The relaxed objective ``sign·F`` at a point found by a short local descent from points read off the
+    solver's moments (:func:`~sosrelax.relax.descent.starting_points`), when the problem has no constraints
+    (every point is feasible, so the relaxation's value is at most this), else ``inf``."""
+    from sosrelax.relax.descent import SparseObjective, descended_value, starting_points
+
     relax = ctx.relax
     scaled = relax.problem
     if scaled is None or sol.x is None or scaled.inequalities or scaled.equalities or relax.products:
         return float("inf")
     exps = relax.moment_exps
-    first = np.flatnonzero(exps.sum(axis=1) == 1)
     y0 = float(sol.x[relax.zero_moment_index()])
     n = len(relax.variables)
-    if n == 0 or first.size != n or not y0 > 0:  # no variables: nothing to descend on
+    if n == 0 or np.count_nonzero(exps.sum(axis=1) == 1) != n or not y0 > 0:  # nothing to descend on
         return float("inf")
-    mean = np.zeros(n)
-    mean[np.argmax(exps[first], axis=1)] = sol.x[first] / y0
-    fun = _SparseObjective(scaled.minimization_objective.aligned(relax.variables),
-                           np.asarray(scaled.minimization_objective.coefs, dtype=float))
-    with np.errstate(all="ignore"):
-        try:  # a short local descent from the mean (several minimisers average to a non-minimiser)
-            out = scipy.optimize.minimize(fun, mean, jac=True, method="L-BFGS-B", options={"maxiter": 100})
-            point = out.x if np.all(np.isfinite(out.x)) else mean
-        except (ValueError, FloatingPointError):
-            point = mean
-        value = fun(point)[0]
-    return value if np.isfinite(value) else float("inf")
-
-
-class _SparseObjective:
-    """A polynomial's value and gradient from its nonzero exponents only (terms of a chain touch a few variables
-    each: a dense exponent matrix would make every gradient cost ``terms × n``)."""
-
-    def __init__(self, exps: np.ndarray, coefs: np.ndarray) -> None:
-        E = np.asarray(exps, dtype=np.int64)
-        width = max(1, int((E > 0).sum(axis=1).max(initial=0)))
-        self.cols = np.zeros((E.shape[0], width), dtype=np.int64)
-        self.pows = np.zeros((E.shape[0], width), dtype=np.int64)
-        rows, cols = np.nonzero(E)
-        slot = np.arange(rows.size) - np.searchsorted(rows, rows)  # position of each nonzero within its term
-        self.cols[rows, slot] = cols
-        self.pows[rows, slot] = E[rows, cols]
-        self.coefs = coefs
-        self.n = E.shape[1]
-
-    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        base = x[self.cols]
-        factors = base**self.pows
-        value = float(self.coefs @ np.prod(factors, axis=1))
-        grad = np.zeros(self.n)
-        for s in range(self.cols.shape[1]):
-            others = np.prod(np.delete(factors, s, axis=1), axis=1)
-            k = self.pows[:, s]
-            d = self.coefs * k * np.where(k > 0, base[:, s] ** np.maximum(k - 1, 0), 0.0) * others
-            np.add.at(grad, self.cols[:, s], d)
-        return value, grad
+    fun = SparseObjective(scaled.minimization_objective.aligned(relax.variables),
+                          np.asarray(scaled.minimization_objective.coefs, dtype=float))
+    return descended_value(fun, starting_points(exps, np.asarray(sol.x, dtype=float) / y0, n))
 
 
 def _constrained(relax: MomentRelaxation) -> bool:
