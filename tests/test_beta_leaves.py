@@ -9,6 +9,7 @@ or negative ones, are refused.
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pytest
@@ -123,23 +124,29 @@ def test_beta_tree_round_trips_as_version_2() -> None:
     assert np.array_equal(a, b)
 
 
+def _split_domains(rng: np.random.Generator, B: int, lo_range: tuple[float, float], width: tuple[float, float]
+                   ) -> tuple[Any, ...]:
+    """A random 2-10-10-3 network and ``B`` boxes with random splits of neurons unstable on them:
+    ``(weights, biases, arrays, lo, hi, phases, bounds)``."""
+    sizes = [2, 10, 10, 3]
+    ws = [rng.normal(0, 1 / np.sqrt(a), (b, a)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    bs = [rng.normal(0, 0.3, b) for b in sizes[1:]]
+    arr = Arrays.from_network(from_weights(ws, bs))
+    lo = rng.uniform(*lo_range, (B, 2))
+    hi = lo + rng.uniform(*width, (B, 2))
+    free = intermediate_bounds(arr, lo, hi)
+    phases = [np.where((l < 0) & (u > 0), rng.choice([-1, 0, 1], size=l.shape), 0).astype(np.int8)
+              for l, u in zip(free.lower, free.upper, strict=True)]
+    return ws, bs, arr, lo, hi, phases, intermediate_bounds(arr, lo, hi, phases)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_optimisation_stops_at_the_target(seed: int) -> None:
     """With a ``target`` the sub-domains whose bound passes it stop early, their bounds (and the other
     sub-domains' bounds) stay below brute force, and exactly the same sub-domains pass it as without."""
     rng = np.random.default_rng(seed)
-    sizes = [2, 10, 10, 3]
-    ws = [rng.normal(0, 1 / np.sqrt(a), (b, a)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
-    bs = [rng.normal(0, 0.3, b) for b in sizes[1:]]
-    arr = Arrays.from_network(from_weights(ws, bs))
     B = 64
-    lo = rng.uniform(-1, 0.5, (B, 2))
-    hi = lo + rng.uniform(0.05, 0.5, (B, 2))
-    free = intermediate_bounds(arr, lo, hi)
-    # split some of the neurons that are unstable on the box
-    phases = [np.where((l < 0) & (u > 0), rng.choice([-1, 0, 1], size=l.shape), 0).astype(np.int8)
-              for l, u in zip(free.lower, free.upper, strict=True)]
-    bnd = intermediate_bounds(arr, lo, hi, phases)
+    ws, bs, arr, lo, hi, phases, bnd = _split_domains(rng, B, (-1, 0.5), (0.05, 0.5))
     assert np.count_nonzero(~bnd.empty) >= B // 2 and sum(np.count_nonzero(p) for p in phases) > B
     C, d = np.array([[1.0, -1.0, 0.0]]), np.zeros(1)
     full, *_ = optimise_slopes(arr, bnd, lo, hi, C, d, steps=8, phases=phases)
@@ -159,17 +166,8 @@ def test_optimisation_started_from_its_result_keeps_its_bound() -> None:
     """Started from optimised slopes and multipliers (``init``), zero steps give back their bound, and
     more steps never a worse one (the best iterate is kept)."""
     rng = np.random.default_rng(7)
-    sizes = [2, 10, 10, 3]
-    ws = [rng.normal(0, 1 / np.sqrt(a), (b, a)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
-    bs = [rng.normal(0, 0.3, b) for b in sizes[1:]]
-    arr = Arrays.from_network(from_weights(ws, bs))
     B = 32
-    lo = rng.uniform(-1, 0, (B, 2))
-    hi = lo + rng.uniform(0.5, 1.0, (B, 2))
-    free = intermediate_bounds(arr, lo, hi)
-    phases = [np.where((l < 0) & (u > 0), rng.choice([-1, 0, 1], size=l.shape), 0).astype(np.int8)
-              for l, u in zip(free.lower, free.upper, strict=True)]
-    bnd = intermediate_bounds(arr, lo, hi, phases)
+    _, _, arr, lo, hi, phases, bnd = _split_domains(rng, B, (-1, 0), (0.5, 1.0))
     C, d = np.array([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0]]), np.zeros(2)
     lb, _, al, be = optimise_slopes(arr, bnd, lo, hi, C, d, steps=6, phases=phases)
     again, *_ = optimise_slopes(arr, bnd, lo, hi, C, d, steps=0, phases=phases, init=(al, be))
