@@ -360,8 +360,8 @@ def _root_box(lo: Sequence[Any], hi: Sequence[Any]) -> tuple[np.ndarray, ...]:
     their box; hashing ``Fraction`` objects themselves costs a modular inverse each, which dominated
     the check of one-leaf proofs over 784 inputs)."""
     last = _LAST_BOX.get("box")
-    if last is not None and last[0] is lo and last[1] is hi and isinstance(lo, tuple) and isinstance(hi, tuple):
-        return last[2]  # the same immutable tuples as the previous disjunct's
+    if last is not None and isinstance(lo, tuple) and isinstance(hi, tuple) and last[0] == lo and last[1] == hi:
+        return last[2]  # the previous disjunct's box (exact comparison; fast on shared elements)
     lo_q = [q if type(q) is Fraction else Fraction(q) for q in lo]
     hi_q = [q if type(q) is Fraction else Fraction(q) for q in hi]
     key = (tuple([q.numerator for q in lo_q]), tuple([q.denominator for q in lo_q]),

@@ -107,7 +107,8 @@ def inner_box(lo: tuple[Any, ...], hi: tuple[Any, ...]) -> tuple[np.ndarray, np.
     return np.where(flat, near, a), np.where(flat, near, b)
 
 
-def _disjunct_proof(d: Disjunct, nodes: list[tuple[Any, ...]]) -> DisjunctProof:
+def _disjunct_proof(d: Disjunct, nodes: list[tuple[Any, ...]],
+                    box: tuple[tuple[Fraction, ...], tuple[Fraction, ...]] | None = None) -> DisjunctProof:
     atoms = tuple(AtomSpec(a.x, a.y, a.const, a.strict) for a in d.atoms)
     out: list[Any] = []
     for node in nodes:
@@ -125,7 +126,8 @@ def _disjunct_proof(d: Disjunct, nodes: list[tuple[Any, ...]]) -> DisjunctProof:
             out.append(("b", tuple(float(v) for v in node[1]), (codes, bytes(beta))))
         else:
             out.append(node)
-    return DisjunctProof(_fractions(d.lo), _fractions(d.hi), atoms, tuple(out))
+    lo, hi = box if box is not None else (_fractions(d.lo), _fractions(d.hi))
+    return DisjunctProof(lo, hi, atoms, tuple(out))
 
 
 def _fractions(values: Sequence[Any]) -> tuple[Fraction, ...]:
@@ -249,7 +251,9 @@ def decide_by_boxes(net: Network, prop: Property, search: BoxSearch, *, onnx_pat
                                 f"disjuncts {members}: {out.message}", time.perf_counter() - t0)
         for i, tree_nodes in zip(members, out.nodes, strict=True):
             nodes[i] = tree_nodes
-    proofs = [_disjunct_proof(d, nodes[i]) for i, d in enumerate(prop.disjuncts)]
+    # disjuncts over one box share its exact bounds (one object: the checker rounds a box once)
+    shared = {key: (_fractions(lo), _fractions(hi)) for key, (lo, hi) in boxes.items()}
+    proofs = [_disjunct_proof(d, nodes[i], shared[_box_key(d.lo, d.hi)]) for i, d in enumerate(prop.disjuncts)]
     t_search = time.perf_counter() - t0
     tree = ProofTree(tuple(zip(net.weights, net.biases, strict=True)), net.input_shape, tuple(proofs),
                      semantics=semantics, intermediate="crown",
