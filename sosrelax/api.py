@@ -125,7 +125,7 @@ class _Attempt:
     round_s: float = 0.0
     check_s: float = 0.0
     resolve_s: float = 0.0
-    #: whether the certificate step solved the centred programs with SCS too
+    #: whether the certificate step's centred programs were due to be solved by SCS too
     scs_centred: bool = False
 
     def proves_more_than(self, other: _Attempt, sign: float) -> bool:
@@ -235,10 +235,10 @@ def _second_opinion(
     first-order solver at high accuracy: different failure modes, and the checker arbitrates.  ``None`` when
     none is due or no time is left.
 
-    Not when the first solve was clean and its certificate step already solved the centred programs with SCS
-    (:func:`sosrelax.prove.prove`): that is the same second opinion on better conditioned programs, and on
-    the chained problems of ``benchmarks/bench_certificate_stage.py`` the solve of the whole relaxation by SCS
-    then proved nothing better (at n = 1000 it stops at its time limit)."""
+    Not when the first solve was clean and its certificate step had SCS solve the centred programs, or had them
+    due when its budget ran out (:func:`sosrelax.prove.prove`): that is the same second opinion on better
+    conditioned programs, and on the chained problems of ``benchmarks/bench_certificate_stage.py`` the solve of
+    the whole relaxation by SCS then proved nothing better (at n = 1000 it stops at its time limit)."""
     if not (setup.certificate and fallback and fallback != setup.solver and _weak(setup, first)
             and first.status in (Status.OPTIMAL, Status.INACCURATE)):
         return None

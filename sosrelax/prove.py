@@ -70,7 +70,8 @@ class ProofContext:
         relaxed ``sign·F``) from the centred solves, when they ran; ``"finish_s"``, the seconds the first exact
         rounding and check took; ``"round_s"``, ``"check_s"`` and ``"resolve_s"``, the seconds spent in exact
         rounding, in the independent checker and in the certificate step's re-solves, in all;
-        ``"scs_centred"`` (1.0), present when the centred programs were also solved by SCS.
+        ``"scs_centred"`` (1.0), present when the centred programs were due to be solved by SCS too (the
+        budget decides whether they were).
     """
 
     relax: MomentRelaxation
@@ -307,8 +308,9 @@ def prove(
         not best[1].valid
         or relative_gap(ctx.factor * ctx.to_relaxed(best[1].bound), ctx.factor * ceiling) > 1e-5
     )
+    if far and centred_solver == "clarabel":
+        ctx.notes["scs_centred"] = 1.0  # due (whether or not the budget lets it start)
     if far and centred_solver == "clarabel" and run.may_start("SCS centred re-solves", run.costs.attempt("scs")):
-        ctx.notes["scs_centred"] = 1.0
         best, estimate2 = _backoff(run, best, gamma_solver, "scs", ceiling)
         if estimate2 < gamma_solver:
             estimate = estimate2  # SCS's estimate is the more accurate where it has one
@@ -340,7 +342,9 @@ def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str, ceil
     ctx = run.ctx
     relax = ctx.relax
     scale = 1.0 + abs(ctx.factor * gamma_solver)  # the backoff is relative in the user's units
-    estimate = gamma_solver
+    # backed off from the value, which is at most the objective at a point (the ceiling) where the solver's
+    # overshoots it (chains with singular optimal Gram matrices)
+    estimate = gamma_solver if ceiling is None else min(gamma_solver, ceiling)
     zero = relax.zero_moment_index()
     # backoffs in the user's units: relative to the value; with no proof in hand, then also relative to the
     # objective's largest coefficient (the relaxed problem's unit), for data far larger than the value
@@ -362,10 +366,14 @@ def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str, ceil
             guess = _value_estimate(sol2, zero, gamma, -float(sol2.z[0]))
             if guess is not None:
                 estimate = min(estimate, guess)
-            z2, reach = _interior(relax, sol2.z, gamma)
-            if reach < gamma:
-                continue  # no interior certificate at this bound (by this solver's word); see the bisection
-            second = _centred_certificate(run, relax, z2, gamma, gamma_solver, "centred", solver)
+            z2, reach, margins = _interior(relax, sol2.z, gamma)
+            if reach < gamma and (relax.cliques is None or best[1].valid
+                                  or (gamma - reach) * ctx.factor > steps[-1]):
+                # no interior certificate at this bound (by this solver's word); see the bisection.  On a sparse
+                # relaxation with no proof yet, the one for the bound it can reach is tried when that is within
+                # the largest backoff (it loses the margin of a few blocks only: see _interior)
+                continue
+            second = _centred_certificate(run, relax, z2, gamma, gamma_solver, "centred", solver, margins)
             if second is None:
                 return best, estimate
             if second[1].valid:
@@ -386,19 +394,22 @@ def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str, ceil
     # on a sparse relaxation (long chains: every step is a full solve and an exact rounding of a thousand
     # blocks, and the ceiling itself is only as accurate as the solver) a proof within 1e-5 ends the search
     enough = 1e-5 if relax.cliques is not None else 1e-6
-    for _ in range(4):
-        if (hi - lo) * ctx.factor <= enough * scale:
+    for step in range(4):
+        if (hi - lo) * ctx.factor <= 0.5 * enough * scale:  # scale = 1 + |value|: within `enough` of 1
             break
         if not run.may_start(f"bisection re-solve ({solver})", run.costs.attempt(solver)):
             break
         gamma = 0.5 * (lo + hi)
+        if step == 0 and relax.cliques is not None:
+            # a sparse relaxation's certificates mostly reach their bound (see _interior): the target first
+            gamma = max(gamma, hi - 0.25 * enough * scale / ctx.factor)
         proved = False
         for sol2 in _centred_solves(run, gamma, solver):
             assert sol2.z is not None
-            z2, reach = _interior(relax, sol2.z, gamma)
+            z2, reach, margins = _interior(relax, sol2.z, gamma)
             if reach <= lo:
                 continue
-            second = _centred_certificate(run, relax, z2, gamma, gamma_solver, "bisection", solver)
+            second = _centred_certificate(run, relax, z2, gamma, gamma_solver, "bisection", solver, margins)
             if second is None:
                 return best, estimate
             if _improves(ctx, second, best):
@@ -664,35 +675,42 @@ def _short_rational(v: float, max_denominator: int = 1000) -> float | None:
 
 
 def _centred_certificate(run: _Strategy, relax: MomentRelaxation, z2: np.ndarray, gamma: float,
-                         gamma_solver: float, what: str, solver: str) -> Proof | None:
-    """The certificate of a centred solution's interior dual at ``gamma``, finished by ``run`` (logged)."""
+                         gamma_solver: float, what: str, solver: str, margins: np.ndarray | None = None
+                         ) -> Proof | None:
+    """The certificate of a centred solution's interior dual at ``gamma`` (with per-block ``margins`` when
+    given, see :func:`_interior`), finished by ``run`` (logged)."""
     from sosrelax.certificate.extract import certificate_from_centered_dual
 
     meta = dict(run.metadata, certificate="centered", backoff=repr(gamma_solver - gamma))
-    second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta))
+    second = run.finish(certificate_from_centered_dual(relax, z2, gamma, metadata=meta, margins=margins))
     logger.debug("%s certificate (%s) at %.12g: %s", what, solver, run.ctx.factor * gamma,
                  "none" if second is None else (second[1].bound if second[1].valid else second[1].reason[:80]))
     return second
 
 
-def _interior(relax: MomentRelaxation, z: np.ndarray, gamma: float) -> tuple[np.ndarray, float]:
-    """The dual of a centred solve to certify from, and the bound it can reach at best (relaxed units).
+def _interior(relax: MomentRelaxation, z: np.ndarray, gamma: float
+              ) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """The dual of a centred solve to certify from, the bound it can reach at best (relaxed units), and the
+    margin to add to each Gram block (``None``: the uniform ``t = −z₀``).
 
     When the margin ``t`` came out negative and the Gram matrices ``Z_i + t·I`` are not all definite (a float
-    test only: the checker decides), the margin is dropped: the solver's ``Z_i`` are interior-point iterates,
-    definite even where ``t < 0``, and the identity holds for ``f − γ + |t|·Σ_i b_iᵀb_i``.  The excess constant,
-    ``|t|`` per block, moves the bound down in :func:`~sosrelax.certificate.rational.rationalize`, and the rest
-    is corrected in the blocks' own metric there.
+    test only: the checker decides), the margin is dropped where it breaks definiteness: the solver's ``Z_i``
+    are interior-point iterates, definite even where ``t < 0``, and block ``i`` gets ``Z_i + m_i·I`` with
+    ``m_i = t`` where that is definite and ``m_i = −λ_min(Z_i)/2`` elsewhere.  The identity then holds for
+    ``f − γ + Σ_i (m_i − t)·b_iᵀb_i``; the excess constant moves the bound down (by ``Σ_i (m_i − t)``, not
+    ``|t|`` per block: on a chain at n = 1000 a few dozen of a thousand blocks need it) in the exact rounding,
+    and the rest is corrected in the blocks' own metric there.
     """
     t = -float(z[0])
     if t > 0 or any(blk.cone != "psd" for blk in relax.gram_blocks) or relax.products:
-        return z, gamma
-    for Q in relax.gram_matrices(z):
-        if not float(np.linalg.eigvalsh(Q + t * np.eye(Q.shape[0]))[0]) > 0:
-            z = z.copy()
-            z[0] = 0.0
-            return z, gamma + t * len(relax.gram_blocks)
-    return z, gamma
+        return z, gamma, None
+    low = np.array([float(np.linalg.eigvalsh(Q)[0]) for Q in relax.gram_matrices(z)])
+    if np.all(low + t > 0):
+        return z, gamma, None
+    margins = np.where(low + t > 0, t, np.where(low > 0, -0.5 * low, 0.0))
+    z = z.copy()
+    z[0] = 0.0
+    return z, gamma - float(np.sum(margins - t)), margins
 
 
 def _centred_solves(run: _Strategy, gamma: float, solver: str) -> Iterator[ConicSolution]:

@@ -114,15 +114,18 @@ def certificate_from_centered_dual(
     gamma: float,
     *,
     metadata: dict[str, str] | None = None,
+    margins: np.ndarray | None = None,
 ) -> Certificate:
     """Read the certificate off the dual of :func:`~sosrelax.relax.moment.centered_feasibility_program`.
 
     There the Gram matrices are ``Z_i + t·I`` with ``t = −z_0`` the margin of definiteness, and the bound is the
-    ``gamma`` the program was built for (on ``sign·f``).
+    ``gamma`` the program was built for (on ``sign·f``).  With ``margins``, Gram block ``i`` is
+    ``Z_i + (t + margins[i])·I`` instead (nothing is trusted: the exact rounding and the checker decide).
     """
     z = np.asarray(z, dtype=float)
     t = -float(z[0])
-    grams = [Q + t * np.eye(Q.shape[0]) for Q in relax.gram_matrices(z)]
+    extra = np.zeros(len(relax.gram_blocks)) if margins is None else np.asarray(margins, dtype=float)
+    grams = [Q + (t + m) * np.eye(Q.shape[0]) for Q, m in zip(relax.gram_matrices(z), extra, strict=True)]
     coefficients = relax.product_coefficients(z) + t
     if _problem(relax).sense is Sense.MINIMIZE:
         kind, bound = "lower_bound", Fraction(gamma)
