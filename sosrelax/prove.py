@@ -342,9 +342,10 @@ def _backoff(run: _Strategy, best: Proof, gamma_solver: float, solver: str, ceil
     ctx = run.ctx
     relax = ctx.relax
     scale = 1.0 + abs(ctx.factor * gamma_solver)  # the backoff is relative in the user's units
-    # backed off from the value, which is at most the objective at a point (the ceiling) where the solver's
-    # overshoots it (chains with singular optimal Gram matrices)
-    estimate = gamma_solver if ceiling is None else min(gamma_solver, ceiling)
+    # with no proof yet, backed off from the value, which is at most the objective at a point (the ceiling)
+    # where the solver's overshoots it (chains with singular optimal Gram matrices); a second pass starts from
+    # the solver's value and its own estimates
+    estimate = gamma_solver if ceiling is None or best[1].valid else min(gamma_solver, ceiling)
     zero = relax.zero_moment_index()
     # backoffs in the user's units: relative to the value; with no proof in hand, then also relative to the
     # objective's largest coefficient (the relaxed problem's unit), for data far larger than the value
