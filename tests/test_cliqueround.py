@@ -19,8 +19,10 @@ from sosrelax.problems import broyden_tridiagonal, chained_wood
 
 
 def _float_certificate(problem: sr.Problem) -> sr.Certificate:
-    """The float certificate of the first centred solve of the sparse level-2 relaxation (else the solver's own
-    dual), in the user's variables, as the certificate step rounds it."""
+    """The float certificate of the first centred solve of the sparse level-2 relaxation with a positive margin
+    (else the solver's own dual), in the user's variables, as the certificate step rounds it.  (Centred solves
+    whose margin came out negative give certificates for a lower bound than the one they state, which the
+    rounding may not repair: see ``sosrelax.prove._interior``.)"""
     import sosrelax.prove as prove_mod
 
     seen: list[sr.Certificate] = []
@@ -39,7 +41,8 @@ def _float_certificate(problem: sr.Problem) -> sr.Certificate:
     finally:
         prove_mod.ProofContext.finish = original  # type: ignore[method-assign]
     assert res.certificate is not None
-    centred = [c for c in seen if c.metadata.get("certificate") == "centered"]
+    centred = [c for c in seen if c.metadata.get("certificate") == "centered"
+               and float(c.metadata.get("gram_margin", "0")) > 0]
     return (centred or seen)[0]
 
 

@@ -279,7 +279,7 @@ def round_blocks(cert_float: Certificate, *, max_backoff: float = 5e-7, polish: 
             continue
         zero = next((a for a, b in enumerate(cert_float.sos[j].basis) if not any(b)), None)
         if zero is None:
-            return _restated(cert_float, tuple(sos), gamma)  # the checker rejects or absorbs
+            return _restated(cert_float, tuple(sos), gamma + sign * total)  # the checker rejects or absorbs
         fixed = None
         for step in range(6):
             delta = Fraction(round(Fraction(1, 1000) * cap * 4**step * den), den)
@@ -292,6 +292,6 @@ def round_blocks(cert_float: Certificate, *, max_backoff: float = 5e-7, polish: 
                 fixed, total = gd, total + delta
                 break
         if fixed is None:
-            return _restated(cert_float, tuple(sos), gamma)
+            return _restated(cert_float, tuple(sos), gamma + sign * total)
         sos[j] = _with_gram(sos[j], fixed)
     return _restated(cert_float, tuple(sos), gamma + sign * total)
