@@ -121,7 +121,7 @@ def _polished(ints: list[np.ndarray], keys: list[np.ndarray], counts: np.ndarray
             r[const] = 0
             continue
         if new is None:
-            new = alternating_correct(blocks, 0.5 * low, keys, rv.copy(), counts.astype(float), iterations=100,
+            new = alternating_correct(blocks, 0.5 * low, keys, rv.copy(), counts.astype(float), iterations=500,
                                       stop_at=stop_at)
         if new is None:
             return ints, gamma, r
