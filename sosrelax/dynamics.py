@@ -129,10 +129,9 @@ def _invariant_monomials(fs: list[Polynomial], xs: list[Polynomial], degree: int
     """The monomials of degree 2..``degree`` invariant under the sign symmetries of the field ``fs`` (the
     ``s`` with ``s·α ≡ s_i (mod 2)`` for every monomial ``α`` of every ``f_i``), or ``None`` (all monomials)
     when the field has none or mentions other variables."""
-    import itertools
-
     import numpy as np
 
+    from sosrelax.poly.monomials import monomial_basis
     from sosrelax.program.symmetry import sign_symmetries
 
     names = [x.variables[0] for x in xs]
@@ -148,15 +147,14 @@ def _invariant_monomials(fs: list[Polynomial], xs: list[Polynomial], degree: int
     sym = sign_symmetries([np.array(rows, dtype=np.int64).reshape(-1, n)], n)
     if sym.shape[0] == 0:
         return None
+    basis = monomial_basis(n, degree, min_degree=2)
     out = []
-    for d in range(2, degree + 1):
-        for combo in itertools.combinations_with_replacement(range(n), d):
-            e = np.bincount(np.array(combo), minlength=n)
-            if not np.any((sym @ e) % 2):
-                m = xs[combo[0]]
-                for k in combo[1:]:
-                    m = m * xs[k]
-                out.append(m)
+    for e in basis[~((basis @ sym.T) % 2).any(axis=1)].tolist():
+        m = Polynomial.constant(1.0)
+        for x, k in zip(xs, e, strict=True):
+            if k:
+                m = m * x**k
+        out.append(m)
     return out
 
 

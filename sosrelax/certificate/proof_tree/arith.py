@@ -13,6 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from sosrelax.certificate.proof_tree.forward import forward_affine, forward_concretize, forward_relu
 from sosrelax.certificate.proof_tree.rounding import down as _down
@@ -79,6 +80,9 @@ class Net:
         self.big = _BIG32 if f32 else _BIG
         # gamma32_{n+1} for each layer, rounded up generously
         self.g32 = [0.0] + [1.0001 * (n + 1) * 2.0**-24 / (1 - (n + 1) * 2.0**-24) for n in self.dims[:-1]]
+        # within one check: reference rows of the first layer and second-layer bounds by group of domains
+        self.reference_rows: dict[bytes, tuple[np.ndarray, ...]] = {}
+        self.layer2_groups: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
 
 class LeafBeta:
@@ -464,7 +468,7 @@ def _layer2_unit_bounds(net: Net, ly: Layers, l: np.ndarray, u: np.ndarray, lo: 
     low_g = np.full((rep.size, net.dims[2]), -np.inf)
     up_g = np.full((rep.size, net.dims[2]), np.inf)
     # groups met in earlier batches of this check (the checker orders domains by their first-layer splits)
-    cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = net.__dict__.setdefault("_layer2_cache", {})
+    cache = net.layer2_groups
     todo = []
     for g, r in enumerate(rep.tolist()):
         hit = cache.get(names[r])
@@ -504,8 +508,6 @@ def backsub_units_layer2(net: Net, ly: Layers, jj: np.ndarray, sg: np.ndarray, b
     multiplies), on top of the general routine's own terms, which stay.  Everything else is computed as
     :func:`backsub_lower` computes it (a unit row's products are exact).
     """
-    import scipy.sparse as sp
-
     w2 = net.W[2]
     # layer 2: const = λ·b_2, mass = |λ|·(|b_2| + vw_2 (+ e_2)), μ = λ W_2 (exact for unit rows)
     const = sg * net.b[2][jj]
@@ -549,8 +551,8 @@ def _reference_rows(net: Net, ly: Layers) -> tuple[np.ndarray, ...]:
     _, _, ar, sr_, _ = relu_lines(l[:1], u[:1])
     ar, sr_ = ar[0], sr_[0]
     v1 = ly.vw[1][0] * 0.5
-    key = (ar.tobytes(), sr_.tobytes(), v1.tobytes())
-    cache: dict[Any, tuple[np.ndarray, ...]] = net.__dict__.setdefault("_reference_rows", {})
+    key = ar.tobytes() + sr_.tobytes() + v1.tobytes()  # three arrays of one fixed length
+    cache = net.reference_rows
     hit = cache.get(key)
     if hit is None:
         w2 = net.W[2]
