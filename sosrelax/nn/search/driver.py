@@ -226,10 +226,14 @@ def decide_by_boxes(net: Network, prop: Property, search: BoxSearch, *, onnx_pat
     stats: list[SearchStats] = []
     nodes: dict[int, list[tuple[Any, ...]]] = {}
     groups: dict[tuple[Any, ...], list[int]] = {}
-    boxes: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+    # one exact box per group, shared by its disjuncts' proofs (the checker rounds a box once)
+    boxes: dict[tuple[Any, ...], tuple[tuple[Fraction, ...], tuple[Fraction, ...]]] = {}
+    keys: list[tuple[Any, ...]] = []
     for i, d in enumerate(prop.disjuncts):  # disjuncts over one box are searched together
         key = _box_key(d.lo, d.hi)
-        boxes.setdefault(key, (tuple(d.lo), tuple(d.hi)))
+        if key not in boxes:
+            boxes[key] = (_fractions(d.lo), _fractions(d.hi))
+        keys.append(key)
         groups.setdefault(key, []).append(i)
     for key, members in groups.items():
         box = boxes[key]
@@ -251,9 +255,7 @@ def decide_by_boxes(net: Network, prop: Property, search: BoxSearch, *, onnx_pat
                                 f"disjuncts {members}: {out.message}", time.perf_counter() - t0)
         for i, tree_nodes in zip(members, out.nodes, strict=True):
             nodes[i] = tree_nodes
-    # disjuncts over one box share its exact bounds (one object: the checker rounds a box once)
-    shared = {key: (_fractions(lo), _fractions(hi)) for key, (lo, hi) in boxes.items()}
-    proofs = [_disjunct_proof(d, nodes[i], shared[_box_key(d.lo, d.hi)]) for i, d in enumerate(prop.disjuncts)]
+    proofs = [_disjunct_proof(d, nodes[i], boxes[keys[i]]) for i, d in enumerate(prop.disjuncts)]
     t_search = time.perf_counter() - t0
     tree = ProofTree(tuple(zip(net.weights, net.biases, strict=True)), net.input_shape, tuple(proofs),
                      semantics=semantics, intermediate="crown",
