@@ -271,6 +271,22 @@ def prove(
         return None, None
     if deadline.limited and deadline.clock is time.perf_counter:
         ctx.limits["stop_at"] = deadline.end
+    gamma_solver = -float(sol.z[0])  # the solver's lower bound on sign*F
+    face_proof: Proof | None = None
+    attained = float("inf")
+    if not infeasible and relax.cliques is not None:
+        # a sparse relaxation of an unconstrained problem: the certificate on its minimisers' face first (see
+        # _minimiser_face_proof); on long chains the solver's own dual never rounds
+        t0 = time.perf_counter()
+        face_proof, attained = _minimiser_face_proof(ctx, sol, metadata, deadline)
+        if face_proof is not None:
+            ctx.notes["finish_s"] = time.perf_counter() - t0
+            close = relative_gap(ctx.factor * ctx.to_relaxed(face_proof[1].bound),
+                                 ctx.factor * min(gamma_solver, attained))
+            if close <= 1e-5:
+                # the objective at a point bounds the relaxation's value from above: the value estimate
+                ctx.notes["estimate"] = min(gamma_solver, attained)
+                return face_proof
     t_finish = time.perf_counter()
     best = ctx.finish(certificate_from_moment_dual(relax, sol.z, infeasible=infeasible, metadata=metadata))
     t_finish = time.perf_counter() - t_finish
@@ -278,10 +294,11 @@ def prove(
     logger.debug("first certificate: %s in %.3g s", "valid" if best[1].valid else best[1].reason, t_finish)
     if infeasible:
         return best
-    gamma_solver = -float(sol.z[0])  # the solver's lower bound on sign*F
+    if face_proof is not None and _improves(ctx, face_proof, best):
+        best = face_proof
     # the relaxation's value is at most the objective's at any feasible point: where the solver overshoots
     # (chains with singular optimal Gram matrices), that caps the value the proofs are measured against
-    ceiling = min(gamma_solver, _attained(ctx, sol))
+    ceiling = min(gamma_solver, attained if np.isfinite(attained) else _attained(ctx, sol))
     if best[1].valid:
         gap = relative_gap(ctx.factor * ctx.to_relaxed(best[1].bound), ctx.factor * ceiling)  # user units
         # close to the solver's value, or the solver was unsure of it anyway: keep the proof
@@ -316,6 +333,45 @@ def prove(
             estimate = estimate2  # SCS's estimate is the more accurate where it has one
     ctx.notes["estimate"] = estimate
     return best
+
+
+#: Backoffs (relative, in the user's units) of the certificates on the minimisers' face, smallest first.
+_MINIMISER_FACE_STEPS = (1e-7, 1e-6, 1e-5)
+
+
+def _minimiser_face_proof(ctx: ProofContext, sol: ConicSolution, metadata: dict[str, str], deadline: Deadline
+                          ) -> tuple[Proof | None, float]:
+    """The certificate made on the face of the global minimisers (:mod:`sosrelax.relax.minface`) for the
+    smallest backoff that checks, and the smallest objective value found at a point (relaxed units; ``inf``
+    when the face does not apply).  No re-solve: the solver's Gram matrices are corrected in floating point.
+    """
+    from sosrelax.certificate.extract import certificate_from_grams
+    from sosrelax.relax.minface import minimiser_face
+
+    relax = ctx.relax
+    if sol.x is None or sol.z is None:
+        return None, float("inf")
+    face = minimiser_face(relax, np.asarray(sol.x, dtype=float), np.asarray(sol.z, dtype=float),
+                          stop_at=ctx.limits.get("stop_at"))
+    if face is None:
+        return None, float("inf")
+    attained = min(float(fun) for fun in face.values)
+    scale = 1.0 + abs(ctx.factor * -float(sol.z[0]))
+    for step in _MINIMISER_FACE_STEPS:
+        if deadline.expired():
+            deadline.short("certificate on the minimisers' face")
+            break
+        lifted = face.lift(step * scale / ctx.factor)
+        if lifted is None:
+            continue
+        meta = dict(metadata, certificate="minimiser-face", points=str(len(face.points)),
+                    backoff=repr(ctx.factor * lifted.backoff))
+        proof = ctx.finish(certificate_from_grams(relax, lifted.grams, lifted.bound, metadata=meta))
+        logger.debug("minimiser-face certificate (backoff %.2g): %s", ctx.factor * lifted.backoff,
+                     proof[1].bound if proof[1].valid else proof[1].reason[:80])
+        if proof[1].valid:
+            return proof, attained
+    return None, attained
 
 
 def _improves(ctx: ProofContext, second: Proof, best: Proof) -> bool:

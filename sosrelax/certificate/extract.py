@@ -30,6 +30,7 @@ from sosrelax.relax.scaling import Scaling
 
 __all__ = [
     "certificate_from_centered_dual",
+    "certificate_from_grams",
     "certificate_from_moment_dual",
     "problem_terms",
     "with_substitution",
@@ -135,6 +136,25 @@ def certificate_from_centered_dual(
     meta = dict(metadata or {})
     meta["gram_margin"] = repr(t)
     return _assemble(relax, grams, relax.equality_multipliers(z), coefficients, kind, bound, f_terms, meta)
+
+
+def certificate_from_grams(
+    relax: MomentRelaxation,
+    grams: list[np.ndarray],
+    gamma: float,
+    *,
+    metadata: dict[str, str] | None = None,
+) -> Certificate:
+    """A certificate of the bound ``gamma`` (on ``sign·f``) from Gram matrices of the σ₀ blocks computed
+    elsewhere (:mod:`sosrelax.relax.minface`); the relaxation must have no other multipliers."""
+    if relax.equality_blocks or relax.products or any(blk.constraint is not None for blk in relax.gram_blocks):
+        raise InvalidValueError("certificate_from_grams takes relaxations whose only multipliers are σ₀ blocks")
+    if _problem(relax).sense is Sense.MINIMIZE:
+        kind, bound = "lower_bound", Fraction(gamma)
+    else:
+        kind, bound = "upper_bound", Fraction(-gamma)
+    f_terms = problem_terms(_problem(relax), relax.variables)[0]
+    return _assemble(relax, grams, [], np.zeros(0), kind, bound, f_terms, metadata)
 
 
 def _assemble(

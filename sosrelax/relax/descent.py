@@ -7,10 +7,13 @@ from above.  Nothing here is proven; a point only ever lowers a target.
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import numpy as np
 import scipy.optimize
 
-__all__ = ["SparseObjective", "descended_value", "starting_points"]
+__all__ = ["SparseObjective", "descended_value", "polish", "starting_points"]
 
 
 class SparseObjective:
@@ -40,6 +43,69 @@ class SparseObjective:
             d = self.coefs * k * np.where(k > 0, base[:, s] ** np.maximum(k - 1, 0), 0.0) * others
             np.add.at(grad, self.cols[:, s], d)
         return value, grad
+
+    def hessian(self, x: np.ndarray) -> Any:
+        """The Hessian at ``x`` as a sparse matrix (each term adds to the entries of its own variables)."""
+        import scipy.sparse as sp
+
+        base = x[self.cols]
+        width = self.cols.shape[1]
+        rows, cols, vals = [], [], []
+        for s in range(width):
+            for t in range(width):
+                val = self.coefs.astype(float).copy()
+                for u in range(width):
+                    val = val * _derivative_factor(base[:, u], self.pows[:, u], (u == s) + (u == t))
+                rows.append(self.cols[:, s])
+                cols.append(self.cols[:, t])
+                vals.append(val)
+        return sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(self.n, self.n))
+
+
+def _derivative_factor(b: np.ndarray, p: np.ndarray, order: int) -> np.ndarray:
+    """The ``order``-th derivative (0, 1 or 2) of ``b**p``, elementwise."""
+    if order == 0:
+        return b**p
+    if order == 1:
+        return np.where(p >= 1, p * b ** np.maximum(p - 1, 0), 0.0)
+    return np.where(p >= 2, p * (p - 1) * b ** np.maximum(p - 2, 0), 0.0)
+
+
+def polish(fun: SparseObjective, x0: np.ndarray, *, maxiter: int = 2000, newton_steps: int = 12) -> np.ndarray:
+    """A local minimiser from ``x0``: an L-BFGS descent, then Newton steps on the gradient with the sparse
+    Hessian (which bring a nondegenerate minimiser to full float accuracy, where the proofs on its face need
+    it).  Returns the last finite point."""
+    import scipy.sparse.linalg as spla
+
+    x = np.asarray(x0, dtype=float)
+    with np.errstate(all="ignore"):
+        try:
+            out = scipy.optimize.minimize(fun, x, jac=True, method="L-BFGS-B",
+                                          options={"maxiter": maxiter, "ftol": 0.0, "gtol": 1e-14})
+            if np.all(np.isfinite(out.x)):
+                x = out.x
+        except (ValueError, FloatingPointError):
+            return x
+        value, g = fun(x)
+        for _ in range(newton_steps):
+            size = float(np.abs(g).max(initial=0.0))
+            if not np.all(np.isfinite(g)) or size <= 1e-15:
+                break
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    dx = spla.spsolve(fun.hessian(x), -g)
+            except (RuntimeError, ValueError):
+                break
+            if not np.all(np.isfinite(dx)):
+                break
+            v2, g2 = fun(x + dx)
+            # a step that climbs, or does not shrink the gradient, is not a Newton step toward this minimiser
+            if not (v2 <= value + 1e-12 * (1.0 + abs(value)) and float(np.abs(g2).max(initial=0.0)) < size):
+                break
+            x, value, g = x + dx, v2, g2
+    return x
 
 
 def starting_points(exps: np.ndarray, moments: np.ndarray, n: int) -> list[np.ndarray]:

@@ -288,16 +288,20 @@ class MomentRelaxation:
             out["max_clique"] = max((len(c) for c in self.cliques), default=0)
         return out
 
-    def clique_pseudodistributions(self, moments: np.ndarray) -> list[PseudoDistribution]:
+    def clique_pseudodistributions(self, moments: np.ndarray, only: Sequence[int] | None = None
+                                   ) -> list[PseudoDistribution]:
         """One pseudodistribution per clique (its variables only) from the program's primal ``y``.
 
         For a dense relaxation this is a single pseudodistribution over all variables.  Cliques some of whose
-        moments of degree ``<= 2·level`` the relaxation does not carry (term sparsity) are left out.
+        moments of degree ``<= 2·level`` the relaxation does not carry (term sparsity) are left out.  With
+        ``only``, the cliques of those indices only.
         """
         from sosrelax.adversary.pseudo import PseudoDistribution
 
         n = len(self.variables)
         cliques = self.cliques if self.cliques is not None else (tuple(range(n)),)
+        if only is not None:
+            cliques = tuple(cliques[i] for i in only)
         out = []
         for clique in cliques:
             sup = np.asarray(clique, dtype=np.int64)
