@@ -245,12 +245,13 @@ def minimiser_face(relax: MomentRelaxation, x: np.ndarray, z: np.ndarray, *, sto
     if stop_at is not None and time.perf_counter() > stop_at:
         return None
     Qs = relax.gram_matrices(z)
-    bases = [W for W in (_complement(blk, Q, found.points) for blk, Q in zip(relax.gram_blocks, Qs, strict=True))]
+    pairs = [_complement(blk, Q, found.points) for blk, Q in zip(relax.gram_blocks, Qs, strict=True)]
+    bases = [W for W, _ in pairs]
     imposed = sum(int(W.shape[0] != W.shape[1]) for W in bases)
     A, offsets = _identity_map(bases, ids, relax.n_moments)
     # the bound the corrected identities can hold for: the unconstrained blocks already hold
     # Σ_i |W_iᵀ b_i(p)|² at each minimiser p, which the identity at p takes from f(p) − γ
-    starts = [np.eye(W.shape[1]) for W in bases]
+    starts = [S for _, S in pairs]
     gamma = _balance(relax, bases, starts, found)
     zero = relax.zero_moment_index()
     rhs = np.asarray(relax.program.c, dtype=float).copy()
@@ -304,7 +305,7 @@ def _balance(relax: MomentRelaxation, bases: list[np.ndarray], starts: list[np.n
     blocks = relax.gram_blocks
     g = [[(W.T @ _evaluations([p], blk.basis, blk.support))[:, 0] for p in found.points]
          for blk, W in zip(blocks, bases, strict=True)]
-    held = [sum(float(gi[j] @ gi[j]) for gi in g) for j in range(len(found.points))]
+    held = [sum(float(gi[j] @ S @ gi[j]) for gi, S in zip(g, starts, strict=True)) for j in range(len(found.points))]
     top = max(held)
     for j, h in enumerate(held):
         deficit = top - h
@@ -327,7 +328,7 @@ def _balance(relax: MomentRelaxation, bases: list[np.ndarray], starts: list[np.n
     return min(v - top for v in found.values)
 
 
-def _complement(blk: Any, Q: np.ndarray, points: list[np.ndarray]) -> np.ndarray:
+def _complement(blk: Any, Q: np.ndarray, points: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """``W`` with ``Q ≈ W Wᵀ`` off the imposed directions: an orthonormal basis of their complement scaled by
     the square roots of ``Q``'s eigenvalues there (floored), so that a change ``W ΔS Wᵀ`` is measured in
     ``Q``'s own metric."""
@@ -339,7 +340,8 @@ def _complement(blk: Any, Q: np.ndarray, points: list[np.ndarray]) -> np.ndarray
         U = U[:, :0]  # the solver's matrix is not on this face: impose none of it
     C = np.linalg.qr(np.hstack([U, np.eye(k)]))[0][:, U.shape[1]:k]
     w, V = np.linalg.eigh(C.T @ Q @ C)
-    return C @ (V * np.sqrt(np.maximum(w, 1e-14 * scale)))
+    m = np.maximum(w, 1e-14 * scale)
+    return C @ (V * np.sqrt(m)), np.diag(np.maximum(w, 0.0) / m)
 
 
 def _identity_map(bases: list[np.ndarray], ids: list[np.ndarray], n_moments: int) -> tuple[Any, list[int]]:
