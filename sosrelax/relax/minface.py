@@ -55,6 +55,8 @@ _SMALL = 1e-7
 _SEPARATE = 1e-6
 #: At most this many sweeps of iterative refinement of the least-norm correction.
 _SWEEPS = 30
+#: At most this many corrections, each leaving free the blocks the previous one left indefinite.
+_ROUNDS = 3
 #: At most this many blocks have their clique moments searched for further minimisers.
 _ATOM_BLOCKS = 8
 
@@ -245,12 +247,34 @@ def minimiser_face(relax: MomentRelaxation, x: np.ndarray, z: np.ndarray, *, sto
     if stop_at is not None and time.perf_counter() > stop_at:
         return None
     Qs = relax.gram_matrices(z)
-    pairs = [_complement(blk, Q, found.points) for blk, Q in zip(relax.gram_blocks, Qs, strict=True)]
+    free: set[int] = set()
+    for _round in range(_ROUNDS):
+        out = _correct(relax, Qs, ids, found, free)
+        if out is None:
+            return None
+        gamma, grams, residual, imposed = out
+        # blocks the correction left indefinite: their face is not where the solver's matrix is (on a long
+        # chain the least-norm correction piles up where the face constrains most); leave it free there
+        worse = {i for i, Q in enumerate(grams)
+                 if i not in free and float(np.linalg.eigvalsh(Q)[0]) < -1e-12 * max(1.0, float(np.abs(Q).max()))}
+        if not worse:
+            break
+        free |= worse
+    lifts = [_lift_matrix(blk, found.points) for blk in relax.gram_blocks]
+    logger.debug("minimiser face: %d point(s), imposed on %d of %d blocks, residual %.2g",
+                 len(found.points), imposed, len(grams), float(np.abs(residual).max(initial=0.0)))
+    return MinimiserFace(gamma, found.points, found.values, grams, residual, imposed, ids, lifts)
+
+
+def _correct(relax: MomentRelaxation, Qs: list[np.ndarray], ids: list[np.ndarray], found: _Points,
+             free: set[int]) -> tuple[float, list[np.ndarray], np.ndarray, int] | None:
+    """One correction onto the face (imposed on every block but those in ``free``): the bound, the Gram
+    matrices, the remaining residual per moment and the number of blocks on the face."""
+    pairs = [_complement(blk, Q, found.points, impose=i not in free)
+             for i, (blk, Q) in enumerate(zip(relax.gram_blocks, Qs, strict=True))]
     bases = [W for W, _ in pairs]
     imposed = sum(int(W.shape[0] != W.shape[1]) for W in bases)
     A, offsets = _identity_map(bases, ids, relax.n_moments)
-    # the bound the corrected identities can hold for: the unconstrained blocks already hold
-    # Σ_i |W_iᵀ b_i(p)|² at each minimiser p, which the identity at p takes from f(p) − γ
     starts = [S for _, S in pairs]
     gamma = _balance(relax, bases, starts, found)
     zero = relax.zero_moment_index()
@@ -275,7 +299,6 @@ def minimiser_face(relax: MomentRelaxation, x: np.ndarray, z: np.ndarray, *, sto
             break
         s, residual = s + step, trial
         if new <= 1e-15 * (1.0 + float(np.abs(rhs).max(initial=0.0))) or new > 0.5 * size:
-            size = new
             break
         size = new
     grams = []
@@ -285,10 +308,7 @@ def minimiser_face(relax: MomentRelaxation, x: np.ndarray, z: np.ndarray, *, sto
         S[np.triu_indices(m)] = s[at:at + m * (m + 1) // 2]
         S = S + np.triu(S, 1).T
         grams.append(W @ S @ W.T)
-    lifts = [_lift_matrix(blk, found.points) for blk in relax.gram_blocks]
-    logger.debug("minimiser face: %d point(s), imposed on %d of %d blocks, residual %.2g",
-                 len(found.points), imposed, len(bases), float(np.abs(residual).max(initial=0.0)))
-    return MinimiserFace(gamma, found.points, found.values, grams, residual, imposed, ids, lifts)
+    return gamma, grams, residual, imposed
 
 
 def _balance(relax: MomentRelaxation, bases: list[np.ndarray], starts: list[np.ndarray], found: _Points
@@ -328,7 +348,8 @@ def _balance(relax: MomentRelaxation, bases: list[np.ndarray], starts: list[np.n
     return min(v - top for v in found.values)
 
 
-def _complement(blk: Any, Q: np.ndarray, points: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _complement(blk: Any, Q: np.ndarray, points: list[np.ndarray], *, impose: bool = True
+                ) -> tuple[np.ndarray, np.ndarray]:
     """``W`` with ``Q ≈ W Wᵀ`` off the imposed directions: an orthonormal basis of their complement scaled by
     the square roots of ``Q``'s eigenvalues there (floored), so that a change ``W ΔS Wᵀ`` is measured in
     ``Q``'s own metric."""
@@ -336,7 +357,7 @@ def _complement(blk: Any, Q: np.ndarray, points: list[np.ndarray]) -> tuple[np.n
     U, sv, _ = np.linalg.svd(_evaluations(points, blk.basis, blk.support), full_matrices=False)
     U = U[:, sv > _SEPARATE * sv[0]]
     scale = max(1.0, float(np.abs(Q).max(initial=0.0)))
-    if U.shape[1] and not np.all(np.linalg.eigvalsh(U.T @ Q @ U) < _SMALL * scale):
+    if not impose or (U.shape[1] and not np.all(np.linalg.eigvalsh(U.T @ Q @ U) < _SMALL * scale)):
         U = U[:, :0]  # the solver's matrix is not on this face: impose none of it
     C = np.linalg.qr(np.hstack([U, np.eye(k)]))[0][:, U.shape[1]:k]
     w, V = np.linalg.eigh(C.T @ Q @ C)
