@@ -357,12 +357,19 @@ def _complement(blk: Any, Q: np.ndarray, points: list[np.ndarray], *, impose: bo
     U, sv, _ = np.linalg.svd(_evaluations(points, blk.basis, blk.support), full_matrices=False)
     U = U[:, sv > _SEPARATE * sv[0]]
     scale = max(1.0, float(np.abs(Q).max(initial=0.0)))
+    near = U
     if not impose or (U.shape[1] and not np.all(np.linalg.eigvalsh(U.T @ Q @ U) < _SMALL * scale)):
         U = U[:, :0]  # the solver's matrix is not on this face: impose none of it
     C = np.linalg.qr(np.hstack([U, np.eye(k)]))[0][:, U.shape[1]:k]
     w, V = np.linalg.eigh(C.T @ Q @ C)
     m = np.maximum(w, 1e-14 * scale)
-    return C @ (V * np.sqrt(m)), np.diag(np.maximum(w, 0.0) / m)
+    start = np.maximum(w, 0.0) / m
+    if not impose and near.shape[1]:
+        # a freed block starts with nothing along the minimisers' directions (what it held there would be
+        # taken from the bound); the correction and the lift decide what it holds
+        along = np.sum((near.T @ (C @ V)) ** 2, axis=0)
+        start[(along > 0.5) & (w < _SMALL * scale)] = 0.0
+    return C @ (V * np.sqrt(m)), np.diag(start)
 
 
 def _identity_map(bases: list[np.ndarray], ids: list[np.ndarray], n_moments: int) -> tuple[Any, list[int]]:
