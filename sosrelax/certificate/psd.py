@@ -130,6 +130,13 @@ def _dyadic(x: float, bits: int = 40) -> Fraction:
     return Fraction(int(round(float(m) * 2**bits))) * Fraction(2) ** (int(e) - bits)
 
 
+def _power_below(x: float) -> Fraction:
+    """The largest ``−2^k`` at most ``x < 0`` (``x`` itself when it is not negative and finite)."""
+    if not (np.isfinite(x) and x < 0):
+        return _dyadic(x) if np.isfinite(x) else Fraction(-(2**1000))
+    return -Fraction(2) ** int(np.ceil(np.log2(-x)))
+
+
 def _guarded_ldl(num: np.ndarray, den: int, max_ldl_work: int) -> tuple[bool, str]:
     return _ldl_psd(num, den, max_ldl_work)
 
@@ -208,7 +215,9 @@ def prove_psd_or_raise(
     # not (provably) PSD: find a rigorous negative lower bound on lambda_min
     delta = max(abs(lam), noise)
     for _ in range(8):
-        t = _dyadic(lam - delta)
+        # a power of two: the float estimate's last bits (which differ between LAPACK builds on a nearly
+        # singular block) then rarely change the proven bound
+        t = _power_below(lam - delta)
         if _prove_shift(num, den, qf, t):
             return False, max(t, g_lb), detail
         delta *= 16
