@@ -357,13 +357,18 @@ def _minimiser_face_proof(ctx: ProofContext, sol: ConicSolution, metadata: dict[
         return None, float("inf")
     attained = min(float(fun) for fun in face.values)
     scale = 1.0 + abs(ctx.factor * -float(sol.z[0]))
+    tried = 0.0
     for step in _MINIMISER_FACE_STEPS:
         if deadline.expired():
             deadline.short("certificate on the minimisers' face")
             break
-        lifted = face.lift(step * scale / ctx.factor)
+        backoff = step * scale / ctx.factor
+        if backoff <= tried:
+            continue  # the last certificate already had more than this
+        lifted = face.lift(backoff, cap=_MINIMISER_FACE_STEPS[-1] * scale / ctx.factor)
         if lifted is None:
             continue
+        tried = lifted.backoff
         meta = dict(metadata, certificate="minimiser-face", points=str(len(face.points)),
                     backoff=repr(ctx.factor * lifted.backoff))
         proof = ctx.finish(certificate_from_grams(relax, lifted.grams, lifted.bound, metadata=meta))

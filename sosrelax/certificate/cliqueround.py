@@ -6,7 +6,7 @@ A sparse relaxation of a long chain has a thousand small blocks (one per clique)
 :math:`b_a + b_b = \\alpha`), disjoint from every other monomial's.  So the orthogonal projection onto the
 identities has a closed form over all blocks at once: add :math:`r_\\alpha / N_\\alpha` to each of the
 :math:`N_\\alpha` entries of :math:`\\alpha`.  Here it is done on integer arrays: the blocks are rounded to
-multiples of :math:`2^{-40}`, monomials are numbered once by their sparse codes, the exact residual is an
+multiples of :math:`2^{-b}` (``b`` from 40 to 52, as fine as int64 allows for the largest entry), monomials are numbered once by their sparse codes, the exact residual is an
 integer vector over a power-of-two denominator, and each block's projected matrix is one integer array
 over one denominator.  Before the projection the blocks are corrected in floating point in their own
 metric (:func:`~sosrelax.certificate.gramcorrect.newton_correct`) so that the projection moves them by
@@ -38,6 +38,19 @@ from sosrelax.certificate.psd import prove_psd
 __all__ = ["round_blocks"]
 
 _BITS = 40
+#: The finest grid: entries are rounded to multiples of ``2^-bits`` with ``bits`` up to this where the largest
+#: entry leaves room in int64 (a finer grid moves the blocks less, so that smaller margins survive).
+_MAX_BITS = 52
+
+
+def _grid_bits(blocks: list[np.ndarray]) -> int:
+    """The rounding grid's ``bits`` for these blocks: at least :data:`_BITS`, at most :data:`_MAX_BITS`, with
+    every entry below ``2^(61 − bits)``."""
+    top = max((float(np.abs(B).max(initial=0.0)) for B in blocks), default=0.0)
+    if not np.isfinite(top):
+        return _BITS
+    room = 60 - (int(np.ceil(np.log2(top))) if top > 1 else 0)
+    return int(min(_MAX_BITS, max(_BITS, room)))
 
 
 def _number(bases: list[np.ndarray], lhs_e: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, int]:
@@ -80,14 +93,14 @@ def _entry_sums(blocks: list[np.ndarray], keys: list[np.ndarray], m: int) -> np.
     return out
 
 
-def _round(blocks: list[np.ndarray]) -> list[np.ndarray] | None:
-    """Symmetric blocks rounded to integers over ``2**_BITS`` (``None``: entries too large for int64)."""
+def _round(blocks: list[np.ndarray], bits: int = _BITS) -> list[np.ndarray] | None:
+    """Symmetric blocks rounded to integers over ``2**bits`` (``None``: entries too large for int64)."""
     out = []
     for Q in blocks:
         S = 0.5 * (Q + Q.T)
-        if not np.all(np.isfinite(S)) or float(np.abs(S).max(initial=0.0)) >= 2.0 ** (62 - _BITS):
+        if not np.all(np.isfinite(S)) or float(np.abs(S).max(initial=0.0)) >= 2.0 ** (62 - bits):
             return None
-        out.append(np.rint(np.ldexp(S, _BITS)).astype(np.int64))
+        out.append(np.rint(np.ldexp(S, bits)).astype(np.int64))
     return out
 
 
@@ -100,13 +113,13 @@ def _with_gram(m: SOSMultiplier, gram: RationalMatrix) -> SOSMultiplier:
 
 
 def _polished(ints: list[np.ndarray], keys: list[np.ndarray], counts: np.ndarray, r: np.ndarray, top: int,
-              const: int | None, gamma: Fraction, kind: str, exact_residual: Any, stop_at: float | None = None
-              ) -> tuple[list[np.ndarray], Fraction, np.ndarray]:
+              const: int | None, gamma: Fraction, kind: str, exact_residual: Any, stop_at: float | None = None,
+              bits: int = _BITS) -> tuple[list[np.ndarray], Fraction, np.ndarray]:
     """The blocks corrected toward the identities in their own metric, then alternating projections, rounded
     again; the bound and the exact residual (units ``1/top``) that go with them.  When no correction works and
     the blocks hold more constant than the identity asks for (an interior-point iterate whose margin came out
     negative), the excess goes into the bound, on its weak side, and the correction is tried again."""
-    blocks = [np.ldexp(Q.astype(float), -_BITS) for Q in ints]
+    blocks = [np.ldexp(Q.astype(float), -bits) for Q in ints]
     low = min(float(np.linalg.eigvalsh(B)[0]) for B in blocks)
     if not low > 0:
         return ints, gamma, r
@@ -125,7 +138,7 @@ def _polished(ints: list[np.ndarray], keys: list[np.ndarray], counts: np.ndarray
                                       stop_at=stop_at)
         if new is None:
             return ints, gamma, r
-        rounded = _round([b if b is not None else B for b, B in zip(new, blocks, strict=True)])
+        rounded = _round([b if b is not None else B for b, B in zip(new, blocks, strict=True)], bits)
         if rounded is None:
             return ints, gamma, r
         return rounded, gamma, exact_residual(rounded, gamma)
@@ -217,10 +230,11 @@ def round_blocks(cert_float: Certificate, *, max_backoff: float = 5e-7, polish: 
     n = len(cert_float.variables)
     if n == 0:
         return None  # a constant problem: nothing to number
-    den = 2**_BITS
-    gamma = Fraction(round(cert_float.bound * den), den)
     floats = [as_rational_matrix(m.gram).to_float() for m in cert_float.sos]
-    ints = _round(floats)
+    bits = _grid_bits(floats)
+    den = 2**bits
+    gamma = Fraction(round(cert_float.bound * den), den)
+    ints = _round(floats, bits)
     if ints is None:
         return None
     lhs_e, lhs_c = _objective_part(cert_float)  # f (or −f) exactly; the bound goes on the constant below
@@ -254,7 +268,7 @@ def round_blocks(cert_float: Certificate, *, max_backoff: float = 5e-7, polish: 
     r = exact_residual(ints, gamma)
     if polish and any(r):
         ints, gamma, r = _polished(ints, keys, counts, r, top, const, gamma, cert_float.kind, exact_residual,
-                                   stop_at)
+                                   stop_at, bits)
     # the joint projection: r_α / N_α on every entry of α, one denominator per block
     sos = []
     grams: list[RationalMatrix] = []

@@ -102,9 +102,10 @@ class MinimiserFace:
     ids: list[np.ndarray]
     lifts: list[np.ndarray]
 
-    def lift(self, backoff: float) -> FaceGrams | None:
-        """Gram matrices for the bound ``value − Σ δ_i`` with ``Σ δ_i`` about ``backoff`` (at most four
-        times it), definite by a float test; ``None`` when some block would need more."""
+    def lift(self, backoff: float, cap: float) -> FaceGrams | None:
+        """Gram matrices for the bound ``value − Σ δ_i``, definite by a float test: each block gets an even
+        share of half of ``backoff``, or more where its eigenvalues or the residual the exact projection will
+        spread over it ask for more; ``None`` when the total would pass ``cap``."""
         if not backoff > 0:
             return None
         base = 0.5 * backoff / max(1, len(self.grams))
@@ -116,8 +117,8 @@ class MinimiserFace:
             need = 2.0 * Q.shape[0] * float(np.abs(self.residual[ent]).max(initial=0.0))
             d = base
             while float(np.linalg.eigvalsh(Q + d * H)[0]) < max(1e-3 * d, need):
-                d *= 4.0
-                if used + d > 4.0 * backoff:
+                d *= 2.0
+                if used + d > cap:
                     return None
             raised += d > base
             used += d
