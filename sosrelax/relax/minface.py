@@ -57,6 +57,8 @@ _SEPARATE = 1e-6
 _SWEEPS = 30
 #: At most this many corrections, each leaving free the blocks the previous one left indefinite.
 _ROUNDS = 3
+#: The metric of a freed block along the minimisers' directions (relative to its largest entry).
+_FREED_METRIC = 1e-8
 #: At most this many blocks have their clique moments searched for further minimisers.
 _ATOM_BLOCKS = 8
 
@@ -369,7 +371,11 @@ def _complement(blk: Any, Q: np.ndarray, points: list[np.ndarray], *, impose: bo
         # a freed block starts with nothing along the minimisers' directions (what it held there would be
         # taken from the bound); the correction and the lift decide what it holds
         along = np.sum((near.T @ (C @ V)) ** 2, axis=0)
-        start[(along > 0.5) & (w < _SMALL * scale)] = 0.0
+        # and measures changes there as if they were of :data:`_FREED_METRIC` (the solver's own eigenvalue
+        # there would let the correction move them by nothing, and the identities would stay unsolved)
+        mask = (along > 0.5) & (w < _SMALL * scale)
+        m = np.where(mask, np.maximum(m, _FREED_METRIC * scale), m)
+        start = np.where(mask, 0.0, np.maximum(w, 0.0) / m)
     return C @ (V * np.sqrt(m)), np.diag(start)
 
 
