@@ -49,6 +49,14 @@ class _LimitChecks:
     def exps_ok(self, e: tuple[int, ...], path: str) -> int:
         if len(e) != self.n:
             raise Reject(f"{path}: {len(e)} entries but {self.n} variables")
+        # the common case in C loops (an exponent row of a chain has thousands of entries); anything out of
+        # range is then reported entry by entry, in order
+        if not e or (min(e) >= 0 and max(e) <= self.top_exp):
+            d = sum(e)
+            if d > self.limits.max_degree:
+                raise OverLimit(f"{path}: total degree {d} is over Limits.max_degree = "
+                                 f"{self.limits.max_degree}")
+            return d
         for v in e:
             if v < 0:
                 raise Reject(f"{path}: negative exponent")
@@ -83,7 +91,7 @@ class _LimitChecks:
     def basis_check(self, basis: tuple[tuple[int, ...], ...], path: str) -> int:
         bdeg = 0
         for a, b in enumerate(basis):
-            if len(b) != self.n or any(v < 0 for v in b):
+            if len(b) != self.n or (b and min(b) < 0):
                 raise Reject(f"{path}[{a}]: not an exponent of {self.n} variables")
             bdeg = max(bdeg, self.exps_ok(b, f"{path}[{a}]"))
         return bdeg
@@ -257,18 +265,15 @@ def _expansion_work(t: Terms, cap: int) -> int:
     w = 0
     for e, _ in t:
         prod = 1
-        for v in e:
-            if v:
-                prod = min(prod * (v + 1), cap)
+        for v in filter(None, e):  # the nonzero exponents (a term of a chain has a few of thousands)
+            prod = min(prod * (v + 1), cap)
         w = min(w + prod, cap)
     return w
 
 
 def _column_max(t: Terms, n: int) -> tuple[int, ...]:
     """The largest exponent of each of the ``n`` variables in ``t`` (0 where absent)."""
-    tops = [0] * n
-    for e, _ in t:
-        for i, v in enumerate(e):
-            if v > tops[i]:
-                tops[i] = v
-    return tuple(tops)
+    if not t:
+        return (0,) * n
+    # column by column (C loops over the transposed rows), at least 0
+    return tuple(max(0, *col) for col in zip(*(e for e, _ in t), strict=False))
