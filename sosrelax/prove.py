@@ -276,9 +276,11 @@ def prove(
     attained = float("inf")
     if not infeasible and relax.cliques is not None:
         # a sparse relaxation of an unconstrained problem: the certificate on its minimisers' face first (see
-        # _minimiser_face_proof); on long chains the solver's own dual never rounds
+        # sosrelax.relax.minface.prove_on_face); on long chains the solver's own dual never rounds
+        from sosrelax.relax.minface import prove_on_face
+
         t0 = time.perf_counter()
-        face_proof, attained = _minimiser_face_proof(ctx, sol, metadata, deadline)
+        face_proof, attained = prove_on_face(ctx, sol, metadata, deadline)
         if face_proof is not None:
             ctx.notes["finish_s"] = time.perf_counter() - t0
             close = relative_gap(ctx.factor * ctx.to_relaxed(face_proof[1].bound),
@@ -333,50 +335,6 @@ def prove(
             estimate = estimate2  # SCS's estimate is the more accurate where it has one
     ctx.notes["estimate"] = estimate
     return best
-
-
-#: Backoffs (relative, in the user's units) of the certificates on the minimisers' face, smallest first.
-_MINIMISER_FACE_STEPS = (1e-7, 1e-6, 1e-5)
-
-
-def _minimiser_face_proof(ctx: ProofContext, sol: ConicSolution, metadata: dict[str, str], deadline: Deadline
-                          ) -> tuple[Proof | None, float]:
-    """The certificate made on the face of the global minimisers (:mod:`sosrelax.relax.minface`) for the
-    smallest backoff that checks, and the smallest objective value found at a point (relaxed units; ``inf``
-    when the face does not apply).  No re-solve: the solver's Gram matrices are corrected in floating point.
-    """
-    from sosrelax.certificate.extract import certificate_from_grams
-    from sosrelax.relax.minface import minimiser_face
-
-    relax = ctx.relax
-    if sol.x is None or sol.z is None:
-        return None, float("inf")
-    face = minimiser_face(relax, np.asarray(sol.x, dtype=float), np.asarray(sol.z, dtype=float),
-                          stop_at=ctx.limits.get("stop_at"))
-    if face is None:
-        return None, float("inf")
-    attained = min(float(fun) for fun in face.values)
-    scale = 1.0 + abs(ctx.factor * -float(sol.z[0]))
-    tried = 0.0
-    for step in _MINIMISER_FACE_STEPS:
-        if deadline.expired():
-            deadline.short("certificate on the minimisers' face")
-            break
-        backoff = step * scale / ctx.factor
-        if backoff <= tried:
-            continue  # the last certificate already had more than this
-        lifted = face.lift(backoff, cap=_MINIMISER_FACE_STEPS[-1] * scale / ctx.factor)
-        if lifted is None:
-            continue
-        tried = lifted.backoff
-        meta = dict(metadata, certificate="minimiser-face", points=str(len(face.points)),
-                    backoff=repr(ctx.factor * lifted.backoff))
-        proof = ctx.finish(certificate_from_grams(relax, lifted.grams, lifted.bound, metadata=meta))
-        logger.debug("minimiser-face certificate (backoff %.2g): %s", ctx.factor * lifted.backoff,
-                     proof[1].bound if proof[1].valid else proof[1].reason[:80])
-        if proof[1].valid:
-            return proof, attained
-    return None, attained
 
 
 def _improves(ctx: ProofContext, second: Proof, best: Proof) -> bool:

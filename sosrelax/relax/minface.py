@@ -43,7 +43,7 @@ from sosrelax.conic import svec_indices
 from sosrelax.relax.descent import SparseObjective, polish, starting_points
 from sosrelax.relax.moment import MomentRelaxation
 
-__all__ = ["FaceGrams", "MinimiserFace", "minimiser_face"]
+__all__ = ["FACE_STEPS", "FaceGrams", "MinimiserFace", "minimiser_face", "prove_on_face"]
 
 logger = logging.getLogger(__name__)
 
@@ -432,3 +432,45 @@ def _lift_matrix(blk: Any, points: list[np.ndarray]) -> np.ndarray:
         H[zero, a2] -= 0.5 * eta
         H[a2, zero] -= 0.5 * eta
     return H
+
+
+#: Backoffs (relative, in the user's units) of the certificates on the minimisers' face, smallest first.
+FACE_STEPS = (1e-7, 1e-6, 1e-5)
+
+
+def prove_on_face(ctx: Any, sol: Any, metadata: dict[str, str], deadline: Any) -> tuple[Any, float]:
+    """The certificate step's attempt on the face of the global minimisers: for each backoff of
+    :data:`FACE_STEPS` the face reaches, a float certificate finished (made exact and checked) by ``ctx``
+    (a :class:`sosrelax.prove.ProofContext`); the first the checker accepts, and the smallest objective value
+    found at a point (relaxed units; ``inf`` when the face does not apply).  No re-solve."""
+    from sosrelax.certificate.extract import certificate_from_grams
+
+    relax = ctx.relax
+    if sol.x is None or sol.z is None:
+        return None, float("inf")
+    face = minimiser_face(relax, np.asarray(sol.x, dtype=float), np.asarray(sol.z, dtype=float),
+                          stop_at=ctx.limits.get("stop_at"))
+    if face is None:
+        return None, float("inf")
+    attained = min(face.values)
+    scale = 1.0 + abs(ctx.factor * -float(sol.z[0]))
+    tried = 0.0
+    for step in FACE_STEPS:
+        if deadline.expired():
+            deadline.short("certificate on the minimisers' face")
+            break
+        backoff = step * scale / ctx.factor
+        if backoff <= tried:
+            continue  # the last certificate already had more than this
+        lifted = face.lift(backoff, cap=FACE_STEPS[-1] * scale / ctx.factor)
+        if lifted is None:
+            continue
+        tried = lifted.backoff
+        meta = dict(metadata, certificate="minimiser-face", points=str(len(face.points)),
+                    backoff=repr(ctx.factor * lifted.backoff))
+        proof = ctx.finish(certificate_from_grams(relax, lifted.grams, lifted.bound, metadata=meta))
+        logger.debug("minimiser-face certificate (backoff %.2g): %s", ctx.factor * lifted.backoff,
+                     proof[1].bound if proof[1].valid else proof[1].reason[:80])
+        if proof[1].valid:
+            return proof, attained
+    return None, attained
