@@ -289,7 +289,7 @@ def round_blocks(cert_float: Certificate, *, max_backoff: float = 5e-7, polish: 
     for j, g in enumerate(grams):
         qf = g.to_float()
         scale = float(np.abs(qf).max(initial=0.0))
-        if float(np.linalg.eigvalsh(qf)[0]) > 1e-9 * max(scale, 1e-300) or prove_psd(g)[0]:
+        if float(np.linalg.eigvalsh(qf)[0]) > 1e-12 * max(scale, 1e-300) or prove_psd(g)[0]:
             continue
         zero = next((a for a, b in enumerate(cert_float.sos[j].basis) if not any(b)), None)
         if zero is None:
