@@ -213,6 +213,12 @@ class RationalMatrix(Sequence[tuple[Fraction, ...]]):
         if self._num.dtype == np.int64 and self._den < 2**1000:
             return self._num.astype(np.float64) / float(self._den)
         d = self._den
+        if d < 2**1000:
+            try:  # Python integers below 2^1024 convert (correctly rounded) without a Fraction each
+                flat = np.array([float(v) for v in self._num.ravel()], dtype=np.float64)
+                return (flat / float(d)).reshape(self._num.shape)
+            except OverflowError:
+                pass
         return np.array(
             [[float(Fraction(int(v), d)) for v in row] for row in self._num], dtype=np.float64
         ).reshape(self._num.shape)
@@ -309,7 +315,12 @@ def terms_from_arrays(exps: np.ndarray, coefs: np.ndarray) -> Terms:
         if not np.all(e == np.round(e)) or float(e.min()) < 0:
             raise InvalidValueError("exponents must be nonnegative integers")
     rows = e.astype(np.int64).tolist()  # Python ints, converted in C
-    return tuple((tuple(row), Fraction(ck)) for row, ck in zip(rows, c.tolist(), strict=True))
+    out = tuple((tuple(row), Fraction(ck)) for row, ck in zip(rows, c.tolist(), strict=True))
+    # already canonical (int exponent tuples, Fraction coefficients): canonical_terms returns it as it is
+    if len(_NORMALISED) >= _NORMALISED_MAX:
+        _NORMALISED.clear()
+    _NORMALISED[id(out)] = out
+    return out
 
 
 # --------------------------------------------------------------------------------------------
