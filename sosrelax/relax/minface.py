@@ -251,8 +251,9 @@ def minimiser_face(relax: MomentRelaxation, x: np.ndarray, z: np.ndarray, *, sto
         return None
     Qs = relax.gram_matrices(z)
     free: set[int] = set()
+    pairs = [_complement(blk, Q, found.points) for blk, Q in zip(relax.gram_blocks, Qs, strict=True)]
     for _round in range(_ROUNDS):
-        out = _correct(relax, Qs, ids, found, free)
+        out = _correct(relax, pairs, ids, found)
         if out is None:
             return None
         gamma, grams, residual, imposed = out
@@ -263,22 +264,22 @@ def minimiser_face(relax: MomentRelaxation, x: np.ndarray, z: np.ndarray, *, sto
         if not worse:
             break
         free |= worse
+        for i in worse:
+            pairs[i] = _complement(relax.gram_blocks[i], Qs[i], found.points, impose=False)
     lifts = [_lift_matrix(blk, found.points) for blk in relax.gram_blocks]
     logger.debug("minimiser face: %d point(s), imposed on %d of %d blocks, residual %.2g",
                  len(found.points), imposed, len(grams), float(np.abs(residual).max(initial=0.0)))
     return MinimiserFace(gamma, found.points, found.values, grams, residual, imposed, ids, lifts)
 
 
-def _correct(relax: MomentRelaxation, Qs: list[np.ndarray], ids: list[np.ndarray], found: _Points,
-             free: set[int]) -> tuple[float, list[np.ndarray], np.ndarray, int] | None:
-    """One correction onto the face (imposed on every block but those in ``free``): the bound, the Gram
-    matrices, the remaining residual per moment and the number of blocks on the face."""
-    pairs = [_complement(blk, Q, found.points, impose=i not in free)
-             for i, (blk, Q) in enumerate(zip(relax.gram_blocks, Qs, strict=True))]
+def _correct(relax: MomentRelaxation, pairs: list[tuple[np.ndarray, np.ndarray]], ids: list[np.ndarray],
+             found: _Points) -> tuple[float, list[np.ndarray], np.ndarray, int] | None:
+    """One correction onto the face given by each block's :func:`_complement` (``pairs``): the bound, the
+    Gram matrices, the remaining residual per moment and the number of blocks on the face."""
     bases = [W for W, _ in pairs]
     imposed = sum(int(W.shape[0] != W.shape[1]) for W in bases)
     A, offsets = _identity_map(bases, ids, relax.n_moments)
-    starts = [S for _, S in pairs]
+    starts = [S.copy() for _, S in pairs]
     gamma = _balance(relax, bases, starts, found)
     zero = relax.zero_moment_index()
     rhs = np.asarray(relax.program.c, dtype=float).copy()
