@@ -372,6 +372,15 @@ def canonical_basis(basis: Any) -> tuple[tuple[int, ...], ...]:
     return out
 
 
+def register_int_basis(basis: tuple[tuple[int, ...], ...]) -> None:
+    """Record ``basis`` as canonical without converting it: for a producer whose bases are tuples of Python
+    ``int`` tuples by construction (``ndarray.tolist()`` of an integer array), so that certificates built
+    from it skip :func:`canonical_basis`'s conversion of every exponent."""
+    if len(_BASES) + 1 > _BASES_MAX:
+        _BASES.clear()
+    _BASES[id(basis)] = (basis, basis)
+
+
 def canonical_terms(terms: Any) -> Terms:
     """``terms`` with int exponent tuples and Fraction coefficients, as a shared object.
 

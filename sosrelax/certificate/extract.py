@@ -11,6 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from sosrelax.certificate.exactnum import register_int_basis
 from sosrelax.certificate.format import (
     Certificate,
     EqualityMultiplier,
@@ -171,6 +172,7 @@ def _assemble(
     n = len(relax.variables)
     sos = []
     for blk, rows, Q in zip(relax.gram_blocks, relax.basis_rows, grams, strict=True):
+        register_int_basis(rows)  # tuples of ints by construction (MomentRelaxation.basis_rows)
         Q = 0.5 * (Q + Q.T)
         sos.append(
             SOSMultiplier(
