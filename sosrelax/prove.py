@@ -277,10 +277,13 @@ def prove(
     if not infeasible and relax.cliques is not None:
         # a sparse relaxation of an unconstrained problem: the certificate on its minimisers' face first (see
         # sosrelax.relax.minface.prove_on_face); on long chains the solver's own dual never rounds
-        from sosrelax.relax.minface import prove_on_face
+        from sosrelax.relax.minface import finish_estimate, prove_on_face
 
         t0 = time.perf_counter()
         face_proof, attained = prove_on_face(ctx, sol, metadata, deadline)
+        if face_proof is None and deadline.limited and not deadline.allows(finish_estimate(relax)):
+            deadline.short("exact rounding of the solver's dual")
+            return None, None
         if face_proof is not None:
             ctx.notes["finish_s"] = time.perf_counter() - t0
             close = relative_gap(ctx.factor * ctx.to_relaxed(face_proof[1].bound),

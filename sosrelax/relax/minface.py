@@ -43,7 +43,7 @@ from sosrelax.conic import svec_indices
 from sosrelax.relax.descent import SparseObjective, polish, starting_points
 from sosrelax.relax.moment import MomentRelaxation
 
-__all__ = ["FACE_STEPS", "FaceGrams", "MinimiserFace", "minimiser_face", "prove_on_face"]
+__all__ = ["FACE_STEPS", "FaceGrams", "MinimiserFace", "finish_estimate", "minimiser_face", "prove_on_face"]
 
 logger = logging.getLogger(__name__)
 
@@ -437,6 +437,14 @@ def _lift_matrix(blk: Any, points: list[np.ndarray]) -> np.ndarray:
 
 #: Backoffs (relative, in the user's units) of the certificates on the minimisers' face, smallest first.
 FACE_STEPS = (1e-7, 1e-6, 1e-5)
+#: Seconds of exact rounding and checking per Gram entry and variable, before one has been measured.
+_FINISH_SECONDS = 7e-8
+
+
+def finish_estimate(relax: MomentRelaxation) -> float:
+    """Seconds an exact rounding and check of one certificate of ``relax`` is expected to take, before one
+    has been measured (:data:`_FINISH_SECONDS` per Gram entry and variable)."""
+    return _FINISH_SECONDS * len(relax.variables) * sum(blk.order**2 for blk in relax.gram_blocks)
 
 
 def prove_on_face(ctx: Any, sol: Any, metadata: dict[str, str], deadline: Any) -> tuple[Any, float]:
@@ -456,8 +464,11 @@ def prove_on_face(ctx: Any, sol: Any, metadata: dict[str, str], deadline: Any) -
     attained = min(face.values)
     scale = 1.0 + abs(ctx.factor * -float(sol.z[0]))
     tried = 0.0
+    # an exact rounding and check cost about this (the certificate's exponent rows are dense: Gram entries
+    # times variables, measured on the chains at n = 1000); after one, what it took
+    cost = finish_estimate(relax)
     for step in FACE_STEPS:
-        if deadline.expired():
+        if deadline.expired() or (deadline.limited and not deadline.allows(cost)):
             deadline.short("certificate on the minimisers' face")
             break
         backoff = step * scale / ctx.factor
@@ -469,7 +480,9 @@ def prove_on_face(ctx: Any, sol: Any, metadata: dict[str, str], deadline: Any) -
         tried = lifted.backoff
         meta = dict(metadata, certificate="minimiser-face", points=str(len(face.points)),
                     backoff=repr(ctx.factor * lifted.backoff))
+        t0 = time.perf_counter()
         proof = ctx.finish(certificate_from_grams(relax, lifted.grams, lifted.bound, metadata=meta))
+        cost = time.perf_counter() - t0
         logger.debug("minimiser-face certificate (backoff %.2g): %s", ctx.factor * lifted.backoff,
                      proof[1].bound if proof[1].valid else proof[1].reason[:80])
         if proof[1].valid:
