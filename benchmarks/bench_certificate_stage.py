@@ -86,7 +86,7 @@ def page(table: str, time_limit: float) -> str:
         "Where the time goes at n = 1000: the certificate step is now one exact rounding and one check (each",
         "about one solve's time), plus assembling the certificate (float Gram matrices to rationals, the",
         "change of variables, about 0.5 s) and the face itself (0.05-0.9 s).  The solve alone of chained",
-        "Wood is mostly the relaxation's build (0.6 of 0.8 s).  So the 2× goal is not met: the ratio is 2.0-3.6",
+        "Wood is mostly the relaxation's build (0.6 of 0.8 s).  So the 2× goal is not met: the ratio is 1.9-3.9 (2.3-3.6 at n = 1000)",
         "(it was 16-18).  What is left is exact work whose cost is set by the certificate's size: checking",
         "that 6 000 exponent rows of 1 000 variables are valid, expanding the objective under the change of",
         "variables, and an exact LDLᵀ of each of 1 000 blocks.",
