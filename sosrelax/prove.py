@@ -508,19 +508,17 @@ def _attained(ctx: ProofContext, sol: ConicSolution) -> float:
     """The relaxed objective ``sign·F`` at a point found by a short local descent from points read off the
     solver's moments (:func:`~sosrelax.relax.descent.starting_points`), when the problem has no constraints
     (every point is feasible, so the relaxation's value is at most this), else ``inf``."""
-    from sosrelax.relax.descent import SparseObjective, descended_value, starting_points
+    from sosrelax.relax.descent import descended_value, starting_points, unconstrained_objective
 
     relax = ctx.relax
-    scaled = relax.problem
-    if scaled is None or sol.x is None or scaled.inequalities or scaled.equalities or relax.products:
+    fun = unconstrained_objective(relax)
+    if fun is None or sol.x is None:
         return float("inf")
     exps = relax.moment_exps
     y0 = float(sol.x[relax.zero_moment_index()])
     n = len(relax.variables)
     if n == 0 or np.count_nonzero(exps.sum(axis=1) == 1) != n or not y0 > 0:  # nothing to descend on
         return float("inf")
-    fun = SparseObjective(scaled.minimization_objective.aligned(relax.variables),
-                          np.asarray(scaled.minimization_objective.coefs, dtype=float))
     return descended_value(fun, starting_points(exps, np.asarray(sol.x, dtype=float) / y0, n))
 
 

@@ -49,15 +49,9 @@ class _LimitChecks:
     def exps_ok(self, e: tuple[int, ...], path: str) -> int:
         if len(e) != self.n:
             raise Reject(f"{path}: {len(e)} entries but {self.n} variables")
-        # the common case in C loops (an exponent row of a chain has thousands of entries); anything out of
-        # range is then reported entry by entry, in order
-        if not e or (min(e) >= 0 and max(e) <= self.top_exp):
-            d = sum(e)
-            if d > self.limits.max_degree:
-                raise OverLimit(f"{path}: total degree {d} is over Limits.max_degree = "
-                                 f"{self.limits.max_degree}")
-            return d
-        for v in e:
+        # the range is checked with C loops (an exponent row of a chain has thousands of entries); an entry
+        # out of range is then found and reported entry by entry, in order
+        for v in e if e and not (min(e) >= 0 and max(e) <= self.top_exp) else ():
             if v < 0:
                 raise Reject(f"{path}: negative exponent")
             if v > self.top_exp:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.optimize
 
-__all__ = ["SparseObjective", "descended_value", "polish", "starting_points"]
+__all__ = ["SparseObjective", "descended_value", "polish", "starting_points", "unconstrained_objective"]
 
 
 class SparseObjective:
@@ -61,6 +61,16 @@ class SparseObjective:
                 vals.append(val)
         return sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                              shape=(self.n, self.n))
+
+
+def unconstrained_objective(relax: Any) -> SparseObjective | None:
+    """The relaxed objective ``sign·F`` of a relaxation (a :class:`~sosrelax.relax.moment.MomentRelaxation`)
+    whose problem has no constraints (and no products), on its variables; ``None`` otherwise."""
+    problem = relax.problem
+    if problem is None or problem.inequalities or problem.equalities or relax.products:
+        return None
+    f = problem.minimization_objective
+    return SparseObjective(f.aligned(relax.variables), np.asarray(f.coefs, dtype=float))
 
 
 def _derivative_factor(b: np.ndarray, p: np.ndarray, order: int) -> np.ndarray:

@@ -40,7 +40,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from sosrelax.conic import svec_indices
-from sosrelax.relax.descent import SparseObjective, polish, starting_points
+from sosrelax.relax.descent import SparseObjective, polish, starting_points, unconstrained_objective
 from sosrelax.relax.moment import MomentRelaxation
 
 __all__ = ["FACE_STEPS", "FaceGrams", "MinimiserFace", "finish_estimate", "minimiser_face", "prove_on_face"]
@@ -69,9 +69,8 @@ class FaceGrams:
 
     grams: list[np.ndarray]
     bound: float
-    #: the total backoff below the face's value, and how many blocks needed more than an even share of it
+    #: the total backoff below the face's value
     backoff: float
-    raised: int
 
 
 @dataclass
@@ -112,7 +111,7 @@ class MinimiserFace:
             return None
         base = 0.5 * backoff / max(1, len(self.grams))
         out: list[np.ndarray] = []
-        used, raised = 0.0, 0
+        used = 0.0
         for Q, ent, H in zip(self.grams, self.ids, self.lifts, strict=True):
             # what the exact projection of the remaining residual may move the block by (entrywise at most
             # the largest residual of its monomials), twice over
@@ -122,10 +121,9 @@ class MinimiserFace:
                 d *= 2.0
                 if used + d > cap:
                     return None
-            raised += d > base
             used += d
             out.append(Q + d * H)
-        return FaceGrams(out, self.value - used, used, raised)
+        return FaceGrams(out, self.value - used, used)
 
 
 def entry_ids(relax: MomentRelaxation) -> list[np.ndarray] | None:
@@ -146,14 +144,6 @@ def entry_ids(relax: MomentRelaxation) -> list[np.ndarray] | None:
         ids[c, r] = rows.indices
         out.append(ids)
     return out
-
-
-def _objective(relax: MomentRelaxation) -> SparseObjective | None:
-    problem = relax.problem
-    if problem is None or problem.inequalities or problem.equalities:
-        return None
-    f = problem.minimization_objective
-    return SparseObjective(f.aligned(relax.variables), np.asarray(f.coefs, dtype=float))
 
 
 def _evaluations(points: list[np.ndarray], basis: np.ndarray, support: np.ndarray | None) -> np.ndarray:
@@ -235,7 +225,7 @@ def minimiser_face(relax: MomentRelaxation, x: np.ndarray, z: np.ndarray, *, sto
     """The corrected face of the relaxation's minimisers (see the module docstring), from a solution's moments
     ``x`` and dual ``z``; ``None`` when it does not apply (constraints or other multipliers, no minimiser whose
     value is within ``value_tolerance`` (relative) of the solver's, or time is up)."""
-    fun = _objective(relax)
+    fun = unconstrained_objective(relax)
     ids = entry_ids(relax)
     if fun is None or ids is None or not relax.gram_blocks or not np.all(np.isfinite(x)):
         return None
